@@ -1,0 +1,73 @@
+/**
+ * One error type for every failure a user should see: a stable machine-readable code,
+ * the HTTP status it maps to, and details naming what was wrong.
+ */
+export type ErrorCode =
+  | 'bad_request'
+  | 'invalid_config'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'unprocessable_document'
+  | 'model_mismatch'
+  | 'model_unavailable'
+  | 'rate_limited'
+  | 'unauthorized'
+  | 'upstream_unavailable'
+  | 'dataset_missing'
+  | 'internal';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  invalid_config: 500,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable_document: 422,
+  model_mismatch: 409,
+  model_unavailable: 503,
+  rate_limited: 429,
+  upstream_unavailable: 503,
+  dataset_missing: 404,
+  internal: 500,
+};
+
+export class RaglineError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RaglineError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return STATUS[this.code];
+  }
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message, details: this.details ?? {} } };
+  }
+}
+
+export const badRequest = (message: string, details?: Record<string, unknown>) =>
+  new RaglineError('bad_request', message, details);
+export const notFound = (message: string, details?: Record<string, unknown>) =>
+  new RaglineError('not_found', message, details);
+
+/** A document that cannot be ingested: names the file and the reason. */
+export class DocumentError extends RaglineError {
+  constructor(source: string, reason: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super('unprocessable_document', `${source}: ${reason}`, { source, reason, ...details }, options);
+    this.name = 'DocumentError';
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

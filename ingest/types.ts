@@ -1,0 +1,86 @@
+/**
+ * The contracts of the ingestion stages: load → split → embed → store.
+ * Each stage has one interface here and several implementations beside it.
+ */
+
+/** A run of text that belongs to one place in the document: one heading path, one page. */
+export interface Section {
+  text: string;
+  /** Headings from the outermost to the innermost that this section sits under, e.g. ['Guide', 'Install']. */
+  headingPath: string[];
+  /** 1-based page number (PDF only). */
+  page?: number;
+  /** Tables and code are kept whole by chunkers where they fit. */
+  kind: 'text' | 'table' | 'code';
+  /** Offset of `text` inside LoadedDocument.text. */
+  charStart: number;
+}
+
+export interface LoadedDocument {
+  source: string;
+  title: string;
+  mime: string;
+  /** The whole extracted text; sections index into it. */
+  text: string;
+  sections: Section[];
+  pageCount?: number;
+  metadata: Record<string, unknown>;
+}
+
+export interface Loader {
+  /** MIME types this loader accepts (after detection). */
+  readonly mimes: readonly string[];
+  /** Throws DocumentError naming the source and the reason for files it cannot read. */
+  load(bytes: Uint8Array, source: string): Promise<LoadedDocument>;
+}
+
+export type ChunkStrategy = 'semantic' | 'sentence' | 'fixed';
+
+export interface ChunkDraft {
+  ordinal: number;
+  text: string;
+  /** Word-pieces counted with the embedding model's own tokenizer. */
+  tokenCount: number;
+  headingPath: string[];
+  pageStart: number | null;
+  pageEnd: number | null;
+  /** Offsets into LoadedDocument.text. */
+  charStart: number;
+  charEnd: number;
+  kind: 'text' | 'table' | 'code' | 'mixed';
+}
+
+export interface ChunkerOptions {
+  /** Hard maximum in model tokens; no chunk is ever larger. */
+  maxTokens: number;
+  /** Chunks smaller than this are merged with a neighbour in the same section where possible. */
+  minTokens: number;
+  /** What the packers aim for. */
+  targetTokens: number;
+}
+
+export interface Chunker {
+  readonly strategy: ChunkStrategy;
+  chunk(doc: LoadedDocument): Promise<ChunkDraft[]>;
+}
+
+export type EmbedKind = 'query' | 'passage';
+
+export interface TokenCounter {
+  /** Number of model tokens, without special tokens ([CLS]/[SEP]). */
+  count(text: string): number;
+  /** The longest prefix of `text` that has at most `maxTokens` tokens. */
+  truncate(text: string, maxTokens: number): string;
+}
+
+export interface Embedder {
+  /** Recorded on the collection; a different model on the same collection is refused. */
+  readonly modelId: string;
+  readonly dimensions: number;
+  /** Inputs longer than this are truncated by the model; chunkers stay below it. */
+  readonly maxTokens: number;
+  readonly tokenizer: TokenCounter;
+  /** Unit-length vectors, one per text, in input order. */
+  embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]>;
+  close?(): Promise<void>;
+}

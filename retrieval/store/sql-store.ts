@@ -1,0 +1,321 @@
+import { RaglineError, badRequest } from '../../core/errors.ts';
+import { filterToSql } from '../filters.ts';
+import { migrate } from './migrate.ts';
+import { toVectorLiteral, type SqlExecutor } from './sql.ts';
+import type {
+  ChunkInput,
+  ChunkRecord,
+  Collection,
+  DenseHit,
+  DenseQuery,
+  DocumentRecord,
+  DocumentReplacement,
+  Store,
+} from './types.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INSERT_BATCH = 200;
+const DEFAULT_EF_SEARCH = 40;
+
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function toCollection(r: Record<string, unknown>): Collection {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    embeddingModel: String(r.embedding_model),
+    dimensions: Number(r.dimensions),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    version: Number(r.version),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toDocument(r: Record<string, unknown>): DocumentRecord {
+  return {
+    id: String(r.id),
+    collectionId: String(r.collection_id),
+    source: String(r.source),
+    title: String(r.title),
+    mime: String(r.mime),
+    contentHash: String(r.content_hash),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    version: Number(r.version),
+    chunkCount: Number(r.chunk_count),
+    pageCount: r.page_count === null ? null : Number(r.page_count),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+const CHUNK_COLUMNS = `c.id, c.collection_id, c.document_id, c.ordinal, c.text, c.token_count, c.page_start, c.page_end,
+  c.heading_path, c.char_start, c.char_end, c.kind, c.metadata, d.source, d.title, d.mime, d.metadata AS document_metadata,
+  d.created_at, d.updated_at, d.version AS document_version`;
+
+function toChunk(r: Record<string, unknown>): ChunkRecord {
+  return {
+    id: String(r.id),
+    collectionId: String(r.collection_id),
+    documentId: String(r.document_id),
+    ordinal: Number(r.ordinal),
+    text: String(r.text),
+    tokenCount: Number(r.token_count),
+    pageStart: r.page_start === null ? null : Number(r.page_start),
+    pageEnd: r.page_end === null ? null : Number(r.page_end),
+    headingPath: (r.heading_path as string[]) ?? [],
+    charStart: Number(r.char_start),
+    charEnd: Number(r.char_end),
+    kind: String(r.kind),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    source: String(r.source),
+    title: String(r.title),
+    mime: String(r.mime),
+    documentMetadata: (r.document_metadata as Record<string, unknown>) ?? {},
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    documentVersion: Number(r.document_version),
+  };
+}
+
+/** Ids reach SQL text only in index names and partial-index predicates, so they must be uuids. */
+function assertUuid(id: string): string {
+  if (!UUID.test(id)) throw new RaglineError('internal', `not a uuid: ${id}`);
+  return id.toLowerCase();
+}
+
+const indexName = (collectionId: string) => `chunks_hnsw_${assertUuid(collectionId).replace(/-/g, '')}`;
+
+export class SqlStore implements Store {
+  constructor(
+    readonly kind: 'pglite' | 'postgres',
+    protected readonly db: SqlExecutor,
+  ) {}
+
+  async migrate(): Promise<void> {
+    await migrate(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  async createCollection(input: {
+    name: string;
+    embeddingModel: string;
+    dimensions: number;
+    metadata?: Record<string, unknown>;
+  }): Promise<Collection> {
+    return this.db.transaction(async (tx) => {
+      const existing = await tx.query('SELECT id FROM collections WHERE name = $1', [input.name]);
+      if (existing.rows.length) throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
+      const { rows } = await tx.query(
+        `INSERT INTO collections (name, embedding_model, dimensions, metadata) VALUES ($1, $2, $3, $4) RETURNING *`,
+        [input.name, input.embeddingModel, input.dimensions, JSON.stringify(input.metadata ?? {})],
+      );
+      const collection = toCollection(rows[0]!);
+      // One typed, partial HNSW index per collection: typed so pgvector can index it, partial so
+      // a collection's search never walks other tenants' vectors (no post-filter starvation).
+      await tx.query(
+        `CREATE INDEX ${indexName(collection.id)} ON chunks USING hnsw ((embedding::vector(${collection.dimensions})) vector_cosine_ops)
+         WHERE collection_id = '${collection.id}'`,
+      );
+      return collection;
+    });
+  }
+
+  async getCollection(idOrName: string): Promise<Collection | null> {
+    const { rows } = UUID.test(idOrName)
+      ? await this.db.query('SELECT * FROM collections WHERE id = $1 OR name = $2', [idOrName, idOrName])
+      : await this.db.query('SELECT * FROM collections WHERE name = $1', [idOrName]);
+    return rows[0] ? toCollection(rows[0]) : null;
+  }
+
+  async listCollections(): Promise<Collection[]> {
+    const { rows } = await this.db.query('SELECT * FROM collections ORDER BY name');
+    return rows.map(toCollection);
+  }
+
+  async deleteCollection(id: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query('DELETE FROM collections WHERE id = $1 RETURNING id', [assertUuid(id)]);
+      if (!rows.length) return false;
+      await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
+      return true;
+    });
+  }
+
+  async getDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | null> {
+    const { rows } = await this.db.query('SELECT * FROM documents WHERE collection_id = $1 AND source = $2', [
+      collectionId,
+      source,
+    ]);
+    return rows[0] ? toDocument(rows[0]) : null;
+  }
+
+  async getDocument(collectionId: string, documentId: string): Promise<DocumentRecord | null> {
+    if (!UUID.test(documentId)) return null;
+    const { rows } = await this.db.query('SELECT * FROM documents WHERE collection_id = $1 AND id = $2', [
+      collectionId,
+      documentId,
+    ]);
+    return rows[0] ? toDocument(rows[0]) : null;
+  }
+
+  async listDocuments(collectionId: string, options: { limit?: number; offset?: number } = {}): Promise<DocumentRecord[]> {
+    const { rows } = await this.db.query(
+      'SELECT * FROM documents WHERE collection_id = $1 ORDER BY source LIMIT $2 OFFSET $3',
+      [collectionId, options.limit ?? 100, options.offset ?? 0],
+    );
+    return rows.map(toDocument);
+  }
+
+  async replaceDocument(input: DocumentReplacement): Promise<DocumentRecord> {
+    const collection = await this.getCollection(input.collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${input.collectionId} not found`);
+    for (const chunk of input.chunks) {
+      if (chunk.embedding.length !== collection.dimensions) {
+        throw new RaglineError(
+          'model_mismatch',
+          `chunk ${chunk.ordinal} has a ${chunk.embedding.length}-d embedding; collection "${collection.name}" holds ${collection.dimensions}-d vectors`,
+        );
+      }
+    }
+    return this.db.transaction(async (tx) => {
+      // Row lock on the collection serialises writers of one collection's version counter.
+      await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
+      const { rows } = await tx.query(
+        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (collection_id, source) DO UPDATE SET
+           title = EXCLUDED.title, mime = EXCLUDED.mime, content_hash = EXCLUDED.content_hash,
+           metadata = EXCLUDED.metadata, page_count = EXCLUDED.page_count, chunk_count = EXCLUDED.chunk_count,
+           version = documents.version + 1, updated_at = now()
+         RETURNING *`,
+        [
+          collection.id,
+          input.source,
+          input.title,
+          input.mime,
+          input.contentHash,
+          JSON.stringify(input.metadata),
+          input.pageCount,
+          input.chunks.length,
+        ],
+      );
+      const document = toDocument(rows[0]!);
+      await tx.query('DELETE FROM chunks WHERE document_id = $1', [document.id]);
+      for (let i = 0; i < input.chunks.length; i += INSERT_BATCH) {
+        await this.insertChunks(tx, collection.id, document.id, input.chunks.slice(i, i + INSERT_BATCH));
+      }
+      return document;
+    });
+  }
+
+  private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]) {
+    const params: unknown[] = [collectionId, documentId];
+    const values = chunks.map((c) => {
+      const start = params.length;
+      params.push(
+        c.ordinal,
+        c.text,
+        c.tokenCount,
+        c.pageStart,
+        c.pageEnd,
+        c.headingPath,
+        c.charStart,
+        c.charEnd,
+        c.kind,
+        JSON.stringify(c.metadata ?? {}),
+        toVectorLiteral(c.embedding),
+      );
+      const n = (k: number) => `$${start + k}`;
+      return `($1, $2, ${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}::text[], ${n(7)}, ${n(8)}, ${n(9)}, ${n(10)}::jsonb, ${n(11)}::vector)`;
+    });
+    await tx.query(
+      `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end, heading_path,
+         char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')}`,
+      params,
+    );
+  }
+
+  async deleteDocument(collectionId: string, documentId: string): Promise<boolean> {
+    if (!UUID.test(documentId)) return false;
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query('DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING id', [
+        collectionId,
+        documentId,
+      ]);
+      if (rows.length) await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
+      return rows.length > 0;
+    });
+  }
+
+  async documentVersions(collectionId: string): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ id: string; version: number }>(
+      'SELECT id, version FROM documents WHERE collection_id = $1',
+      [collectionId],
+    );
+    return new Map(rows.map((r) => [String(r.id), Number(r.version)]));
+  }
+
+  async chunksOfDocuments(collectionId: string, documentIds: string[]): Promise<ChunkRecord[]> {
+    if (!documentIds.length) return [];
+    const { rows } = await this.db.query(
+      `SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+       WHERE c.collection_id = $1 AND c.document_id = ANY($2::uuid[]) ORDER BY c.document_id, c.ordinal`,
+      [collectionId, documentIds],
+    );
+    return rows.map(toChunk);
+  }
+
+  async getChunks(ids: string[]): Promise<ChunkRecord[]> {
+    const valid = ids.filter((id) => UUID.test(id));
+    if (!valid.length) return [];
+    const { rows } = await this.db.query(
+      `SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1::uuid[])`,
+      [valid],
+    );
+    return rows.map(toChunk);
+  }
+
+  async countChunks(collectionId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM chunks WHERE collection_id = $1', [
+      collectionId,
+    ]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async denseSearch(query: DenseQuery): Promise<DenseHit[]> {
+    const collection = await this.getCollection(query.collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
+    if (query.vector.length !== collection.dimensions) {
+      throw badRequest(`query vector has ${query.vector.length} dimensions; the collection holds ${collection.dimensions}`);
+    }
+    const limit = Math.max(1, Math.floor(query.limit));
+    const params: unknown[] = [toVectorLiteral(query.vector), limit];
+    const filter = query.filter ?? [];
+    const where = filterToSql(filter, params);
+    const typed = `vector(${collection.dimensions})`;
+    // The collection id is inlined (a validated uuid) so the planner matches the partial index.
+    const sql = `WITH nearest AS MATERIALIZED (
+        SELECT ${CHUNK_COLUMNS}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.collection_id = '${assertUuid(collection.id)}' AND ${where}
+        ORDER BY c.embedding::${typed} <=> $1::${typed}
+        LIMIT $2)
+      SELECT * FROM nearest ORDER BY distance, id`;
+    const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
+    const { rows } = await this.db.transaction(async (tx) => {
+      if (query.exact) {
+        await tx.query('SET LOCAL enable_indexscan = off');
+      } else {
+        await tx.query(`SET LOCAL hnsw.ef_search = ${efSearch}`);
+        // With a filter, keep scanning the graph until `limit` matches are found, instead of
+        // post-filtering ef_search candidates and silently returning fewer results.
+        if (filter.length) await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+      }
+      return tx.query(sql, params);
+    });
+    return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
+  }
+}
