@@ -88,7 +88,8 @@ const indexName = (collectionId: string) => `chunks_hnsw_${assertUuid(collection
 export class SqlStore implements Store {
   constructor(
     readonly kind: 'pglite' | 'postgres',
-    protected readonly db: SqlExecutor,
+    /** The underlying connection, for subsystems that share the database (the job queue). */
+    readonly db: SqlExecutor,
   ) {}
 
   async migrate(): Promise<void> {
