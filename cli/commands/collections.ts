@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { notFound } from '../../core/errors.ts';
+import { printJson, withRagline } from '../context.ts';
+
+export function registerCollectionCommands(program: Command) {
+  program
+    .command('collections')
+    .description('List collections with their model and document counts.')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      await withRagline(async (ragline) => {
+        const rows = await Promise.all(
+          (await ragline.store.listCollections()).map(async (c) => ({
+            name: c.name,
+            id: c.id,
+            model: `${c.embeddingModel} (${c.dimensions}-d)`,
+            chunks: await ragline.store.countChunks(c.id),
+          })),
+        );
+        if (opts.json) return printJson(rows);
+        if (!rows.length) console.log('no collections yet: ragline ingest <files> --collection <name>');
+        else console.table(rows);
+      });
+    });
+
+  program
+    .command('documents')
+    .description('List the documents of a collection.')
+    .option('-c, --collection <name>', 'collection name', 'default')
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
+    .option('--offset <n>', 'skip this many', (v) => Number.parseInt(v, 10), 0)
+    .option('--json', 'print JSON')
+    .action(async (opts: { collection: string; limit: number; offset: number; json?: boolean }) => {
+      await withRagline(async (ragline) => {
+        const collection = await ragline.collection(opts.collection);
+        const docs = await ragline.store.listDocuments(collection.id, { limit: opts.limit, offset: opts.offset });
+        if (opts.json) return printJson(docs);
+        console.table(
+          docs.map((d) => ({ id: d.id, source: d.source, title: d.title.slice(0, 40), chunks: d.chunkCount, pages: d.pageCount ?? '', version: d.version })),
+        );
+      });
+    });
+
+  program
+    .command('delete')
+    .description('Delete a document (by id or source) or, with --all, the whole collection.')
+    .argument('[document]', 'document id or source')
+    .option('-c, --collection <name>', 'collection name', 'default')
+    .option('--all', 'delete the collection itself')
+    .action(async (document: string | undefined, opts: { collection: string; all?: boolean }) => {
+      await withRagline(async (ragline) => {
+        if (opts.all) {
+          await ragline.deleteCollection(opts.collection);
+          console.log(`deleted collection ${opts.collection}`);
+          return;
+        }
+        if (!document) throw notFound('name a document (id or source), or pass --all to delete the collection');
+        const collection = await ragline.collection(opts.collection);
+        const doc =
+          (await ragline.store.getDocument(collection.id, document)) ??
+          (await ragline.store.getDocumentBySource(collection.id, document));
+        if (!doc) throw notFound(`no document "${document}" in collection ${opts.collection}`);
+        await ragline.store.deleteDocument(collection.id, doc.id);
+        console.log(`deleted ${doc.source} (${doc.chunkCount} chunks)`);
+      });
+    });
+}

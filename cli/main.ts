@@ -1,0 +1,40 @@
+#!/usr/bin/env -S npx tsx
+import { Command, CommanderError } from 'commander';
+import { RaglineError } from '../core/errors.ts';
+import { registerCollectionCommands } from './commands/collections.ts';
+import { registerIngestCommand } from './commands/ingest.ts';
+import { registerSearchCommand } from './commands/search.ts';
+import { registerOptionalCommands } from './commands/optional.ts';
+
+/** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
+export function buildProgram(): Command {
+  const program = new Command('ragline')
+    .description('Ragline: ingest documents, search them with hybrid retrieval, answer with citations.')
+    .showHelpAfterError()
+    .exitOverride();
+  registerIngestCommand(program);
+  registerCollectionCommands(program);
+  registerSearchCommand(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  await registerOptionalCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof RaglineError) {
+      console.error(`ragline: ${err.message}`);
+      return err.code === 'invalid_config' || err.code === 'bad_request' ? 2 : 1;
+    }
+    console.error(`ragline: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli/main.ts')) {
+  main().then((code) => process.exit(code));
+}

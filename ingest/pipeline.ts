@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../core/config.ts';
+import { RaglineError, errorMessage } from '../core/errors.ts';
+import type { Collection, DocumentRecord, Store } from '../retrieval/store/types.ts';
+import { createChunker, contextualText } from './chunkers/index.ts';
+import { loadDocument } from './loaders/index.ts';
+import type { ChunkDraft, Embedder, LoadedDocument } from './types.ts';
+
+export interface IngestInput {
+  /** Stable identity of the document inside its collection: a path, URL or any caller key. */
+  source: string;
+  bytes: Uint8Array;
+  /** Overrides magic-byte detection. */
+  mime?: string;
+  title?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface IngestTimings {
+  loadMs: number;
+  chunkMs: number;
+  embedMs: number;
+  storeMs: number;
+}
+
+export type IngestOutcome =
+  | {
+      status: 'ingested' | 'updated';
+      source: string;
+      document: DocumentRecord;
+      chunks: number;
+      pages: number | null;
+      timings: IngestTimings;
+    }
+  | { status: 'skipped'; source: string; document: DocumentRecord; reason: 'unchanged' }
+  | { status: 'failed'; source: string; error: { code: string; message: string } };
+
+export interface IngestProgress {
+  source: string;
+  stage: 'load' | 'chunk' | 'embed' | 'store';
+  chunksDone?: number;
+  chunksTotal?: number;
+}
+
+const EMBED_SLICE = 256;
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * load → split → embed → store for one document at a time. A document is identified by
+ * (collection, source); its content hash covers the bytes, the caller's title and metadata and
+ * the chunking settings, so an unchanged document is a no-op and a changed one is replaced in
+ * one transaction (the store keeps the old version if anything fails before the commit).
+ */
+export class IngestionPipeline {
+  constructor(
+    private readonly store: Store,
+    private readonly embedder: Embedder,
+    private readonly chunking: Config['chunking'],
+  ) {}
+
+  contentHash(input: IngestInput): string {
+    const fingerprint = stableJson({
+      title: input.title ?? null,
+      metadata: input.metadata ?? {},
+      chunking: this.chunking,
+      model: this.embedder.modelId,
+    });
+    return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
+  }
+
+  async ingest(collection: Collection, input: IngestInput, onProgress?: (p: IngestProgress) => void): Promise<IngestOutcome> {
+    try {
+      assertModelMatches(collection, this.embedder);
+      const contentHash = this.contentHash(input);
+      const existing = await this.store.getDocumentBySource(collection.id, input.source);
+      if (existing && existing.contentHash === contentHash) {
+        return { status: 'skipped', source: input.source, document: existing, reason: 'unchanged' };
+      }
+      const t0 = performance.now();
+      onProgress?.({ source: input.source, stage: 'load' });
+      const doc = await loadDocument(input.bytes, input.source, { mime: input.mime });
+      const t1 = performance.now();
+      onProgress?.({ source: input.source, stage: 'chunk' });
+      const drafts = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(doc);
+      if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
+      const t2 = performance.now();
+      const embeddings = await this.embedChunks(doc, drafts, (done) =>
+        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length }),
+      );
+      const t3 = performance.now();
+      onProgress?.({ source: input.source, stage: 'store', chunksDone: drafts.length, chunksTotal: drafts.length });
+      const document = await this.store.replaceDocument({
+        collectionId: collection.id,
+        source: input.source,
+        title: input.title ?? doc.title,
+        mime: doc.mime,
+        contentHash,
+        metadata: { ...doc.metadata, ...input.metadata },
+        pageCount: doc.pageCount ?? null,
+        chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
+      });
+      const t4 = performance.now();
+      return {
+        status: existing ? 'updated' : 'ingested',
+        source: input.source,
+        document,
+        chunks: drafts.length,
+        pages: doc.pageCount ?? null,
+        timings: { loadMs: t1 - t0, chunkMs: t2 - t1, embedMs: t3 - t2, storeMs: t4 - t3 },
+      };
+    } catch (err) {
+      const code = err instanceof RaglineError ? err.code : 'internal';
+      return { status: 'failed', source: input.source, error: { code, message: errorMessage(err) } };
+    }
+  }
+
+  /** Embeds the chunk with its document title and heading path, which carry meaning the chunk text lacks. */
+  private async embedChunks(doc: LoadedDocument, drafts: ChunkDraft[], onDone: (n: number) => void) {
+    const texts = drafts.map((d) => contextualText(d, doc));
+    const out: Float32Array[] = [];
+    for (let i = 0; i < texts.length; i += EMBED_SLICE) {
+      out.push(...(await this.embedder.embed(texts.slice(i, i + EMBED_SLICE), 'passage')));
+      onDone(Math.min(texts.length, i + EMBED_SLICE));
+    }
+    return out;
+  }
+}
+
+export function assertModelMatches(collection: Collection, embedder: Embedder): void {
+  if (collection.embeddingModel !== embedder.modelId || collection.dimensions !== embedder.dimensions) {
+    throw new RaglineError(
+      'model_mismatch',
+      `collection "${collection.name}" was built with ${collection.embeddingModel} (${collection.dimensions}-d); ` +
+        `the configured embedder is ${embedder.modelId} (${embedder.dimensions}-d). Use the same model, or ingest into a new collection.`,
+      { collection: collection.name, collectionModel: collection.embeddingModel, configuredModel: embedder.modelId },
+    );
+  }
+}
