@@ -1,7 +1,7 @@
 import { describe } from 'vitest';
 import { MODELS_DIR, sharedAvailable } from '../../core/shared-data.ts';
 
-export { DATASETS_DIR, MODELS_DIR, SHARED_DIR, datasetPath } from '../../core/shared-data.ts';
+export { DATASETS_DIR, MODELS_DIR, PROJECT_ROOT, SHARED_DIR, datasetPath } from '../../core/shared-data.ts';
 
 const available = sharedAvailable();
 if (!available) {

@@ -1,0 +1,28 @@
+/**
+ * `npm run bench <name> [-- options]`: ingest | search | store. Each prints a table and writes
+ * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
+ */
+import { Command } from 'commander';
+
+const program = new Command('bench').description('Ragline benchmarks');
+
+program
+  .command('ingest')
+  .description('pipeline throughput vs raw model throughput on the shared PDFs and Markdown')
+  .option('--files <n>', 'how many documents per kind', (v) => Number.parseInt(v, 10), 8)
+  .option('--strategies <list>', 'chunking strategies to compare', 'sentence,semantic')
+  .action(async (opts) => (await import('./ingest.ts')).runIngestBench(opts));
+
+program
+  .command('search')
+  .description('search latency per stage at 10k and 100k chunks')
+  .allowUnknownOption()
+  .action(async (_opts, cmd: Command) => (await import('./search.ts')).runSearchBench(cmd.args));
+
+program
+  .command('store')
+  .description('insert throughput and k-NN latency, PGlite vs Postgres')
+  .allowUnknownOption()
+  .action(async (_opts, cmd: Command) => (await import('./store.ts')).runStoreBench(cmd.args));
+
+await program.parseAsync(process.argv);
