@@ -1,0 +1,93 @@
+import { fileTypeFromBuffer } from 'file-type';
+import { DocumentError } from '../../core/errors.ts';
+
+export const PDF_MIME = 'application/pdf';
+export const TEXT_MIMES = ['text/plain', 'text/markdown', 'text/html'] as const;
+export type TextMime = (typeof TEXT_MIMES)[number];
+export type SupportedMime = TextMime | typeof PDF_MIME;
+
+export interface Detection {
+  mime: SupportedMime;
+  /** What decided the type: the file's bytes, the caller's declared type, its extension, or a look at its text. */
+  via: 'magic-bytes' | 'declared' | 'extension' | 'content';
+}
+
+const EXTENSION_MIMES: Record<string, TextMime> = {
+  txt: 'text/plain',
+  text: 'text/plain',
+  md: 'text/markdown',
+  markdown: 'text/markdown',
+  mdown: 'text/markdown',
+  html: 'text/html',
+  htm: 'text/html',
+  xhtml: 'text/html',
+};
+
+const DECLARED_ALIASES: Record<string, SupportedMime> = {
+  'text/x-markdown': 'text/markdown',
+  'application/xhtml+xml': 'text/html',
+};
+
+/** Magic-byte results that are really text: file-type recognises XML, which XHTML pages start with. */
+const TEXTUAL_MAGIC = new Set(['application/xml', 'text/xml']);
+
+/**
+ * Decides how to read a document. Binary formats are recognised by their magic bytes, which
+ * always win (a PDF named notes.txt is still a PDF); every other recognised binary is refused.
+ * A file declared or named as PDF without the magic bytes goes to the PDF loader, which
+ * reports it as corrupt if pdf.js cannot read it. Text must be valid UTF-8 without NULs; its
+ * flavour comes from the declared MIME type, then the extension, then a look at the content.
+ */
+export async function detectType(bytes: Uint8Array, source: string, declaredMime?: string): Promise<Detection> {
+  const magic = await fileTypeFromBuffer(bytes);
+  if (magic?.mime === PDF_MIME) return { mime: PDF_MIME, via: 'magic-bytes' };
+  if (magic && !TEXTUAL_MAGIC.has(magic.mime)) {
+    throw new DocumentError(source, `unsupported file type ${magic.ext} (${magic.mime})`, { mime: magic.mime });
+  }
+
+  const declared = canonicalMime(declaredMime);
+  const extension = extensionOf(source);
+  // pdf.js accepts a header a little way into the file, which magic bytes miss; let it judge.
+  if (declared === PDF_MIME) return { mime: PDF_MIME, via: 'declared' };
+  const isText = isUtf8Text(bytes);
+  if (extension === 'pdf' && !isText) return { mime: PDF_MIME, via: 'extension' };
+  if (!isText) {
+    throw new DocumentError(source, 'unsupported file type binary (not UTF-8 text and not a known document format)');
+  }
+  if (declared) return { mime: declared, via: 'declared' };
+
+  const byExtension = EXTENSION_MIMES[extension];
+  if (byExtension) return { mime: byExtension, via: 'extension' };
+  return { mime: sniffTextFlavour(new TextDecoder().decode(bytes.subarray(0, 4096))), via: 'content' };
+}
+
+/** 'Text/HTML; charset=utf-8' → 'text/html'; undefined for types no loader reads. */
+export function canonicalMime(mime: string | undefined): SupportedMime | undefined {
+  const bare = mime?.split(';')[0]?.trim().toLowerCase();
+  if (!bare) return undefined;
+  if (bare === PDF_MIME || (TEXT_MIMES as readonly string[]).includes(bare)) return bare as SupportedMime;
+  return DECLARED_ALIASES[bare];
+}
+
+function isUtf8Text(bytes: Uint8Array): boolean {
+  if (bytes.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function extensionOf(source: string): string {
+  const name = source.replace(/[?#].*$/, '').split(/[\\/]/).pop() ?? '';
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+}
+
+function sniffTextFlavour(head: string): TextMime {
+  const start = head.replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  if (/^(<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)/.test(start)) return 'text/html';
+  if (/^#{1,6} \S/m.test(head) || /^```/m.test(head)) return 'text/markdown';
+  return 'text/plain';
+}

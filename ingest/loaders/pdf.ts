@@ -1,0 +1,156 @@
+import { getResolvedPDFJS } from 'unpdf';
+import { z } from 'zod';
+import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
+import type { LoadedDocument, Loader } from '../types.ts';
+import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
+import { pageText, type PdfTextItem } from './pdf-text.ts';
+
+export const PDF_LIMITS = { timeoutMs: 120_000, maxPages: 2000 } as const;
+
+const pdfLoaderOptions = z.object({
+  /** The whole document must be read within this time, or it is abandoned. */
+  timeoutMs: z.number().int().positive().default(PDF_LIMITS.timeoutMs),
+  /** Documents with more pages are refused before any page is read. */
+  maxPages: z.number().int().positive().default(PDF_LIMITS.maxPages),
+});
+export type PdfLoaderOptions = z.input<typeof pdfLoaderOptions>;
+
+/**
+ * The part of pdf.js this loader uses. unpdf ships pdf.js typings with extensionless imports
+ * that do not resolve under NodeNext (they silently become `any`), so the surface is stated here.
+ */
+interface PdfJs {
+  getDocument(params: { data: Uint8Array; isEvalSupported: boolean; useSystemFonts: boolean; verbosity: number }): {
+    promise: Promise<PdfDocument>;
+    destroy(): Promise<void>;
+  };
+}
+interface PdfDocument {
+  numPages: number;
+  getPage(pageNumber: number): Promise<PdfPage>;
+  getMetadata(): Promise<{ info?: unknown }>;
+}
+interface PdfPage {
+  /** Items are text runs, plus marked-content markers (without `str`) when asked for. */
+  getTextContent(): Promise<{ items: (PdfTextItem | { type: string })[] }>;
+  cleanup(): unknown;
+}
+
+const PASSWORD_REASON = 'is password-protected; remove the password and retry';
+const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages); OCR is not supported';
+
+/**
+ * PDFs via unpdf's build of pdf.js: one section per page with its 1-based page number.
+ * Pages without text are allowed (listed in metadata.emptyPages) as long as one page has text.
+ */
+export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
+  const parsed = pdfLoaderOptions.safeParse(options);
+  if (!parsed.success) {
+    throw new RaglineError('invalid_config', `Invalid PDF loader options: ${z.prettifyError(parsed.error)}`, { options });
+  }
+  const { timeoutMs, maxPages } = parsed.data;
+  return {
+    mimes: ['application/pdf'],
+    async load(bytes: Uint8Array, source: string): Promise<LoadedDocument> {
+      if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
+      const pdfjs: PdfJs = await getResolvedPDFJS();
+      // pdf.js refuses Node Buffers and may take ownership of its input: give it a plain copy.
+      const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
+      try {
+        const extracted = await withDeadline(readPages(task.promise, source, maxPages), timeoutMs, () =>
+          new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
+        );
+        return buildDocument(extracted, bytes.length, source);
+      } catch (err) {
+        throw asDocumentError(err, source);
+      } finally {
+        // Stops any parsing still under way after a timeout and frees pdf.js's memory.
+        await task.destroy();
+      }
+    },
+  };
+}
+
+export const pdfLoader: Loader = createPdfLoader();
+
+interface ExtractedPdf {
+  pages: string[];
+  info: Record<string, unknown>;
+}
+
+async function readPages(opening: Promise<PdfDocument>, source: string, maxPages: number): Promise<ExtractedPdf> {
+  const pdf = await opening;
+  if (pdf.numPages > maxPages) {
+    throw new DocumentError(source, `has ${pdf.numPages} pages, more than the limit of ${maxPages}`, { pages: pdf.numPages, maxPages });
+  }
+  const pages: string[] = [];
+  for (let number = 1; number <= pdf.numPages; number++) {
+    const page = await pdf.getPage(number);
+    const content = await page.getTextContent();
+    pages.push(pageText(content.items.filter((item): item is PdfTextItem => 'str' in item)));
+    page.cleanup();
+  }
+  // Metadata is a nicety: a broken info dictionary must not fail a readable document.
+  const meta = await pdf.getMetadata().catch(() => undefined);
+  return { pages, info: (meta?.info ?? {}) as Record<string, unknown> };
+}
+
+function buildDocument({ pages, info }: ExtractedPdf, byteCount: number, source: string): LoadedDocument {
+  const builder = new DocumentBuilder();
+  const emptyPages: number[] = [];
+  pages.forEach((text, i) => {
+    if (text.trim() === '') emptyPages.push(i + 1);
+    else builder.addText(text, { headingPath: [], page: i + 1 });
+  });
+  if (builder.isEmpty) throw new DocumentError(source, NO_TEXT_REASON, { pageCount: pages.length });
+
+  const author = typeof info.Author === 'string' ? tidyTitle(info.Author) : undefined;
+  return builder.build({
+    source,
+    title: usableMetadataTitle(info.Title) ?? tidyTitle(firstWordyLine(pages)) ?? fileNameOf(source),
+    mime: 'application/pdf',
+    pageCount: pages.length,
+    metadata: { bytes: byteCount, pageCount: pages.length, emptyPages, ...(author ? { author } : {}) },
+  });
+}
+
+/** Authoring tools often leave a file name ("10811.exe", "Microsoft Word - draft.doc") as the title. */
+function usableMetadataTitle(title: unknown): string | undefined {
+  if (typeof title !== 'string') return undefined;
+  const tidy = tidyTitle(title.replace(/^Microsoft (Word|PowerPoint) - /, ''));
+  if (!tidy || /\.(exe|docx?|pdf|indd|qxd|rtf|tex|dvi|tmp|pptx?)$/i.test(tidy)) return undefined;
+  return tidy;
+}
+
+/** The first line with a real word in it, skipping page furniture such as a lone line number. */
+function firstWordyLine(pages: string[]): string | undefined {
+  for (const page of pages) {
+    const line = page.split('\n').find((candidate) => /\p{L}{3}/u.test(candidate));
+    if (line) return line;
+  }
+  return undefined;
+}
+
+/** pdf.js names its failures; each becomes a DocumentError saying what to do about it. */
+function asDocumentError(err: unknown, source: string): DocumentError {
+  if (err instanceof DocumentError) return err;
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'PasswordException') return new DocumentError(source, PASSWORD_REASON, {}, { cause: err });
+  if (name === 'InvalidPDFException') {
+    return new DocumentError(source, `is not a valid PDF (corrupt or truncated): ${errorMessage(err)}`, {}, { cause: err });
+  }
+  return new DocumentError(source, `could not be parsed as a PDF: ${errorMessage(err)}`, {}, { cause: err });
+}
+
+/**
+ * Rejects when `work` is not done within `ms`. pdf.js yields to the event loop between parsing
+ * steps, so the timer fires even while a slow file is being read; the caller then destroys the
+ * loading task, which stops pdf.js.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeoutError()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
