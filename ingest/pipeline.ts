@@ -38,11 +38,13 @@ export type IngestOutcome =
 export interface IngestProgress {
   source: string;
   stage: 'load' | 'chunk' | 'embed' | 'store';
+  pages?: number;
   chunksDone?: number;
   chunksTotal?: number;
 }
 
-const EMBED_SLICE = 256;
+/** Chunks per embed call: small enough for honest progress, large enough to keep the model busy. */
+const EMBED_SLICE = 64;
 
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
@@ -88,7 +90,7 @@ export class IngestionPipeline {
       onProgress?.({ source: input.source, stage: 'load' });
       const doc = await loadDocument(input.bytes, input.source, { mime: input.mime });
       const t1 = performance.now();
-      onProgress?.({ source: input.source, stage: 'chunk' });
+      onProgress?.({ source: input.source, stage: 'chunk', pages: doc.pageCount });
       const drafts = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(doc);
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
       const t2 = performance.now();
@@ -122,12 +124,18 @@ export class IngestionPipeline {
     }
   }
 
-  /** Embeds the chunk with its document title and heading path, which carry meaning the chunk text lacks. */
+  /**
+   * Embeds each chunk with its document title and heading path, which carry meaning the chunk
+   * text lacks. Texts are sorted by length before slicing so every slice pads little.
+   */
   private async embedChunks(doc: LoadedDocument, drafts: ChunkDraft[], onDone: (n: number) => void) {
     const texts = drafts.map((d) => contextualText(d, doc));
-    const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += EMBED_SLICE) {
-      out.push(...(await this.embedder.embed(texts.slice(i, i + EMBED_SLICE), 'passage')));
+    const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
+    const out = new Array<Float32Array>(texts.length);
+    for (let i = 0; i < order.length; i += EMBED_SLICE) {
+      const slice = order.slice(i, i + EMBED_SLICE);
+      const vectors = await this.embedder.embed(slice.map((j) => texts[j]!), 'passage');
+      slice.forEach((j, k) => (out[j] = vectors[k]!));
       onDone(Math.min(texts.length, i + EMBED_SLICE));
     }
     return out;

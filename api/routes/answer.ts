@@ -1,0 +1,50 @@
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { RaglineError, errorMessage } from '../../core/errors.ts';
+import { logger } from '../../core/logger.ts';
+import { answerRequestSchema, type AnswerService } from '../answer.ts';
+import { readJson } from '../http-errors.ts';
+
+/**
+ * POST /:id/answer (mounted under /v1/collections). JSON by default; with `"stream": true`, Server-Sent
+ * Events: `retrieval` (the chunks), `token`s (answer deltas), then `done` (citations, usage, timings),
+ * or `error` if the answer cannot be completed. Invalid input and unknown collections are ordinary
+ * JSON errors, sent before the event stream starts.
+ */
+export function answerRoutes(service: AnswerService): Hono {
+  const app = new Hono();
+
+  app.post('/:id/answer', async (c) => {
+    const request = await readJson(c, answerRequestSchema);
+    const collection = c.req.param('id');
+    const upstream = new AbortController();
+    // The request signal fires when the client disconnects (also before the stream has started).
+    c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
+
+    if (!request.stream) return c.json(await service.answer(collection, request, upstream.signal));
+
+    const events = service.stream(collection, request, upstream.signal);
+    // Retrieval runs before the response is committed, so its errors (404, 400) keep their status.
+    const first = await events.next();
+
+    return streamSSE(c, async (sse) => {
+      sse.onAbort(() => {
+        upstream.abort();
+        void events.return(undefined);
+      });
+      try {
+        for (let next = first; !next.done; next = await events.next()) {
+          if (sse.aborted) return;
+          await sse.writeSSE({ event: next.value.event, data: JSON.stringify(next.value.data) });
+        }
+      } catch (err) {
+        if (sse.aborted) return;
+        const error = err instanceof RaglineError ? err : new RaglineError('internal', 'the answer failed', { cause: errorMessage(err) });
+        logger.warn({ err: errorMessage(err), collection }, 'answer stream failed');
+        await sse.writeSSE({ event: 'error', data: JSON.stringify(error.toJSON()) });
+      }
+    });
+  });
+
+  return app;
+}

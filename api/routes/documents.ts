@@ -1,0 +1,74 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { notFound } from '../../core/errors.ts';
+import type { Ragline } from '../../core/ragline.ts';
+import type { JobQueue } from '../../ingest/jobs/queue.ts';
+import { isTerminal } from '../../ingest/jobs/types.ts';
+import { readQuery } from '../http-errors.ts';
+import { jobView } from './jobs.ts';
+import { readUploads } from './upload-body.ts';
+
+export const MAX_WAIT_SECONDS = 120;
+
+const uploadQuerySchema = z
+  .object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) })
+  .strict();
+
+const listQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+/**
+ * /v1/collections/:id/documents. Uploads are stored, then ingested by a worker: the answer is
+ * 202 with one job per file, or, with `?wait=<seconds>`, 200 once every job has finished in time.
+ */
+export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: () => void = () => {}): Hono {
+  const app = new Hono();
+
+  app.post('/:id/documents', async (c) => {
+    const { wait } = readQuery(c, uploadQuerySchema);
+    const collection = await ragline.collection(c.req.param('id'));
+    const uploads = await readUploads(c);
+    let jobs = await queue.enqueue(collection.id, uploads);
+    onEnqueued();
+    // Stops polling when the client goes away; the jobs carry on regardless.
+    if (wait > 0) jobs = await queue.waitFor(jobs.map((j) => j.id), wait * 1000, 250, c.req.raw.signal);
+    const done = jobs.every((j) => isTerminal(j.state));
+    return c.json({ jobs: jobs.map(jobView) }, done ? 200 : 202);
+  });
+
+  app.get('/:id/documents', async (c) => {
+    const q = readQuery(c, listQuerySchema);
+    const collection = await ragline.collection(c.req.param('id'));
+    const documents = await ragline.store.listDocuments(collection.id, { limit: q.limit + 1, offset: q.offset });
+    return c.json({
+      documents: documents.slice(0, q.limit),
+      limit: q.limit,
+      offset: q.offset,
+      nextOffset: documents.length > q.limit ? q.offset + q.limit : null,
+    });
+  });
+
+  app.get('/:id/documents/:docId', async (c) => {
+    const collection = await ragline.collection(c.req.param('id'));
+    const document = await ragline.store.getDocument(collection.id, c.req.param('docId'));
+    if (!document) throw documentNotFound(c.req.param('docId'), collection.name);
+    return c.json(document);
+  });
+
+  app.delete('/:id/documents/:docId', async (c) => {
+    const collection = await ragline.collection(c.req.param('id'));
+    if (!(await ragline.deleteDocument(collection.id, c.req.param('docId')))) {
+      throw documentNotFound(c.req.param('docId'), collection.name);
+    }
+    return c.json({ deleted: true, id: c.req.param('docId') });
+  });
+
+  return app;
+}
+
+const documentNotFound = (documentId: string, collection: string) =>
+  notFound(`document "${documentId}" not found in collection "${collection}"`, { document: documentId, collection });

@@ -1,0 +1,34 @@
+import { Hono } from 'hono';
+import { errorMessage } from '../../core/errors.ts';
+import type { Ragline } from '../../core/ragline.ts';
+import type { JobQueue } from '../../ingest/jobs/queue.ts';
+
+type Check = { ok: true; [k: string]: unknown } | { ok: false; error: string };
+
+async function check(fn: () => Promise<Record<string, unknown>>): Promise<Check> {
+  try {
+    return { ok: true, ...(await fn()) };
+  } catch (err) {
+    return { ok: false, error: errorMessage(err) };
+  }
+}
+
+/** GET /healthz: the database answers and the embedding model is loaded (loading it if needed). 503 otherwise. */
+export function healthRoutes(ragline: Ragline, queue: JobQueue): Hono {
+  const app = new Hono();
+  app.get('/healthz', async (c) => {
+    const [database, model] = await Promise.all([
+      check(async () => {
+        await queue.ping();
+        return { kind: ragline.store.kind };
+      }),
+      check(async () => {
+        const embedder = await ragline.embedder();
+        return { id: embedder.modelId, dimensions: embedder.dimensions };
+      }),
+    ]);
+    const ok = database.ok && model.ok;
+    return c.json({ status: ok ? 'ok' : 'unavailable', checks: { database, model } }, ok ? 200 : 503);
+  });
+  return app;
+}

@@ -1,0 +1,56 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { logger } from '../core/logger.ts';
+import type { Ragline } from '../core/ragline.ts';
+import { pipelineProcessor } from '../ingest/jobs/processor.ts';
+import { JobQueue } from '../ingest/jobs/queue.ts';
+import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
+import { createApi } from './app.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  /** Run a job worker in this process: required for embedded PGlite, optional with Postgres. */
+  inProcessWorker: boolean;
+  worker?: WorkerOptions;
+  /** How long shutdown waits for in-flight requests before cutting connections (default 30 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  worker: JobWorker | undefined;
+  /** Stops accepting connections, lets in-flight requests and jobs finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
+  const queue = JobQueue.forStore(ragline.store);
+  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
+  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }) });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s as Server)) as Server;
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, worker: worker?.id ?? null, store: ragline.store.kind }, 'ragline API listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 30_000);
+      await stopped;
+      clearTimeout(grace);
+      await worker?.stop();
+      await ragline.close();
+      logger.info('ragline API stopped');
+    })());
+
+  return { url, worker, close };
+}

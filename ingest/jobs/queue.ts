@@ -1,0 +1,244 @@
+import { RaglineError, notFound } from '../../core/errors.ts';
+import { SqlStore } from '../../retrieval/store/sql-store.ts';
+import type { SqlExecutor } from '../../retrieval/store/sql.ts';
+import type { Store } from '../../retrieval/store/types.ts';
+import { isTerminal, type Job, type JobError, type JobProgress, type JobResult, type JobState, type Upload, type UploadInput } from './types.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_STALE_MS = 30_000;
+
+export interface QueueOptions {
+  /** Attempts before a job ends `failed` (default 3). */
+  maxAttempts?: number;
+  /** Delay before attempt n+1 after a transient failure of attempt n (default 2 s · 2^(n-1), at most 5 min). */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+/** Identifies one attempt: a worker that lost its job to a reclaim can no longer write to it. */
+export interface Lease {
+  jobId: string;
+  workerId: string;
+  attempt: number;
+}
+
+const iso = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function toJob(r: Record<string, unknown>): Job {
+  return {
+    id: String(r.id),
+    uploadId: String(r.upload_id),
+    collectionId: String(r.collection_id),
+    source: String(r.source),
+    state: r.state as JobState,
+    progress: (r.progress as JobProgress) ?? {},
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    lastError: (r.last_error as JobError | null) ?? null,
+    result: (r.result as JobResult | null) ?? null,
+    lockedBy: (r.locked_by as string | null) ?? null,
+    heartbeatAt: iso(r.heartbeat_at),
+    runAfter: iso(r.run_after)!,
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+  };
+}
+
+const COLUMN_NAMES = ['id', 'upload_id', 'collection_id', 'source', 'state', 'progress', 'attempts', 'max_attempts', 'last_error',
+  'result', 'locked_by', 'heartbeat_at', 'run_after', 'created_at', 'updated_at', 'started_at', 'finished_at'];
+const columns = (prefix = '') => COLUMN_NAMES.map((c) => prefix + c).join(', ');
+const JOB_COLUMNS = columns();
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * The durable ingestion queue, in the same database as the documents. Every state change is one
+ * statement (or one short transaction), so any number of workers can share the table.
+ */
+export class JobQueue {
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: (attempt: number) => number;
+
+  constructor(
+    private readonly db: SqlExecutor,
+    options: QueueOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    this.retryDelayMs = options.retryDelayMs ?? ((n) => Math.min(300_000, 2000 * 2 ** (n - 1)));
+  }
+
+  /** The queue in the store's database; only SQL stores can hold one. */
+  static forStore(store: Store, options?: QueueOptions): JobQueue {
+    if (!(store instanceof SqlStore)) {
+      throw new RaglineError('invalid_config', `ingestion jobs need a SQL store (PGlite or Postgres), not ${store.kind}`);
+    }
+    return new JobQueue(store.db, options);
+  }
+
+  /** Stores the uploads' bytes and one queued job per upload, all or nothing. */
+  async enqueue(collectionId: string, uploads: UploadInput[], options: { maxAttempts?: number } = {}): Promise<Job[]> {
+    const maxAttempts = options.maxAttempts ?? this.maxAttempts;
+    return this.db.transaction(async (tx) => {
+      const jobs: Job[] = [];
+      for (const u of uploads) {
+        const { rows } = await tx.query<{ id: string }>(
+          `INSERT INTO uploads (collection_id, source, mime_hint, title, metadata, bytes, size_bytes)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) RETURNING id`,
+          [collectionId, u.source, u.mimeHint ?? null, u.title ?? null, JSON.stringify(u.metadata ?? {}), asBuffer(u.bytes), u.bytes.byteLength],
+        );
+        const job = await tx.query(
+          `INSERT INTO ingest_jobs (upload_id, collection_id, source, max_attempts, progress)
+           VALUES ($1, $2, $3, $4, '{"stage":"queued"}'::jsonb) RETURNING ${JOB_COLUMNS}`,
+          [rows[0]!.id, collectionId, u.source, maxAttempts],
+        );
+        jobs.push(toJob(job.rows[0]!));
+      }
+      return jobs;
+    });
+  }
+
+  async get(id: string): Promise<Job | null> {
+    if (!UUID.test(id)) return null;
+    const { rows } = await this.db.query(`SELECT ${JOB_COLUMNS} FROM ingest_jobs WHERE id = $1`, [id]);
+    return rows[0] ? toJob(rows[0]) : null;
+  }
+
+  async list(filter: { state?: JobState; collectionId?: string; limit?: number; offset?: number } = {}): Promise<Job[]> {
+    const { rows } = await this.db.query(
+      `SELECT ${JOB_COLUMNS} FROM ingest_jobs
+       WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR collection_id = $2)
+       ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
+      [filter.state ?? null, filter.collectionId ?? null, filter.limit ?? 50, filter.offset ?? 0],
+    );
+    return rows.map(toJob);
+  }
+
+  async getUpload(id: string): Promise<Upload | null> {
+    const { rows } = await this.db.query('SELECT * FROM uploads WHERE id = $1', [id]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      id: String(r.id),
+      collectionId: String(r.collection_id),
+      source: String(r.source),
+      mimeHint: (r.mime_hint as string | null) ?? null,
+      title: (r.title as string | null) ?? null,
+      metadata: (r.metadata as Record<string, unknown>) ?? {},
+      bytes: r.bytes as Uint8Array,
+    };
+  }
+
+  /**
+   * Takes the oldest runnable job: queued (and past its backoff), or running with a heartbeat
+   * older than `staleMs` (its worker died). Jobs that died on their last attempt end `failed`.
+   */
+  async claim(workerId: string, staleMs = DEFAULT_STALE_MS): Promise<Job | null> {
+    await this.db.query(
+      `UPDATE ingest_jobs SET state = 'failed', finished_at = now(), updated_at = now(),
+         last_error = jsonb_build_object('code', 'worker_lost', 'message',
+           'worker ' || coalesce(locked_by, '?') || ' stopped sending heartbeats during attempt ' || attempts || ' of ' || max_attempts)
+       WHERE state = 'running' AND heartbeat_at < now() - $1::int * interval '1 millisecond' AND attempts >= max_attempts`,
+      [staleMs],
+    );
+    const { rows } = await this.db.query(
+      `WITH next AS (
+         SELECT id FROM ingest_jobs
+         WHERE (state = 'queued' AND run_after <= now())
+            OR (state = 'running' AND heartbeat_at < now() - $2::int * interval '1 millisecond' AND attempts < max_attempts)
+         ORDER BY created_at, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+       UPDATE ingest_jobs j SET
+         state = 'running', locked_by = $1, heartbeat_at = now(), attempts = j.attempts + 1,
+         last_error = CASE WHEN j.state = 'running' THEN jsonb_build_object('code', 'worker_lost', 'message',
+           'worker ' || coalesce(j.locked_by, '?') || ' stopped sending heartbeats during attempt ' || j.attempts)
+           ELSE j.last_error END,
+         progress = '{"stage":"queued"}'::jsonb, started_at = now(), finished_at = NULL, updated_at = now()
+       FROM next WHERE j.id = next.id
+       RETURNING ${columns('j.')}`,
+      [workerId, staleMs],
+    );
+    return rows[0] ? toJob(rows[0]) : null;
+  }
+
+  /** Proves the worker is alive and records progress. False when the lease was lost (reclaimed). */
+  async heartbeat(lease: Lease, progress?: JobProgress): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `UPDATE ingest_jobs SET heartbeat_at = now(), updated_at = now(), progress = coalesce($4::jsonb, progress)
+       WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' RETURNING id`,
+      [lease.jobId, lease.workerId, lease.attempt, progress ? JSON.stringify(progress) : null],
+    );
+    return rows.length > 0;
+  }
+
+  async complete(lease: Lease, result: JobResult, progress: JobProgress): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `UPDATE ingest_jobs SET state = 'succeeded', result = $4::jsonb, progress = $5::jsonb, last_error = NULL,
+         heartbeat_at = now(), finished_at = now(), updated_at = now()
+       WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' RETURNING id`,
+      [lease.jobId, lease.workerId, lease.attempt, JSON.stringify(result), JSON.stringify(progress)],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Records a failed attempt: back to `queued` after a delay while attempts remain and the error
+   * may be transient, otherwise `failed` with the error. Returns the new state (null: lease lost).
+   */
+  async fail(lease: Lease, error: JobError, options: { permanent?: boolean } = {}): Promise<JobState | null> {
+    const delayMs = Math.max(0, Math.round(this.retryDelayMs(lease.attempt)));
+    const { rows } = await this.db.query<{ state: JobState }>(
+      `UPDATE ingest_jobs SET last_error = $4::jsonb, updated_at = now(), heartbeat_at = now(),
+         state = CASE WHEN $5::boolean OR attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+         finished_at = CASE WHEN $5::boolean OR attempts >= max_attempts THEN now() ELSE NULL END,
+         run_after = now() + $6::int * interval '1 millisecond'
+       WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' RETURNING state`,
+      [lease.jobId, lease.workerId, lease.attempt, JSON.stringify(error), options.permanent ?? false, delayMs],
+    );
+    return rows[0]?.state ?? null;
+  }
+
+  /** Puts a failed job back in the queue with a fresh set of attempts. */
+  async retry(id: string): Promise<Job> {
+    const { rows } = UUID.test(id)
+      ? await this.db.query(
+          `UPDATE ingest_jobs SET state = 'queued', attempts = 0, result = NULL, locked_by = NULL, heartbeat_at = NULL,
+             progress = '{"stage":"queued"}'::jsonb, run_after = now(), started_at = NULL, finished_at = NULL, updated_at = now()
+           WHERE id = $1 AND state = 'failed' RETURNING ${JOB_COLUMNS}`,
+          [id],
+        )
+      : { rows: [] };
+    if (rows[0]) return toJob(rows[0]);
+    const job = await this.get(id);
+    if (!job) throw notFound(`job "${id}" not found`, { job: id });
+    throw new RaglineError('conflict', `job "${id}" is ${job.state}; only failed jobs can be retried`, { job: id, state: job.state });
+  }
+
+  /** Polls until every job has finished, `timeoutMs` passed or `signal` aborted; returns their latest rows. */
+  async waitFor(ids: string[], timeoutMs: number, pollMs = 250, signal?: AbortSignal): Promise<Job[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await this.db.query(`SELECT ${JOB_COLUMNS} FROM ingest_jobs WHERE id = ANY($1::uuid[])`, [ids]);
+      const jobs = rows.map(toJob).sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+      if (jobs.every((j) => isTerminal(j.state)) || Date.now() >= deadline || signal?.aborted) return jobs;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  /** Cheapest proof that the database answers. */
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  async counts(): Promise<Record<JobState, number>> {
+    const { rows } = await this.db.query<{ state: JobState; n: number }>(
+      'SELECT state, count(*)::int AS n FROM ingest_jobs GROUP BY state',
+    );
+    const counts: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0 };
+    for (const r of rows) counts[r.state] = Number(r.n);
+    return counts;
+  }
+}

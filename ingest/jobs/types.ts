@@ -1,0 +1,62 @@
+/** The job queue's records, as the API and workers see them. */
+
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export interface JobProgress {
+  stage?: 'queued' | 'load' | 'chunk' | 'embed' | 'store' | 'done';
+  pages?: number | null;
+  chunksDone?: number;
+  chunksTotal?: number;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface JobResult {
+  documentId: string;
+  status: 'ingested' | 'updated' | 'skipped';
+  chunks: number;
+  pages: number | null;
+}
+
+export interface Job {
+  id: string;
+  uploadId: string;
+  collectionId: string;
+  source: string;
+  state: JobState;
+  progress: JobProgress;
+  attempts: number;
+  maxAttempts: number;
+  lastError: JobError | null;
+  result: JobResult | null;
+  lockedBy: string | null;
+  heartbeatAt: string | null;
+  runAfter: string;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** What a client sends to be ingested; stored before any processing starts. */
+export interface UploadInput {
+  source: string;
+  bytes: Uint8Array;
+  mimeHint?: string;
+  title?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface Upload extends Omit<UploadInput, 'mimeHint' | 'title'> {
+  id: string;
+  collectionId: string;
+  mimeHint: string | null;
+  title: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export const isTerminal = (state: JobState) => state === 'succeeded' || state === 'failed';

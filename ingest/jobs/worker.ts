@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { RaglineError, errorMessage } from '../../core/errors.ts';
+import { logger as rootLogger } from '../../core/logger.ts';
+import { DEFAULT_STALE_MS, type JobQueue, type Lease } from './queue.ts';
+import type { Job, JobError, JobProgress, JobResult, Upload } from './types.ts';
+
+/** Turns one stored upload into a document; `report` records progress (written with the next heartbeat). */
+export type JobProcessor = (job: Job, upload: Upload, report: (progress: JobProgress) => void) => Promise<JobResult>;
+
+/** A failure with a known error code; `permanent` ones (a corrupt file) are not retried. */
+export class JobFailure extends Error {
+  constructor(
+    readonly error: JobError,
+    readonly permanent: boolean,
+  ) {
+    super(error.message);
+    this.name = 'JobFailure';
+  }
+}
+
+/** Failures that will happen again on every attempt; anything else (database, model, crash) is retried. */
+const PERMANENT_CODES = new Set(['bad_request', 'not_found', 'unprocessable_document', 'unsupported_media_type', 'model_mismatch', 'conflict']);
+
+export function classifyFailure(err: unknown): { error: JobError; permanent: boolean } {
+  if (err instanceof JobFailure) return { error: err.error, permanent: err.permanent };
+  if (err instanceof RaglineError) return { error: { code: err.code, message: err.message }, permanent: PERMANENT_CODES.has(err.code) };
+  return { error: { code: 'internal', message: errorMessage(err) }, permanent: false };
+}
+
+export const isPermanentCode = (code: string) => PERMANENT_CODES.has(code);
+
+export interface WorkerOptions {
+  /** Jobs processed at the same time by this worker (default 1). */
+  concurrency?: number;
+  /** Wait between polls when the queue is empty (default 1000 ms). */
+  pollMs?: number;
+  /** Heartbeat interval while a job runs (default 5000 ms); keep it well below staleMs. */
+  heartbeatMs?: number;
+  /** A running job whose heartbeat is older than this is taken over (default 30 s). Use one value for all workers. */
+  staleMs?: number;
+  /** Defaults to host:pid:random. */
+  workerId?: string;
+}
+
+/**
+ * Claims jobs from the queue and runs them through a processor. Several workers, in one process
+ * or on several machines, can share one Postgres queue; PGlite allows only in-process workers.
+ */
+export class JobWorker {
+  readonly id: string;
+  private readonly concurrency: number;
+  private readonly pollMs: number;
+  private readonly heartbeatMs: number;
+  private readonly staleMs: number;
+  private readonly log;
+  private stopping = false;
+  private slots: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly processor: JobProcessor,
+    options: WorkerOptions = {},
+  ) {
+    this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.pollMs = options.pollMs ?? 1000;
+    this.heartbeatMs = options.heartbeatMs ?? 5000;
+    this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+    this.log = rootLogger.child({ component: 'worker', worker: this.id });
+  }
+
+  start(): this {
+    if (this.slots.length) return this;
+    this.stopping = false;
+    for (let i = 0; i < this.concurrency; i++) this.slots.push(this.loop(this.concurrency > 1 ? `${this.id}/${i}` : this.id));
+    this.log.info({ concurrency: this.concurrency }, 'worker started');
+    return this;
+  }
+
+  /** Wakes idle slots now, e.g. right after an upload was enqueued in this process. */
+  notify(): void {
+    for (const wake of this.wakers) wake();
+  }
+
+  /** Stops claiming and waits for the jobs in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    await Promise.all(this.slots);
+    this.slots = [];
+    this.log.info('worker stopped');
+  }
+
+  private async loop(slotId: string): Promise<void> {
+    while (!this.stopping) {
+      let job: Job | null = null;
+      try {
+        job = await this.queue.claim(slotId, this.staleMs);
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'claiming a job failed; will retry');
+      }
+      if (job) await this.run(job, slotId);
+      else await this.idle();
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.pollMs);
+      this.wakers.add(done);
+    });
+  }
+
+  /** Runs one claimed job to a recorded outcome; never throws. */
+  async run(job: Job, workerId: string): Promise<void> {
+    const lease: Lease = { jobId: job.id, workerId, attempt: job.attempts };
+    const log = this.log.child({ job: job.id, source: job.source, attempt: job.attempts });
+    let progress: JobProgress = { stage: 'load' };
+    let leaseLost = false;
+    // Heartbeats are chained so progress writes land in order.
+    let beats = Promise.resolve();
+    const beat = () => {
+      beats = beats.then(async () => {
+        try {
+          if (!(await this.queue.heartbeat(lease, progress))) leaseLost = true;
+        } catch (err) {
+          log.warn({ err: errorMessage(err) }, 'heartbeat failed');
+        }
+      });
+    };
+    const timer = setInterval(beat, this.heartbeatMs);
+    log.info('job started');
+    beat();
+    try {
+      const upload = await this.queue.getUpload(job.uploadId);
+      if (!upload) throw new JobFailure({ code: 'not_found', message: `the upload of job ${job.id} is gone` }, true);
+      const result = await this.processor(job, upload, (p) => {
+        const stageChanged = p.stage !== progress.stage;
+        progress = { ...progress, ...p };
+        if (stageChanged) beat();
+      });
+      clearInterval(timer);
+      await beats;
+      const saved = await this.queue.complete(lease, result, { ...progress, stage: 'done', pages: result.pages });
+      if (saved) log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
+      else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
+    } catch (err) {
+      clearInterval(timer);
+      await beats;
+      const { error, permanent } = classifyFailure(err);
+      try {
+        const state = await this.queue.fail(lease, error, { permanent });
+        log.warn({ error, permanent, state }, state === 'failed' ? 'job failed' : 'job attempt failed; will retry');
+      } catch (writeErr) {
+        // The job stays `running`; its heartbeat goes stale and another claim retries it.
+        log.error({ err: errorMessage(writeErr), error }, 'could not record the job failure');
+      }
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
