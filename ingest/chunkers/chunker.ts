@@ -1,0 +1,51 @@
+import type { Chunker, ChunkDraft, ChunkStrategy, Embedder, LoadedDocument } from '../types.ts';
+import { buildBlocks, checkDocument, type Block } from './blocks.ts';
+import { draftsOf } from './drafts.ts';
+import type { Limits } from './limits.ts';
+import { mergeCrumbs, type Run } from './plan.ts';
+import type { UnitSizing } from './units.ts';
+
+/** Where a strategy cuts one block, plus (semantic only) the meaning shift at each unit boundary. */
+export interface BlockPlan {
+  runs: Run[];
+  distance?: (unitIndex: number) => number | undefined;
+}
+
+/** What differs between the fixed, sentence and semantic chunkers. */
+export interface Strategy {
+  readonly name: ChunkStrategy;
+  readonly textUnits: UnitSizing['textUnits'];
+  /** All blocks of a document at once, so the semantic strategy can embed them in one call. */
+  plan(blocks: Block[], doc: LoadedDocument): Promise<BlockPlan[]>;
+}
+
+/**
+ * The steps every chunker shares: check the document, group sections into blocks of units, let the
+ * strategy cut each block, merge crumbs, and turn the runs of units into numbered drafts.
+ */
+export class StrategyChunker implements Chunker {
+  constructor(
+    private readonly plan: Strategy,
+    private readonly embedder: Embedder,
+    private readonly limits: Limits,
+  ) {}
+
+  get strategy(): ChunkStrategy {
+    return this.plan.name;
+  }
+
+  async chunk(doc: LoadedDocument): Promise<ChunkDraft[]> {
+    checkDocument(doc);
+    const counter = this.embedder.tokenizer;
+    const blocks = buildBlocks(doc, counter, this.limits, this.plan.textUnits);
+    const plans = await this.plan.plan(blocks, doc);
+    const drafts: ChunkDraft[] = [];
+    blocks.forEach((block, i) => {
+      const plan = plans[i]!;
+      for (const run of mergeCrumbs(block, plan.runs, this.limits.minTokens, plan.distance)) {
+        drafts.push(...draftsOf(doc, block, run, counter));
+      }
+    });
+    return drafts.map((draft, ordinal) => ({ ...draft, ordinal }));
+  }
+}

@@ -1,0 +1,36 @@
+import { RaglineError } from '../../core/errors.ts';
+import type { Chunker, ChunkerOptions, ChunkStrategy, Embedder } from '../types.ts';
+import { StrategyChunker, type Strategy } from './chunker.ts';
+import { fixedStrategy } from './fixed.ts';
+import { resolveLimits } from './limits.ts';
+import { semanticStrategy } from './semantic.ts';
+import { sentenceStrategy } from './sentence.ts';
+
+export { contextualText, contextPrefix } from './context.ts';
+
+export const CHUNK_STRATEGIES: readonly ChunkStrategy[] = ['semantic', 'sentence', 'fixed'];
+
+/**
+ * A chunker for the strategy. Every chunk is at most min(options.maxTokens, embedder.maxTokens − 2)
+ * model tokens, leaving room for contextualText()'s prefix; a chunk never spans two heading paths.
+ */
+export function createChunker(strategy: ChunkStrategy, embedder: Embedder, options: ChunkerOptions): Chunker {
+  const limits = resolveLimits(embedder, options);
+  let plan: Strategy;
+  switch (strategy) {
+    case 'semantic':
+      plan = semanticStrategy(embedder, limits.minTokens);
+      break;
+    case 'sentence':
+      plan = sentenceStrategy;
+      break;
+    case 'fixed':
+      plan = fixedStrategy;
+      break;
+    default:
+      throw new RaglineError('invalid_config', `Unknown chunk strategy "${String(strategy)}": use one of ${CHUNK_STRATEGIES.join(', ')}.`, {
+        strategy,
+      });
+  }
+  return new StrategyChunker(plan, embedder, limits);
+}

@@ -1,0 +1,438 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DocumentError, RaglineError } from '../core/errors.ts';
+import { contextPrefix, contextualText, createChunker } from '../ingest/chunkers/index.ts';
+import { loadFile } from '../ingest/loaders/index.ts';
+import { splitSentences } from '../ingest/sentences.ts';
+import type { ChunkDraft, ChunkStrategy, Embedder, LoadedDocument, Section } from '../ingest/types.ts';
+import { testEmbedder } from './helpers/embedder.ts';
+import { DATASETS_DIR, describeShared } from './helpers/shared.ts';
+
+const OPTIONS = { maxTokens: 256, minTokens: 48, targetTokens: 200 };
+
+const PDF_DIR = path.join(DATASETS_DIR, 'pdfs');
+const RUST_BOOK = path.join(DATASETS_DIR, 'docs-markdown', 'rust-book', 'src');
+const listFiles = (dir: string, ext: string) =>
+  fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(ext)).sort().map((f) => path.join(dir, f)) : [];
+
+/** Each shared file is loaded once per test file: the 260-page PDF alone takes seconds. */
+const loadedFiles = new Map<string, Promise<LoadedDocument>>();
+function load(file: string): Promise<LoadedDocument> {
+  let doc = loadedFiles.get(file);
+  if (!doc) {
+    doc = loadFile(file);
+    loadedFiles.set(file, doc);
+  }
+  return doc;
+}
+
+/** A document built by hand: sections are laid out one after another, two newlines apart. */
+function handDoc(parts: Array<Omit<Section, 'charStart'>>, title = 'Hand-made'): LoadedDocument {
+  let text = '';
+  const sections = parts.map((part) => {
+    if (text) text += '\n\n';
+    const section = { ...part, charStart: text.length };
+    text += part.text;
+    return section;
+  });
+  return { source: 'hand.txt', title, mime: 'text/plain', text, sections, metadata: {} };
+}
+
+/** The scifact abstracts, by id (read once, only when a test needs them). */
+let scifact: Map<string, string> | undefined;
+function abstract(id: string): string {
+  scifact ??= new Map(
+    fs
+      .readFileSync(path.join(DATASETS_DIR, 'scifact', 'corpus.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { _id: string; text: string })
+      .map((d) => [d._id, d.text]),
+  );
+  const text = scifact.get(id);
+  if (!text) throw new Error(`scifact abstract ${id} not found`);
+  return text;
+}
+
+/** Sections whose text overlaps [start, end). */
+function sectionsUnder(doc: LoadedDocument, start: number, end: number): Section[] {
+  return doc.sections.filter((s) => s.charStart < end && s.charStart + s.text.length > start);
+}
+
+/**
+ * Everything a chunk list must satisfy, checked against the document rather than the chunker's
+ * own bookkeeping: sizes counted again with the model's tokenizer, text found again in doc.text,
+ * heading paths/pages/kinds read again from the sections the chunk overlaps, no letter lost.
+ */
+function expectWellFormed(chunks: ChunkDraft[], doc: LoadedDocument, embedder: Embedder, cap: number, label: string): void {
+  const count = (t: string) => embedder.tokenizer.count(t);
+  const covered = new Uint8Array(doc.text.length);
+  chunks.forEach((chunk, i) => {
+    const where = `${label} chunk ${i}`;
+    expect(chunk.ordinal, where).toBe(i);
+    expect(chunk.text.trim().length, where).toBeGreaterThan(0);
+    expect(chunk.tokenCount, where).toBe(count(chunk.text));
+    expect(chunk.tokenCount, where).toBeGreaterThan(0);
+    expect(chunk.tokenCount, where).toBeLessThanOrEqual(cap);
+    expect(count(contextualText(chunk, doc)), `${where} with context`).toBeLessThanOrEqual(cap);
+
+    expect(chunk.charStart, where).toBeGreaterThanOrEqual(0);
+    expect(chunk.charEnd, where).toBeLessThanOrEqual(doc.text.length);
+    expect(chunk.charEnd, where).toBeGreaterThan(chunk.charStart);
+    const slice = doc.text.slice(chunk.charStart, chunk.charEnd);
+    if (chunk.text !== slice) {
+      // Only a piece of a split table differs: it opens with the table's header row.
+      const header = chunk.text.slice(0, chunk.text.length - slice.length - 1);
+      expect(chunk.text, where).toBe(`${header}\n${slice}`);
+      expect(doc.text.lastIndexOf(header, chunk.charStart), where).toBeGreaterThanOrEqual(0);
+    }
+    covered.fill(1, chunk.charStart, chunk.charEnd);
+
+    const under = sectionsUnder(doc, chunk.charStart, chunk.charEnd);
+    expect(under.length, where).toBeGreaterThan(0);
+    for (const section of under) expect(section.headingPath, `${where} spans two heading paths`).toEqual(chunk.headingPath);
+    const pages = under.map((s) => s.page).filter((p): p is number => p !== undefined);
+    expect(chunk.pageStart, where).toBe(pages.length ? Math.min(...pages) : null);
+    expect(chunk.pageEnd, where).toBe(pages.length ? Math.max(...pages) : null);
+    const kinds = new Set(under.map((s) => s.kind));
+    expect(chunk.kind, where).toBe(kinds.size === 1 ? under[0]!.kind : 'mixed');
+  });
+  for (const section of doc.sections) {
+    for (let i = 0; i < section.text.length; i++) {
+      if (/[\p{L}\p{N}]/u.test(section.text[i]!) && !covered[section.charStart + i]) {
+        throw new Error(`${label}: text lost at ${section.charStart + i}: "${section.text.slice(i, i + 40)}"`);
+      }
+    }
+  }
+}
+
+/**
+ * A crumb (< minTokens) may remain only where merging it was impossible: its neighbours are under
+ * another heading path, or the merged text would not fit next to the context prefix.
+ */
+function expectCrumbsMerged(chunks: ChunkDraft[], doc: LoadedDocument, embedder: Embedder, cap: number, label: string): void {
+  const count = (t: string) => embedder.tokenizer.count(t);
+  chunks.forEach((chunk, i) => {
+    if (chunk.tokenCount >= OPTIONS.minTokens) return;
+    const room = cap - count(contextPrefix(doc.title, chunk.headingPath));
+    for (const neighbour of [chunks[i - 1], chunks[i + 1]]) {
+      if (!neighbour || neighbour.headingPath.join('\u0000') !== chunk.headingPath.join('\u0000')) continue;
+      const merged = count(doc.text.slice(Math.min(chunk.charStart, neighbour.charStart), Math.max(chunk.charEnd, neighbour.charEnd)));
+      expect(merged, `${label}: crumb ${i} (${chunk.tokenCount} tokens) could have joined a neighbour`).toBeGreaterThan(room);
+    }
+  });
+}
+
+/** An embedder that records the calls made to the real one. */
+function recording(embedder: Embedder): Embedder & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    modelId: embedder.modelId,
+    dimensions: embedder.dimensions,
+    maxTokens: embedder.maxTokens,
+    tokenizer: embedder.tokenizer,
+    calls,
+    embed: (texts, kind) => {
+      calls.push(texts);
+      return embedder.embed(texts, kind);
+    },
+  };
+}
+
+describe('splitSentences', () => {
+  it('returns sentences whose offsets slice the input exactly and cover every word', () => {
+    const text = '  Dr. Smith arrived at 3 p.m. on Monday.  He left early!\n\nA new paragraph starts here. It has\ntwo lines?';
+    const sentences = splitSentences(text);
+    for (const s of sentences) expect(text.slice(s.start, s.end)).toBe(s.text);
+    expect(sentences.map((s) => s.text)).toEqual([
+      'Dr. Smith arrived at 3 p.m. on Monday.',
+      'He left early!',
+      'A new paragraph starts here.',
+      'It has\ntwo lines?',
+    ]);
+  });
+
+  it('handles empty, blank and punctuation-free input', () => {
+    expect(splitSentences('')).toEqual([]);
+    expect(splitSentences(' \n\n\t ')).toEqual([]);
+    const words = Array.from({ length: 5000 }, (_, i) => `word${i}`).join(' ');
+    const sentences = splitSentences(words);
+    expect(sentences.map((s) => s.text).join(' ')).toBe(words);
+  });
+});
+
+describeShared('splitSentences on the 260-page PDF', () => {
+  it('keeps every word of a long real document, with exact offsets', async () => {
+    const doc = await load(path.join(PDF_DIR, 'nist-sp-800-160v1-systems-security-engineering.pdf'));
+    const sentences = splitSentences(doc.text);
+    expect(sentences.length).toBeGreaterThan(3000);
+    let previousEnd = 0;
+    for (const s of sentences) {
+      expect(s.start).toBeGreaterThanOrEqual(previousEnd);
+      expect(doc.text.slice(previousEnd, s.start).trim()).toBe('');
+      expect(doc.text.slice(s.start, s.end)).toBe(s.text);
+      previousEnd = s.end;
+    }
+    expect(doc.text.slice(previousEnd).trim()).toBe('');
+  });
+});
+
+describeShared('chunkers (real MiniLM model)', () => {
+  let embedder: Embedder;
+  let cap: number;
+  const chunk = (strategy: ChunkStrategy, doc: LoadedDocument, options = OPTIONS, using: Embedder = embedder) =>
+    createChunker(strategy, using, options).chunk(doc);
+
+  beforeAll(async () => {
+    embedder = await testEmbedder();
+    cap = Math.min(OPTIONS.maxTokens, embedder.maxTokens - 2);
+  });
+
+  describe('sentence strategy over the whole shared corpus', () => {
+    const pdfs = listFiles(PDF_DIR, '.pdf');
+    const edgeCases = listFiles(path.join(PDF_DIR, 'edge-cases'), '.pdf');
+
+    it('covers the 21 valid PDFs', () => expect(pdfs).toHaveLength(21));
+
+    it.each(pdfs.map((f) => [path.basename(f), f]))('%s: well-formed chunks under the cap, crumbs merged', async (name, file) => {
+      const doc = await load(file);
+      const chunks = await chunk('sentence', doc);
+      expect(chunks.length).toBeGreaterThan(0);
+      expectWellFormed(chunks, doc, embedder, cap, name);
+      expectCrumbsMerged(chunks, doc, embedder, cap, name);
+    });
+
+    it('edge-case PDFs either load and chunk correctly or are refused with a DocumentError', async () => {
+      let chunked = 0;
+      for (const file of edgeCases) {
+        const doc = await load(file).catch((err: unknown) => {
+          expect(err, path.basename(file)).toBeInstanceOf(DocumentError);
+          return undefined;
+        });
+        if (!doc) continue;
+        expectWellFormed(await chunk('sentence', doc), doc, embedder, cap, path.basename(file));
+        chunked++;
+      }
+      expect(chunked).toBeGreaterThan(0);
+    });
+
+    it('all rust-book chapters: well-formed chunks under the cap, crumbs merged', async () => {
+      const files = listFiles(RUST_BOOK, '.md');
+      expect(files.length).toBeGreaterThanOrEqual(100);
+      for (const file of files) {
+        const doc = await load(file);
+        const chunks = await chunk('sentence', doc);
+        expectWellFormed(chunks, doc, embedder, cap, path.basename(file));
+        expectCrumbsMerged(chunks, doc, embedder, cap, path.basename(file));
+      }
+    });
+  });
+
+  describe('semantic strategy on a subset', () => {
+    /** Pages [first, last] of a PDF: a document of its own, still indexing the same text. */
+    const pages = (doc: LoadedDocument, first: number, last: number): LoadedDocument => ({
+      ...doc,
+      sections: doc.sections.filter((s) => s.page !== undefined && s.page >= first && s.page <= last),
+    });
+
+    it('long PDFs (page slices), a short PDF and rust-book chapters: well-formed, one embed call each', async () => {
+      const docs: Array<[string, LoadedDocument]> = [
+        ['sp800-160 p.20-23', pages(await load(path.join(PDF_DIR, 'nist-sp-800-160v1-systems-security-engineering.pdf')), 20, 23)],
+        ['sp800-207 p.10-13', pages(await load(path.join(PDF_DIR, 'nist-sp-800-207-zero-trust-architecture.pdf')), 10, 13)],
+        ['docling multi-page', await load(path.join(PDF_DIR, 'docling-multi-page-word-processor-history.pdf'))],
+        ['ch03-01', await load(path.join(RUST_BOOK, 'ch03-01-variables-and-mutability.md'))],
+        ['ch06-03', await load(path.join(RUST_BOOK, 'ch06-03-if-let.md'))],
+        ['appendix-02', await load(path.join(RUST_BOOK, 'appendix-02-operators.md'))],
+      ];
+      for (const [label, doc] of docs) {
+        const spy = recording(embedder);
+        const chunks = await chunk('semantic', doc, OPTIONS, spy);
+        expectWellFormed(chunks, doc, embedder, cap, label);
+        expectCrumbsMerged(chunks, doc, embedder, cap, label);
+        expect(spy.calls, `${label}: one embed call for the whole document`).toHaveLength(1);
+      }
+    });
+
+    it('embeds nothing when every section already fits in one chunk', async () => {
+      const doc = handDoc([
+        { text: abstract('2526777').slice(0, 300), headingPath: ['A'], kind: 'text' },
+        { text: abstract('8734695').slice(0, 300), headingPath: ['B'], kind: 'text' },
+      ]);
+      const spy = recording(embedder);
+      const chunks = await chunk('semantic', doc, OPTIONS, spy);
+      expect(chunks.map((c) => c.headingPath)).toEqual([['A'], ['B']]);
+      expect(spy.calls).toHaveLength(0);
+    });
+
+    /**
+     * Three unrelated abstracts (short, long, short: ~90/190/90 tokens) run together as one section.
+     * The semantic chunker must cut at (or within one sentence of) both topic shifts; fixed windows
+     * do not, and neither does the same algorithm fed a constant embedding (no meaning signal), which
+     * shows the cuts come from the model rather than from the lengths.
+     */
+    it.each([
+      [['30379039', '11913139', '45276789']],
+      [['8065561', '12652963', '32927401']],
+      [['43557480', '28107602', '1544804']],
+    ])('cuts at the topic shifts of abstracts %j, where fixed windows do not', async (ids) => {
+      const parts = ids.map(abstract);
+      const text = parts.join(' ');
+      const doc = handDoc([{ text, headingPath: ['Three abstracts'], kind: 'text' }]);
+      const shifts = [parts[0]!.length + 1, parts[0]!.length + parts[1]!.length + 2];
+      const sentences = splitSentences(text);
+      const shiftSentence = shifts.map((at) => sentences.findIndex((s) => s.start === at));
+      expect(shiftSentence.every((i) => i > 0 && i < sentences.length - 1)).toBe(true);
+      // A cut is "at" a shift when it lies between the start of the sentence before it and the start of the sentence after it.
+      const cutsBothShifts = (chunks: ChunkDraft[]) =>
+        shiftSentence.every((i) => chunks.slice(1).some((c) => c.charStart >= sentences[i - 1]!.start && c.charStart <= sentences[i + 1]!.start));
+      const constant: Embedder = {
+        ...recording(embedder),
+        embed: async (texts) => texts.map(() => Float32Array.from({ length: embedder.dimensions }, (_, i) => (i === 0 ? 1 : 0))),
+      };
+
+      const semantic = await chunk('semantic', doc);
+      const fixed = await chunk('fixed', doc);
+      expectWellFormed(semantic, doc, embedder, cap, 'semantic');
+      expectWellFormed(fixed, doc, embedder, cap, 'fixed');
+      expect(cutsBothShifts(semantic), `semantic cuts at ${semantic.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(true);
+      expect(cutsBothShifts(fixed), `fixed cuts at ${fixed.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(false);
+      expect(cutsBothShifts(await chunk('semantic', doc, OPTIONS, constant)), 'without a meaning signal').toBe(false);
+    });
+  });
+
+  describe('tables and code', () => {
+    it('splits a real oversized table at row boundaries and repeats its header row on every piece', async () => {
+      const doc = await load(path.join(RUST_BOOK, 'appendix-02-operators.md'));
+      const table = doc.sections.find((s) => s.kind === 'table' && embedder.tokenizer.count(s.text) > cap)!;
+      expect(table).toBeDefined();
+      const header = table.text.split('\n')[0]!;
+      const tableEnd = table.charStart + table.text.length;
+      const chunks = await chunk('sentence', doc);
+      const pieces = chunks.filter((c) => c.charStart < tableEnd && c.charEnd > table.charStart);
+      expect(pieces.length).toBeGreaterThan(1);
+      const rows = new Set(table.text.split('\n').map((row) => row.trim()));
+      for (const piece of pieces) {
+        expect(piece.text.split('\n')[0]).toBe(header);
+        for (const line of piece.text.split('\n')) expect(rows.has(line.trim()), line).toBe(true);
+      }
+      // Pieces after the first add the header copy to exactly the rows they cover.
+      for (const piece of pieces.slice(1)) expect(piece.text).toBe(`${header}\n${doc.text.slice(piece.charStart, piece.charEnd)}`);
+      expectWellFormed(chunks, doc, embedder, cap, 'appendix-02');
+    });
+
+    it('keeps a table that fits whole, even when larger than the target', async () => {
+      const doc = await load(path.join(RUST_BOOK, 'appendix-02-operators.md'));
+      const table = doc.sections.find((s) => s.kind === 'table' && embedder.tokenizer.count(s.text) > OPTIONS.targetTokens && embedder.tokenizer.count(s.text) < cap - 20)!;
+      expect(table).toBeDefined();
+      const chunks = await chunk('sentence', doc);
+      expect(chunks.some((c) => c.charStart <= table.charStart && c.charEnd >= table.charStart + table.text.length)).toBe(true);
+    });
+
+    it('splits oversized code at line boundaries, keeping indentation', async () => {
+      const doc = await load(path.join(RUST_BOOK, 'ch09-01-unrecoverable-errors-with-panic.md'));
+      const code = doc.sections.find((s) => s.kind === 'code' && embedder.tokenizer.count(s.text) > cap)!;
+      expect(code).toBeDefined();
+      const codeEnd = code.charStart + code.text.length;
+      const chunks = await chunk('semantic', doc);
+      const pieces = chunks.filter((c) => c.charStart < codeEnd && c.charEnd > code.charStart);
+      expect(pieces.length).toBeGreaterThan(1);
+      const lines = new Set(code.text.split('\n'));
+      for (const piece of pieces) {
+        expect(piece.kind).toBe('code');
+        for (const line of piece.text.split('\n')) expect(lines.has(line), JSON.stringify(line)).toBe(true);
+      }
+      expectWellFormed(chunks, doc, embedder, cap, 'ch09-01');
+    });
+  });
+
+  describe('sizes, sections and crumbs', () => {
+    it('cuts an over-long sentence at word boundaries and a space-free string between characters', async () => {
+      const longSentence = abstract('2526777').replace(/[.!?]/g, ',').repeat(4);
+      const noSpaces = abstract('8734695').replace(/\s+/g, '');
+      const doc = handDoc([
+        { text: longSentence, headingPath: ['Long'], kind: 'text' },
+        { text: noSpaces, headingPath: ['No spaces'], kind: 'text' },
+      ]);
+      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+        const chunks = await chunk(strategy, doc);
+        expectWellFormed(chunks, doc, embedder, cap, strategy);
+        const long = chunks.filter((c) => c.headingPath[0] === 'Long');
+        expect(long.length).toBeGreaterThan(1);
+        for (const c of long) {
+          expect(/\s/.test(doc.text[c.charStart - 1] ?? ' ')).toBe(true);
+          expect(/\s/.test(doc.text[c.charEnd] ?? ' ')).toBe(true);
+        }
+        expect(chunks.filter((c) => c.headingPath[0] === 'No spaces').length).toBeGreaterThan(1);
+      }
+    });
+
+    it('honours a maxTokens below the model limit, and reserves room for the context prefix', async () => {
+      const small = { maxTokens: 64, minTokens: 16, targetTokens: 50 };
+      const doc = handDoc([{ text: abstract('4550036'), headingPath: ['Obstetrics', 'Hypertension'], kind: 'text' }], 'SciFact sample');
+      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+        const chunks = await chunk(strategy, doc, small);
+        expectWellFormed(chunks, doc, embedder, 64, `${strategy} max 64`);
+        expect(contextualText(chunks[0]!, doc)).toBe(`SciFact sample — Obstetrics › Hypertension\n\n${chunks[0]!.text}`);
+      }
+    });
+
+    it('merges small consecutive sections under one heading path, never across heading paths', async () => {
+      const sentences = splitSentences(abstract('1259359')).map((s) => s.text);
+      const doc = handDoc([
+        { text: sentences[0]!, headingPath: ['Malawi'], kind: 'text', page: 1 },
+        { text: sentences[1]!, headingPath: ['Malawi'], kind: 'text', page: 2 },
+        { text: sentences[2]!, headingPath: ['Malawi', 'Methods'], kind: 'text', page: 2 },
+        { text: sentences[3]!, headingPath: ['Malawi', 'Methods'], kind: 'table', page: 3 },
+      ]);
+      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+        const chunks = await chunk(strategy, doc);
+        expectWellFormed(chunks, doc, embedder, cap, strategy);
+        expect(chunks.map((c) => [c.headingPath, c.pageStart, c.pageEnd, c.kind])).toEqual([
+          [['Malawi'], 1, 2, 'text'],
+          [['Malawi', 'Methods'], 2, 3, 'mixed'],
+        ]);
+      }
+    });
+
+    it('leaves no crumb at the end of a long section (sentence and semantic)', async () => {
+      const text = [abstract('2526777'), abstract('8734695'), abstract('4550036')].join(' ');
+      const doc = handDoc([{ text, headingPath: ['Three'], kind: 'text' }]);
+      for (const strategy of ['sentence', 'semantic'] as const) {
+        const chunks = await chunk(strategy, doc);
+        expectWellFormed(chunks, doc, embedder, cap, strategy);
+        for (const c of chunks) expect(c.tokenCount, strategy).toBeGreaterThanOrEqual(OPTIONS.minTokens);
+      }
+    });
+
+    it('returns no chunks for a document without text', async () => {
+      const doc = handDoc([{ text: '   \n\n  ', headingPath: [], kind: 'text' }]);
+      expect(await chunk('semantic', doc)).toEqual([]);
+      expect(await chunk('sentence', { ...doc, sections: [] })).toEqual([]);
+    });
+  });
+
+  describe('bad input gives a clear error', () => {
+    it('rejects an unknown strategy and invalid options', () => {
+      expect(() => createChunker('paragraph' as ChunkStrategy, embedder, OPTIONS)).toThrow(/Unknown chunk strategy "paragraph"/);
+      expect(() => createChunker('sentence', embedder, { ...OPTIONS, maxTokens: 0 })).toThrow(RaglineError);
+      expect(() => createChunker('sentence', embedder, { ...OPTIONS, targetTokens: Number.NaN })).toThrow(/targetTokens/);
+    });
+
+    it('rejects documents whose sections do not match their text', async () => {
+      const doc = handDoc([{ text: 'Some text here.', headingPath: [], kind: 'text' }]);
+      await expect(chunk('sentence', { ...doc, sections: [{ ...doc.sections[0]!, charStart: 3 }] })).rejects.toThrow(
+        /section 0 does not match the document text/,
+      );
+      await expect(chunk('sentence', { ...doc, sections: [{ ...doc.sections[0]!, kind: 'image' as 'text' }] })).rejects.toBeInstanceOf(
+        DocumentError,
+      );
+      await expect(chunk('sentence', null as unknown as LoadedDocument)).rejects.toBeInstanceOf(DocumentError);
+    });
+
+    it('refuses a maxTokens too small to hold the context prefix', async () => {
+      const doc = handDoc([{ text: 'Short text.', headingPath: ['A rather long heading about many things'], kind: 'text' }], 'A long document title');
+      await expect(chunk('sentence', doc, { maxTokens: 12, minTokens: 0, targetTokens: 10 })).rejects.toThrow(/too small/);
+    });
+  });
+});
