@@ -195,6 +195,7 @@ export class AnswerService {
     const known = new Set(r.context.map((c) => c.marker));
     let generator = this.generator ?? this.fallback;
     let fallback: AnswerResponse['fallback'];
+    // At most two passes: the LLM, then the extractive answer if the LLM failed before sending anything.
     for (;;) {
       const filter = new MarkerFilter(known);
       let text = '';
@@ -244,7 +245,11 @@ export class AnswerService {
     const start = performance.now();
     const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.
-    const questionVector = request.mode === 'bm25' ? undefined : (await (await this.backend.embedder()).embed([question], 'query'))[0];
+    let questionVector: Float32Array | undefined;
+    if (request.mode !== 'bm25') {
+      const embedder = await this.backend.embedder();
+      [questionVector] = await embedder.embed([question], 'query');
+    }
     const response = await this.backend.search(collection, { ...searchFields, query: question }, { queryVector: questionVector });
     const hits = response.hits;
     const context: ContextChunk[] = hits.map((h, i) => ({ marker: i + 1, chunk: h.chunk, denseScore: h.explanation.denseScore }));

@@ -10,6 +10,42 @@ import { RaglineError } from './errors.ts';
  */
 const positiveInt = z.coerce.number().int().positive();
 const unitInterval = z.coerce.number().min(0).max(1);
+/** "true"/"false" from the environment (z.coerce.boolean would read "false" as true). */
+const booleanFlag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+/** Structured settings given as JSON text in an environment variable. */
+const parseJsonString = (v: unknown) => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v; // the schema then reports the type mismatch against the variable
+  }
+};
+const priceTableSchema = z.record(
+  z.string().min(1),
+  z.object({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0) }).strict(),
+);
+
+/** USD per 1M tokens, list prices at the time of writing; override with RAGLINE_LLM_PRICES. */
+const DEFAULT_PRICES: z.infer<typeof priceTableSchema> = {
+  'gpt-4o-mini': { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+  'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 },
+  'gpt-4.1': { inputPerMTok: 2, outputPerMTok: 8 },
+  'gpt-4.1-mini': { inputPerMTok: 0.4, outputPerMTok: 1.6 },
+  'gpt-4.1-nano': { inputPerMTok: 0.1, outputPerMTok: 0.4 },
+  'text-embedding-3-small': { inputPerMTok: 0.02, outputPerMTok: 0 },
+  'text-embedding-3-large': { inputPerMTok: 0.13, outputPerMTok: 0 },
+  extractive: { inputPerMTok: 0, outputPerMTok: 0 },
+};
+
+const ANSWER_DEFAULTS = {
+  // Calibrated on SQuAD (retrieval/eval/squad-answers.ts, MiniLM): answers 98.9 % of in-corpus questions,
+  // refuses 28 % of near-domain out-of-corpus ones (unrelated questions score far lower, ~0.1).
+  minDenseSimilarity: 0.3,
+  requireBm25Match: false,
+  generator: 'auto' as 'auto' | 'openai' | 'extractive',
+  prices: DEFAULT_PRICES,
+};
 
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
@@ -22,8 +58,10 @@ export const configSchema = z.object({
       modelDir: z.string().min(1).optional(),
       dimensions: positiveInt.optional(),
       batchSize: positiveInt.max(2048).default(32),
+      /** Embedding requests in flight at once (remote providers). */
+      concurrency: positiveInt.max(64).default(4),
     })
-    .default({ provider: 'local', dtype: 'fp32', batchSize: 32 }),
+    .default({ provider: 'local', dtype: 'fp32', batchSize: 32, concurrency: 4 }),
   chunking: z
     .object({
       strategy: z.enum(['semantic', 'sentence', 'fixed']).default('semantic'),
@@ -41,13 +79,34 @@ export const configSchema = z.object({
       maxRetries: z.coerce.number().int().min(0).max(10).default(3),
       maxOutputTokens: positiveInt.max(16_384).default(512),
       temperature: z.coerce.number().min(0).max(2).default(0.1),
+      /** First retry delay; later ones double, with jitter. A 429/5xx Retry-After header wins when longer. */
+      retryBaseMs: z.coerce.number().int().min(0).max(60_000).default(500),
+      /** The circuit opens when over half of at least this many calls in a 10 s window failed. */
+      breakerMinRequests: positiveInt.default(5),
+      /** How long an open circuit stays open before one trial call is let through. */
+      breakerResetMs: positiveInt.default(30_000),
     })
-    .default({ chatModel: 'gpt-4o-mini', timeoutMs: 30_000, maxRetries: 3, maxOutputTokens: 512, temperature: 0.1 }),
+    .default({
+      chatModel: 'gpt-4o-mini',
+      timeoutMs: 30_000,
+      maxRetries: 3,
+      maxOutputTokens: 512,
+      temperature: 0.1,
+      retryBaseMs: 500,
+      breakerMinRequests: 5,
+      breakerResetMs: 30_000,
+    }),
   answer: z
     .object({
-      minDenseSimilarity: unitInterval.default(0.25),
+      minDenseSimilarity: unitInterval.default(ANSWER_DEFAULTS.minDenseSimilarity),
+      /** Also refuse when BM25 matched none of the retrieved chunks. */
+      requireBm25Match: booleanFlag.default(ANSWER_DEFAULTS.requireBm25Match),
+      /** auto = the OpenAI-compatible LLM when OPENAI_API_KEY or OPENAI_BASE_URL is set, else extractive. */
+      generator: z.enum(['auto', 'openai', 'extractive']).default(ANSWER_DEFAULTS.generator),
+      /** USD per 1M tokens by model name; a model missing here is reported with costUsd null. */
+      prices: z.preprocess(parseJsonString, priceTableSchema).default(ANSWER_DEFAULTS.prices),
     })
-    .default({ minDenseSimilarity: 0.25 }),
+    .default(ANSWER_DEFAULTS),
   server: z
     .object({
       host: z.string().min(1).default('127.0.0.1'),
@@ -90,6 +149,13 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_LLM_MAX_TOKENS: ['openai', 'maxOutputTokens'],
   RAGLINE_LLM_TEMPERATURE: ['openai', 'temperature'],
   RAGLINE_MIN_DENSE_SIMILARITY: ['answer', 'minDenseSimilarity'],
+  RAGLINE_LLM_RETRY_BASE_MS: ['openai', 'retryBaseMs'],
+  RAGLINE_LLM_BREAKER_MIN_REQUESTS: ['openai', 'breakerMinRequests'],
+  RAGLINE_LLM_BREAKER_RESET_MS: ['openai', 'breakerResetMs'],
+  RAGLINE_ANSWER_REQUIRE_BM25: ['answer', 'requireBm25Match'],
+  RAGLINE_ANSWER_GENERATOR: ['answer', 'generator'],
+  RAGLINE_LLM_PRICES: ['answer', 'prices'],
+  RAGLINE_EMBEDDING_CONCURRENCY: ['embedding', 'concurrency'],
   RAGLINE_HOST: ['server', 'host'],
   PORT: ['server', 'port'],
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
@@ -140,7 +206,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value === undefined || value === '') continue;
     setPath(raw, keys, LIST_VARS.has(name) ? value.split(',').map((s) => s.trim()).filter(Boolean) : value);
   }
-  // Pinecone is all-or-nothing: half a configuration is an error, not a silent fallback.
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -6,7 +6,7 @@ import type { ChunkRecord } from './store/types.ts';
 export const searchRequestSchema = z
   .object({
     query: z.string().trim().min(1, 'query must not be empty').max(20_000),
-    topK: z.number().int().min(1).max(50).default(8),
+    topK: z.number().int().min(1).max(100).default(8),
     mode: z.enum(['hybrid', 'dense', 'bm25']).default('hybrid'),
     fusion: z.enum(['rrf', 'convex']).optional(),
     /** RRF constant k. */

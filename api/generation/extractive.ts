@@ -28,7 +28,7 @@ const NUMBER_WORDS = 'one|two|three|four|five|six|seven|eight|nine|ten|eleven|tw
 
 /** Text in a sentence that could be an answer of each type. */
 const CANDIDATES: Record<Exclude<AnswerType, null>, RegExp> = {
-  date: new RegExp(`\\b(?:1\\d{3}|20\\d{2}|\\d{3})s?\\b|\\b(?:${MONTHS})\\b|\\b\\d{1,2}(?:st|nd|rd|th) century\\b|\\b(?:BC|AD|BCE|CE)\\b`, 'g'),
+  date: new RegExp(`\\b(?:1\\d{3}|20\\d{2})s?\\b|\\b(?:${MONTHS})\\b|\\b\\d{1,2}(?:st|nd|rd|th) century\\b|\\b(?:BC|AD|BCE|CE)\\b`, 'g'),
   number: new RegExp(`\\d[\\d,.]*\\s*%?|\\b(?:${NUMBER_WORDS})\\b`, 'gi'),
   person: /(?<=\S\s+)[A-Z][\p{L}'’-]+(?:\s+(?:[A-Z][\p{L}'’-]+|de|van|von|da|of))*/gu,
   place: /\b(?:in|at|near|from|to)\s+(?:the\s+)?[A-Z][\p{L}'’-]+(?:\s+[A-Z][\p{L}'’-]+)*/gu,
@@ -55,14 +55,18 @@ export interface ExtractiveOptions {
   maxSentences: number;
   /** A further sentence is added only when its score is at least this fraction of the best one's. */
   secondSentenceRatio: number;
-  weights: { dense: number; lexical: number; answerType: number; rank: number };
+  weights: { dense: number; lexical: number; previous: number; answerType: number; rank: number };
 }
 
-/** Tuned on a SQuAD sample disjoint from the reported one (retrieval/eval/squad-answers.ts --tune). */
+/**
+ * Weights and ratio tuned on 300 SQuAD questions disjoint from the 600 reported ones
+ * (retrieval/eval/squad-answers.ts). `previous` tuned to 0 there (Wikipedia paragraphs have no
+ * headings) and is kept small for documents with headings and FAQ questions.
+ */
 export const DEFAULT_EXTRACTIVE_OPTIONS: ExtractiveOptions = {
   maxSentences: 2,
-  secondSentenceRatio: 0.9,
-  weights: { dense: 0.5, lexical: 0.35, answerType: 0.1, rank: 0.1 },
+  secondSentenceRatio: 0.8,
+  weights: { dense: 0.5, lexical: 0.35, previous: 0.1, answerType: 0.05, rank: 0.05 },
 };
 
 export interface ScoredSentence {
@@ -84,12 +88,14 @@ export interface SentenceFeatures {
   lexical: number;
   /** 1 when it holds a candidate of the asked-for type (a date for "when") not already in the question. */
   answerType: number;
+  /** `lexical` of the sentence before it in its chunk: a heading or FAQ question it answers. */
+  previous: number;
   /** 1 / (1 + retrieval rank of its chunk). */
   rank: number;
 }
 
 export function scoreSentence(f: SentenceFeatures, w: ExtractiveOptions['weights']): number {
-  return w.dense * f.dense + w.lexical * f.lexical + w.answerType * f.answerType + w.rank * f.rank;
+  return w.dense * f.dense + w.lexical * f.lexical + w.previous * f.previous + w.answerType * f.answerType + w.rank * f.rank;
 }
 
 /** The best sentence, plus the next ones while they score close to it, in reading order. */
@@ -114,6 +120,8 @@ interface Candidate {
   index: number;
   text: string;
   terms: string[];
+  /** Terms of the sentence before it in the chunk (candidate or not). */
+  previousTerms: string[];
 }
 
 const MAX_CACHED_VECTORS = 20_000;
@@ -137,17 +145,21 @@ export class ExtractiveGenerator implements Generator {
   async features(question: string, context: ContextChunk[], questionVector?: Float32Array): Promise<SentenceFeatures[]> {
     const candidates: Candidate[] = [];
     context.forEach((item, rank) => {
+      let previousTerms: string[] = [];
       quotableSentences(item.chunk.text).forEach((s, index) => {
         const text = s.text.replace(/\s+/g, ' ').trim();
-        // Headings and fragments ("Contents", "See also") are not answers, nor are questions (FAQ headings).
-        if (text.split(' ').length < 4 || text.endsWith('?')) return;
-        candidates.push({ marker: item.marker, rank, index, text, terms: tokenize(text) });
+        const terms = tokenize(text);
+        // Headings and fragments ("Contents", "See also") are not answers, nor are questions (FAQ headings),
+        // but they tell what the next sentence is about.
+        if (text.split(' ').length >= 4 && !text.endsWith('?')) candidates.push({ marker: item.marker, rank, index, text, terms, previousTerms });
+        previousTerms = terms;
       });
     });
     if (!candidates.length) return [];
 
     const dense = await this.similarities(question, candidates, questionVector);
-    const lexical = lexicalScores(question, candidates);
+    const lexical = lexicalScores(question, candidates, (c) => c.terms);
+    const previous = lexicalScores(question, candidates, (c) => c.previousTerms);
     const type = answerTypeOf(question);
     return candidates.map((c, i) => ({
       marker: c.marker,
@@ -155,6 +167,7 @@ export class ExtractiveGenerator implements Generator {
       text: c.text,
       dense: dense?.[i] ?? 0,
       lexical: lexical[i]!,
+      previous: previous[i]!,
       answerType: hasAnswerCandidate(c.text, type, question) ? 1 : 0,
       rank: 1 / (1 + c.rank),
     }));
@@ -203,8 +216,8 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-/** Share of the question's IDF mass (IDF over the candidate sentences) found in each sentence. */
-function lexicalScores(question: string, candidates: Candidate[]): number[] {
+/** Share of the question's IDF mass (IDF over the candidate sentences) found in each sentence's `termsOf`. */
+function lexicalScores(question: string, candidates: Candidate[], termsOf: (c: Candidate) => string[]): number[] {
   const questionTerms = [...new Set(tokenize(question))];
   const df = new Map<string, number>();
   for (const c of candidates) for (const t of new Set(c.terms)) df.set(t, (df.get(t) ?? 0) + 1);
@@ -212,7 +225,7 @@ function lexicalScores(question: string, candidates: Candidate[]): number[] {
   const total = questionTerms.reduce((s, t) => s + idf(t), 0);
   if (!total) return candidates.map(() => 0);
   return candidates.map((c) => {
-    const have = new Set(c.terms);
+    const have = new Set(termsOf(c));
     return questionTerms.reduce((s, t) => s + (have.has(t) ? idf(t) : 0), 0) / total;
   });
 }

@@ -3,6 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { answerRequestSchema, type AnswerService } from '../answer.ts';
+import { CallAbortedError } from '../generation/resilience.ts';
 import { readJson } from '../http-errors.ts';
 
 /**
@@ -21,7 +22,15 @@ export function answerRoutes(service: AnswerService): Hono {
     // The request signal fires when the client disconnects (also before the stream has started).
     c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
 
-    if (!request.stream) return c.json(await service.answer(collection, request, upstream.signal));
+    if (!request.stream) {
+      try {
+        return c.json(await service.answer(collection, request, upstream.signal));
+      } catch (err) {
+        // The client went away and the LLM call was cancelled: there is nobody to answer.
+        if (err instanceof CallAbortedError) return new Response(null, { status: 499 });
+        throw err;
+      }
+    }
 
     const events = service.stream(collection, request, upstream.signal);
     // Retrieval runs before the response is committed, so its errors (404, 400) keep their status.

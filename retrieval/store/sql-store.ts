@@ -16,6 +16,18 @@ import type {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INSERT_BATCH = 200;
 const DEFAULT_EF_SEARCH = 40;
+/** Refresh planner statistics once this many chunk rows, plus this share of the table, have changed. */
+const ANALYZE_MIN_ROWS = 500;
+const ANALYZE_GROWTH = 0.2;
+
+/** Knobs of the SQL store beyond the Store contract, for measurements. */
+export interface DenseSearchTuning {
+  /**
+   * Walk the HNSW index even where the planner would rather scan exactly (small collections,
+   * selective filters), so tests and benchmarks can measure the index itself.
+   */
+  forceIndex?: boolean;
+}
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 
@@ -85,6 +97,15 @@ function assertUuid(id: string): string {
 
 const indexName = (collectionId: string) => `chunks_hnsw_${assertUuid(collectionId).replace(/-/g, '')}`;
 
+/**
+ * One typed, partial HNSW index per collection: typed so pgvector can index it, partial so a
+ * collection's search never walks other tenants' vectors (no post-filter starvation).
+ */
+function vectorIndexSql(collection: Collection): string {
+  return `CREATE INDEX IF NOT EXISTS ${indexName(collection.id)} ON chunks
+    USING hnsw ((embedding::vector(${collection.dimensions})) vector_cosine_ops) WHERE collection_id = '${assertUuid(collection.id)}'`;
+}
+
 export class SqlStore implements Store {
   constructor(
     readonly kind: 'pglite' | 'postgres',
@@ -96,8 +117,41 @@ export class SqlStore implements Store {
     await migrate(this.db);
   }
 
+  /** Chunk rows written since the planner statistics were refreshed, and the row count at that refresh. */
+  private readonly statistics = { changedRows: 0, rowsAtAnalyze: -1, running: undefined as Promise<void> | undefined };
+
   async close(): Promise<void> {
+    await this.statistics.running;
     await this.db.close();
+  }
+
+  /**
+   * Keeps the planner's row estimates current as chunks are written. With stale estimates a
+   * collection that grew to 100k chunks still looks tiny, and every search becomes an exact scan
+   * (or the reverse). A Postgres server's autovacuum catches up within a minute or so; PGlite has
+   * no autovacuum at all, so the store does it, like autovacuum does: after enough change.
+   */
+  private async noteChunkChanges(rows: number): Promise<void> {
+    const stats = this.statistics;
+    stats.changedRows += rows;
+    if (stats.running) return;
+    if (stats.rowsAtAnalyze < 0) stats.rowsAtAnalyze = await this.chunkRowEstimate();
+    if (stats.changedRows < ANALYZE_MIN_ROWS + ANALYZE_GROWTH * stats.rowsAtAnalyze) return;
+    stats.changedRows = 0;
+    stats.running = (async () => {
+      // Only the columns the planner estimates with: sampling the vectors would cost far more.
+      await this.db.query('ANALYZE chunks (collection_id, document_id, page_start)');
+      await this.db.query('ANALYZE documents');
+      stats.rowsAtAnalyze = await this.chunkRowEstimate();
+    })().finally(() => {
+      stats.running = undefined;
+    });
+    await stats.running;
+  }
+
+  private async chunkRowEstimate(): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>("SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'chunks'::regclass");
+    return Math.max(0, Number(rows[0]?.n ?? 0));
   }
 
   async createCollection(input: {
@@ -109,18 +163,45 @@ export class SqlStore implements Store {
     return this.db.transaction(async (tx) => {
       const existing = await tx.query('SELECT id FROM collections WHERE name = $1', [input.name]);
       if (existing.rows.length) throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
-      const { rows } = await tx.query(
-        `INSERT INTO collections (name, embedding_model, dimensions, metadata) VALUES ($1, $2, $3, $4) RETURNING *`,
-        [input.name, input.embeddingModel, input.dimensions, JSON.stringify(input.metadata ?? {})],
-      );
+      const { rows } = await tx
+        .query(`INSERT INTO collections (name, embedding_model, dimensions, metadata) VALUES ($1, $2, $3, $4) RETURNING *`, [
+          input.name,
+          input.embeddingModel,
+          input.dimensions,
+          JSON.stringify(input.metadata ?? {}),
+        ])
+        .catch((err: unknown) => {
+          // A concurrent create of the same name passed the check above; the unique constraint caught it.
+          if ((err as { code?: unknown }).code === '23505') {
+            throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
+          }
+          throw err;
+        });
       const collection = toCollection(rows[0]!);
-      // One typed, partial HNSW index per collection: typed so pgvector can index it, partial so
-      // a collection's search never walks other tenants' vectors (no post-filter starvation).
-      await tx.query(
-        `CREATE INDEX ${indexName(collection.id)} ON chunks USING hnsw ((embedding::vector(${collection.dimensions})) vector_cosine_ops)
-         WHERE collection_id = '${collection.id}'`,
-      );
+      await tx.query(vectorIndexSql(collection));
       return collection;
+    });
+  }
+
+  /**
+   * Bulk loads: inserting into an HNSW index updates the graph row by row, which is far slower
+   * than loading without it and building it once. Drop the collection's index, load, then call
+   * buildVectorIndex. Searches in between are exact (correct, but slow on a large collection).
+   */
+  async dropVectorIndex(collectionId: string): Promise<void> {
+    await this.db.query(`DROP INDEX IF EXISTS ${indexName(collectionId)}`);
+  }
+
+  /** (Re)builds the collection's HNSW index; `maintenanceWorkMem` (e.g. '1GB') should hold the whole graph. */
+  async buildVectorIndex(collectionId: string, options: { maintenanceWorkMem?: string } = {}): Promise<void> {
+    const collection = await this.getCollection(collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${collectionId} not found`);
+    await this.db.transaction(async (tx) => {
+      if (options.maintenanceWorkMem) {
+        if (!/^\d+\s*(kB|MB|GB)$/.test(options.maintenanceWorkMem)) throw badRequest('maintenanceWorkMem must look like 512MB or 1GB');
+        await tx.query(`SET LOCAL maintenance_work_mem = '${options.maintenanceWorkMem}'`);
+      }
+      await tx.query(vectorIndexSql(collection));
     });
   }
 
@@ -181,7 +262,7 @@ export class SqlStore implements Store {
         );
       }
     }
-    return this.db.transaction(async (tx) => {
+    const document = await this.db.transaction(async (tx) => {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
       const { rows } = await tx.query(
@@ -210,6 +291,8 @@ export class SqlStore implements Store {
       }
       return document;
     });
+    await this.noteChunkChanges(input.chunks.length);
+    return document;
   }
 
   private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]) {
@@ -241,14 +324,17 @@ export class SqlStore implements Store {
 
   async deleteDocument(collectionId: string, documentId: string): Promise<boolean> {
     if (!UUID.test(documentId)) return false;
-    return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query('DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING id', [
-        collectionId,
-        documentId,
-      ]);
+    const deletedChunks = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ chunk_count: number }>(
+        'DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING chunk_count',
+        [collectionId, documentId],
+      );
       if (rows.length) await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
-      return rows.length > 0;
+      return rows.length ? Number(rows[0]!.chunk_count) : null;
     });
+    if (deletedChunks === null) return false;
+    await this.noteChunkChanges(deletedChunks);
+    return true;
   }
 
   async documentVersions(collectionId: string): Promise<Map<string, number>> {
@@ -286,7 +372,29 @@ export class SqlStore implements Store {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async denseSearch(query: DenseQuery): Promise<DenseHit[]> {
+  async denseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<DenseHit[]> {
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
+    const { rows } = await this.db.transaction(async (tx) => {
+      for (const setting of settings) await tx.query(setting);
+      return tx.query(sql, params);
+    });
+    return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
+  }
+
+  /** The query plan denseSearch would use (EXPLAIN text), e.g. to check the HNSW index is chosen. */
+  async explainDenseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<string> {
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
+    const { rows } = await this.db.transaction(async (tx) => {
+      for (const setting of settings) await tx.query(setting);
+      return tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+    });
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  private async denseSearchPlan(
+    query: DenseQuery,
+    tuning: DenseSearchTuning,
+  ): Promise<{ sql: string; params: unknown[]; settings: string[] }> {
     const collection = await this.getCollection(query.collectionId);
     if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
     if (query.vector.length !== collection.dimensions) {
@@ -306,17 +414,18 @@ export class SqlStore implements Store {
         LIMIT $2)
       SELECT * FROM nearest ORDER BY distance, id`;
     const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
-    const { rows } = await this.db.transaction(async (tx) => {
-      if (query.exact) {
-        await tx.query('SET LOCAL enable_indexscan = off');
-      } else {
-        await tx.query(`SET LOCAL hnsw.ef_search = ${efSearch}`);
-        // With a filter, keep scanning the graph until `limit` matches are found, instead of
-        // post-filtering ef_search candidates and silently returning fewer results.
-        if (filter.length) await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
-      }
-      return tx.query(sql, params);
-    });
-    return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
+    // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
+    const settings: string[] = ['SET LOCAL jit = off'];
+    if (query.exact) {
+      settings.push('SET LOCAL enable_indexscan = off');
+    } else {
+      settings.push(`SET LOCAL hnsw.ef_search = ${efSearch}`);
+      // With a filter, keep scanning the graph until `limit` matches are found, instead of
+      // post-filtering ef_search candidates and silently returning fewer results.
+      if (filter.length) settings.push(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+      // Only the HNSW index yields rows in distance order, so forbidding sorts leaves it as the one plan.
+      if (tuning.forceIndex) settings.push('SET LOCAL enable_sort = off');
+    }
+    return { sql, params, settings };
   }
 }

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { AnswerService, type AnswerRequestInput, type AnswerResponse } from '../../api/answer.ts';
+import { printJson, withRagline } from '../context.ts';
+import { addSearchOptions, searchRequestFromOptions } from './search.ts';
+
+function describeKind(r: Omit<AnswerResponse, 'chunks'>): string | undefined {
+  if (r.fallback) return `extractive answer: the language model was unavailable (${r.fallback.reason})`;
+  if (r.kind === 'extractive') return 'extractive answer: sentences quoted from the documents, no language model';
+  return undefined;
+}
+
+function printSources(r: Omit<AnswerResponse, 'chunks'>) {
+  if (r.citations.length) {
+    console.log('\nSources:');
+    for (const c of r.citations) {
+      const where = [c.source, c.page !== null ? `p. ${c.page}` : ''].filter(Boolean).join(', ');
+      console.log(`  [${c.marker}] ${where}\n      "${c.quote.replace(/\s+/g, ' ')}"`);
+    }
+  }
+  const note = describeKind(r);
+  const cost = r.usage.costUsd === null ? 'cost unknown' : `$${r.usage.costUsd.toFixed(6)}`;
+  console.log(`\n${[note, `${r.model ?? 'no model'} · ${r.promptVersion ?? '-'} · ${r.timings.totalMs.toFixed(0)} ms · ${cost}`].filter(Boolean).join('\n')}`);
+  if (r.strippedMarkers.length) console.log(`removed citations of unknown sources: ${r.strippedMarkers.map((m) => `[${m}]`).join(' ')}`);
+  if (r.suspiciousChunks.length) {
+    console.log(`warning: ${r.suspiciousChunks.length} retrieved chunk(s) look like prompt injection: ${r.suspiciousChunks.map((f) => `[${f.marker}] ${f.source}`).join(', ')}`);
+  }
+}
+
+/** `ragline ask "<question>"`: a grounded answer with numbered sources. */
+export function register(program: Command) {
+  addSearchOptions(program.command('ask').description('Answer a question from a collection, citing the chunks used.').argument('<question>'))
+    .option('--json', 'print the full JSON response (with --stream: one JSON event per line)')
+    .option('--stream', 'print the answer as it is generated')
+    .option('--allow-any-top-k', 'allow --top-k outside 5–10')
+    .action(async (question: string, opts: Record<string, unknown>) => {
+      const { query: _query, ...search } = searchRequestFromOptions(question, opts);
+      const request: AnswerRequestInput = { ...search, topK: search.topK ?? 6, question, allowAnyTopK: Boolean(opts.allowAnyTopK) };
+      await withRagline(async (ragline) => {
+        const service = AnswerService.fromConfig(ragline);
+        const collection = String(opts.collection);
+        if (!opts.stream) {
+          const response = await service.answer(collection, request);
+          if (opts.json) return printJson(response);
+          console.log(response.answer);
+          return printSources(response);
+        }
+        const controller = new AbortController();
+        const onInterrupt = () => controller.abort();
+        process.once('SIGINT', onInterrupt);
+        try {
+          for await (const e of service.stream(collection, request, controller.signal)) {
+            if (opts.json) console.log(JSON.stringify(e));
+            else if (e.event === 'token') process.stdout.write(e.data.delta);
+            else if (e.event === 'done') {
+              process.stdout.write('\n');
+              printSources(e.data);
+            }
+          }
+        } finally {
+          process.off('SIGINT', onInterrupt);
+        }
+      });
+    });
+}

@@ -1,0 +1,102 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { loadConfig } from '../../core/config.ts';
+import { badRequest } from '../../core/errors.ts';
+import { METRIC_NAMES, type Metrics } from '../../retrieval/eval/metrics.ts';
+import { consoleProgress } from '../../retrieval/eval/progress.ts';
+import { QUERY_KINDS } from '../../retrieval/eval/query-kinds.ts';
+import { METRIC_LABELS, describeFusion, fmt, table, writeJson } from '../../retrieval/eval/report.ts';
+import { runTune, type TuneReport } from '../../retrieval/eval/tune.ts';
+import { exitOnMissingDataset, resolveDataset } from './eval.ts';
+
+const optionsSchema = z.object({
+  dataset: z.string().min(1),
+  trainSplit: z.string().min(1),
+  testSplit: z.string().min(1),
+  limit: z.coerce.number().int().min(1).optional(),
+  seed: z.coerce.number().int().optional(),
+  top: z.coerce.number().int().min(1),
+  json: z.string().min(1).optional(),
+});
+
+const metricsRow = (label: string, m: Metrics) => [label, ...METRIC_NAMES.map((n) => fmt(m[n]))];
+
+export function printTune(report: TuneReport, top: number): void {
+  const s = report.settings;
+  console.log(`\n${s.dataset}: tuned on ${s.trainSplit} (${s.trainQueries} queries), scored on ${s.testSplit} (${s.testQueries}), ${s.documents} documents`);
+  console.log(`\nBest ${Math.min(top, report.grid.length)} of ${report.grid.length} hybrid settings on ${s.trainSplit} (nDCG@10):`);
+  console.log(
+    table(
+      ['settings', 'nDCG@10', 'Recall@100'],
+      report.grid.slice(0, top).map((r) => [describeFusion(r.settings), fmt(r.train.ndcg10), fmt(r.train.recall100)]),
+    ),
+  );
+  console.log(`\n${s.testSplit} split:`);
+  console.log(
+    table(
+      ['run', ...METRIC_NAMES.map((n) => METRIC_LABELS[n])],
+      [
+        metricsRow(`best: ${describeFusion(report.best.settings)}`, report.best.test),
+        metricsRow('default hybrid', report.default.test),
+        metricsRow('dense', report.singles.dense.test),
+        metricsRow('bm25', report.singles.bm25.test),
+      ],
+    ),
+  );
+  console.log(`\nnDCG@10 by query kind (${s.testSplit}; hybrid = default settings):`);
+  console.log(
+    table(
+      ['kind', 'dense', 'bm25', 'hybrid', 'hybrid − best single', 'ok'],
+      QUERY_KINDS.map((kind) => {
+        const row = report.queryKinds[kind];
+        const check = report.checks[kind];
+        const margin = `${check.margin >= 0 ? '+' : ''}${check.margin.toFixed(4)} vs ${check.bestSingle}`;
+        return [kind, fmt(row.dense.ndcg10), fmt(row.bm25.ndcg10), fmt(row.hybrid.ndcg10), margin, check.ok ? 'yes' : 'NO'];
+      }),
+    ),
+  );
+  const failed = QUERY_KINDS.filter((k) => !report.checks[k].ok);
+  if (failed.length) console.log(`\nThe default hybrid loses to the better single retriever on: ${failed.join(', ')}.`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('tune')
+    .description('Grid-search hybrid fusion settings on the train split, report the best and the default on the test split.')
+    .requiredOption('--dataset <folder>', 'BEIR folder, or a name under ../shared/datasets')
+    .option('--train-split <name>', 'split to tune on', 'train')
+    .option('--test-split <name>', 'split to report', 'test')
+    .option('--limit <n>', 'keep only n documents (a consistent, seeded slice)')
+    .option('--seed <n>', 'seed for --limit', '42')
+    .option('--top <n>', 'grid rows to print', '10')
+    .option('--json <file>', 'write the full report as JSON')
+    .action(async (raw: Record<string, unknown>) => {
+      const parsed = optionsSchema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw badRequest(`--${issue.path.join('.')}: ${issue.message}`);
+      }
+      const opts = parsed.data;
+      const progress = consoleProgress();
+      await exitOnMissingDataset(async () => {
+        const report = await runTune(
+          {
+            config: loadConfig(),
+            dataset: resolveDataset(opts.dataset),
+            trainSplit: opts.trainSplit,
+            testSplit: opts.testSplit,
+            limit: opts.limit,
+            seed: opts.seed,
+            progress,
+          },
+          (row, i, total) =>
+            console.error(`[${i + 1}/${total}] ${describeFusion(row.settings)}: nDCG@10 ${fmt(row.train.ndcg10)}`),
+        );
+        printTune(report, opts.top);
+        if (opts.json) {
+          writeJson(opts.json, report);
+          console.log(`wrote ${opts.json}`);
+        }
+      });
+    });
+}

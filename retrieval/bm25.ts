@@ -1,0 +1,400 @@
+import MiniSearch from 'minisearch';
+import { matchesFilter, type Filter, type FilterableChunk } from './filters.ts';
+import type { ChunkRecord, Collection, Store } from './store/types.ts';
+import { tokenize as defaultTokenize, type Tokenizer } from './tokenize.ts';
+
+/**
+ * BM25 over chunks with minisearch: one in-memory index per collection, rebuilt from and kept in
+ * step with the chunks table (the database is the source of truth).
+ */
+
+export interface Bm25Options {
+  /** Term-frequency saturation (Lucene's k1). */
+  k1: number;
+  /** Length normalisation. */
+  b: number;
+  /** BM25+ lower bound per matched term; 0 is classic BM25. */
+  delta: number;
+  /** Weight of the title field (document title + heading path) relative to the text. */
+  titleBoost: number;
+  /** Long queries keep only this many distinct terms, the rarest ones. */
+  maxQueryTerms: number;
+  /** minisearch's own scoring multiplies by the number of matched query terms; off = plain BM25. */
+  coordination: boolean;
+  tokenizer: Tokenizer;
+}
+
+/**
+ * Tuned on SciFact train (809 queries) with retrieval/probe/bm25-scifact.ts --grid, checked on
+ * SQuAD questions. The optimum is flat (k1 1.2–1.5, b 0.4–0.75 all within 0.002); what mattered
+ * was stemming + stop words (+0.03), dropping minisearch's coordination factor (+0.025) and a
+ * low title weight (title boost 1 costs 0.026).
+ */
+export const DEFAULT_BM25_OPTIONS: Bm25Options = {
+  k1: 1.5,
+  b: 0.6,
+  delta: 0.5,
+  titleBoost: 0.25,
+  maxQueryTerms: 32,
+  coordination: false,
+  tokenizer: defaultTokenize,
+};
+
+export interface Bm25Hit {
+  id: string;
+  score: number;
+}
+
+type Field = 'title' | 'text';
+const FIELDS: Field[] = ['title', 'text'];
+
+interface IndexedChunk {
+  id: string;
+  /** Analyzed terms joined by single spaces (the analyzer runs once, in Bm25Index.add). */
+  title: string;
+  text: string;
+}
+
+interface ScoreParams {
+  k1: number;
+  b: number;
+  delta: number;
+  boosts: Record<Field, number>;
+  /** minisearch's coordination factor: multiply by the number of query terms matched. */
+  coordination: boolean;
+}
+
+/**
+ * minisearch stores the postings; scoring is done here, for two reasons found by reading its
+ * source: its `search` multiplies each score by the number of matched query terms (coordination)
+ * and measures field length in *distinct* terms, neither of which is BM25; and it builds an
+ * object per matching document and sorts them all, which is slow for long queries on large
+ * collections. minisearch keeps its index `protected`, i.e. open to subclasses.
+ */
+class PostingIndex extends MiniSearch<IndexedChunk> {
+  /** Field length in terms, by field then internal short id. */
+  private readonly lengths: Record<Field, number[]> = { title: [], text: [] };
+  private readonly totalLength: Record<Field, number> = { title: 0, text: 0 };
+  // Per-query accumulators indexed by short id, reused across queries and zeroed after each.
+  private scores = new Float64Array(0);
+  private matched = new Uint32Array(0);
+  private lastTerm = new Uint32Array(0);
+  /** 1 for indexed chunks, 0 for discarded ones whose postings minisearch has not vacuumed yet. */
+  private alive = new Uint8Array(0);
+
+  constructor() {
+    super({ fields: FIELDS, tokenize: (s) => (s ? s.split(' ') : []), processTerm: (t) => t });
+  }
+
+  private grow(size: number): void {
+    this.scores = new Float64Array(size);
+    this.matched = new Uint32Array(size);
+    this.lastTerm = new Uint32Array(size);
+    const alive = new Uint8Array(size);
+    alive.set(this.alive.subarray(0, Math.min(size, this.alive.length)));
+    this.alive = alive;
+  }
+
+  addChunk(id: string, terms: Record<Field, string[]>): void {
+    this.add({ id, title: terms.title.join(' '), text: terms.text.join(' ') });
+    const shortId = this._idToShortId.get(id)!;
+    if (shortId >= this.alive.length) this.grow(Math.max(1024, shortId * 2));
+    this.alive[shortId] = 1;
+    for (const field of FIELDS) {
+      this.lengths[field][shortId] = terms[field].length;
+      this.totalLength[field] += terms[field].length;
+    }
+  }
+
+  /** Cheap removal: postings of discarded chunks are skipped, and cleaned up by minisearch's vacuum. */
+  discardChunk(id: string): void {
+    const shortId = this._idToShortId.get(id);
+    if (shortId === undefined) return;
+    this.alive[shortId] = 0;
+    for (const field of FIELDS) this.totalLength[field] -= this.lengths[field][shortId] ?? 0;
+    this.discard(id);
+  }
+
+  /** Chunks containing the term (over-counts discarded chunks until they are vacuumed). */
+  documentFrequency(term: string): number {
+    const fields = this._index.get(term);
+    if (!fields) return 0;
+    let df = 0;
+    for (const postings of fields.values()) df = Math.max(df, postings.size);
+    return df;
+  }
+
+  /**
+   * Per field BM25 (Lucene's idf, saturation and length normalisation), weighted by field boost
+   * and summed over fields and terms. Returns the `limit` best chunks that pass `accept`.
+   */
+  score(terms: string[], params: ScoreParams, limit: number, accept?: (id: string) => boolean): Bm25Hit[] {
+    const n = this._documentCount;
+    if (this.scores.length < this._nextId) this.grow(this._nextId * 2);
+    const { scores, matched, lastTerm, alive } = this;
+    const touched: number[] = [];
+    const { k1, b, delta } = params;
+    terms.forEach((term, t) => {
+      const fieldData = this._index.get(term);
+      if (!fieldData) return;
+      for (const field of FIELDS) {
+        const boost = params.boosts[field];
+        const postings = fieldData.get(this._fieldIds[field]!);
+        if (!postings || boost === 0) continue;
+        const df = postings.size;
+        const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+        const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
+        const lengths = this.lengths[field];
+        const weight = boost * idf;
+        postings.forEach((tf, shortId) => {
+          if (alive[shortId] !== 1) return;
+          if (matched[shortId] === 0) touched.push(shortId);
+          // Count each query term once per chunk, whichever fields it matched in.
+          if (lastTerm[shortId] !== t + 1) {
+            lastTerm[shortId] = t + 1;
+            matched[shortId]! += 1;
+          }
+          const norm = k1 * (1 - b + (b * lengths[shortId]!) / avgLength);
+          scores[shortId]! += weight * (delta + (tf * (k1 + 1)) / (tf + norm));
+        });
+      }
+    });
+    const top = new TopK(limit);
+    for (const shortId of touched) {
+      const score = params.coordination ? scores[shortId]! * matched[shortId]! : scores[shortId]!;
+      scores[shortId] = 0;
+      matched[shortId] = 0;
+      lastTerm[shortId] = 0;
+      if (!top.wouldAccept(score)) continue;
+      const id = this._documentIds.get(shortId) as string;
+      if (accept && !accept(id)) continue;
+      top.push({ id, score });
+    }
+    return top.sorted();
+  }
+}
+
+const better = (x: Bm25Hit, y: Bm25Hit) => x.score > y.score || (x.score === y.score && x.id < y.id);
+
+/** The k best hits seen so far, in a binary min-heap (the worst kept hit at the root). */
+class TopK {
+  private readonly heap: Bm25Hit[] = [];
+  constructor(private readonly k: number) {}
+
+  /** Cheap pre-check so filters are evaluated only for hits that could enter the top k. */
+  wouldAccept(score: number): boolean {
+    return this.k > 0 && (this.heap.length < this.k || score >= this.heap[0]!.score);
+  }
+
+  push(hit: Bm25Hit): void {
+    const h = this.heap;
+    if (h.length < this.k) {
+      h.push(hit);
+      let i = h.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!better(h[parent]!, h[i]!)) break;
+        [h[parent], h[i]] = [h[i]!, h[parent]!];
+        i = parent;
+      }
+      return;
+    }
+    if (!better(hit, h[0]!)) return;
+    h[0] = hit;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let worst = i;
+      if (l < h.length && better(h[worst]!, h[l]!)) worst = l;
+      if (r < h.length && better(h[worst]!, h[r]!)) worst = r;
+      if (worst === i) break;
+      [h[worst], h[i]] = [h[i]!, h[worst]!];
+      i = worst;
+    }
+  }
+
+  /** Best first; equal scores by id ascending. */
+  sorted(): Bm25Hit[] {
+    return [...this.heap].sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0));
+  }
+}
+
+export class Bm25Index {
+  readonly options: Bm25Options;
+  private readonly postings = new PostingIndex();
+  /** Filterable values per chunk id, so filters apply exactly as the SQL side applies them. */
+  private readonly filterable = new Map<string, FilterableChunk>();
+  private readonly chunksByDocument = new Map<string, string[]>();
+  /** Document id → the document version whose chunks are indexed. */
+  readonly documentVersions = new Map<string, number>();
+
+  constructor(options: Partial<Bm25Options> = {}) {
+    this.options = { ...DEFAULT_BM25_OPTIONS, ...options };
+  }
+
+  /** Number of indexed chunks. */
+  get size(): number {
+    return this.filterable.size;
+  }
+
+  /** Adds chunks; a chunk id already present is replaced. */
+  add(chunks: ChunkRecord[]): void {
+    const { tokenizer } = this.options;
+    for (const chunk of chunks) {
+      if (this.filterable.has(chunk.id)) this.removeChunk(chunk.id);
+      this.postings.addChunk(chunk.id, {
+        title: tokenizer([chunk.title, ...chunk.headingPath].join(' ')),
+        text: tokenizer(chunk.text),
+      });
+      this.filterable.set(chunk.id, {
+        documentId: chunk.documentId,
+        source: chunk.source,
+        title: chunk.title,
+        mime: chunk.mime,
+        createdAt: chunk.createdAt,
+        updatedAt: chunk.updatedAt,
+        pageStart: chunk.pageStart,
+        documentMetadata: chunk.documentMetadata,
+      });
+      let ids = this.chunksByDocument.get(chunk.documentId);
+      if (!ids) this.chunksByDocument.set(chunk.documentId, (ids = []));
+      ids.push(chunk.id);
+      this.documentVersions.set(chunk.documentId, chunk.documentVersion);
+    }
+  }
+
+  /** Records that a document is indexed at `version` (needed for documents without chunks). */
+  markDocument(documentId: string, version: number): void {
+    this.documentVersions.set(documentId, version);
+  }
+
+  removeDocument(documentId: string): void {
+    for (const id of this.chunksByDocument.get(documentId) ?? []) {
+      this.postings.discardChunk(id);
+      this.filterable.delete(id);
+    }
+    this.chunksByDocument.delete(documentId);
+    this.documentVersions.delete(documentId);
+  }
+
+  private removeChunk(chunkId: string): void {
+    const documentId = this.filterable.get(chunkId)?.documentId;
+    this.postings.discardChunk(chunkId);
+    this.filterable.delete(chunkId);
+    if (documentId === undefined) return;
+    const rest = (this.chunksByDocument.get(documentId) ?? []).filter((id) => id !== chunkId);
+    if (rest.length) this.chunksByDocument.set(documentId, rest);
+    else this.chunksByDocument.delete(documentId);
+  }
+
+  /** The filterable values kept for an indexed chunk. */
+  filterableOf(chunkId: string): FilterableChunk | undefined {
+    return this.filterable.get(chunkId);
+  }
+
+  /** Number of indexed chunks containing `term` (an analyzed term). */
+  documentFrequency(term: string): number {
+    return this.postings.documentFrequency(term);
+  }
+
+  /**
+   * The distinct query terms that will be searched: analyzed like documents, deduplicated, and
+   * for long queries only the `maxQueryTerms` rarest ones (frequent terms add little to BM25 but
+   * walk long posting lists).
+   */
+  queryTerms(query: string): string[] {
+    const terms = [...new Set(this.options.tokenizer(query))];
+    if (terms.length <= this.options.maxQueryTerms) return terms;
+    const df = new Map(terms.map((t) => [t, this.postings.documentFrequency(t)]));
+    return terms
+      .filter((t) => df.get(t)! > 0)
+      .sort((a, b) => df.get(a)! - df.get(b)! || (a < b ? -1 : 1))
+      .slice(0, this.options.maxQueryTerms);
+  }
+
+  /** Best chunks first; ties by id ascending. Only chunks passing `filter` are returned. */
+  search(query: string, options: { limit: number; filter?: Filter }): Bm25Hit[] {
+    const terms = this.queryTerms(query);
+    if (!terms.length || options.limit <= 0) return [];
+    const filter = options.filter ?? [];
+    const { k1, b, delta, titleBoost, coordination } = this.options;
+    const accept = filter.length ? (id: string) => matchesFilter(this.filterable.get(id)!, filter) : undefined;
+    return this.postings.score(terms, { k1, b, delta, coordination, boosts: { title: titleBoost, text: 1 } }, options.limit, accept);
+  }
+}
+
+interface CollectionState {
+  index: Bm25Index;
+  /** The collection version the index reflects; -1 before the first sync. */
+  syncedVersion: number;
+  /** The sync in progress, shared by concurrent callers, with the version it was started for. */
+  running?: { version: number; done: Promise<Bm25Index> };
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One Bm25Index per collection, caught up lazily with the store. The collection version moves on
+ * every write (by this process or another, e.g. an ingestion worker); when it has moved, the
+ * registry diffs document versions against what it indexed and re-reads only what changed.
+ */
+export class Bm25Registry {
+  private readonly states = new Map<string, CollectionState>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: { bm25?: Partial<Bm25Options>; documentsPerBatch?: number } = {},
+  ) {}
+
+  async ensureSynced(collection: Collection): Promise<Bm25Index> {
+    let state = this.states.get(collection.id);
+    if (!state) {
+      state = { index: new Bm25Index(this.options.bm25), syncedVersion: -1 };
+      this.states.set(collection.id, state);
+    }
+    if (collection.version <= state.syncedVersion) return state.index;
+    // A running sync started for this version or a newer one covers this caller; an older one
+    // may have read the database before this caller's write, so run again after it.
+    if (state.running && state.running.version >= collection.version) return state.running.done;
+    const previous = state.running?.done.catch(() => undefined);
+    const current = state;
+    const done = (async () => {
+      await previous;
+      if (collection.version <= current.syncedVersion) return current.index;
+      await this.sync(collection.id, current.index);
+      current.syncedVersion = Math.max(current.syncedVersion, collection.version);
+      return current.index;
+    })();
+    const running = { version: collection.version, done };
+    state.running = running;
+    try {
+      return await done;
+    } finally {
+      if (state.running === running) state.running = undefined;
+    }
+  }
+
+  /** Forgets a collection's index (after the collection is deleted, or to force a rebuild). */
+  drop(collectionId: string): void {
+    this.states.delete(collectionId);
+  }
+
+  private async sync(collectionId: string, index: Bm25Index): Promise<void> {
+    const current = await this.store.documentVersions(collectionId);
+    for (const documentId of [...index.documentVersions.keys()]) {
+      if (current.get(documentId) !== index.documentVersions.get(documentId)) index.removeDocument(documentId);
+    }
+    const missing = [...current.keys()].filter((id) => !index.documentVersions.has(id));
+    const batchSize = this.options.documentsPerBatch ?? 200;
+    for (let i = 0; i < missing.length; i += batchSize) {
+      const batch = missing.slice(i, i + batchSize);
+      const chunks = await this.store.chunksOfDocuments(collectionId, batch);
+      index.add(chunks);
+      // Documents without chunks (or deleted since the version list was read) are still recorded,
+      // so they are not fetched again on every sync; the next diff corrects them if they changed.
+      for (const id of batch) if (!index.documentVersions.has(id)) index.markDocument(id, current.get(id)!);
+      await yieldToEventLoop();
+    }
+  }
+}

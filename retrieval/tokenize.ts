@@ -1,0 +1,73 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The BM25 analyzer, used for documents and queries alike: Unicode word split, lower case,
+ * accents folded on Latin letters, English stop words dropped, Porter2 stems, numbers kept.
+ */
+
+// wink-porter2-stemmer is CommonJS without type definitions.
+const porter2 = createRequire(import.meta.url)('wink-porter2-stemmer') as (word: string) => string;
+
+/** Lucene's English stop set (what Anserini's BM25 baselines use). */
+export const LUCENE_STOP_WORDS: readonly string[] = [
+  'a', 'an', 'and', 'are', 'as', 'at', 'be', 'but', 'by', 'for', 'if', 'in', 'into', 'is', 'it', 'no', 'not', 'of',
+  'on', 'or', 'such', 'that', 'the', 'their', 'then', 'there', 'these', 'they', 'this', 'to', 'was', 'will', 'with',
+];
+
+/** A broader list (NLTK's English list, without negations): function words only. */
+export const EXTENDED_STOP_WORDS: readonly string[] = [
+  ...LUCENE_STOP_WORDS,
+  'i', 'me', 'my', 'myself', 'we', 'our', 'ours', 'ourselves', 'you', 'your', 'yours', 'yourself', 'yourselves',
+  'he', 'him', 'his', 'himself', 'she', 'her', 'hers', 'herself', 'its', 'itself', 'them', 'theirs', 'themselves',
+  'what', 'which', 'who', 'whom', 'those', 'am', 'were', 'been', 'being', 'have', 'has', 'had', 'having', 'do',
+  'does', 'did', 'doing', 'because', 'until', 'while', 'about', 'between', 'through', 'during', 'before', 'after',
+  'above', 'below', 'from', 'up', 'down', 'out', 'off', 'over', 'under', 'again', 'further', 'once', 'here', 'when',
+  'where', 'why', 'how', 'all', 'any', 'both', 'each', 'few', 'more', 'most', 'other', 'some', 'nor', 'only', 'own',
+  'same', 'so', 'than', 'too', 'very', 's', 't', 'can', 'just', 'should', 'now', 'would', 'could', 'also',
+];
+
+export interface TokenizerOptions {
+  stopWords?: readonly string[];
+  stem?: boolean;
+}
+
+export type Tokenizer = (text: string) => string[];
+
+// A word is a run of letters, marks and digits; dots or commas between digits ("1.5", "10,000")
+// and apostrophes inside words ("don't") stay inside. Han/kana characters become one token each,
+// since those scripts do not separate words with spaces.
+const WORD = /\p{Script=Han}|\p{Script=Hiragana}|\p{Script=Katakana}|[\p{L}\p{M}\p{N}]+(?:(?:['’][\p{L}\p{M}]+)|(?:(?<=\p{N})[.,](?=\p{N})[\p{N}]+))*/gu;
+const LATIN_WORD = /^[a-z]/;
+const LATIN_ACCENTS = /(\p{Script=Latin})\p{Mn}+/gu;
+
+export function createTokenizer(options: TokenizerOptions = {}): Tokenizer {
+  const stopWords = new Set(options.stopWords ?? EXTENDED_STOP_WORDS);
+  const stem = options.stem ?? true;
+  // Word frequencies are Zipfian: memoising stems makes indexing several times faster.
+  const memo = new Map<string, string>();
+  const stemOf = (word: string): string => {
+    let s = memo.get(word);
+    if (s === undefined) {
+      s = LATIN_WORD.test(word) ? porter2(word).replace(/['’]/g, '') : word;
+      if (memo.size > 100_000) memo.clear();
+      memo.set(word, s);
+    }
+    return s;
+  };
+  return (text: string) => {
+    const folded = /[^\x00-\x7f]/.test(text)
+      ? text.normalize('NFD').replace(LATIN_ACCENTS, '$1').normalize('NFC').toLowerCase()
+      : text.toLowerCase();
+    const out: string[] = [];
+    for (const match of folded.matchAll(WORD)) {
+      const word = match[0].replace(/’/g, "'");
+      if (stopWords.has(word)) continue;
+      const term = stem ? stemOf(word) : word;
+      if (term && !stopWords.has(term)) out.push(term);
+    }
+    return out;
+  };
+}
+
+/** The default analyzer (settings chosen with retrieval/probe/bm25-scifact.ts). */
+export const tokenize: Tokenizer = createTokenizer();
