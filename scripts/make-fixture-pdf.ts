@@ -74,7 +74,7 @@ const PAGES: Block[][] = [
       paragraph:
         'Search does not depend on the language model provider: with the local embedding model, retrieval runs ' +
         'entirely inside Ragline. Only answer generation calls the provider. After repeated failures a circuit ' +
-        'breaker opens and answer requests fail fast with the error code upstream_unavailable (HTTP 503) instead of ' +
+        'breaker opens and answers fall back at once to the extractive answer, marked with a fallback reason, instead of ' +
         'piling up; the breaker tries the provider again after RAGLINE_LLM_BREAKER_RESET_MS, 30 seconds by default.',
     },
     { heading: '5. Rate limits and API keys' },

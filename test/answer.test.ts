@@ -323,7 +323,8 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
 
   it('aborts the upstream request when the client disconnects', async () => {
     fake.enqueue(CHAT, respond.chatStream(Array.from({ length: 30 }, (_, i) => `word${i} `), { gapMs: 200 }));
-    server = serve({ fetch: appFor(serviceWith(llm())).fetch, port: 0, hostname: '127.0.0.1' });
+    // A long timeout, so that only the client's disconnect can end the upstream request early.
+    server = serve({ fetch: appFor(serviceWith(llm({}, { timeoutMs: 60_000 }))).fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => server!.once('listening', resolve));
     const { port } = server.address() as AddressInfo;
     const client = new AbortController();

@@ -16,8 +16,8 @@ export async function createEmbedder(config: Config): Promise<Embedder> {
       });
     case 'openai': {
       const { OpenAIEmbedder } = await import('./openai.ts');
-      if (!config.openai.apiKey) {
-        throw new RaglineError('invalid_config', 'Invalid configuration: OPENAI_API_KEY: required when RAGLINE_EMBEDDER=openai', {
+      if (!config.openai.apiKey && !config.openai.baseUrl) {
+        throw new RaglineError('invalid_config', 'Invalid configuration: OPENAI_API_KEY: required when RAGLINE_EMBEDDER=openai (unless OPENAI_BASE_URL points at a server that needs no key)', {
           variable: 'OPENAI_API_KEY',
         });
       }
