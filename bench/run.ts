@@ -17,12 +17,14 @@ program
   .command('search')
   .description('search latency per stage at 10k and 100k chunks')
   .allowUnknownOption()
+  .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./search.ts')).runSearchBench(cmd.args));
 
 program
   .command('store')
   .description('insert throughput and k-NN latency, PGlite vs Postgres')
   .allowUnknownOption()
+  .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./store.ts')).runStoreBench(cmd.args));
 
 await program.parseAsync(process.argv);

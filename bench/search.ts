@@ -7,7 +7,8 @@
  * ~10k real chunks ten times over: the same real texts and the same real vectors, re-inserted as
  * separate documents. The output says so.
  *
- *   npm run bench:search [-- --sizes 10000,100000 --queries 200]
+ *   npm run bench:search [-- --sizes=10000,100000 --queries=200]
+ *   npx tsx bench/search.ts --sizes 10000 --queries 50
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -37,9 +38,14 @@ interface BenchOptions {
 
 function parseArgs(args: string[]): BenchOptions {
   const options: BenchOptions = { sizes: [10_000, 100_000], queries: 200 };
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--sizes') options.sizes = args[++i]!.split(',').map(Number);
-    else if (args[i] === '--queries') options.queries = Number(args[++i]);
+  // Accepts "--sizes 10000,100000" and "--sizes=10000,100000".
+  const tokens = args.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s).slice(0, 2) : [a]));
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] === '--sizes') options.sizes = tokens[++i]!.split(',').map(Number);
+    else if (tokens[i] === '--queries') options.queries = Number(tokens[++i]);
+  }
+  if (!options.sizes.length || options.sizes.some((n) => !(n > 0)) || !(options.queries > 5)) {
+    throw new Error('usage: bench search [--sizes=10000,100000] [--queries=200]');
   }
   return options;
 }
@@ -266,3 +272,5 @@ export async function runSearchBench(args: string[] = []) {
   writeResults('search', { note, realPassages: corpus.length, queryEmbeddingMs: embedStats, scenarios: results, rows });
   await embedder.close();
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await runSearchBench(process.argv.slice(2));

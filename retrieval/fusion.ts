@@ -1,3 +1,4 @@
+import { tokenize } from './tokenize.ts';
 import type { RankedList } from './types.ts';
 
 /**
@@ -26,7 +27,7 @@ export const DEFAULT_K = 60;
 /** Candidates taken from each retriever before fusion. */
 export const DEFAULT_CANDIDATES = 100;
 /** Chosen with retrieval/probe/fusion-scifact.ts (see its output and the module README). */
-export const DEFAULT_FUSION: FusionMethod = 'rrf';
+export const DEFAULT_FUSION: FusionMethod = 'convex';
 
 interface Entry {
   rank: number;
@@ -122,12 +123,51 @@ export function single(retriever: 'dense' | 'bm25', list: RankedList): FusedHit[
 }
 
 /**
- * Query-dependent weights, used when the request gives none. The rule and its thresholds were
- * chosen by measurement (retrieval/probe/fusion-scifact.ts); this is a placeholder until then.
+ * How far BM25's best score stands above its 10th: (s1 − s10) / s1, in [0, 1]. A large gap
+ * means a few chunks match the query's rare terms far better than the rest (a confident lexical
+ * match); a small one means BM25 found only common words and its order is close to arbitrary.
  */
-export function chooseWeights(query: string, dense: RankedList, bm25: RankedList): Weights {
-  void query;
-  void dense;
-  void bm25;
-  return { dense: 1, bm25: 1 };
+export function bm25Gap(bm25: RankedList): number {
+  const s = bm25.scores;
+  if (s.length < 2 || !(s[0]! > 0)) return 1;
+  return (s[0]! - s[Math.min(9, s.length - 1)]!) / s[0]!;
+}
+
+export interface WeightRule {
+  /** BM25 weight relative to dense (= 1) for each upper bound of the BM25 gap, ascending. */
+  steps: { maxGap: number; bm25PerDense: number }[];
+  /** Queries with more distinct analyzed terms than this (pasted paragraphs) get `longRatio`. */
+  longQueryTerms: number;
+  longRatio: number;
+}
+
+/**
+ * Chosen on tune splits of four query kinds with retrieval/probe/fusion-scifact.ts --grid: the
+ * best BM25:dense ratio per bucket of the BM25 gap was 0.5, 0.67, 1 and 2 (convex); queries of
+ * more than 20 terms did best at 1.
+ */
+export const DEFAULT_WEIGHT_RULE: WeightRule = {
+  steps: [
+    { maxGap: 0.2, bm25PerDense: 0.5 },
+    { maxGap: 0.3, bm25PerDense: 0.67 },
+    { maxGap: 0.5, bm25PerDense: 1 },
+    { maxGap: Infinity, bm25PerDense: 2 },
+  ],
+  longQueryTerms: 20,
+  longRatio: 1,
+};
+
+/**
+ * Query-dependent weights, used when the request gives none: trust BM25 more when its top
+ * results stand out, dense more when BM25 only matched common words. Weights sum to 1.
+ */
+export function chooseWeights(query: string, dense: RankedList, bm25: RankedList, rule: WeightRule = DEFAULT_WEIGHT_RULE): Weights {
+  let ratio: number;
+  if (new Set(tokenize(query)).size > rule.longQueryTerms) {
+    ratio = rule.longRatio;
+  } else {
+    const gap = bm25Gap(bm25);
+    ratio = rule.steps.find((step) => gap <= step.maxGap)?.bm25PerDense ?? 1;
+  }
+  return { dense: 1 / (1 + ratio), bm25: ratio / (1 + ratio) };
 }

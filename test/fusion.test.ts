@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, convex, fuse, minMax, rrf, single } from '../retrieval/fusion.ts';
+import {
+  DEFAULT_CANDIDATES,
+  DEFAULT_FUSION,
+  DEFAULT_K,
+  DEFAULT_WEIGHT_RULE,
+  bm25Gap,
+  chooseWeights,
+  convex,
+  fuse,
+  minMax,
+  rrf,
+  single,
+} from '../retrieval/fusion.ts';
 import type { RankedList } from '../retrieval/types.ts';
 
 const list = (...entries: [string, number][]): RankedList => ({
@@ -134,5 +146,39 @@ describe('fuse and single', () => {
     expect(DEFAULT_K).toBe(60);
     expect(DEFAULT_CANDIDATES).toBe(100);
     expect(['rrf', 'convex']).toContain(DEFAULT_FUSION);
+  });
+});
+
+describe('chooseWeights', () => {
+  const dense = list(['a', 0.8], ['b', 0.7]);
+  const scores = (...values: number[]) => list(...values.map((v, i): [string, number] => [`d${i}`, v]));
+  // Ten BM25 scores: one clear winner (gap 0.9) versus a flat list (gap 0.1).
+  const confident = scores(20, 5, 4, 4, 3, 3, 3, 2, 2, 2);
+  const flat = scores(10, 9.9, 9.8, 9.7, 9.6, 9.5, 9.4, 9.3, 9.2, 9);
+
+  it('measures the BM25 gap between the 1st and the 10th score', () => {
+    expect(bm25Gap(confident)).toBeCloseTo(0.9, 12);
+    expect(bm25Gap(flat)).toBeCloseTo(0.1, 12);
+    expect(bm25Gap(list(['x', 3]))).toBe(1);
+    expect(bm25Gap(list())).toBe(1);
+  });
+
+  it('trusts BM25 more when its top stands out and dense more when BM25 is flat', () => {
+    const sharp = chooseWeights('zebrafish regeneration', dense, confident);
+    const vague = chooseWeights('zebrafish regeneration', dense, flat);
+    expect(sharp.bm25).toBeGreaterThan(sharp.dense);
+    expect(vague.dense).toBeGreaterThan(vague.bm25);
+    for (const w of [sharp, vague]) expect(w.dense + w.bm25).toBeCloseTo(1, 12);
+  });
+
+  it('weights long pasted queries by the length rule, whatever the gap', () => {
+    const paragraph = Array.from({ length: DEFAULT_WEIGHT_RULE.longQueryTerms + 5 }, (_, i) => `term${i}x`).join(' ');
+    const w = chooseWeights(paragraph, dense, confident);
+    expect(w.bm25 / w.dense).toBeCloseTo(DEFAULT_WEIGHT_RULE.longRatio, 12);
+  });
+
+  it('follows a custom rule', () => {
+    const rule = { steps: [{ maxGap: Infinity, bm25PerDense: 3 }], longQueryTerms: 100, longRatio: 1 };
+    expect(chooseWeights('q', dense, flat, rule)).toEqual({ dense: 0.25, bm25: 0.75 });
   });
 });

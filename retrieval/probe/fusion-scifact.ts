@@ -11,7 +11,18 @@
 import { printTable, writeResults } from '../../bench/lib.ts';
 import { MODELS_DIR } from '../../core/shared-data.ts';
 import { LocalEmbedder } from '../../ingest/embedders/local.ts';
-import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, type FusedHit, type FusionMethod, type Weights } from '../fusion.ts';
+import {
+  DEFAULT_CANDIDATES,
+  DEFAULT_FUSION,
+  DEFAULT_K,
+  DEFAULT_WEIGHT_RULE,
+  chooseWeights,
+  fuse,
+  type FusedHit,
+  type FusionMethod,
+  type WeightRule,
+  type Weights,
+} from '../fusion.ts';
 import type { RankedList } from '../types.ts';
 import { denseTop, loadQuerySets, type LabelledQuery, type QuerySet } from './query-sets.ts';
 import { tokenize } from '../tokenize.ts';
@@ -34,13 +45,25 @@ export function fixed(method: FusionMethod, k: number, weights: Weights): Strate
   return (p, n) => fuse(method, cut(p.dense, n), cut(p.bm25, n), { k, weights }).map((h: FusedHit) => h.id);
 }
 
-export function adaptive(method: FusionMethod, k: number, choose = chooseWeights): Strategy {
+export function adaptive(method: FusionMethod, k: number, rule: WeightRule = DEFAULT_WEIGHT_RULE): Strategy {
   return (p, n) => {
     const dense = cut(p.dense, n);
     const bm25 = cut(p.bm25, n);
-    return fuse(method, dense, bm25, { k, weights: choose(p.query.text, dense, bm25) }).map((h) => h.id);
+    return fuse(method, dense, bm25, { k, weights: chooseWeights(p.query.text, dense, bm25, rule) }).map((h) => h.id);
   };
 }
+
+const GAP_ONLY: WeightRule = { ...DEFAULT_WEIGHT_RULE, longQueryTerms: Infinity };
+/** The RRF counterpart of the default rule (its per-bucket optimum was 0.5, 0.67, 1, 4). */
+const RRF_RULE: WeightRule = {
+  ...DEFAULT_WEIGHT_RULE,
+  steps: [
+    { maxGap: 0.2, bm25PerDense: 0.5 },
+    { maxGap: 0.3, bm25PerDense: 0.67 },
+    { maxGap: 0.5, bm25PerDense: 1 },
+    { maxGap: Infinity, bm25PerDense: 4 },
+  ],
+};
 
 const SETS: QuerySet['name'][] = ['claims', 'keywords', 'questions', 'paragraphs'];
 
@@ -152,7 +175,7 @@ async function main() {
   const prepared = await prepare(console.log);
   const output: Record<string, unknown> = {};
 
-  for (const split of grid ? (['tune', 'confirm'] as const) : (['confirm'] as const)) {
+  for (const split of ['tune', 'confirm'] as const) {
     const dense = score(prepared, DENSE_ONLY, split);
     const bm25 = score(prepared, BM25_ONLY, split);
     const best = Object.fromEntries(SETS.map((s) => [s, Math.max(dense[s], bm25[s])]));
@@ -168,11 +191,21 @@ async function main() {
         strategies.push([`convex w_bm25/w_dense=${ratio}`, fixed('convex', 0, { dense: 1, bm25: ratio })]);
       }
     }
-    strategies.push([`rrf k=60 1:1`, fixed('rrf', 60, { dense: 1, bm25: 1 })]);
-    strategies.push([`default: ${DEFAULT_FUSION} k=${DEFAULT_K} chooseWeights`, adaptive(DEFAULT_FUSION, DEFAULT_K)]);
+    strategies.push(['rrf k=60 1:1 (the common default)', fixed('rrf', 60, { dense: 1, bm25: 1 })]);
+    strategies.push(['rrf k=60 gap rule (0.5/0.67/1/4)', adaptive('rrf', 60, RRF_RULE)]);
+    strategies.push(['convex 1:1', fixed('convex', 0, { dense: 1, bm25: 1 })]);
+    strategies.push(['convex 1.5:1 (best fixed on tune)', fixed('convex', 0, { dense: 1, bm25: 1.5 })]);
+    strategies.push(['convex gap rule, no length rule', adaptive('convex', 0, GAP_ONLY)]);
+    strategies.push([`DEFAULT: ${DEFAULT_FUSION}, chooseWeights (gap + length rule)`, adaptive(DEFAULT_FUSION, DEFAULT_K)]);
+    if (!grid) {
+      for (const candidates of [50, 200]) {
+        const strategy = adaptive(DEFAULT_FUSION, DEFAULT_K);
+        strategies.push([`DEFAULT with ${candidates} candidates`, (p) => strategy(p, candidates)]);
+      }
+    }
     for (const [name, strategy] of strategies) rows.push(row(name, score(prepared, strategy, split), best));
-    const sorted = [...rows.slice(0, 2), ...rows.slice(2).sort((a, b) => Number(b.mean) - Number(a.mean))];
-    printTable(`nDCG@10 on the ${split} split (candidates ${DEFAULT_CANDIDATES} per retriever)`, grid ? sorted.slice(0, 40) : sorted);
+    const sorted = grid ? [...rows.slice(0, 2), ...rows.slice(2).sort((a, b) => Number(b.mean) - Number(a.mean))] : rows;
+    printTable(`nDCG@10 on the ${split} split (candidates ${DEFAULT_CANDIDATES} per retriever unless stated)`, grid ? sorted.slice(0, 40) : sorted);
     output[split] = sorted;
   }
   if (grid) {
