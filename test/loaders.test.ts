@@ -115,7 +115,7 @@ describe('fixtures (the Ragline user guide)', () => {
     expect(sectionWith(doc, 'pg_dump -Fc')?.page).toBe(1);
     expect(sectionWith(doc, 'REINDEX INDEX CONCURRENTLY')?.page).toBe(2);
     expect(sectionWith(doc, 'model_mismatch (HTTP')?.page).toBe(2);
-    expect(sectionWith(doc, 'upstream_unavailable (HTTP 503)')?.page).toBe(3);
+    expect(sectionWith(doc, 'fall back at once to the extractive answer')?.page).toBe(3);
     expect(sectionWith(doc, 'page 3 of 3')?.page).toBe(3);
     // Headings are separated from their paragraphs by the vertical gap above them.
     expect(doc.sections[1]?.text.startsWith('2. Rebuilding the HNSW index\n\nRebuild the vector index')).toBe(true);
