@@ -16,7 +16,7 @@ export const searchRequestSchema = z
     /** Candidates taken from each retriever before fusion. */
     candidates: z.number().int().min(1).max(1000).optional(),
     filter: filterSchema.optional(),
-    /** Multiplies fused scores by exp(-ageDays/halfLifeDays) blended with `weight`. */
+    /** Multiplies fused scores by 0.5^(ageDays/halfLifeDays), blended with `weight`. */
     recency: z
       .object({ halfLifeDays: z.number().positive().max(36_500), weight: z.number().min(0).max(1).default(0.2) })
       .strict()
