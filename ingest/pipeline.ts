@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../core/config.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 import type { Collection, DocumentRecord, Store } from '../retrieval/store/types.ts';
-import { createChunker, contextualText } from './chunkers/index.ts';
+import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
 import type { ChunkDraft, Embedder, LoadedDocument } from './types.ts';
 
@@ -73,6 +73,7 @@ export class IngestionPipeline {
       title: input.title ?? null,
       metadata: input.metadata ?? {},
       chunking: this.chunking,
+      chunker: CHUNKER_VERSION,
       model: this.embedder.modelId,
     });
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');

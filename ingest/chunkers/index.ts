@@ -8,6 +8,12 @@ import { sentenceStrategy } from './sentence.ts';
 
 export { contextualText, contextPrefix } from './context.ts';
 
+/**
+ * Bump when a strategy cuts the same text differently under the same settings: it is part of every
+ * document's content hash, so re-ingesting replaces chunks made by older code instead of skipping.
+ */
+export const CHUNKER_VERSION = 2;
+
 export const CHUNK_STRATEGIES: readonly ChunkStrategy[] = ['semantic', 'sentence', 'fixed'];
 
 /**

@@ -4,10 +4,11 @@
  * 1. Units are sentences (a sentence over the cap is cut at line breaks, then words); a table or
  *    code block that fits is one unit. Blocks (one heading path each) are handled separately.
  * 2. A stretch of units that fits the target is one chunk, and nothing of it is embedded.
- * 3. Otherwise every boundary k (between units k-1 and k) gets a distance: the two units before it
- *    and the two after it are embedded as windows (kind 'passage'), distance = 1 − cosine. The
- *    window after k is the window before k+2, so n units cost about n+1 windows, roughly twice the
- *    tokens of the text. All windows of the document go to the embedder in ONE call.
+ * 3. Otherwise every boundary k (between units k-1 and k) gets a distance: 1 − cosine between the
+ *    mean embedding of the two units before it and that of the two after it. Each unit is embedded
+ *    once, alone (kind 'passage'), so finding boundaries costs about the text's own tokens, half
+ *    of what embedding overlapping windows cost. All units of the document go to the embedder in
+ *    ONE call, where short sentences batch well.
  * 4. The cuts are chosen by dynamic programming (cutAtShifts): each cut is worth its distance minus
  *    the stretch's 90th-percentile distance, pieces must fit the target, crumbs are penalised. So
  *    every strong shift the sizes allow is cut, and cuts the target forces go to the strongest of
@@ -32,38 +33,42 @@ export function semanticStrategy(embedder: Embedder, minTokens: number): Strateg
   };
 }
 
-/** Boundaries whose distance is wanted, and the distinct windows they need. */
-class WindowRequests {
+/** Boundaries whose distance is wanted, and the distinct units (sentences) they need embedded. */
+class UnitRequests {
   readonly texts: string[] = [];
   private readonly indexByKey = new Map<string, number>();
-  /** [block, boundary, left window index, right window index] */
-  readonly boundaries: Array<[number, number, number, number]> = [];
+  /** [block, boundary, unit indexes of the left window, unit indexes of the right window] */
+  readonly boundaries: Array<[number, number, number[], number[]]> = [];
 
   constructor(private readonly doc: LoadedDocument) {}
 
   addSegment(blocks: Block[], blockIndex: number, segment: Run): void {
     const block = blocks[blockIndex]!;
     for (let k = segment.from + 1; k < segment.to; k++) {
-      const left = this.window(block, blockIndex, Math.max(segment.from, k - WINDOW_UNITS), k);
-      const right = this.window(block, blockIndex, k, Math.min(segment.to, k + WINDOW_UNITS));
+      const left = this.units(block, blockIndex, Math.max(segment.from, k - WINDOW_UNITS), k);
+      const right = this.units(block, blockIndex, k, Math.min(segment.to, k + WINDOW_UNITS));
       this.boundaries.push([blockIndex, k, left, right]);
     }
   }
 
-  private window(block: Block, blockIndex: number, from: number, to: number): number {
-    const key = `${blockIndex}:${from}:${to}`;
-    let index = this.indexByKey.get(key);
-    if (index === undefined) {
-      index = this.texts.length;
-      this.texts.push(this.doc.text.slice(block.units[from]!.start, block.units[to - 1]!.end));
-      this.indexByKey.set(key, index);
+  private units(block: Block, blockIndex: number, from: number, to: number): number[] {
+    const indexes: number[] = [];
+    for (let u = from; u < to; u++) {
+      const key = `${blockIndex}:${u}`;
+      let index = this.indexByKey.get(key);
+      if (index === undefined) {
+        index = this.texts.length;
+        this.texts.push(this.doc.text.slice(block.units[u]!.start, block.units[u]!.end));
+        this.indexByKey.set(key, index);
+      }
+      indexes.push(index);
     }
-    return index;
+    return indexes;
   }
 }
 
 async function planSemantic(blocks: Block[], doc: LoadedDocument, embedder: Embedder, minTokens: number): Promise<BlockPlan[]> {
-  const requests = new WindowRequests(doc);
+  const requests = new UnitRequests(doc);
   const segments = blocks.map(segmentsOf);
   segments.forEach((list, b) => {
     for (const segment of list) if (needsEmbedding(blocks[b]!, segment)) requests.addSegment(blocks, b, segment);
@@ -75,7 +80,9 @@ async function planSemantic(blocks: Block[], doc: LoadedDocument, embedder: Embe
     if (vectors.length !== requests.texts.length) {
       throw new RaglineError('internal', `Embedder returned ${vectors.length} vectors for ${requests.texts.length} texts.`);
     }
-    for (const [b, k, left, right] of requests.boundaries) distances[b]!.set(k, 1 - dot(vectors[left]!, vectors[right]!));
+    for (const [b, k, left, right] of requests.boundaries) {
+      distances[b]!.set(k, 1 - cosine(meanOf(vectors, left), meanOf(vectors, right)));
+    }
   }
 
   return blocks.map((block, b) => {
@@ -131,8 +138,23 @@ function cutAtShifts(block: Block, segment: Run, distance: Map<number, number>, 
   return runs.reverse();
 }
 
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
+function meanOf(vectors: Float32Array[], indexes: number[]): Float32Array {
+  const mean = new Float32Array(vectors[indexes[0]!]!.length);
+  for (const i of indexes) {
+    const v = vectors[i]!;
+    for (let d = 0; d < mean.length; d++) mean[d] = mean[d]! + v[d]!;
+  }
+  return mean;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }
