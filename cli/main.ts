@@ -4,7 +4,11 @@ import { RaglineError } from '../core/errors.ts';
 import { registerCollectionCommands } from './commands/collections.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
 import { registerSearchCommand } from './commands/search.ts';
-import { registerOptionalCommands } from './commands/optional.ts';
+import { register as registerAskCommand } from './commands/ask.ts';
+import { register as registerEvalCommand } from './commands/eval.ts';
+import { register as registerServeCommand } from './commands/serve.ts';
+import { register as registerTuneCommand } from './commands/tune.ts';
+import { register as registerWorkerCommand } from './commands/worker.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -15,12 +19,16 @@ export function buildProgram(): Command {
   registerIngestCommand(program);
   registerCollectionCommands(program);
   registerSearchCommand(program);
+  registerAskCommand(program);
+  registerServeCommand(program);
+  registerWorkerCommand(program);
+  registerEvalCommand(program);
+  registerTuneCommand(program);
   return program;
 }
 
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();
-  await registerOptionalCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
