@@ -79,12 +79,16 @@ export function parseFilter(input: unknown): Filter {
     }
     for (const [op, value] of Object.entries(condition)) {
       if (value === undefined) continue;
-      if (DATE_FIELDS.has(field) && op !== 'in' && op !== 'prefix') {
-        if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-          throw badRequest(`Invalid filter at "${field}.${op}": expected an ISO date`, { field, op });
+      if (op === 'prefix' && (field === 'page' || DATE_FIELDS.has(field))) {
+        throw badRequest(`Invalid filter: "${field}" takes no prefix; use gte/lt ranges`, { field });
+      }
+      if (DATE_FIELDS.has(field)) {
+        for (const date of Array.isArray(value) ? value : [value]) {
+          if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) {
+            throw badRequest(`Invalid filter at "${field}.${op}": expected an ISO date, got ${JSON.stringify(date)}`, { field, op });
+          }
         }
       }
-      if (op === 'prefix' && field === 'page') throw badRequest('Invalid filter: "page" takes no prefix', { field });
       clauses.push({ field: f, op: op as Op, value: value as Scalar | Scalar[] });
     }
   }
@@ -146,7 +150,7 @@ function clauseMatches(chunk: FilterableChunk, clause: Clause): boolean {
     case 'ne':
       return isDate ? compare(actual, clause.value as Scalar, true) !== 0 : actual !== clause.value;
     case 'in':
-      return (clause.value as Scalar[]).some((v) => v === actual);
+      return (clause.value as Scalar[]).some((v) => (isDate ? compare(actual, v, true) === 0 : v === actual));
     case 'prefix':
       return typeof actual === 'string' && actual.startsWith(String(clause.value));
     default: {
@@ -166,8 +170,9 @@ const SQL_COLUMNS: Record<BuiltinField, string> = {
   source: 'd.source',
   title: 'd.title',
   mime: 'd.mime',
-  createdAt: 'd.created_at',
-  updatedAt: 'd.updated_at',
+  // Postgres keeps microseconds, JavaScript dates milliseconds: compare at the precision both share.
+  createdAt: "date_trunc('milliseconds', d.created_at)",
+  updatedAt: "date_trunc('milliseconds', d.updated_at)",
   page: 'c.page_start',
 };
 

@@ -74,6 +74,8 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
         })),
       });
     }
+    // A Postgres server stores microseconds (PGlite's clock rarely does); filters must agree anyway.
+    await store.db.query(`UPDATE documents SET updated_at = date_trunc('second', updated_at) + interval '123456 microseconds'`);
     collection = (await store.getCollection(collection.id))!;
     registry = new Bm25Registry(store);
     searcher = new HybridSearcher({ store, embedder: counting.embedder, bm25: registry });
@@ -107,6 +109,27 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
         }
       }
     }
+  });
+
+  it('date filters agree between retrievers at a document timestamp (Postgres keeps microseconds)', async () => {
+    const hit = (await searcher.search(collection, { query, mode: 'dense', topK: 1 })).hits[0]!;
+    const at = hit.chunk.updatedAt;
+    const cases: [FilterInput, boolean][] = [
+      [{ updatedAt: { gte: at } }, true],
+      [{ updatedAt: { gt: at } }, false],
+      [{ updatedAt: { lte: at } }, true],
+      [{ updatedAt: { in: [at] } }, true],
+      [{ updatedAt: at }, true],
+    ];
+    for (const [input, included] of cases) {
+      expect(matchesFilter(hit.chunk, parseFilter(input)), `predicate ${JSON.stringify(input)}`).toBe(included);
+      for (const mode of ['dense', 'bm25'] as const) {
+        const found = (await searcher.search(collection, { query, mode, topK: 50, filter: input })).hits.some((h) => h.chunk.id === hit.chunk.id);
+        expect(found, `${mode} ${JSON.stringify(input)}`).toBe(included);
+      }
+    }
+    expect(() => parseFilter({ createdAt: { prefix: '2024' } })).toThrow(/takes no prefix/);
+    expect(() => parseFilter({ createdAt: { in: ['yesterday'] } })).toThrow(/expected an ISO date/);
   });
 
   it('explains each hit with the ranks and scores it had in each retriever', async () => {
