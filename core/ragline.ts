@@ -10,6 +10,9 @@ import type { Collection, Store } from '../retrieval/store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from './errors.ts';
 
+/** Documents ingested at once: enough to keep model batches full, few enough to bound memory. */
+const DOCUMENTS_IN_FLIGHT = 4;
+
 export interface RaglineParts {
   store?: Store;
   embedder?: Embedder;
@@ -68,7 +71,11 @@ export class Ragline {
     return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking);
   }
 
-  /** Ingests documents one after another; one failure never stops the others. */
+  /**
+   * Ingests documents, a few at a time so the embedder can fill its batches with texts from
+   * several of them (see BatchCoalescer); two inputs with the same source still run in order.
+   * One failure never stops the others. Outcomes come back in input order.
+   */
   async ingest(
     collectionIdOrName: string,
     inputs: Iterable<IngestInput> | AsyncIterable<IngestInput>,
@@ -77,11 +84,23 @@ export class Ragline {
     const collection = await this.collection(collectionIdOrName);
     const pipeline = await this.pipeline();
     const outcomes: IngestOutcome[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const lastOfSource = new Map<string, Promise<void>>();
+    let index = 0;
     for await (const input of inputs) {
-      const outcome = await pipeline.ingest(collection, input, (p) => onProgress?.(p));
-      outcomes.push(outcome);
-      onProgress?.({ source: input.source, stage: 'store' }, outcome);
+      const position = index++;
+      const task = (lastOfSource.get(input.source) ?? Promise.resolve()).then(async () => {
+        const outcome = await pipeline.ingest(collection, input, (p) => onProgress?.(p));
+        outcomes[position] = outcome;
+        onProgress?.({ source: input.source, stage: 'store' }, outcome);
+      });
+      lastOfSource.set(input.source, task);
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task)).catch(() => {});
+      // Reading ahead is bounded: a lazy list of files is not pulled into memory all at once.
+      if (inFlight.size >= DOCUMENTS_IN_FLIGHT) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
     return outcomes;
   }
 

@@ -108,6 +108,31 @@ describeShared('ingestion pipeline (PGlite + real model)', () => {
     expect(failed.status === 'failed' && failed.error.message).toMatch(/empty\.pdf/);
   });
 
+  it('a batch runs documents concurrently, yet outcomes keep input order and one source stays in order', async () => {
+    const inputs = [
+      { source: 'batch/a.txt', bytes: text(ARTICLE_V1) },
+      { source: 'batch/b.txt', bytes: text(ARTICLE_V2) },
+      { source: 'batch/a.txt', bytes: text(ARTICLE_V2) },
+      { source: 'batch/c.txt', bytes: text(`${ARTICLE_V1} ${ARTICLE_V2}`) },
+      { source: 'batch/a.txt', bytes: text(ARTICLE_V2) },
+      { source: 'batch/d.md', bytes: text('# Title\n\nRanked lists merge.') },
+    ];
+    const outcomes = await ragline.ingest('docs', inputs);
+    expect(outcomes.map((o) => `${o.source}:${o.status}`)).toEqual([
+      'batch/a.txt:ingested',
+      'batch/b.txt:ingested',
+      'batch/a.txt:updated',
+      'batch/c.txt:ingested',
+      'batch/a.txt:skipped',
+      'batch/d.md:ingested',
+    ]);
+    const collection = await ragline.collection('docs');
+    const a = (await ragline.store.getDocumentBySource(collection.id, 'batch/a.txt'))!;
+    expect(a.version).toBe(2);
+    const chunks = await ragline.store.chunksOfDocuments(collection.id, [a.id]);
+    expect(chunks.map((c) => c.text).join(' ')).toContain('Hierarchical navigable small world');
+  });
+
   it('deleting a document removes its chunks', async () => {
     const collection = await ragline.collection('docs');
     const doc = (await ragline.store.getDocumentBySource(collection.id, 'faq.txt'))!;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
-import pLimit from 'p-limit';
+import { BatchCoalescer } from './coalescer.ts';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import type { EmbedKind, Embedder } from '../types.ts';
 import { WordPieceCounter } from './tokens.ts';
@@ -42,8 +42,7 @@ export class LocalEmbedder implements Embedder {
   readonly dimensions: number;
   readonly maxTokens: number;
   private readonly prefixes: { query: string; passage: string };
-  // ONNX Runtime already uses every core for one batch; running batches concurrently only thrashes.
-  private readonly serial = pLimit(1);
+  private readonly batches: BatchCoalescer;
 
   private constructor(
     private readonly extractor: FeatureExtractionPipeline,
@@ -55,6 +54,7 @@ export class LocalEmbedder implements Embedder {
     this.dimensions = known?.dimensions ?? Number((extractor.model.config as { hidden_size?: number }).hidden_size);
     this.maxTokens = known?.maxTokens ?? 512;
     this.prefixes = { query: known?.queryPrefix ?? '', passage: known?.passagePrefix ?? '' };
+    this.batches = new BatchCoalescer((inputs) => this.runBatch(inputs), options.batchSize);
   }
 
   static async load(options: LocalEmbedderOptions): Promise<LocalEmbedder> {
@@ -79,23 +79,13 @@ export class LocalEmbedder implements Embedder {
     // [CLS] and [SEP] take two of the model's positions.
     const budget = this.maxTokens - 2 - this.tokenizer.count(prefix);
     const inputs = texts.map((t) => prefix + this.tokenizer.truncate(t, budget));
-    // Sorting by length keeps padding (wasted compute) small inside each batch.
-    const order = inputs.map((t, i) => ({ i, len: t.length })).sort((a, b) => a.len - b.len);
-    const out = new Array<Float32Array>(texts.length);
-    for (let start = 0; start < order.length; start += this.options.batchSize) {
-      const slice = order.slice(start, start + this.options.batchSize);
-      const tensor = await this.serial(() =>
-        this.extractor(
-          slice.map((o) => inputs[o.i]!),
-          { pooling: 'mean', normalize: true },
-        ),
-      );
-      const data = tensor.data as Float32Array;
-      slice.forEach((o, row) => {
-        out[o.i] = data.slice(row * this.dimensions, (row + 1) * this.dimensions);
-      });
-    }
-    return out;
+    return this.batches.embed(inputs);
+  }
+
+  private async runBatch(inputs: string[]): Promise<Float32Array[]> {
+    const tensor = await this.extractor(inputs, { pooling: 'mean', normalize: true });
+    const data = tensor.data as Float32Array;
+    return inputs.map((_, row) => data.slice(row * this.dimensions, (row + 1) * this.dimensions));
   }
 
   async close(): Promise<void> {
