@@ -38,7 +38,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, worker: worker?.id ?? null, store: ragline.store.kind }, 'ragline API listening');
+  logger.info({ url, worker: worker?.id ?? null, store: ragline.store.kind, dense: ragline.store.denseBackend }, 'ragline API listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>

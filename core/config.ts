@@ -120,7 +120,10 @@ export const configSchema = z.object({
     .object({
       apiKey: z.string().min(1),
       index: z.string().min(1),
+      /** Data-plane URL; by default the host the control plane reports for the index. */
       host: z.string().url().optional(),
+      /** Control-plane URL (e.g. Pinecone Local); by default Pinecone's. */
+      controllerHost: z.string().url().optional(),
     })
     .optional(),
 });
@@ -164,6 +167,7 @@ export const ENV_VARS: Record<string, string[]> = {
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],
+  PINECONE_CONTROLLER_HOST: ['pinecone', 'controllerHost'],
 };
 
 const LIST_VARS = new Set(['RAGLINE_API_KEYS']);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import type { DenseIndex } from './dense-index.ts';
 import { SqlStore } from './sql-store.ts';
 import type { SqlExecutor } from './sql.ts';
 
@@ -18,11 +19,19 @@ function executor(db: PGlite, q: Queryable = db): SqlExecutor {
   };
 }
 
+export interface PgliteOptions {
+  /** Postgres `shared_buffers`, e.g. '512MB'. */
+  sharedBuffers?: string;
+  /** Dense search in this index (Pinecone) instead of pgvector. */
+  denseIndex?: DenseIndex;
+}
+
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
-export async function openPgliteStore(dataDir?: string): Promise<SqlStore> {
+export async function openPgliteStore(dataDir?: string, options: PgliteOptions = {}): Promise<SqlStore> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir, extensions: { vector } });
-  const store = new SqlStore('pglite', executor(db));
+  const postgresqlconf = options.sharedBuffers ? [`shared_buffers = ${options.sharedBuffers}`] : undefined;
+  const db = await PGlite.create({ dataDir, extensions: { vector }, postgresqlconf });
+  const store = new SqlStore('pglite', executor(db), options.denseIndex);
   await store.migrate();
   return store;
 }

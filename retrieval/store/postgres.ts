@@ -2,6 +2,7 @@ import pg from 'pg';
 import pRetry from 'p-retry';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
+import type { DenseIndex } from './dense-index.ts';
 import { SqlStore } from './sql-store.ts';
 import type { SqlExecutor } from './sql.ts';
 
@@ -20,6 +21,8 @@ export interface PostgresStoreOptions {
   max?: number;
   /** Retries of a query or transaction after a connection error (default 8: about 9 s of backoff, enough for a restart). */
   retries?: number;
+  /** Dense search in this index (Pinecone) instead of pgvector. */
+  denseIndex?: DenseIndex;
 }
 
 /** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
@@ -238,7 +241,7 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
     throw connectError(databaseUrl, err);
   }
 
-  const store = new SqlStore('postgres', poolExecutor(pool, options.retries ?? 8));
+  const store = new SqlStore('postgres', poolExecutor(pool, options.retries ?? 8), options.denseIndex);
   try {
     await store.migrate();
   } catch (err) {

@@ -1,5 +1,6 @@
 import { RaglineError, badRequest } from '../../core/errors.ts';
 import { filterToSql } from '../filters.ts';
+import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import { migrate } from './migrate.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
 import type {
@@ -111,7 +112,16 @@ export class SqlStore implements Store {
     readonly kind: 'pglite' | 'postgres',
     /** The underlying connection, for subsystems that share the database (the job queue). */
     readonly db: SqlExecutor,
+    /**
+     * Where dense search runs instead of pgvector (Pinecone). The embeddings are still stored
+     * here, and `exact` searches still scan them here: the ground truth to measure the index by.
+     */
+    readonly denseIndex?: DenseIndex,
   ) {}
+
+  get denseBackend(): 'pgvector' | 'pinecone' {
+    return this.denseIndex?.backend ?? 'pgvector';
+  }
 
   async migrate(): Promise<void> {
     await migrate(this.db);
@@ -160,6 +170,7 @@ export class SqlStore implements Store {
     dimensions: number;
     metadata?: Record<string, unknown>;
   }): Promise<Collection> {
+    await this.denseIndex?.assertDimensions(input.dimensions);
     return this.db.transaction(async (tx) => {
       const existing = await tx.query('SELECT id FROM collections WHERE name = $1', [input.name]);
       if (existing.rows.length) throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
@@ -178,7 +189,7 @@ export class SqlStore implements Store {
           throw err;
         });
       const collection = toCollection(rows[0]!);
-      await tx.query(vectorIndexSql(collection));
+      if (!this.denseIndex) await tx.query(vectorIndexSql(collection));
       return collection;
     });
   }
@@ -218,12 +229,17 @@ export class SqlStore implements Store {
   }
 
   async deleteCollection(id: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    const deleted = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query('DELETE FROM collections WHERE id = $1 RETURNING id', [assertUuid(id)]);
       if (!rows.length) return false;
       await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
       return true;
     });
+    const denseIndex = this.denseIndex;
+    if (deleted && denseIndex) {
+      await cleanupAfterCommit('deleting the collection\'s dense vectors', { collectionId: id }, () => denseIndex.deleteCollection(id));
+    }
+    return deleted;
   }
 
   async getDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | null> {
@@ -262,7 +278,8 @@ export class SqlStore implements Store {
         );
       }
     }
-    const document = await this.db.transaction(async (tx) => {
+    await this.denseIndex?.assertDimensions(collection.dimensions);
+    const { document, oldChunkIds } = await this.db.transaction(async (tx) => {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
       const { rows } = await tx.query(
@@ -285,17 +302,27 @@ export class SqlStore implements Store {
         ],
       );
       const document = toDocument(rows[0]!);
-      await tx.query('DELETE FROM chunks WHERE document_id = $1', [document.id]);
+      const old = await tx.query<{ id: string }>('DELETE FROM chunks WHERE document_id = $1 RETURNING id', [document.id]);
+      const inserted: DenseIndexEntry[] = [];
       for (let i = 0; i < input.chunks.length; i += INSERT_BATCH) {
-        await this.insertChunks(tx, collection.id, document.id, input.chunks.slice(i, i + INSERT_BATCH));
+        inserted.push(...(await this.insertChunks(tx, collection.id, document.id, input.chunks.slice(i, i + INSERT_BATCH))));
       }
-      return document;
+      // Before the commit (the collection row stays locked meanwhile): when the dense index
+      // refuses the new vectors, the transaction rolls back and the old version stays.
+      if (this.denseIndex && inserted.length) await this.denseIndex.upsert(document, inserted);
+      return { document, oldChunkIds: old.rows.map((r) => String(r.id)) };
     });
+    const denseIndex = this.denseIndex;
+    if (denseIndex && oldChunkIds.length) {
+      await cleanupAfterCommit('deleting the replaced version\'s dense vectors', { documentId: document.id }, () =>
+        denseIndex.delete(collection.id, oldChunkIds),
+      );
+    }
     await this.noteChunkChanges(input.chunks.length);
     return document;
   }
 
-  private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]) {
+  private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]): Promise<DenseIndexEntry[]> {
     const params: unknown[] = [collectionId, documentId];
     const values = chunks.map((c) => {
       const start = params.length;
@@ -315,25 +342,36 @@ export class SqlStore implements Store {
       const n = (k: number) => `$${start + k}`;
       return `($1, $2, ${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}::text[], ${n(7)}, ${n(8)}, ${n(9)}, ${n(10)}::jsonb, ${n(11)}::vector)`;
     });
-    await tx.query(
+    const { rows } = await tx.query<{ id: string; ordinal: number }>(
       `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end, heading_path,
-         char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')}`,
+         char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')} RETURNING id, ordinal`,
       params,
     );
+    const byOrdinal = new Map(chunks.map((c) => [c.ordinal, c]));
+    return rows.map((r) => ({ id: String(r.id), chunk: byOrdinal.get(Number(r.ordinal))! }));
   }
 
   async deleteDocument(collectionId: string, documentId: string): Promise<boolean> {
     if (!UUID.test(documentId)) return false;
-    const deletedChunks = await this.db.transaction(async (tx) => {
+    const deleted = await this.db.transaction(async (tx) => {
+      const chunkIds = this.denseIndex
+        ? (await tx.query<{ id: string }>('SELECT id FROM chunks WHERE document_id = $1', [documentId])).rows.map((r) => String(r.id))
+        : [];
       const { rows } = await tx.query<{ chunk_count: number }>(
         'DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING chunk_count',
         [collectionId, documentId],
       );
       if (rows.length) await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
-      return rows.length ? Number(rows[0]!.chunk_count) : null;
+      return rows.length ? { chunks: Number(rows[0]!.chunk_count), chunkIds } : null;
     });
-    if (deletedChunks === null) return false;
-    await this.noteChunkChanges(deletedChunks);
+    if (deleted === null) return false;
+    const denseIndex = this.denseIndex;
+    if (denseIndex && deleted.chunkIds.length) {
+      await cleanupAfterCommit('deleting the document\'s dense vectors', { documentId }, () =>
+        denseIndex.delete(collectionId, deleted.chunkIds),
+      );
+    }
+    await this.noteChunkChanges(deleted.chunks);
     return true;
   }
 
@@ -373,6 +411,10 @@ export class SqlStore implements Store {
   }
 
   async denseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<DenseHit[]> {
+    if (this.denseIndex && !query.exact) {
+      const collection = await this.queriedCollection(query);
+      return this.denseIndex.search({ ...query, collectionId: collection.id }, (ids) => this.getChunks(ids));
+    }
     const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
     const { rows } = await this.db.transaction(async (tx) => {
       for (const setting of settings) await tx.query(setting);
@@ -381,7 +423,7 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
   }
 
-  /** The query plan denseSearch would use (EXPLAIN text), e.g. to check the HNSW index is chosen. */
+  /** The query plan of the pgvector search (EXPLAIN text), e.g. to check the HNSW index is chosen. */
   async explainDenseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<string> {
     const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
     const { rows } = await this.db.transaction(async (tx) => {
@@ -395,11 +437,7 @@ export class SqlStore implements Store {
     query: DenseQuery,
     tuning: DenseSearchTuning,
   ): Promise<{ sql: string; params: unknown[]; settings: string[] }> {
-    const collection = await this.getCollection(query.collectionId);
-    if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
-    if (query.vector.length !== collection.dimensions) {
-      throw badRequest(`query vector has ${query.vector.length} dimensions; the collection holds ${collection.dimensions}`);
-    }
+    const collection = await this.queriedCollection(query);
     const limit = Math.max(1, Math.floor(query.limit));
     const params: unknown[] = [toVectorLiteral(query.vector), limit];
     const filter = query.filter ?? [];
@@ -427,5 +465,14 @@ export class SqlStore implements Store {
       if (tuning.forceIndex) settings.push('SET LOCAL enable_sort = off');
     }
     return { sql, params, settings };
+  }
+
+  private async queriedCollection(query: DenseQuery): Promise<Collection> {
+    const collection = await this.getCollection(query.collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
+    if (query.vector.length !== collection.dimensions) {
+      throw badRequest(`query vector has ${query.vector.length} dimensions; the collection holds ${collection.dimensions}`);
+    }
+    return collection;
   }
 }

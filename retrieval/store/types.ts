@@ -80,12 +80,14 @@ export interface DenseQuery {
   filter?: Filter;
   /** HNSW candidate list size; raised to at least `limit`. */
   efSearch?: number;
-  /** Bypass the index (exact k-NN), for recall measurements. */
+  /** Bypass the index (exact k-NN over the embeddings in SQL, whatever the dense backend), for recall measurements. */
   exact?: boolean;
 }
 
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
+  /** Where denseSearch runs: pgvector in the same database, or Pinecone (the SQL database still holds everything). */
+  readonly denseBackend: 'pgvector' | 'pinecone';
   migrate(): Promise<void>;
   close(): Promise<void>;
 

@@ -3,17 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../../core/errors.ts';
 import { matchesFilter, parseFilter, type Filter } from '../../retrieval/filters.ts';
 import { openPgliteStore } from '../../retrieval/store/pglite.ts';
+import { PineconeDenseIndex } from '../../retrieval/store/pinecone.ts';
 import { openPostgresStore } from '../../retrieval/store/postgres.ts';
 import type { SqlStore } from '../../retrieval/store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../retrieval/store/types.ts';
+import { FakePinecone } from '../contract/fake-pinecone.ts';
 import { testEmbedder } from '../helpers/embedder.ts';
 import { describeShared } from '../helpers/shared.ts';
 import { createScratchDatabase, postgresUnavailable } from './postgres-db.ts';
 import { cachingEmbedder, cosine, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from './scifact-fixture.ts';
 
 /**
- * One behavioural suite run against every Store implementation: PGlite in memory and the
- * Postgres server (a scratch database per run). Vectors are real MiniLM embeddings of SciFact
+ * One behavioural suite run against every Store implementation: PGlite in memory, the Postgres
+ * server (a scratch database per run), and PGlite with dense search in Pinecone (a local fake of
+ * its API, see test/contract/fake-pinecone.ts). Vectors are real MiniLM embeddings of SciFact
  * abstracts, cached on disk after the first run.
  */
 
@@ -38,6 +41,8 @@ interface StoreFactory {
   name: string;
   /** Set when the case is skipped (outside CI), with the reason shown in the report. */
   skipReason: string | null;
+  /** Set when dense search does not run in pgvector: why the cases about pgvector's own index are skipped. */
+  notPgvector: string | null;
   open(): Promise<{ store: SqlStore; cleanup(): Promise<void> }>;
 }
 
@@ -46,6 +51,7 @@ const factories: StoreFactory[] = [
   {
     name: 'pglite (in memory)',
     skipReason: null,
+    notPgvector: null,
     async open() {
       const store = await openPgliteStore();
       return { store, cleanup: () => store.close() };
@@ -55,6 +61,7 @@ const factories: StoreFactory[] = [
     name: 'postgres server (scratch database)',
     // In CI a missing server is a failure, not a skip.
     skipReason: pgProblem && !process.env.CI ? pgProblem : null,
+    notPgvector: null,
     async open() {
       if (pgProblem) throw new Error(pgProblem);
       const db = await createScratchDatabase('conformance');
@@ -65,6 +72,18 @@ const factories: StoreFactory[] = [
         await db.drop();
         throw err;
       }
+    },
+  },
+  {
+    name: 'pglite + pinecone (fake Pinecone server)',
+    skipReason: null,
+    notPgvector: 'dense search runs in Pinecone: there is no HNSW index, plan or ef_search to check',
+    async open() {
+      const fake = await new FakePinecone({ dimension: 384 }).start(); // all-MiniLM-L6-v2
+      const denseIndex = new PineconeDenseIndex({ apiKey: fake.apiKey, index: fake.indexName, controllerHost: fake.url });
+      const store = await openPgliteStore(undefined, { denseIndex });
+      expect(store.denseBackend).toBe('pinecone');
+      return { store, cleanup: () => store.close().finally(() => fake.stop()) };
     },
   },
 ];
@@ -142,6 +161,10 @@ describeShared('store conformance', () => {
       it.skip(`[skipped: ${factory.skipReason}]`, () => {});
       return;
     }
+
+    /** A case about pgvector's own index: skipped, with the reason, where dense search runs elsewhere. */
+    const itPgvector = (name: string, fn: () => Promise<void>) =>
+      factory.notPgvector ? it.skip(`${name} [skipped: ${factory.notPgvector}]`, fn) : it(name, fn);
 
     let store: SqlStore;
     let cleanup: () => Promise<void> = async () => {};
@@ -287,7 +310,7 @@ describeShared('store conformance', () => {
       }
     });
 
-    it('HNSW recall@10 against exact search is at least 0.95 on real embeddings', async () => {
+    itPgvector('HNSW recall@10 against exact search is at least 0.95 on real embeddings', async () => {
       // At 2,000 chunks the planner rightly prefers an exact scan; forceIndex measures the index itself.
       const first = { collectionId: corpusId, vector: fx.queryVectors[0]!, limit: K };
       expect(await store.explainDenseSearch(first, { forceIndex: true }), 'forceIndex must walk the HNSW index').toContain(
@@ -314,14 +337,20 @@ describeShared('store conformance', () => {
       expect(defaultRecall).toBeGreaterThanOrEqual(0.95);
     });
 
+    itPgvector('a filter matching 1 % of chunks can be forced through the HNSW index', async () => {
+      for (const shard of [3, 42, 77]) {
+        const filter = parseFilter({ 'metadata.shard': shard });
+        expect(
+          await store.explainDenseSearch({ collectionId: corpusId, vector: fx.queryVectors[0]!, limit: K, filter }, { forceIndex: true }),
+        ).toContain('chunks_hnsw_');
+      }
+    });
+
     it('a filter matching 1 % of chunks still returns topK results, equal to the exact filtered top-K', async () => {
       for (const shard of [3, 42, 77]) {
         const filter = parseFilter({ 'metadata.shard': shard });
         // The HNSW walk alone would find ~0.4 matches among ef_search = 40 candidates: only the
-        // iterative scan makes the forced index path return K.
-        expect(
-          await store.explainDenseSearch({ collectionId: corpusId, vector: fx.queryVectors[0]!, limit: K, filter }, { forceIndex: true }),
-        ).toContain('chunks_hnsw_');
+        // iterative scan makes the forced index path return K (on pgvector; tuning is ignored elsewhere).
         for (let q = 0; q < 10; q++) {
           const request = { collectionId: corpusId, vector: fx.queryVectors[q]!, limit: K, filter };
           const truth = bruteForce(fx, fx.queryVectors[q]!, K, (i) => shardOf(i) === shard);
