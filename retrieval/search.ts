@@ -86,10 +86,9 @@ export class HybridSearcher {
       fused = single('bm25', bm25!.list);
     }
 
-    const known = new Map(dense?.chunks.map((c) => [c.id, c]) ?? []);
-    const updatedAt = (id: string) => known.get(id)?.updatedAt ?? bm25?.updatedAt(id);
+    const updatedAt = (id: string) => dense?.updatedAt.get(id) ?? bm25?.updatedAt(id);
     const ranked = applyRecency(fused, request.recency, updatedAt);
-    const hits = await this.hydrate(ranked, known, filter, request.topK);
+    const hits = await this.hydrate(ranked, filter, request.topK);
     timings.fuseMs = performance.now() - fuseStart;
     timings.totalMs = performance.now() - started;
 
@@ -107,7 +106,7 @@ export class HybridSearcher {
     candidates: number,
     queryVector: Float32Array | undefined,
     timings: SearchResponse['timings'],
-  ): Promise<{ list: RankedList; chunks: ChunkRecord[] }> {
+  ): Promise<{ list: RankedList; updatedAt: Map<string, string> }> {
     let vector = queryVector;
     if (!vector) {
       const { embedder } = this.deps;
@@ -123,7 +122,7 @@ export class HybridSearcher {
       timings.embedMs = performance.now() - t0;
     }
     const t1 = performance.now();
-    const hits = await this.deps.store.denseSearch({
+    const hits = await this.deps.store.denseCandidates({
       collectionId: collection.id,
       vector: vector!,
       limit: candidates,
@@ -132,8 +131,8 @@ export class HybridSearcher {
     });
     timings.denseMs = performance.now() - t1;
     return {
-      list: { ids: hits.map((h) => h.chunk.id), scores: hits.map((h) => h.similarity) },
-      chunks: hits.map((h) => h.chunk),
+      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.similarity) },
+      updatedAt: new Map(hits.map((h) => [h.id, h.updatedAt])),
     };
   }
 
@@ -158,15 +157,11 @@ export class HybridSearcher {
   }
 
   /**
-   * Loads the chunk records of the best candidates (dense hits already carry theirs), skipping
-   * any chunk deleted since the BM25 index last synced, until `topK` hits are found.
+   * Loads the chunk records of the best candidates only, skipping any chunk deleted since it was
+   * ranked (or since the BM25 index last synced), until `topK` hits are found.
    */
-  private async hydrate(
-    ranked: Candidate[],
-    known: Map<string, ChunkRecord>,
-    filter: Filter,
-    topK: number,
-  ): Promise<SearchHit[]> {
+  private async hydrate(ranked: Candidate[], filter: Filter, topK: number): Promise<SearchHit[]> {
+    const known = new Map<string, ChunkRecord>();
     const hits: SearchHit[] = [];
     for (let start = 0; start < ranked.length && hits.length < topK; ) {
       const window = ranked.slice(start, start + (topK - hits.length));

@@ -7,6 +7,7 @@ import type {
   ChunkInput,
   ChunkRecord,
   Collection,
+  DenseCandidate,
   DenseHit,
   DenseQuery,
   DocumentRecord,
@@ -415,28 +416,43 @@ export class SqlStore implements Store {
       const collection = await this.queriedCollection(query);
       return this.denseIndex.search({ ...query, collectionId: collection.id }, (ids) => this.getChunks(ids));
     }
-    const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
-    const { rows } = await this.db.transaction(async (tx) => {
-      for (const setting of settings) await tx.query(setting);
-      return tx.query(sql, params);
-    });
+    const rows = await this.runDenseSearch(query, tuning, CHUNK_COLUMNS);
     return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
+  }
+
+  async denseCandidates(query: DenseQuery): Promise<DenseCandidate[]> {
+    if (this.denseIndex && !query.exact) {
+      return (await this.denseSearch(query)).map((h) => ({ id: h.chunk.id, similarity: h.similarity, updatedAt: h.chunk.updatedAt }));
+    }
+    const rows = await this.runDenseSearch(query, {}, 'c.id, d.updated_at');
+    return rows.map((r) => ({ id: String(r.id), similarity: 1 - Number(r.distance), updatedAt: iso(r.updated_at) }));
+  }
+
+  private async runDenseSearch(query: DenseQuery, tuning: DenseSearchTuning, columns: string): Promise<Record<string, unknown>[]> {
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, columns);
+    const { rows } = await this.db.transaction(async (tx) => {
+      await tx.query(settings);
+      return tx.query<Record<string, unknown>>(sql, params);
+    });
+    return rows;
   }
 
   /** The query plan of the pgvector search (EXPLAIN text), e.g. to check the HNSW index is chosen. */
   async explainDenseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<string> {
-    const { sql, params, settings } = await this.denseSearchPlan(query, tuning);
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, CHUNK_COLUMNS);
     const { rows } = await this.db.transaction(async (tx) => {
-      for (const setting of settings) await tx.query(setting);
+      await tx.query(settings);
       return tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
     });
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   }
 
+  /** The k-NN query selecting `columns` (of `chunks c JOIN documents d`), and its settings as one statement. */
   private async denseSearchPlan(
     query: DenseQuery,
     tuning: DenseSearchTuning,
-  ): Promise<{ sql: string; params: unknown[]; settings: string[] }> {
+    columns: string,
+  ): Promise<{ sql: string; params: unknown[]; settings: string }> {
     const collection = await this.queriedCollection(query);
     const limit = Math.max(1, Math.floor(query.limit));
     const params: unknown[] = [toVectorLiteral(query.vector), limit];
@@ -445,7 +461,7 @@ export class SqlStore implements Store {
     const typed = `vector(${collection.dimensions})`;
     // The collection id is inlined (a validated uuid) so the planner matches the partial index.
     const sql = `WITH nearest AS MATERIALIZED (
-        SELECT ${CHUNK_COLUMNS}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+        SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.collection_id = '${assertUuid(collection.id)}' AND ${where}
         ORDER BY c.embedding::${typed} <=> $1::${typed}
@@ -453,18 +469,20 @@ export class SqlStore implements Store {
       SELECT * FROM nearest ORDER BY distance, id`;
     const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
     // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
-    const settings: string[] = ['SET LOCAL jit = off'];
+    const settings: Record<string, string> = { jit: 'off' };
     if (query.exact) {
-      settings.push('SET LOCAL enable_indexscan = off');
+      settings.enable_indexscan = 'off';
     } else {
-      settings.push(`SET LOCAL hnsw.ef_search = ${efSearch}`);
+      settings['hnsw.ef_search'] = String(efSearch);
       // With a filter, keep scanning the graph until `limit` matches are found, instead of
       // post-filtering ef_search candidates and silently returning fewer results.
-      if (filter.length) settings.push(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+      if (filter.length) settings['hnsw.iterative_scan'] = 'relaxed_order';
       // Only the HNSW index yields rows in distance order, so forbidding sorts leaves it as the one plan.
-      if (tuning.forceIndex) settings.push('SET LOCAL enable_sort = off');
+      if (tuning.forceIndex) settings.enable_sort = 'off';
     }
-    return { sql, params, settings };
+    // One round trip for all of them; set_config(…, true) lasts until the transaction ends, like SET LOCAL.
+    const assignments = Object.entries(settings).map(([name, value]) => `set_config('${name}', '${value}', true)`);
+    return { sql, params, settings: `SELECT ${assignments.join(', ')}` };
   }
 
   private async queriedCollection(query: DenseQuery): Promise<Collection> {

@@ -62,6 +62,14 @@ export interface DenseHit {
   similarity: number;
 }
 
+/** A dense hit before its chunk is loaded: what fusion needs, for a fraction of the row cost. */
+export interface DenseCandidate {
+  id: string;
+  similarity: number;
+  /** The document's updatedAt, for the recency boost. */
+  updatedAt: string;
+}
+
 export interface DocumentReplacement {
   collectionId: string;
   source: string;
@@ -116,4 +124,6 @@ export interface Store {
   countChunks(collectionId: string): Promise<number>;
 
   denseSearch(query: DenseQuery): Promise<DenseHit[]>;
+  /** denseSearch without loading the chunks: searches fuse candidates, then load only the winners. */
+  denseCandidates(query: DenseQuery): Promise<DenseCandidate[]>;
 }

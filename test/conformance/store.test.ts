@@ -286,6 +286,21 @@ describeShared('store conformance', () => {
       }
     });
 
+    it('denseCandidates ranks exactly as denseSearch does, without loading the chunks', async () => {
+      const filter = parseFilter({ 'metadata.group': 2 });
+      for (let q = 0; q < 3; q++) {
+        for (const f of [undefined, filter]) {
+          const query = { collectionId: corpusId, vector: fx.queryVectors[q]!, limit: K, filter: f };
+          const [hits, candidates] = [await store.denseSearch(query), await store.denseCandidates(query)];
+          expect(candidates.map((c) => c.id)).toEqual(hits.map((h) => h.chunk.id));
+          candidates.forEach((c, i) => {
+            expect(c.similarity).toBeCloseTo(hits[i]!.similarity, 6);
+            expect(c.updatedAt).toBe(hits[i]!.chunk.updatedAt);
+          });
+        }
+      }
+    });
+
     it('k-NN with a filter returns only matching chunks, nearest first', async () => {
       const filters: [Filter, (i: number) => boolean][] = [
         [parseFilter({ 'metadata.group': 2 }), (i) => groupOf(i) === 2],
