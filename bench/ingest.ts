@@ -62,14 +62,14 @@ export async function runIngestBench(opts: Options) {
     const config = configSchema.parse({ chunking: { strategy } });
     const ragline = await Ragline.open(config, { store: await openPgliteStore(), embedder });
     await ragline.createCollection('bench');
+    const usageBefore = { ...embedder.usage };
     const start = performance.now();
     const outcomes = await ragline.ingest('bench', inputs);
     const pipelineSeconds = (performance.now() - start) / 1000;
+    const modelSeconds = (embedder.usage.modelMs - usageBefore.modelMs) / 1000;
+    const modelTexts = embedder.usage.texts - usageBefore.texts;
     const ok = outcomes.filter((o) => o.status === 'ingested');
     const chunks = ok.reduce((n, o) => n + (o.status === 'ingested' ? o.chunks : 0), 0);
-    const sum = (k: 'loadMs' | 'chunkMs' | 'embedMs' | 'storeMs') =>
-      ok.reduce((n, o) => n + (o.status === 'ingested' ? o.timings[k] : 0), 0) / 1000;
-
     // Baseline: the model alone on the same texts the pipeline embedded.
     const chunker = createChunker(strategy, embedder, config.chunking);
     const texts: string[] = [];
@@ -87,19 +87,18 @@ export async function runIngestBench(opts: Options) {
       'pipeline chunks/s': pipelineRate,
       'raw model passages/s': rawRate,
       'pipeline / raw': pipelineRate / rawRate,
-      'load s': sum('loadMs'),
-      'chunk s': sum('chunkMs'),
-      'embed s': sum('embedMs'),
-      'store s': sum('storeMs'),
-      'embed share': sum('embedMs') / pipelineSeconds,
+      'model texts': modelTexts,
+      'model share': modelSeconds / pipelineSeconds,
+      'pipeline s': pipelineSeconds,
     };
     rows.push(row);
     results[strategy] = row;
     await ragline.store.close();
   }
   printTable(`Ingestion: ${files.length} documents (${pages} PDF pages parsed at ${(pages / parseSeconds).toFixed(1)} pages/s)`, rows);
-  console.log('\n"pipeline / raw" is the target ratio (≥ 0.85): the whole pipeline against the model alone on the same texts.');
-  console.log('Semantic chunking embeds sentence windows to find boundaries; that work shows in "chunk s".');
+  console.log('\n"pipeline / raw": the whole pipeline (4 documents in flight) against the model alone on the same chunk texts.');
+  console.log('"model share": the part of the pipeline\'s wall time the model was running. "model texts" counts every text');
+  console.log('the model saw: the chunks, plus, for the semantic strategy, each sentence it embeds to find boundaries.');
   writeResults('ingest', { files: files.map((f) => path.basename(f)), pages, parsePagesPerSecond: pages / parseSeconds, results });
   await embedder.close();
 }

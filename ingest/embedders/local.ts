@@ -43,6 +43,8 @@ export class LocalEmbedder implements Embedder {
   readonly maxTokens: number;
   private readonly prefixes: { query: string; passage: string };
   private readonly batches: BatchCoalescer;
+  /** Work done by the model so far; benchmarks read it to tell model time from the rest. */
+  readonly usage = { batches: 0, texts: 0, modelMs: 0 };
 
   private constructor(
     private readonly extractor: FeatureExtractionPipeline,
@@ -83,7 +85,11 @@ export class LocalEmbedder implements Embedder {
   }
 
   private async runBatch(inputs: string[]): Promise<Float32Array[]> {
+    const started = performance.now();
     const tensor = await this.extractor(inputs, { pooling: 'mean', normalize: true });
+    this.usage.batches++;
+    this.usage.texts += inputs.length;
+    this.usage.modelMs += performance.now() - started;
     const data = tensor.data as Float32Array;
     return inputs.map((_, row) => data.slice(row * this.dimensions, (row + 1) * this.dimensions));
   }
