@@ -33,7 +33,8 @@ const TEXTUAL_MAGIC = new Set(['application/xml', 'text/xml']);
 
 /**
  * Decides how to read a document. Binary formats are recognised by their magic bytes, which
- * always win (a PDF named notes.txt is still a PDF); every other recognised binary is refused.
+ * win over names (a PDF named notes.txt is still a PDF); every other recognised binary is refused
+ * unless its bytes are plain UTF-8 text.
  * A file declared or named as PDF without the magic bytes goes to the PDF loader, which
  * reports it as corrupt if pdf.js cannot read it. Text must be valid UTF-8 without NULs; its
  * flavour comes from the declared MIME type, then the extension, then a look at the content.
@@ -41,7 +42,10 @@ const TEXTUAL_MAGIC = new Set(['application/xml', 'text/xml']);
 export async function detectType(bytes: Uint8Array, source: string, declaredMime?: string): Promise<Detection> {
   const magic = await fileTypeFromBuffer(bytes);
   if (magic?.mime === PDF_MIME) return { mime: PDF_MIME, via: 'magic-bytes' };
-  if (magic && !TEXTUAL_MAGIC.has(magic.mime)) {
+  const isText = isUtf8Text(bytes);
+  // Some signatures are two printable letters ("BM" is a bitmap): text that happens to start
+  // with them is still text. Real binaries carry NULs or invalid UTF-8.
+  if (magic && !TEXTUAL_MAGIC.has(magic.mime) && !isText) {
     throw new DocumentError(source, `unsupported file type ${magic.ext} (${magic.mime})`, { mime: magic.mime });
   }
 
@@ -49,7 +53,6 @@ export async function detectType(bytes: Uint8Array, source: string, declaredMime
   const extension = extensionOf(source);
   // pdf.js accepts a header a little way into the file, which magic bytes miss; let it judge.
   if (declared === PDF_MIME) return { mime: PDF_MIME, via: 'declared' };
-  const isText = isUtf8Text(bytes);
   if (extension === 'pdf' && !isText) return { mime: PDF_MIME, via: 'extension' };
   if (!isText) {
     throw new DocumentError(source, 'unsupported file type binary (not UTF-8 text and not a known document format)');
