@@ -2,12 +2,12 @@ import { z } from 'zod';
 import type { Config } from '../core/config.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
+import { CallAbortedError, ProviderError } from '../core/resilience.ts';
 import type { Embedder } from '../ingest/types.ts';
 import { searchRequestSchema, type SearchHit, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
-import { MarkerFilter, verifyCitations, type Citation } from './generation/citations.ts';
+import { MarkerFilter, chunkReference, verifyCitations, type ChunkReference, type Citation } from './generation/citations.ts';
 import { ExtractiveGenerator, NOT_COVERED } from './generation/extractive.ts';
 import { OpenAIChatGenerator } from './generation/openai-chat.ts';
-import { CallAbortedError, ProviderError } from './generation/resilience.ts';
 import type { ContextChunk, FallbackReason, Generator, TokenUsage } from './generation/types.ts';
 import { flagInjections, type InjectionFlag } from './prompts/injection.ts';
 import { validationError } from './http-errors.ts';
@@ -33,13 +33,8 @@ export const answerRequestSchema = searchRequestSchema
 export type AnswerRequestInput = z.input<typeof answerRequestSchema>;
 export type AnswerRequest = z.output<typeof answerRequestSchema>;
 
-export interface AnswerChunk {
-  marker: number;
-  chunkId: string;
-  documentId: string;
-  source: string;
-  title: string;
-  page: number | null;
+/** A retrieved chunk as the answer shows it: what a citation names (marker, chunk, document, source, title, page), and more. */
+export interface AnswerChunk extends ChunkReference {
   pageEnd: number | null;
   headingPath: string[];
   updatedAt: string;
@@ -356,12 +351,7 @@ export class AnswerService {
 function toAnswerChunk(hit: SearchHit, marker: number): AnswerChunk {
   const c = hit.chunk;
   return {
-    marker,
-    chunkId: c.id,
-    documentId: c.documentId,
-    source: c.source,
-    title: c.title,
-    page: c.pageStart,
+    ...chunkReference(marker, c),
     pageEnd: c.pageEnd,
     headingPath: c.headingPath,
     updatedAt: c.updatedAt,

@@ -19,13 +19,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../core/random.ts';
 import { parseFilter, type Filter } from '../retrieval/filters.ts';
 import { openPgliteStore } from '../retrieval/store/pglite.ts';
 import { openPostgresStore } from '../retrieval/store/postgres.ts';
 import type { DenseSearchTuning, SqlStore } from '../retrieval/store/sql-store.ts';
 import type { ChunkInput } from '../retrieval/store/types.ts';
-import { createScratchDatabase, postgresUnavailable } from '../test/conformance/postgres-db.ts';
-import { cachingEmbedder, embedAll, sciFactPassages, sciFactTestQueries } from '../test/conformance/scifact-fixture.ts';
+import { createScratchDatabase, postgresUnavailable } from '../test/helpers/temp-database.ts';
+import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries } from '../test/conformance/scifact-fixture.ts';
 import { testEmbedder } from '../test/helpers/embedder.ts';
 import { printTable, summarize, writeResults } from './lib.ts';
 
@@ -77,16 +78,6 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-/** Deterministic PRNG (mulberry32) so every run and every store sees the same vectors. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Corpus {
   texts: string[];
   base: Float32Array[];
@@ -100,7 +91,8 @@ interface Corpus {
  */
 function makeChunk(corpus: Corpus, i: number, ordinal: number): ChunkInput {
   const n = corpus.base.length;
-  const random = prng(i + 1);
+  // Seeded per chunk, so every run and every store sees the same vectors.
+  const random = mulberry32(i + 1);
   const a = corpus.base[i % n]!;
   const b = corpus.base[Math.floor(random() * n)]!;
   const weight = i < n ? 0 : MIX_MIN + (MIX_MAX - MIX_MIN) * random();
@@ -115,18 +107,7 @@ function makeChunk(corpus: Corpus, i: number, ordinal: number): ChunkInput {
   norm = Math.sqrt(norm);
   for (let d = 0; d < v.length; d++) v[d]! /= norm;
   const text = corpus.texts[i % n]!;
-  return {
-    ordinal,
-    text,
-    tokenCount: Math.ceil(text.length / 4),
-    pageStart: null,
-    pageEnd: null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    embedding: v,
-  };
+  return chunkInput(ordinal, text, v, { tokenCount: Math.ceil(text.length / 4) });
 }
 
 /** Loads chunks [from, to) as documents of CHUNKS_PER_DOCUMENT; returns chunks per second. */

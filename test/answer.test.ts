@@ -7,7 +7,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AnswerService, costUsd, type AnswerResponse } from '../api/answer.ts';
 import { MarkerFilter, rewriteMarkers, verifyCitations } from '../api/generation/citations.ts';
 import type { ContextChunk } from '../api/generation/types.ts';
-import type { ChunkRecord } from '../retrieval/store/types.ts';
 import { ExtractiveGenerator } from '../api/generation/extractive.ts';
 import { OpenAIChatGenerator, type OpenAIChatOptions } from '../api/generation/openai-chat.ts';
 import { onError } from '../api/http-errors.ts';
@@ -16,6 +15,7 @@ import { loadConfig } from '../core/config.ts';
 import { Ragline } from '../core/ragline.ts';
 import { openPgliteStore } from '../retrieval/store/pglite.ts';
 import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
+import { chunkRecord } from './helpers/chunks.ts';
 import { testEmbedder } from './helpers/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 
@@ -51,30 +51,9 @@ async function readSse(body: ReadableStream<Uint8Array>, until?: (e: SseEvent) =
   return events;
 }
 
-function chunk(id: string, text: string): ChunkRecord {
-  return {
-    id,
-    collectionId: 'c',
-    documentId: `doc-${id}`,
-    ordinal: 0,
-    text,
-    tokenCount: 0,
-    pageStart: 4,
-    pageEnd: 4,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    metadata: {},
-    documentVersion: 1,
-    source: `${id}.md`,
-    title: id,
-    mime: 'text/markdown',
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    documentMetadata: {},
-  };
-}
+/** Markdown documents, cited on page 4. */
+const chunk = (id: string, text: string) =>
+  chunkRecord(id, text, { pageStart: 4, pageEnd: 4, source: `${id}.md`, mime: 'text/markdown' });
 
 describe('citation checks', () => {
   const context: ContextChunk[] = [

@@ -5,6 +5,8 @@ import { openPgliteStore } from '../retrieval/store/pglite.ts';
 import type { SqlStore } from '../retrieval/store/sql-store.ts';
 import type { ChunkInput, Collection, DocumentRecord } from '../retrieval/store/types.ts';
 import { LUCENE_STOP_WORDS, createTokenizer, tokenize } from '../retrieval/tokenize.ts';
+import { chunkInput } from './conformance/scifact-fixture.ts';
+import { chunkRecord } from './helpers/chunks.ts';
 
 describe('tokenize', () => {
   it('lower-cases, splits on Unicode word boundaries, stems with Porter2', () => {
@@ -33,30 +35,8 @@ describe('tokenize', () => {
   });
 });
 
-function chunk(id: string, text: string, documentId = id) {
-  return {
-    id,
-    collectionId: 'c',
-    documentId,
-    ordinal: 0,
-    text,
-    tokenCount: 0,
-    pageStart: null,
-    pageEnd: null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    metadata: {},
-    source: id,
-    title: '',
-    mime: 'text/plain',
-    documentMetadata: {},
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    documentVersion: 1,
-  };
-}
+/** A chunk that is its own document (id, document id and source are all `id`). */
+const chunk = (id: string, text: string) => chunkRecord(id, text, { documentId: id, source: id, title: '' });
 
 describe('Bm25Index', () => {
   it('ranks a rare matching term above a common one and breaks score ties by id', () => {
@@ -99,18 +79,10 @@ const DIMS = 3;
 const vector = (i: number) => [Math.cos(i), Math.sin(i), 0.5];
 
 function chunks(texts: string[], pages: (number | null)[] = []): ChunkInput[] {
-  return texts.map((text, ordinal) => ({
-    ordinal,
-    text,
-    tokenCount: text.split(' ').length,
-    pageStart: pages[ordinal] ?? null,
-    pageEnd: pages[ordinal] ?? null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    embedding: vector(ordinal),
-  }));
+  return texts.map((text, ordinal) => {
+    const page = pages[ordinal] ?? null;
+    return chunkInput(ordinal, text, vector(ordinal), { pageStart: page, pageEnd: page });
+  });
 }
 
 describe('Bm25Registry over the PGlite store', () => {

@@ -5,8 +5,8 @@ import { ExtractiveGenerator, NOT_COVERED, answerTypeOf, hasAnswerCandidate } fr
 import type { ContextChunk } from '../api/generation/types.ts';
 import { loadConfig } from '../core/config.ts';
 import { Ragline } from '../core/ragline.ts';
-import type { ChunkRecord } from '../retrieval/store/types.ts';
 import { openPgliteStore } from '../retrieval/store/pglite.ts';
+import { chunkRecord } from './helpers/chunks.ts';
 import { testEmbedder } from './helpers/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 
@@ -21,31 +21,6 @@ const FIXTURE_QUESTIONS: Array<[question: string, source: string, mustContain: R
   ['Does search still work when the language model provider is down?', 'fixtures/operations-handbook.pdf', /retrieval|local|search/i],
 ];
 
-function chunk(id: string, text: string): ChunkRecord {
-  return {
-    id,
-    collectionId: 'c',
-    documentId: `doc-${id}`,
-    ordinal: 0,
-    text,
-    tokenCount: 0,
-    pageStart: null,
-    pageEnd: null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    metadata: {},
-    documentVersion: 1,
-    source: `${id}.txt`,
-    title: id,
-    mime: 'text/plain',
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    documentMetadata: {},
-  };
-}
-
 // Two SQuAD v1.1 dev paragraphs (CC BY-SA 4.0), shortened.
 const SUPER_BOWL =
   'Super Bowl 50 was an American football game to determine the champion of the National Football League (NFL) for the 2015 season. ' +
@@ -56,8 +31,8 @@ const WARSAW =
   'Its population is officially estimated at 1.740 million residents within a greater metropolitan area of 2.666 million residents, which makes Warsaw the 9th most-populous capital city in the European Union.';
 
 const squadContext: ContextChunk[] = [
-  { marker: 1, chunk: chunk('warsaw', WARSAW), denseScore: null },
-  { marker: 2, chunk: chunk('super-bowl', SUPER_BOWL), denseScore: null },
+  { marker: 1, chunk: chunkRecord('warsaw', WARSAW), denseScore: null },
+  { marker: 2, chunk: chunkRecord('super-bowl', SUPER_BOWL), denseScore: null },
 ];
 
 describe('answer-type cues', () => {
@@ -102,7 +77,7 @@ describeShared('extractive answers', () => {
 
   it('says the documents do not cover the question when there is nothing to quote', async () => {
     const generator = new ExtractiveGenerator(testEmbedder);
-    const result = await generator.generate({ question: 'Anything?', context: [{ marker: 1, chunk: chunk('h', 'Contents'), denseScore: null }] });
+    const result = await generator.generate({ question: 'Anything?', context: [{ marker: 1, chunk: chunkRecord('h', 'Contents'), denseScore: null }] });
     expect(result.text).toBe(NOT_COVERED);
   });
 

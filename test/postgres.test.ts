@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../core/errors.ts';
 import { openPostgresStore } from '../retrieval/store/postgres.ts';
 import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import type { ChunkInput } from '../retrieval/store/types.ts';
-import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type ScratchDatabase } from './conformance/postgres-db.ts';
+import { chunkInput } from './conformance/scifact-fixture.ts';
+import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempDatabase } from './helpers/temp-database.ts';
 
 /**
  * The Postgres server store's own behaviour: a bad DATABASE_URL is a clear configuration error,
@@ -81,21 +81,10 @@ describe('openPostgresStore: a bad DATABASE_URL is a clear configuration error',
 });
 
 const vector = (seed: number): number[] => [Math.cos(seed), Math.sin(seed), 0.5];
-const chunk = (ordinal: number, text: string, seed: number): ChunkInput => ({
-  ordinal,
-  text,
-  tokenCount: 1,
-  pageStart: null,
-  pageEnd: null,
-  headingPath: [],
-  charStart: 0,
-  charEnd: text.length,
-  kind: 'text',
-  embedding: vector(seed),
-});
+const chunk = (ordinal: number, text: string, seed: number) => chunkInput(ordinal, text, vector(seed), { tokenCount: 1 });
 
 describeServer('postgres store: connection loss', () => {
-  let db: ScratchDatabase;
+  let db: TempDatabase;
   let store: SqlStore;
   let collectionId: string;
 

@@ -1,4 +1,5 @@
 import type { Sentence } from '../../ingest/sentences.ts';
+import type { ChunkRecord } from '../../retrieval/store/types.ts';
 import { tokenize } from '../../retrieval/tokenize.ts';
 import { quotableSentences } from './sentences.ts';
 import type { ContextChunk } from './types.ts';
@@ -9,13 +10,22 @@ import type { ContextChunk } from './types.ts';
  * sentence that best overlaps the answer sentence carrying the marker — so a reader can check it.
  */
 
-export interface Citation {
+/** Which context chunk a citation (or a chunk of an answer) is: its marker and where the chunk comes from. */
+export interface ChunkReference {
   marker: number;
   chunkId: string;
   documentId: string;
   source: string;
   title: string;
+  /** The page the chunk starts on. */
   page: number | null;
+}
+
+export function chunkReference(marker: number, chunk: ChunkRecord): ChunkReference {
+  return { marker, chunkId: chunk.id, documentId: chunk.documentId, source: chunk.source, title: chunk.title, page: chunk.pageStart };
+}
+
+export interface Citation extends ChunkReference {
   /** A substring of the chunk's text, character for character. */
   quote: string;
 }
@@ -129,10 +139,6 @@ function claimsByMarker(text: string): Map<number, string[]> {
   return claims;
 }
 
-export function pageOf(item: ContextChunk): number | null {
-  return item.chunk.pageStart;
-}
-
 /**
  * Strips unknown markers from `answer` and builds one citation per distinct known marker, in order
  * of first appearance, each with its best verbatim quote.
@@ -147,15 +153,7 @@ export function verifyCitations(answer: string, context: ContextChunk[], options
     const best = claims
       .map((claim) => bestQuote(item.chunk.text, claim, options.question))
       .reduce((a, b) => (b.score > a.score ? b : a));
-    citations.push({
-      marker,
-      chunkId: item.chunk.id,
-      documentId: item.chunk.documentId,
-      source: item.chunk.source,
-      title: item.chunk.title,
-      page: pageOf(item),
-      quote: best.quote,
-    });
+    citations.push({ ...chunkReference(marker, item.chunk), quote: best.quote });
   }
   return { text, citations, strippedMarkers };
 }

@@ -1,5 +1,6 @@
 import { logger } from '../../core/logger.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { dot } from '../../core/vectors.ts';
 import type { Embedder } from '../../ingest/types.ts';
 import { tokenize } from '../../retrieval/tokenize.ts';
 import { quotableSentences } from './sentences.ts';
@@ -208,12 +209,6 @@ export class ExtractiveGenerator implements Generator {
       return null;
     }
   }
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 /** Share of the question's IDF mass (IDF over the candidate sentences) found in each sentence's `termsOf`. */

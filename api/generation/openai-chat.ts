@@ -3,8 +3,8 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsBase, ChatCompletio
 import type CircuitBreaker from 'opossum';
 import type { Config } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
+import { Deadline, ProviderError, callProvider, classify, createBreaker, type ResiliencePolicy } from '../../core/resilience.ts';
 import { CURRENT_ANSWER_PROMPT, renderAnswerPrompt, type AnswerPromptVersion } from '../prompts/index.ts';
-import { Deadline, ProviderError, callProvider, classify, createBreaker, type ResiliencePolicy } from './resilience.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
 import type { GenerateInput, GenerateResult, Generator, StreamEvent, TokenUsage } from './types.ts';
 

@@ -41,12 +41,5 @@ export interface Generator {
   stream(input: GenerateInput): AsyncIterable<StreamEvent>;
 }
 
-/** Why an LLM answer was replaced by the extractive one. */
-export type FallbackReason =
-  | 'circuit_open'
-  | 'timeout'
-  | 'rate_limited'
-  | 'upstream_error'
-  | 'connection_error'
-  | 'bad_response'
-  | 'rejected';
+/** Why an LLM answer was replaced by the extractive one: how the provider call failed. */
+export type { FallbackReason } from '../../core/resilience.ts';

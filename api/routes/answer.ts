@@ -2,8 +2,8 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
+import { CallAbortedError } from '../../core/resilience.ts';
 import { answerRequestSchema, type AnswerService } from '../answer.ts';
-import { CallAbortedError } from '../generation/resilience.ts';
 import { readJson } from '../http-errors.ts';
 
 /**

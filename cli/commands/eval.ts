@@ -27,8 +27,9 @@ export function resolveDataset(arg: string): string {
   return fs.existsSync(shared) ? shared : path.resolve(arg);
 }
 
-export function parseCommon(raw: Record<string, unknown>) {
-  const parsed = optionsSchema.safeParse(raw);
+/** Commander's parsed options checked against `schema`; the first problem is a usage error naming its option. */
+export function parseOptions<S extends z.ZodType>(schema: S, raw: Record<string, unknown>): z.output<S> {
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw badRequest(`--${issue.path.join('.')}: ${issue.message}`);
@@ -97,7 +98,7 @@ export function register(program: Command): void {
     .option('--query-kinds', 'also score keyword, natural and paragraph queries separately')
     .option('--json <file>', 'write the results and settings as JSON')
     .action(async (raw: Record<string, unknown>) => {
-      const opts = parseCommon(raw);
+      const opts = parseOptions(optionsSchema, raw);
       const fusion = parseFusionOptions(raw);
       const modes: readonly EvalMode[] = opts.mode === 'all' ? EVAL_MODES : [opts.mode];
       await exitOnMissingDataset(async () => {

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../core/config.ts';
-import { badRequest } from '../../core/errors.ts';
 import { METRIC_NAMES, type Metrics } from '../../retrieval/eval/metrics.ts';
 import { consoleProgress } from '../../retrieval/eval/progress.ts';
 import { QUERY_KINDS } from '../../retrieval/eval/query-kinds.ts';
 import { METRIC_LABELS, describeFusion, fmt, table, writeJson } from '../../retrieval/eval/report.ts';
 import { runTune, type TuneReport } from '../../retrieval/eval/tune.ts';
-import { exitOnMissingDataset, resolveDataset } from './eval.ts';
+import { exitOnMissingDataset, parseOptions, resolveDataset } from './eval.ts';
 
 const optionsSchema = z.object({
   dataset: z.string().min(1),
@@ -71,12 +70,7 @@ export function register(program: Command): void {
     .option('--top <n>', 'grid rows to print', '10')
     .option('--json <file>', 'write the full report as JSON')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = optionsSchema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw badRequest(`--${issue.path.join('.')}: ${issue.message}`);
-      }
-      const opts = parsed.data;
+      const opts = parseOptions(optionsSchema, raw);
       const progress = consoleProgress();
       await exitOnMissingDataset(async () => {
         const report = await runTune(

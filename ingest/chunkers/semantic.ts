@@ -18,6 +18,7 @@
  * Oversized tables and code are not embedded: their rows/lines are packed in order.
  */
 import { RaglineError } from '../../core/errors.ts';
+import { cosine } from '../../core/vectors.ts';
 import type { Embedder, LoadedDocument } from '../types.ts';
 import { runTokens, type Block } from './blocks.ts';
 import type { BlockPlan, Strategy } from './chunker.ts';
@@ -145,16 +146,4 @@ function meanOf(vectors: Float32Array[], indexes: number[]): Float32Array {
     for (let d = 0; d < mean.length; d++) mean[d] = mean[d]! + v[d]!;
   }
   return mean;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }

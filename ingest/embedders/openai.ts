@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import pLimit from 'p-limit';
-import { callProvider, createBreaker, type ResiliencePolicy } from '../../api/generation/resilience.ts';
+import { callProvider, createBreaker, type ResiliencePolicy } from '../../core/resilience.ts';
 import { encode, encoding } from '../../api/generation/tokens.ts';
 import type { Config } from '../../core/config.ts';
 import { RaglineError } from '../../core/errors.ts';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RaglineError } from '../../core/errors.ts';
+import { mulberry32, shuffled } from '../../core/random.ts';
 import type { Qrels } from './metrics.ts';
 
 /**
@@ -82,27 +83,6 @@ export function readQrels(file: string): Qrels {
   return qrels;
 }
 
-/** mulberry32: a tiny seeded PRNG, so a slice is the same on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 export function loadBeir(dir: string, options: BeirOptions): BeirDataset {
   const root = path.resolve(dir);
   if (!fs.existsSync(root)) throw missing('dataset folder', root);
@@ -114,7 +94,7 @@ export function loadBeir(dir: string, options: BeirOptions): BeirDataset {
 }
 
 function sliceDataset(dataset: BeirDataset, limit: number, seed: number): BeirDataset {
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const known = new Set(dataset.corpus.map((d) => d.id));
   const keep = new Set<string>();
   const keptQueries = new Set<string>();

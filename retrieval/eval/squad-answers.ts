@@ -31,6 +31,7 @@ import type { ContextChunk } from '../../api/generation/types.ts';
 import { printTable, writeResults } from '../../bench/lib.ts';
 import { loadConfig } from '../../core/config.ts';
 import { Ragline } from '../../core/ragline.ts';
+import { mulberry32, shuffled } from '../../core/random.ts';
 import { MODELS_DIR, datasetPath } from '../../core/shared-data.ts';
 import { CachingEmbedder } from '../../ingest/embedders/cache.ts';
 import { createEmbedder } from '../../ingest/embedders/index.ts';
@@ -95,28 +96,6 @@ export function tokenF1(prediction: string, gold: string): number {
   const precision = same / p.length;
   const recall = same / g.length;
   return (2 * precision * recall) / (precision + recall);
-}
-
-/** Mulberry32: a small seeded PRNG, so the sample is the same on every machine. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: T[], seed: number): T[] {
-  const out = [...items];
-  const random = rng(seed);
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 const stripMarkers = (text: string) => text.replace(/\[\d+\]/g, ' ').replace(/\s+/g, ' ').trim();
@@ -197,7 +176,7 @@ function summarise(label: string, ms: Measured[], options: ExtractiveOptions) {
 
 async function main() {
   const squad = JSON.parse(fs.readFileSync(datasetPath('squad-v1.1-dev', 'dev-v1.1.json'), 'utf8')) as SquadFile;
-  const articles = shuffle(squad.data, SEED).slice(0, N_ARTICLES);
+  const articles = shuffled(squad.data, mulberry32(SEED)).slice(0, N_ARTICLES);
   const questions: SquadQuestion[] = [];
   const docs: Array<{ source: string; markdown: string; article: string; paragraph: number }> = [];
   for (const a of articles) {
@@ -208,7 +187,7 @@ async function main() {
       for (const qa of p.qas) questions.push({ id: qa.id, question: qa.question, answers: qa.answers.map((x) => x.text), article: a.title, source });
     });
   }
-  const sample = shuffle(questions, SEED + 1);
+  const sample = shuffled(questions, mulberry32(SEED + 1));
   const tuneSet = sample.slice(0, N_TUNE);
   const reportSet = sample.slice(N_TUNE, N_TUNE + N_REPORT);
   console.log(`${articles.length} articles, ${docs.length} paragraphs, ${questions.length} questions; tuning on ${tuneSet.length}, reporting on ${reportSet.length} (seed ${SEED})`);

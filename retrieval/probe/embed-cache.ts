@@ -23,29 +23,56 @@ export async function embedWithCache(
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   // Longest-first would front-load the slow part; shortest-first keeps batches evenly padded.
   const ordered = [...items].sort((a, b) => a.text.length - b.text.length);
-  const part = `${vectorsFile}.part`;
-  const bytesPerVector = embedder.dimensions * 4;
-  let done = fs.existsSync(part) ? Math.floor(fs.statSync(part).size / bytesPerVector) : 0;
-  if (done > 0) fs.truncateSync(part, done * bytesPerVector);
+  const out = new PartialVectorFile(vectorsFile, embedder.dimensions);
   const started = Date.now();
-  const resumedAt = done;
+  const resumedAt = out.done;
   const slice = 256;
-  while (done < ordered.length) {
-    const batch = ordered.slice(done, done + slice);
-    const vectors = await embedder.embed(
-      batch.map((b) => b.text),
-      kind,
-    );
-    const buf = Buffer.alloc(vectors.length * bytesPerVector);
-    vectors.forEach((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, i * bytesPerVector));
-    fs.appendFileSync(part, buf);
-    done += batch.length;
-    const rate = (done - resumedAt) / ((Date.now() - started) / 1000);
-    log(`[${name}] ${done}/${ordered.length} embedded (${rate.toFixed(1)}/s)`);
+  while (out.done < ordered.length) {
+    const batch = ordered.slice(out.done, out.done + slice);
+    out.append(await embedder.embed(batch.map((b) => b.text), kind));
+    const rate = (out.done - resumedAt) / ((Date.now() - started) / 1000);
+    log(`[${name}] ${out.done}/${ordered.length} embedded (${rate.toFixed(1)}/s)`);
   }
-  fs.renameSync(part, vectorsFile);
+  out.finish();
   fs.writeFileSync(idsFile, JSON.stringify({ model: embedder.modelId, dimensions: embedder.dimensions, ids: ordered.map((o) => o.id) }));
   return readCache(vectorsFile, idsFile)!;
+}
+
+/**
+ * Float32 vectors appended to `<file>.part` as they are embedded, so an interrupted run resumes
+ * after the whole vectors earlier runs wrote (`done`; a torn vector after them is cut off).
+ * finish() renames the part file to `file`.
+ */
+export class PartialVectorFile {
+  private readonly part: string;
+  private readonly bytesPerVector: number;
+  private written: number;
+
+  constructor(
+    private readonly file: string,
+    dimensions: number,
+  ) {
+    this.part = `${file}.part`;
+    this.bytesPerVector = dimensions * 4;
+    this.written = fs.existsSync(this.part) ? Math.floor(fs.statSync(this.part).size / this.bytesPerVector) : 0;
+    if (this.written > 0) fs.truncateSync(this.part, this.written * this.bytesPerVector);
+  }
+
+  /** Vectors in the part file so far. */
+  get done(): number {
+    return this.written;
+  }
+
+  append(vectors: Float32Array[]): void {
+    const buf = Buffer.alloc(vectors.length * this.bytesPerVector);
+    vectors.forEach((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, i * this.bytesPerVector));
+    fs.appendFileSync(this.part, buf);
+    this.written += vectors.length;
+  }
+
+  finish(): void {
+    fs.renameSync(this.part, this.file);
+  }
 }
 
 function readCache(vectorsFile: string, idsFile: string): Map<string, Float32Array> | null {

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { LocalEmbedder } from '../../ingest/embedders/local.ts';
 import { MODELS_DIR } from '../../core/shared-data.ts';
+import { PartialVectorFile } from './embed-cache.ts';
 import { CACHE_DIR, EMBEDDING_CACHE, loadCorpus, loadQueries } from './scifact.ts';
 
 const SLICE = 256;
@@ -34,28 +35,18 @@ async function main() {
     ...queries.map((q) => ({ id: q.id, text: q.text, kind: 'query' as const })),
   ];
 
-  const part = `${EMBEDDING_CACHE.vectors}.part`;
-  const bytesPerVector = embedder.dimensions * 4;
-  let done = fs.existsSync(part) ? Math.floor(fs.statSync(part).size / bytesPerVector) : 0;
-  if (done > 0) fs.truncateSync(part, done * bytesPerVector);
+  const out = new PartialVectorFile(EMBEDDING_CACHE.vectors, embedder.dimensions);
   const started = Date.now();
-  const startedAt = done;
-  while (done < items.length) {
-    const slice = items.slice(done, done + SLICE);
+  const startedAt = out.done;
+  while (out.done < items.length) {
+    const slice = items.slice(out.done, out.done + SLICE);
     const kind = slice[0]!.kind;
     const sameKind = slice.filter((s) => s.kind === kind);
-    const vectors = await embedder.embed(
-      sameKind.map((s) => s.text),
-      kind,
-    );
-    const buf = Buffer.alloc(vectors.length * bytesPerVector);
-    vectors.forEach((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, i * bytesPerVector));
-    fs.appendFileSync(part, buf);
-    done += sameKind.length;
-    const rate = (done - startedAt) / ((Date.now() - started) / 1000);
-    console.log(`${done}/${items.length} (${rate.toFixed(1)}/s, ~${Math.round((items.length - done) / rate)} s left)`);
+    out.append(await embedder.embed(sameKind.map((s) => s.text), kind));
+    const rate = (out.done - startedAt) / ((Date.now() - started) / 1000);
+    console.log(`${out.done}/${items.length} (${rate.toFixed(1)}/s, ~${Math.round((items.length - out.done) / rate)} s left)`);
   }
-  fs.renameSync(part, EMBEDDING_CACHE.vectors);
+  out.finish();
   fs.writeFileSync(
     EMBEDDING_CACHE.ids,
     JSON.stringify({

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { PROJECT_ROOT, datasetPath } from '../../core/shared-data.ts';
 import { CachingEmbedder } from '../../ingest/embedders/cache.ts';
 import type { Embedder } from '../../ingest/types.ts';
+import type { ChunkInput } from '../../retrieval/store/types.ts';
 
 /**
  * Real passages and queries for the store suites and bench/store.ts: BEIR SciFact abstracts
  * (title + text) and test-split claims, embedded with the real model. Vectors are cached under
  * .ragline/cache (gitignored), keyed by model and text hash, so only the first run pays for them.
+ * Also the chunk builder those suites and the benchmark store them with.
  */
 export interface Passage {
   id: string;
@@ -67,14 +69,22 @@ export async function embedAll(
   return out;
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
+/**
+ * A chunk to store: plain text of its own, no pages or headings; `tokenCount` defaults to the
+ * number of words. `overrides` sets anything else.
+ */
+export function chunkInput(ordinal: number, text: string, embedding: Float32Array | number[], overrides: Partial<ChunkInput> = {}): ChunkInput {
+  return {
+    ordinal,
+    text,
+    tokenCount: text.split(/\s+/).length,
+    pageStart: null,
+    pageEnd: null,
+    headingPath: [],
+    charStart: 0,
+    charEnd: text.length,
+    kind: 'text',
+    embedding,
+    ...overrides,
+  };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../../core/errors.ts';
+import { cosine } from '../../core/vectors.ts';
 import { matchesFilter, parseFilter, type Filter } from '../../retrieval/filters.ts';
 import { openPgliteStore } from '../../retrieval/store/pglite.ts';
 import { PineconeDenseIndex } from '../../retrieval/store/pinecone.ts';
@@ -10,8 +11,8 @@ import type { ChunkInput, DocumentReplacement } from '../../retrieval/store/type
 import { FakePinecone } from '../contract/fake-pinecone.ts';
 import { testEmbedder } from '../helpers/embedder.ts';
 import { describeShared } from '../helpers/shared.ts';
-import { createScratchDatabase, postgresUnavailable } from './postgres-db.ts';
-import { cachingEmbedder, cosine, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from './scifact-fixture.ts';
+import { createScratchDatabase, postgresUnavailable } from '../helpers/temp-database.ts';
+import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from './scifact-fixture.ts';
 
 /**
  * One behavioural suite run against every Store implementation: PGlite in memory, the Postgres
@@ -87,21 +88,6 @@ const factories: StoreFactory[] = [
     },
   },
 ];
-
-function chunkInput(ordinal: number, text: string, embedding: Float32Array | number[]): ChunkInput {
-  return {
-    ordinal,
-    text,
-    tokenCount: text.split(/\s+/).length,
-    pageStart: null,
-    pageEnd: null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    embedding,
-  };
-}
 
 function documentInput(
   collectionId: string,

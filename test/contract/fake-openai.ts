@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Tiktoken } from 'js-tiktoken/lite';
 import cl100k from 'js-tiktoken/ranks/cl100k_base';
+import { LocalServer } from './local-server.ts';
 
 /**
  * A small OpenAI-compatible HTTP server for contract tests: it speaks the wire format the real SDK
@@ -208,22 +208,19 @@ export class FakeOpenAI {
   private inFlight = 0;
   /** The most requests the server was handling at the same time. */
   maxInFlight = 0;
-  private server: http.Server | undefined;
+  private readonly server = new LocalServer((req, res) => void this.handle(req, res));
 
   get baseURL(): string {
-    const { port } = this.server!.address() as AddressInfo;
-    return `http://127.0.0.1:${port}/v1`;
+    return `${this.server.origin}/v1`;
   }
 
   async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await this.server.start();
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 
   /** The next requests to `path` get these responses, in order; then the defaults again. */

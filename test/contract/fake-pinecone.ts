@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { cosine } from '../../core/vectors.ts';
+import { LocalServer } from './local-server.ts';
 
 /**
  * A small Pinecone for contract tests, on 127.0.0.1: the control-plane "describe index" call and
@@ -49,18 +50,6 @@ export type FakePath = (typeof DATA_PATHS)[number] | '/indexes';
 
 type Scalar = string | number | boolean;
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na && nb ? dot / Math.sqrt(na * nb) : 0;
-}
 
 function checkScalar(op: string, operand: unknown): Scalar {
   if (typeof operand === 'string' || typeof operand === 'number' || typeof operand === 'boolean') return operand;
@@ -160,7 +149,7 @@ export class FakePinecone {
   /** namespace → vector id → vector. */
   readonly namespaces = new Map<string, Map<string, StoredVector>>();
   private readonly failures = new Map<string, number[]>();
-  private server: http.Server | undefined;
+  private readonly server = new LocalServer((req, res) => void this.handle(req, res));
 
   constructor(options: FakePineconeOptions) {
     this.apiKey = options.apiKey ?? 'pc-test-key';
@@ -171,19 +160,16 @@ export class FakePinecone {
 
   /** Base URL of both planes. */
   get url(): string {
-    const { port } = this.server!.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.server.origin;
   }
 
   async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await this.server.start();
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 
   /**

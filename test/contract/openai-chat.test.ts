@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAIChatGenerator, type OpenAIChatOptions } from '../../api/generation/openai-chat.ts';
-import { CallAbortedError, ProviderError } from '../../api/generation/resilience.ts';
 import { countChatTokens, countTokens } from '../../api/generation/tokens.ts';
 import type { ContextChunk, StreamEvent } from '../../api/generation/types.ts';
-import type { ChunkRecord } from '../../retrieval/store/types.ts';
+import { CallAbortedError, ProviderError } from '../../core/resilience.ts';
+import { chunkRecord } from '../helpers/chunks.ts';
 import { FakeOpenAI, respond } from './fake-openai.ts';
 
 /** Contract tests: the real openai SDK, through our resilience layer, against a local fake of the API. */
@@ -11,30 +11,19 @@ import { FakeOpenAI, respond } from './fake-openai.ts';
 const CHAT = '/v1/chat/completions';
 const fake = new FakeOpenAI();
 
-function chunk(id: string, text: string): ChunkRecord {
-  return {
-    id,
+const chunk = (id: string, text: string) =>
+  chunkRecord(id, text, {
     collectionId: 'c1',
-    documentId: `doc-${id}`,
-    ordinal: 0,
-    text,
     tokenCount: 20,
     pageStart: 3,
     pageEnd: 3,
     headingPath: ['Guide', 'Install'],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    metadata: {},
-    documentVersion: 1,
     source: `docs/${id}.md`,
     title: `Doc ${id}`,
     mime: 'text/markdown',
     createdAt: '2024-05-01T00:00:00.000Z',
     updatedAt: '2024-05-02T00:00:00.000Z',
-    documentMetadata: {},
-  };
-}
+  });
 
 const context: ContextChunk[] = [
   { marker: 1, chunk: chunk('a', 'Ragline stores chunks in PGlite. The default port is 8787.'), denseScore: 0.7 },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../api/generation/resilience.ts';
 import { loadConfig } from '../../core/config.ts';
+import { ProviderError } from '../../core/resilience.ts';
 import { createEmbedder } from '../../ingest/embedders/index.ts';
 import { EMBEDDING_LIMITS, OpenAIEmbedder, type OpenAIEmbedderOptions } from '../../ingest/embedders/openai.ts';
 import { FakeOpenAI, countTokensCl100k, fakeVector, respond } from './fake-openai.ts';

@@ -12,6 +12,7 @@ import { openPgliteStore } from '../../retrieval/store/pglite.ts';
 import { PineconeDenseIndex, type PineconeDenseIndexOptions } from '../../retrieval/store/pinecone.ts';
 import { SqlStore } from '../../retrieval/store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../retrieval/store/types.ts';
+import { chunkInput } from '../conformance/scifact-fixture.ts';
 import { FakePinecone } from './fake-pinecone.ts';
 
 /**
@@ -37,20 +38,8 @@ function unitVector(seed: number): number[] {
   return v.map((x) => x / norm);
 }
 
-function chunk(ordinal: number, text: string, embedding: number[], page: number | null = null): ChunkInput {
-  return {
-    ordinal,
-    text,
-    tokenCount: text.split(/\s+/).length,
-    pageStart: page,
-    pageEnd: page,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    embedding,
-  };
-}
+const chunk = (ordinal: number, text: string, embedding: number[], page: number | null = null) =>
+  chunkInput(ordinal, text, embedding, { pageStart: page, pageEnd: page });
 
 function doc(collectionId: string, source: string, chunks: ChunkInput[], metadata: Record<string, unknown> = {}): DocumentReplacement {
   return { collectionId, source, title: `Title of ${source}`, mime: 'text/plain', contentHash: chunks.map((c) => c.text).join('|'), metadata, pageCount: null, chunks };

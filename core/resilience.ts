@@ -2,8 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
-import { logger } from '../../core/logger.ts';
-import type { FallbackReason } from './types.ts';
+import { logger } from './logger.ts';
 
 /**
  * The one place that decides how calls to an OpenAI-compatible provider are timed out, retried
@@ -22,6 +21,16 @@ export interface ResiliencePolicy {
   /** A Retry-After longer than this is not waited for: the call fails now (and the caller falls back). */
   maxRetryAfterMs: number;
 }
+
+/** Why a provider call failed; the answer endpoint reports it as `fallback.reason` (why the extractive answer replaced the LLM's). */
+export type FallbackReason =
+  | 'circuit_open'
+  | 'timeout'
+  | 'rate_limited'
+  | 'upstream_error'
+  | 'connection_error'
+  | 'bad_response'
+  | 'rejected';
 
 /** A failed provider call, classified. `reason` is what the answer endpoint reports as `fallback.reason`. */
 export class ProviderError extends Error {
