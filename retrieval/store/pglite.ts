@@ -20,8 +20,6 @@ function executor(db: PGlite, q: Queryable = db): SqlExecutor {
 }
 
 export interface PgliteOptions {
-  /** Postgres `shared_buffers`, e.g. '512MB'. */
-  sharedBuffers?: string;
   /** Dense search in this index (Pinecone) instead of pgvector. */
   denseIndex?: DenseIndex;
 }
@@ -29,8 +27,7 @@ export interface PgliteOptions {
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
 export async function openPgliteStore(dataDir?: string, options: PgliteOptions = {}): Promise<SqlStore> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const postgresqlconf = options.sharedBuffers ? [`shared_buffers = ${options.sharedBuffers}`] : undefined;
-  const db = await PGlite.create({ dataDir, extensions: { vector }, postgresqlconf });
+  const db = await PGlite.create({ dataDir, extensions: { vector } });
   const store = new SqlStore('pglite', executor(db), options.denseIndex);
   await store.migrate();
   return store;
