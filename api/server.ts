@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { logger } from '../core/logger.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { Ragline } from '../core/ragline.ts';
 import { pipelineProcessor } from '../ingest/jobs/processor.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
@@ -39,6 +41,11 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info({ url, worker: worker?.id ?? null, store: ragline.store.kind, dense: ragline.store.denseBackend }, 'ragline API listening');
+  const warmStart = performance.now();
+  void ragline
+    .warmUp()
+    .then((done) => logger.info({ ...done, ms: Math.round(performance.now() - warmStart) }, 'BM25 indexes built and model loaded'))
+    .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'warm-up failed; indexes and model load on first use instead'));
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -17,7 +17,7 @@ interface Options {
 
 function pickFiles(perKind: number): string[] {
   const pdfDir = datasetPath('pdfs');
-  const mdDir = datasetPath('docs-markdown', 'rust-book');
+  const mdDir = datasetPath('docs-markdown', 'rust-book', 'src');
   const pdfs = fs
     .readdirSync(pdfDir)
     .filter((f) => f.endsWith('.pdf'))
@@ -62,6 +62,16 @@ export async function runIngestBench(opts: Options) {
     const config = configSchema.parse({ chunking: { strategy } });
     const ragline = await Ragline.open(config, { store: await openPgliteStore(), embedder });
     await ragline.createCollection('bench');
+    // Baseline first: the model alone on the texts the pipeline will embed, in one call (sorted by
+    // length, full batches): the best the model can do on this machine.
+    const chunker = createChunker(strategy, embedder, config.chunking);
+    const texts: string[] = [];
+    for (const doc of docs) for (const d of await chunker.chunk(doc)) texts.push(contextualText(d, doc));
+    await embedder.embed(texts.slice(0, 64), 'passage'); // warm: ONNX Runtime prepares each new input shape once
+    const rawStart = performance.now();
+    await embedder.embed(texts, 'passage');
+    const rawSeconds = (performance.now() - rawStart) / 1000;
+
     const usageBefore = { ...embedder.usage };
     const start = performance.now();
     const outcomes = await ragline.ingest('bench', inputs);
@@ -70,13 +80,6 @@ export async function runIngestBench(opts: Options) {
     const modelTexts = embedder.usage.texts - usageBefore.texts;
     const ok = outcomes.filter((o) => o.status === 'ingested');
     const chunks = ok.reduce((n, o) => n + (o.status === 'ingested' ? o.chunks : 0), 0);
-    // Baseline: the model alone on the same texts the pipeline embedded.
-    const chunker = createChunker(strategy, embedder, config.chunking);
-    const texts: string[] = [];
-    for (const doc of docs) for (const d of await chunker.chunk(doc)) texts.push(contextualText(d, doc));
-    const rawStart = performance.now();
-    await embedder.embed(texts, 'passage');
-    const rawSeconds = (performance.now() - rawStart) / 1000;
 
     const pipelineRate = chunks / pipelineSeconds;
     const rawRate = texts.length / rawSeconds;

@@ -119,6 +119,19 @@ export class Ragline {
     return searcher.search(collection, parsed.data, options);
   }
 
+  /**
+   * Builds every collection's BM25 index and loads the embedding model, so the first searches
+   * after a start do not pay for it. Searches meanwhile wait only for their own collection.
+   */
+  async warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
+    const embedder = this.embedder();
+    const collections = await this.store.listCollections();
+    let chunksIndexed = 0;
+    for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
+    await embedder;
+    return { collections: collections.length, chunksIndexed };
+  }
+
   async deleteDocument(collectionIdOrName: string, documentId: string): Promise<boolean> {
     const collection = await this.collection(collectionIdOrName);
     return this.store.deleteDocument(collection.id, documentId);

@@ -142,6 +142,15 @@ describeShared('ingestion pipeline (PGlite + real model)', () => {
     expect(await ragline.store.chunksOfDocuments(collection.id, [doc.id])).toEqual([]);
   });
 
+  it('warmUp builds the BM25 index of every collection for a fresh Ragline over the same store', async () => {
+    const fresh = await Ragline.open(config, { store: ragline.store, embedder });
+    const collections = await ragline.store.listCollections();
+    let chunks = 0;
+    for (const c of collections) chunks += await ragline.store.countChunks(c.id);
+    expect(chunks).toBeGreaterThan(0);
+    expect(await fresh.warmUp()).toEqual({ collections: collections.length, chunksIndexed: chunks });
+  });
+
   it('refuses to ingest with a model other than the collection was built with', async () => {
     const collection = await ragline.store.createCollection({ name: 'other-model', embeddingModel: 'someone/else', dimensions: 384 });
     const [outcome] = await ragline.ingest(collection.name, [{ source: 'x.txt', bytes: text(ARTICLE_V1) }]);
