@@ -70,6 +70,14 @@ export const configSchema = z.object({
       targetTokens: positiveInt.default(200),
     })
     .default({ strategy: 'semantic', maxTokens: 256, minTokens: 48, targetTokens: 200 }),
+  /** BM25 scoring; defaults tuned on SciFact train (retrieval/bm25.ts). */
+  bm25: z
+    .object({
+      k1: z.coerce.number().min(0).max(10).optional(),
+      b: z.coerce.number().min(0).max(1).optional(),
+      titleBoost: z.coerce.number().min(0).max(10).optional(),
+    })
+    .default({}),
   openai: z
     .object({
       apiKey: z.string().min(1).optional(),
@@ -141,6 +149,9 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_EMBEDDING_DIMENSIONS: ['embedding', 'dimensions'],
   RAGLINE_EMBEDDING_BATCH: ['embedding', 'batchSize'],
   RAGLINE_CHUNK_STRATEGY: ['chunking', 'strategy'],
+  RAGLINE_BM25_K1: ['bm25', 'k1'],
+  RAGLINE_BM25_B: ['bm25', 'b'],
+  RAGLINE_BM25_TITLE_BOOST: ['bm25', 'titleBoost'],
   RAGLINE_CHUNK_MAX_TOKENS: ['chunking', 'maxTokens'],
   RAGLINE_CHUNK_MIN_TOKENS: ['chunking', 'minTokens'],
   RAGLINE_CHUNK_TARGET_TOKENS: ['chunking', 'targetTokens'],

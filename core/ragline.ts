@@ -31,7 +31,9 @@ export class Ragline {
     readonly store: Store,
     embedder?: Embedder,
   ) {
-    this.bm25 = new Bm25Registry(store);
+    // Unset settings keep the tuned defaults.
+    const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
+    this.bm25 = new Bm25Registry(store, { bm25 });
     if (embedder) this.embedderPromise = Promise.resolve(embedder);
   }
 

@@ -5,6 +5,7 @@ import { configSchema } from '../core/config.ts';
 import { Ragline } from '../core/ragline.ts';
 import { RaglineError } from '../core/errors.ts';
 import type { Embedder } from '../ingest/types.ts';
+import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { openPgliteStore } from '../retrieval/store/pglite.ts';
 import type { ChunkInput, DocumentReplacement, Store } from '../retrieval/store/types.ts';
 import { testEmbedder } from './helpers/embedder.ts';
@@ -166,5 +167,19 @@ describe('configuration', () => {
     expect(() => loadConfig({ RAGLINE_EMBEDDER: 'magic' })).toThrow(/RAGLINE_EMBEDDER/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL/);
     expect(loadConfig({}).embedding.model).toBe('Xenova/all-MiniLM-L6-v2');
+  });
+
+  it('BM25 settings from the environment reach the index; unset ones keep the tuned defaults', async () => {
+    const { loadConfig } = await import('../core/config.ts');
+    expect(() => loadConfig({ RAGLINE_BM25_B: '2' })).toThrow(/RAGLINE_BM25_B/);
+    const store = await openPgliteStore();
+    try {
+      const ragline = await Ragline.open(loadConfig({ RAGLINE_BM25_TITLE_BOOST: '1', RAGLINE_BM25_K1: '0.9' }), { store });
+      const collection = await store.createCollection({ name: 'bm25-config', embeddingModel: 'm', dimensions: 3 });
+      const index = await ragline.bm25.ensureSynced(collection);
+      expect(index.options).toMatchObject({ titleBoost: 1, k1: 0.9, b: DEFAULT_BM25_OPTIONS.b });
+    } finally {
+      await store.close();
+    }
   });
 });
