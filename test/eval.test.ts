@@ -154,6 +154,24 @@ describeShared('eval harness on a 200-document SciFact slice', () => {
     expect(second.results.bm25).toEqual(first.results.bm25);
   }, 10 * MINUTE);
 
+  it('--whole-documents follows the BEIR protocol: one passage per document, in a collection of its own', async () => {
+    const whole = await runEvaluation({
+      config: loadConfig({ RAGLINE_DATA_DIR: dataDir }),
+      dataset: scifact(),
+      split: 'test',
+      limit: 200,
+      embedder: inner,
+      store: await openPgliteStore(),
+      modes: ['dense'],
+      wholeDocuments: true,
+    });
+    expect(whole.settings.chunks).toBe(200);
+    expect(whole.settings.chunking).toBe('one passage per document');
+    expect(whole.settings.collection).not.toBe(first.settings.collection);
+    expect(first.settings.chunks).toBeGreaterThan(200);
+    expect(whole.results.dense!.recall100).toBeGreaterThan(0.8);
+  }, 10 * MINUTE);
+
   it('`ragline eval --json` writes the specified shape; a missing dataset exits with code 2', async () => {
     const json = path.join(dataDir, 'out', 'scifact.json');
     const previous = process.env.RAGLINE_DATA_DIR;

@@ -18,6 +18,7 @@ const optionsSchema = z.object({
   seed: z.coerce.number().int().optional(),
   json: z.string().min(1).optional(),
   queryKinds: z.boolean().optional(),
+  wholeDocuments: z.boolean().optional(),
 });
 
 /** A folder path, or the name of a dataset in ../shared/datasets (e.g. "scifact"). */
@@ -96,6 +97,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'keep only n documents: the judged ones of a seeded set of queries plus random fillers')
     .option('--seed <n>', 'seed for --limit', '42')
     .option('--query-kinds', 'also score keyword, natural and paragraph queries separately')
+    .option('--whole-documents', "BEIR's protocol instead of the pipeline: one passage per document, cut at the model's limit")
     .option('--json <file>', 'write the results and settings as JSON')
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(optionsSchema, raw);
@@ -111,6 +113,7 @@ export function register(program: Command): void {
           limit: opts.limit,
           seed: opts.seed,
           queryKinds: opts.queryKinds,
+          wholeDocuments: opts.wholeDocuments,
           progress: consoleProgress(),
         });
         printReport(report);

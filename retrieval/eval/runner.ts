@@ -47,6 +47,11 @@ export interface EvalSessionOptions {
   embedder?: Embedder;
   /** By default a PGlite database under `<dataDir>/eval`. The session closes it either way. */
   store?: Store;
+  /**
+   * BEIR's own protocol instead of the pipeline: each document is one passage ("title text"),
+   * truncated at the model's input limit. For comparing with published scores.
+   */
+  wholeDocuments?: boolean;
   progress?: Progress;
 }
 
@@ -81,6 +86,7 @@ export class EvalSession {
     readonly collection: string,
     readonly config: Config,
     private readonly progress: Progress,
+    readonly wholeDocuments: boolean,
   ) {}
 
   static async open(options: EvalSessionOptions): Promise<EvalSession> {
@@ -94,12 +100,14 @@ export class EvalSession {
     const evalDir = path.join(config.dataDir, 'eval');
     const store = options.store ?? (await openPgliteStore(evalDir));
     const ragline = await Ragline.open({ ...config, dataDir: evalDir }, { store, embedder });
-    const collection = collectionName(dataset, embedder, config);
-    return new EvalSession(dataset, ragline, embedder, collection, config, options.progress ?? silentProgress);
+    const wholeDocuments = options.wholeDocuments ?? false;
+    const collection = collectionName(dataset, embedder, config, wholeDocuments);
+    return new EvalSession(dataset, ragline, embedder, collection, config, options.progress ?? silentProgress, wholeDocuments);
   }
 
   /** Ingests the corpus: title + blank line + text as plain text, source = document id. */
   async ingestCorpus(): Promise<IngestSummary> {
+    if (this.wholeDocuments) return this.ingestWholeDocuments();
     const started = performance.now();
     await this.ragline.ensureCollection(this.collection);
     const summary = { documents: this.dataset.corpus.length, ingested: 0, skipped: 0, failed: 0, chunks: 0, seconds: 0 };
@@ -131,6 +139,53 @@ export class EvalSession {
       `${summary.ingested} ingested, ${summary.skipped} unchanged, ${summary.failed} failed, ${summary.chunks} chunks`,
     );
     if (failures.length) console.warn(`warning: ${failures.length} documents failed to ingest, e.g. ${failures.slice(0, 3).join('; ')}`);
+    return summary;
+  }
+
+  /** One chunk per document, embedded as BEIR does ("title text", cut at the model's limit), bypassing the chunker. */
+  private async ingestWholeDocuments(): Promise<IngestSummary> {
+    const started = performance.now();
+    const collection = await this.ragline.ensureCollection(this.collection);
+    const { store } = this.ragline;
+    const stored = new Set((await store.listDocuments(collection.id, { limit: 1_000_000 })).map((d) => d.source));
+    const missing = this.dataset.corpus.filter((doc) => !stored.has(doc.id));
+    this.progress.start(`ingest ${this.dataset.name} (one passage per document)`, this.dataset.corpus.length);
+    for (let i = 0; i < stored.size; i++) this.progress.tick();
+    const SLICE = 256;
+    for (let i = 0; i < missing.length; i += SLICE) {
+      const docs = missing.slice(i, i + SLICE);
+      const vectors = await this.embedder.embed(docs.map((d) => (d.title ? `${d.title} ${d.text}` : d.text)), 'passage');
+      for (const [j, doc] of docs.entries()) {
+        await store.replaceDocument({
+          collectionId: collection.id,
+          source: doc.id,
+          title: doc.title,
+          mime: 'text/plain',
+          contentHash: doc.id,
+          metadata: {},
+          pageCount: null,
+          chunks: [
+            {
+              ordinal: 0,
+              text: doc.text,
+              tokenCount: this.embedder.tokenizer.count(doc.text),
+              pageStart: null,
+              pageEnd: null,
+              headingPath: [],
+              charStart: 0,
+              charEnd: doc.text.length,
+              kind: 'text',
+              embedding: vectors[j]!,
+            },
+          ],
+        });
+        this.progress.tick();
+      }
+    }
+    const chunks = await store.countChunks(collection.id);
+    const summary = { documents: this.dataset.corpus.length, ingested: missing.length, skipped: stored.size, failed: 0, chunks, seconds: 0 };
+    summary.seconds = (performance.now() - started) / 1000;
+    this.progress.stop(`${summary.ingested} ingested, ${summary.skipped} unchanged, ${chunks} chunks (one per document)`);
     return summary;
   }
 
@@ -194,8 +249,9 @@ function recordFusion(used: UsedSettings, s: SearchResponse['settings']) {
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
 /** The scratch collection's name: the dataset plus everything that changes the stored chunks. */
-function collectionName(dataset: BeirDataset, embedder: Embedder, config: Config): string {
+function collectionName(dataset: BeirDataset, embedder: Embedder, config: Config, wholeDocuments: boolean): string {
   const fingerprint = JSON.stringify({
+    ...(wholeDocuments ? { wholeDocuments } : {}),
     dataset: dataset.name,
     documents: dataset.corpus.length,
     slice: dataset.slice ?? null,
@@ -232,7 +288,7 @@ export interface EvalReport {
     seed: number | null;
     model: string;
     dtype: string | null;
-    chunking: Config['chunking'];
+    chunking: Config['chunking'] | 'one passage per document';
     topK: number;
     collection: string;
     requested: FusionSettings;
@@ -282,7 +338,7 @@ export async function runEvaluation(options: EvalOptions): Promise<EvalReport> {
         seed: dataset.slice?.seed ?? null,
         model: embedder.modelId,
         dtype: config.embedding.provider === 'local' ? config.embedding.dtype : null,
-        chunking: config.chunking,
+        chunking: session.wholeDocuments ? 'one passage per document' : config.chunking,
         topK: EVAL_TOP_K,
         collection: session.collection,
         requested: options.fusion ?? {},
