@@ -113,18 +113,22 @@ describeShared('eval harness on a 200-document SciFact slice', () => {
   let inner: CountingEmbedder;
   let first: EvalReport;
   const scifact = () => datasetPath('scifact');
-
-  beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-eval-'));
-    inner = new CountingEmbedder(await testEmbedder());
-    first = await runEvaluation({
+  /** The 200-document slice, into a fresh in-memory store, sharing the embedding cache under dataDir. */
+  const evaluateSlice = async (extra: Partial<Parameters<typeof runEvaluation>[0]> = {}) =>
+    runEvaluation({
       config: loadConfig({ RAGLINE_DATA_DIR: dataDir }),
       dataset: scifact(),
       split: 'test',
       limit: 200,
       embedder: inner,
       store: await openPgliteStore(),
+      ...extra,
     });
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-eval-'));
+    inner = new CountingEmbedder(await testEmbedder());
+    first = await evaluateSlice();
   }, 30 * MINUTE); // embeds the slice: about two minutes on an idle 2-core machine, far more when it is shared
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
@@ -140,14 +144,7 @@ describeShared('eval harness on a 200-document SciFact slice', () => {
 
   it('embeds nothing on a second run, even into a fresh store', async () => {
     const calls = inner.calls;
-    const second = await runEvaluation({
-      config: loadConfig({ RAGLINE_DATA_DIR: dataDir }),
-      dataset: scifact(),
-      split: 'test',
-      limit: 200,
-      embedder: inner,
-      store: await openPgliteStore(),
-    });
+    const second = await evaluateSlice();
     expect(inner.calls).toBe(calls);
     expect(second.settings.embedding.embedded).toBe(0);
     expect(second.settings.embedding.fromCache).toBeGreaterThan(0);
@@ -155,16 +152,7 @@ describeShared('eval harness on a 200-document SciFact slice', () => {
   }, 10 * MINUTE);
 
   it('--whole-documents follows the BEIR protocol: one passage per document, in a collection of its own', async () => {
-    const whole = await runEvaluation({
-      config: loadConfig({ RAGLINE_DATA_DIR: dataDir }),
-      dataset: scifact(),
-      split: 'test',
-      limit: 200,
-      embedder: inner,
-      store: await openPgliteStore(),
-      modes: ['dense'],
-      wholeDocuments: true,
-    });
+    const whole = await evaluateSlice({ modes: ['dense'], wholeDocuments: true });
     expect(whole.settings.chunks).toBe(200);
     expect(whole.settings.chunking).toBe('one passage per document');
     expect(whole.settings.collection).not.toBe(first.settings.collection);
