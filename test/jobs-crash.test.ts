@@ -19,7 +19,7 @@ const PDF = path.join(DATASETS_DIR, 'pdfs', 'nist-fips-199.pdf');
 const CHUNKING = { strategy: 'sentence' as const };
 const config = configSchema.parse({ chunking: CHUNKING });
 
-const describeCrash = SHARED_AVAILABLE ? describePostgres : describeShared;
+const describeCrash = SHARED_AVAILABLE ? await describePostgres() : describeShared;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `ragline worker` in its own process group, so SIGKILL reaches node behind npx and tsx. */

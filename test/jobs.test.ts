@@ -22,7 +22,7 @@ function doc(i: number): UploadInput {
 }
 
 /** Needs both the Postgres server and ../shared (the model); each skips with its reason. */
-const describeJobs = SHARED_AVAILABLE ? describePostgres : describeShared;
+const describeJobs = SHARED_AVAILABLE ? await describePostgres() : describeShared;
 
 /** A worker on its own connection pool, as a separate process would have. */
 interface Node {

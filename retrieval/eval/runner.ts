@@ -150,7 +150,7 @@ export class EvalSession {
     const stored = new Set((await store.listDocuments(collection.id, { limit: 1_000_000 })).map((d) => d.source));
     const missing = this.dataset.corpus.filter((doc) => !stored.has(doc.id));
     this.progress.start(`ingest ${this.dataset.name} (one passage per document)`, this.dataset.corpus.length);
-    for (let i = 0; i < stored.size; i++) this.progress.tick();
+    this.progress.tick(stored.size);
     const SLICE = 256;
     for (let i = 0; i < missing.length; i += SLICE) {
       const docs = missing.slice(i, i + SLICE);

@@ -67,6 +67,26 @@ export function rarestWords(index: Bm25Index, query: string, n: number): string 
     .join(' ');
 }
 
+/** A query set over a corpus of its own: dense matrix, BM25 index and query vectors. */
+function ownCorpusSet(
+  name: QuerySet['name'],
+  corpus: SciFactDoc[],
+  corpusVectors: Map<string, Float32Array>,
+  queries: Omit<LabelledQuery, 'vector'>[],
+  queryVectors: Map<string, Float32Array>,
+  dimensions: number,
+): QuerySet {
+  const corpusIds = corpus.map((d) => d.id);
+  return {
+    name,
+    corpusIds,
+    corpusMatrix: matrix(corpusIds, corpusVectors, dimensions),
+    dimensions,
+    bm25: sciFactIndex(corpus),
+    queries: queries.map((q) => ({ ...q, vector: queryVectors.get(q.id)! })),
+  };
+}
+
 export async function loadQuerySets(embedder: Embedder, log: (line: string) => void = console.log): Promise<QuerySet[]> {
   const sets: QuerySet[] = [];
 
@@ -127,15 +147,7 @@ export async function loadQuerySets(embedder: Embedder, log: (line: string) => v
     log,
   );
   const questionVectors = await embedWithCache(embedder, 'squad-questions1-minilm-fp32', questions, 'query', log);
-  const squadIds = paragraphs.map((p) => p.id);
-  sets.push({
-    name: 'questions',
-    corpusIds: squadIds,
-    corpusMatrix: matrix(squadIds, paragraphVectors, cache.dimensions),
-    dimensions: cache.dimensions,
-    bm25: sciFactIndex(paragraphs),
-    queries: questions.map((q) => ({ ...q, vector: questionVectors.get(q.id)! })),
-  });
+  sets.push(ownCorpusSet('questions', paragraphs, paragraphVectors, questions, questionVectors, cache.dimensions));
 
   // PubMedQA: a pasted abstract body should find that abstract's conclusion.
   const pqal = JSON.parse(fs.readFileSync(datasetPath('pubmedqa-pqal', 'ori_pqal.json'), 'utf8')) as Record<
@@ -153,15 +165,7 @@ export async function loadQuerySets(embedder: Embedder, log: (line: string) => v
   }));
   const conclusionVectors = await embedWithCache(embedder, 'pubmedqa-conclusions-minilm-fp32', conclusions, 'passage', log);
   const pastedVectors = await embedWithCache(embedder, 'pubmedqa-pasted150x500-minilm-fp32', pasted, 'query', log);
-  const pqIds = conclusions.map((c) => c.id);
-  sets.push({
-    name: 'paragraphs',
-    corpusIds: pqIds,
-    corpusMatrix: matrix(pqIds, conclusionVectors, cache.dimensions),
-    dimensions: cache.dimensions,
-    bm25: sciFactIndex(conclusions),
-    queries: pasted.map((q) => ({ ...q, vector: pastedVectors.get(q.id)! })),
-  });
+  sets.push(ownCorpusSet('paragraphs', conclusions, conclusionVectors, pasted, pastedVectors, cache.dimensions));
   return sets;
 }
 
