@@ -2,7 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
-import { RaglineError, badRequest, type ErrorCode } from '../core/errors.ts';
+import { RaglineError, badRequest, validationError, type ErrorCode } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 
 /** Every error response: `{ error: { code, message, details } }` with the status of its code. */
@@ -40,13 +40,6 @@ export const onError: ErrorHandler = (err, c) => {
 
 export const onNotFound: NotFoundHandler = (c) =>
   errorResponse(c, new RaglineError('not_found', `no route for ${c.req.method} ${c.req.path}`, { method: c.req.method, path: c.req.path }));
-
-/** A zod failure as a 400 naming each offending field. */
-export function validationError(what: string, error: z.ZodError): RaglineError {
-  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }));
-  const first = issues[0]!;
-  return badRequest(`invalid ${what}: ${first.path ? `${first.path}: ` : ''}${first.message}`, { issues });
-}
 
 export function isJsonContentType(contentType: string | undefined): boolean {
   return /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType ?? '');

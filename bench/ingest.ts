@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configSchema } from '../core/config.ts';
 import { datasetPath } from '../core/shared-data.ts';
-import { Ragline } from '../core/ragline.ts';
+import { Ragline } from '../facade/ragline.ts';
 import { createChunker, contextualText } from '../ingest/chunkers/index.ts';
-import { LocalEmbedder } from '../ingest/embedders/local.ts';
+import { LocalEmbedder } from '../models/embedders/local.ts';
 import { loadDocument } from '../ingest/loaders/index.ts';
 import type { ChunkStrategy } from '../ingest/types.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import { printTable, writeResults } from './lib.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import { printTable, writeResults } from '../eval/results.ts';
 
 interface Options {
   files: number;

@@ -13,16 +13,16 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { datasetPath, MODELS_DIR } from '../core/shared-data.ts';
-import { LocalEmbedder } from '../ingest/embedders/local.ts';
+import { LocalEmbedder } from '../models/embedders/local.ts';
 import { Bm25Registry } from '../retrieval/bm25.ts';
-import type { FilterInput } from '../retrieval/filters.ts';
-import { embedWithCache } from '../retrieval/probe/embed-cache.ts';
-import { loadCorpus, loadQrels, loadQueries } from '../retrieval/probe/scifact.ts';
+import type { FilterInput } from '../store/filters.ts';
+import { embedWithCache } from '../eval/probe/embed-cache.ts';
+import { loadCorpus, loadQrels, loadQueries } from '../eval/probe/scifact.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import type { ChunkInput } from '../retrieval/store/types.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { ChunkInput } from '../store/types.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
-import { printTable, summarize, writeResults } from './lib.ts';
+import { printTable, summarize, writeResults } from '../eval/results.ts';
 
 interface Passage {
   id: string;
@@ -82,7 +82,9 @@ function realCorpus(target: number): Passage[] {
   );
   for (const doc of loadCorpus()) {
     if (out.length >= target) break;
-    passages(doc.text, 100).forEach((text, i) => out.push({ id: `scifact-${doc.id}-${i}`, document: `scifact-${doc.id}`, title: doc.title, text }));
+    passages(doc.text, 100).forEach((text, i) =>
+      out.push({ id: `scifact-${doc.id}-${i}`, document: `scifact-${doc.id}`, title: doc.title, text }),
+    );
   }
   return out;
 }
@@ -118,7 +120,7 @@ export async function runSearchBench(args: string[] = []) {
   const baseSize = Math.min(...options.sizes, 10_000);
   const corpus = realCorpus(baseSize);
   console.log(`real corpus: ${corpus.length} passages (SciFact abstracts split ≤ 100 words + SQuAD dev paragraphs)`);
-  // SQuAD paragraphs share their cache with retrieval/probe/query-sets.ts (same ids and texts).
+  // SQuAD paragraphs share their cache with eval/probe/query-sets.ts (same ids and texts).
   const progress = (line: string) => process.stdout.write(`\r${line}   `);
   const squad = corpus.filter((p) => p.id.startsWith('squad-'));
   const scifact = corpus.filter((p) => !p.id.startsWith('squad-'));
@@ -165,7 +167,11 @@ export async function runSearchBench(args: string[] = []) {
   for (const size of options.sizes) {
     const copies = Math.max(1, Math.round(size / corpus.length));
     const store = await openPgliteStore();
-    const collection0 = await store.createCollection({ name: `bench-${size}`, embeddingModel: embedder.modelId, dimensions: embedder.dimensions });
+    const collection0 = await store.createCollection({
+      name: `bench-${size}`,
+      embeddingModel: embedder.modelId,
+      dimensions: embedder.dimensions,
+    });
     // A bulk load: without the HNSW index inserts are cheap; it is built once afterwards.
     await store.dropVectorIndex(collection0.id);
     const loadStart = performance.now();
@@ -219,7 +225,11 @@ export async function runSearchBench(args: string[] = []) {
     for (const scenario of scenarios) {
       // Warm-up: plans, caches and JIT.
       for (let i = 0; i < 5; i++) {
-        await searcher.search(collection, { query: queries[i]!.text, mode: scenario.mode, topK: 10, filter: scenario.filter }, { queryVector: queryVectors[i] });
+        await searcher.search(
+          collection,
+          { query: queries[i]!.text, mode: scenario.mode, topK: 10, filter: scenario.filter },
+          { queryVector: queryVectors[i] },
+        );
       }
       const samples: SearchResponse['timings'][] = [];
       let returned = 0;
@@ -263,7 +273,9 @@ export async function runSearchBench(args: string[] = []) {
       });
       console.log(`[${chunks}] ${scenario.name}: total p95 ${ms(total.p95)} ms`);
     }
-    console.log(`[${chunks}] load ${loadSeconds.toFixed(0)} s, HNSW build ${indexSeconds.toFixed(0)} s, BM25 index build ${bm25BuildSeconds.toFixed(1)} s`);
+    console.log(
+      `[${chunks}] load ${loadSeconds.toFixed(0)} s, HNSW build ${indexSeconds.toFixed(0)} s, BM25 index build ${bm25BuildSeconds.toFixed(1)} s`,
+    );
     await store.close();
   }
 

@@ -20,15 +20,15 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mulberry32 } from '../core/random.ts';
-import { parseFilter, type Filter } from '../retrieval/filters.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import { openPostgresStore } from '../retrieval/store/postgres.ts';
-import type { DenseSearchTuning, SqlStore } from '../retrieval/store/sql-store.ts';
-import type { ChunkInput } from '../retrieval/store/types.ts';
-import { createScratchDatabase, postgresUnavailable } from '../test/helpers/temp-database.ts';
-import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries } from '../test/conformance/scifact-fixture.ts';
-import { testEmbedder } from '../test/helpers/embedder.ts';
-import { printTable, summarize, writeResults } from './lib.ts';
+import { parseFilter, type Filter } from '../store/filters.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import { openPostgresStore } from '../store/postgres.ts';
+import type { DenseSearchTuning, SqlStore } from '../store/sql-store.ts';
+import type { ChunkInput } from '../store/types.ts';
+import { createScratchDatabase, postgresUnavailable } from '../testkit/scratch-database.ts';
+import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries } from '../testkit/scifact-fixture.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
+import { printTable, summarize, writeResults } from '../eval/results.ts';
 
 const CHUNKS_PER_DOCUMENT = 100;
 const SHARDS = 100;
@@ -206,7 +206,8 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
     const byDefault = await latencies(store, bulk.id, queries, {});
     const forced = await latencies(store, bulk.id, queries, { tuning: { forceIndex: true } });
     const sweep = [];
-    for (const efSearch of EF_SWEEP) sweep.push({ efSearch, ...(await latencies(store, bulk.id, queries, { efSearch, tuning: { forceIndex: true } })) });
+    for (const efSearch of EF_SWEEP)
+      sweep.push({ efSearch, ...(await latencies(store, bulk.id, queries, { efSearch, tuning: { forceIndex: true } })) });
     const filtered = await latencies(store, bulk.id, queries, { filter });
     const exactQueries = queries.slice(0, options.exactQueries);
     const exact = await latencies(store, bulk.id, exactQueries, { exact: true });
@@ -261,8 +262,17 @@ export async function runStoreBench(args: string[]) {
   const passages = sciFactPassages(options.base);
   const corpus: Corpus = {
     texts: passages.map((p) => p.text),
-    base: await embedAll(embedder, passages.map((p) => p.text), 'passage', (n) => process.stdout.write(`  embedded ${n}\r`)),
-    queries: await embedAll(embedder, sciFactTestQueries(options.queries).map((q) => q.text), 'query'),
+    base: await embedAll(
+      embedder,
+      passages.map((p) => p.text),
+      'passage',
+      (n) => process.stdout.write(`  embedded ${n}\r`),
+    ),
+    queries: await embedAll(
+      embedder,
+      sciFactTestQueries(options.queries).map((q) => q.text),
+      'query',
+    ),
   };
   const note =
     `vectors: real MiniLM embeddings of ${passages.length} SciFact abstracts, then the same reused with perturbations ` +
@@ -284,9 +294,8 @@ export async function runStoreBench(args: string[]) {
       'bulk insert chunks/s': Math.round(r.insert.bulkChunksPerSecond),
       'index build s': Number(r.insert.indexBuildSeconds.toFixed(1)),
       [`bulk+build s (${options.chunks})`]: Number(r.insert.bulkPathSecondsFor.toFixed(1)),
-      [`indexed path s (${options.chunks}${options.indexedChunks < options.chunks ? ', linear extrapolation: a lower bound' : ''})`]: Number(
-        r.insert.indexedPathSecondsFor.toFixed(1),
-      ),
+      [`indexed path s (${options.chunks}${options.indexedChunks < options.chunks ? ', linear extrapolation: a lower bound' : ''})`]:
+        Number(r.insert.indexedPathSecondsFor.toFixed(1)),
     })),
   );
   printTable(

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
+import { Ragline } from '../facade/ragline.ts';
 
 /** Opens Ragline for one CLI command and always closes it, so PGlite flushes to disk. */
 export async function withRagline<T>(fn: (ragline: Ragline, config: Config) => Promise<T>): Promise<T> {

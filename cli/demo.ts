@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../core/config.ts';
 import { RaglineError } from '../core/errors.ts';
-import { Ragline } from '../core/ragline.ts';
+import { Ragline } from '../facade/ragline.ts';
 import { MODELS_DIR, PROJECT_ROOT } from '../core/shared-data.ts';
 import { startServer } from '../api/server.ts';
 import type { IngestInput } from '../ingest/pipeline.ts';
@@ -54,7 +54,8 @@ async function main() {
       source: o.source,
       status: o.status,
       chunks: o.status === 'ingested' || o.status === 'updated' ? o.chunks : o.status === 'skipped' ? o.document.chunkCount : 0,
-      pages: o.status === 'ingested' || o.status === 'updated' ? (o.pages ?? '') : o.status === 'skipped' ? (o.document.pageCount ?? '') : '',
+      pages:
+        o.status === 'ingested' || o.status === 'updated' ? (o.pages ?? '') : o.status === 'skipped' ? (o.document.pageCount ?? '') : '',
       'embed ms': o.status === 'ingested' || o.status === 'updated' ? Math.round(o.timings.embedMs) : '',
       note: o.status === 'failed' ? o.error.message : o.status === 'skipped' ? 'unchanged since last run' : '',
     })),
@@ -78,7 +79,10 @@ async function main() {
 
     console.log(`\n4. POST /v1/collections/${COLLECTION}/answer`);
     const answer = await post(`${server.url}/v1/collections/${COLLECTION}/answer`, { question: QUESTION });
-    const label = answer.model === 'extractive' ? 'extractive answer (no LLM configured: set OPENAI_API_KEY or OPENAI_BASE_URL for a generated one)' : `model ${answer.model}`;
+    const label =
+      answer.model === 'extractive'
+        ? 'extractive answer (no LLM configured: set OPENAI_API_KEY or OPENAI_BASE_URL for a generated one)'
+        : `model ${answer.model}`;
     console.log(`\n[${label}]${answer.fallback ? ` fallback: ${answer.fallback.reason}` : ''}\n`);
     console.log(answer.answer);
     console.log('\nCitations:');
@@ -90,6 +94,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`demo failed: ${err instanceof RaglineError ? err.message : (err as Error)?.stack ?? err}`);
+  console.error(`demo failed: ${err instanceof RaglineError ? err.message : ((err as Error)?.stack ?? err)}`);
   process.exit(1);
 });

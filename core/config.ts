@@ -39,7 +39,7 @@ const DEFAULT_PRICES: z.infer<typeof priceTableSchema> = {
 };
 
 const ANSWER_DEFAULTS = {
-  // Calibrated on SQuAD (retrieval/eval/squad-answers.ts, MiniLM): answers 98.9 % of in-corpus questions,
+  // Calibrated on SQuAD (eval/squad-answers.ts, MiniLM): answers 98.9 % of in-corpus questions,
   // refuses 28 % of near-domain out-of-corpus ones (unrelated questions score far lower, ~0.1).
   minDenseSimilarity: 0.3,
   requireBm25Match: false,
@@ -219,7 +219,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, keys] of Object.entries(ENV_VARS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    setPath(raw, keys, LIST_VARS.has(name) ? value.split(',').map((s) => s.trim()).filter(Boolean) : value);
+    setPath(
+      raw,
+      keys,
+      LIST_VARS.has(name)
+        ? value
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : value,
+    );
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) {

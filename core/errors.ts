@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 /**
  * One error type for every failure a user should see: a stable machine-readable code,
  * the HTTP status it maps to, and details naming what was wrong.
@@ -55,10 +56,8 @@ export class RaglineError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: Record<string, unknown>) =>
-  new RaglineError('bad_request', message, details);
-export const notFound = (message: string, details?: Record<string, unknown>) =>
-  new RaglineError('not_found', message, details);
+export const badRequest = (message: string, details?: Record<string, unknown>) => new RaglineError('bad_request', message, details);
+export const notFound = (message: string, details?: Record<string, unknown>) => new RaglineError('not_found', message, details);
 
 /** A document that cannot be ingested: names the file and the reason. */
 export class DocumentError extends RaglineError {
@@ -70,4 +69,11 @@ export class DocumentError extends RaglineError {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A zod failure as a 400 naming each offending field. */
+export function validationError(what: string, error: z.ZodError): RaglineError {
+  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }));
+  const first = issues[0]!;
+  return badRequest(`invalid ${what}: ${first.path ? `${first.path}: ` : ''}${first.message}`, { issues });
 }

@@ -82,12 +82,27 @@ export function classify(err: unknown, context: { timedOut: boolean; callerAbort
     const status = err.status;
     const wait = retryAfterMs(err.headers);
     if (status === 429) {
-      return new ProviderError('rate_limited', `rate limited (429): ${err.message}`, { status, retryAfterMs: wait, retryable: true }, { cause: err });
+      return new ProviderError(
+        'rate_limited',
+        `rate limited (429): ${err.message}`,
+        { status, retryAfterMs: wait, retryable: true },
+        { cause: err },
+      );
     }
     if (status === 408 || status === 409 || status >= 500) {
-      return new ProviderError('upstream_error', `provider error ${status}: ${err.message}`, { status, retryAfterMs: wait, retryable: true }, { cause: err });
+      return new ProviderError(
+        'upstream_error',
+        `provider error ${status}: ${err.message}`,
+        { status, retryAfterMs: wait, retryable: true },
+        { cause: err },
+      );
     }
-    return new ProviderError('rejected', `provider refused the request (${status}): ${err.message}`, { status, retryable: false }, { cause: err });
+    return new ProviderError(
+      'rejected',
+      `provider refused the request (${status}): ${err.message}`,
+      { status, retryable: false },
+      { cause: err },
+    );
   }
   // undici reports a connection lost while reading the body as "TypeError: terminated".
   if (err instanceof TypeError && /terminated|fetch failed|socket/i.test(`${err.message} ${String(err.cause ?? '')}`)) {
@@ -206,7 +221,9 @@ export async function callProvider<T>(
           return (await breaker.fire(once)) as T;
         } catch (err) {
           if (isOpenCircuit(err)) {
-            throw new StopRetrying(new ProviderError('circuit_open', `${breaker.name}: circuit open, not calling the provider`, { retryable: false }));
+            throw new StopRetrying(
+              new ProviderError('circuit_open', `${breaker.name}: circuit open, not calling the provider`, { retryable: false }),
+            );
           }
           if (err instanceof CallAbortedError) throw new StopRetrying(err);
           throw err;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../core/config.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
-import type { Collection, DocumentRecord, Store } from '../retrieval/store/types.ts';
+import type { Collection, DocumentRecord, Store } from '../store/types.ts';
 import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
-import type { ChunkDraft, Embedder, LoadedDocument } from './types.ts';
+import type { ChunkDraft, LoadedDocument } from './types.ts';
+import type { Embedder } from '../models/types.ts';
 
 export interface IngestInput {
   /** Stable identity of the document inside its collection: a path, URL or any caller key. */
@@ -135,7 +136,10 @@ export class IngestionPipeline {
     const out = new Array<Float32Array>(texts.length);
     for (let i = 0; i < order.length; i += EMBED_SLICE) {
       const slice = order.slice(i, i + EMBED_SLICE);
-      const vectors = await this.embedder.embed(slice.map((j) => texts[j]!), 'passage');
+      const vectors = await this.embedder.embed(
+        slice.map((j) => texts[j]!),
+        'passage',
+      );
       slice.forEach((j, k) => (out[j] = vectors[k]!));
       onDone(Math.min(texts.length, i + EMBED_SLICE));
     }

@@ -1,6 +1,6 @@
 import MiniSearch from 'minisearch';
-import { matchesFilter, type Filter, type FilterableChunk } from './filters.ts';
-import type { ChunkRecord, Collection, Store } from './store/types.ts';
+import { matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
+import type { ChunkRecord, Collection, Store } from '../store/types.ts';
 import { tokenize as defaultTokenize, type Tokenizer } from './tokenize.ts';
 
 /**
@@ -25,7 +25,7 @@ export interface Bm25Options {
 }
 
 /**
- * Tuned on SciFact train (809 queries) with retrieval/probe/bm25-scifact.ts --grid, checked on
+ * Tuned on SciFact train (809 queries) with eval/probe/bm25-scifact.ts --grid, checked on
  * SQuAD questions. The optimum is flat (k1 1.2–1.5, b 0.4–0.75 all within 0.002); what mattered
  * was stemming + stop words (+0.03), dropping minisearch's coordination factor (+0.025) and a
  * low title weight (title boost 1 costs 0.026).

@@ -27,7 +27,7 @@ export const DEFAULT_K = 60;
 /** Candidates taken from each retriever before fusion. */
 export const DEFAULT_CANDIDATES = 100;
 /**
- * Chosen with retrieval/probe/fusion-scifact.ts: with min-max normalisation, convex fusion beat
+ * Chosen with eval/probe/fusion-scifact.ts: with min-max normalisation, convex fusion beat
  * RRF at every k and weight tried, and unlike equal-weight RRF it never fell below the better
  * single retriever on any query kind (claims, keywords, questions, pasted paragraphs).
  */
@@ -47,11 +47,7 @@ function positions(list: RankedList): Map<string, Entry> {
   return map;
 }
 
-function combine(
-  dense: RankedList,
-  bm25: RankedList,
-  contribution: (entry: Entry, retriever: 'dense' | 'bm25') => number,
-): FusedHit[] {
+function combine(dense: RankedList, bm25: RankedList, contribution: (entry: Entry, retriever: 'dense' | 'bm25') => number): FusedHit[] {
   const d = positions(dense);
   const b = positions(bm25);
   const hits: FusedHit[] = [];
@@ -111,12 +107,7 @@ export function convex(dense: RankedList, bm25: RankedList, options: { weights: 
   return combine(dense, bm25, (entry, retriever) => weights[retriever] * normalised[retriever].get(entry.rank - 1)!);
 }
 
-export function fuse(
-  method: FusionMethod,
-  dense: RankedList,
-  bm25: RankedList,
-  options: { k: number; weights: Weights },
-): FusedHit[] {
+export function fuse(method: FusionMethod, dense: RankedList, bm25: RankedList, options: { k: number; weights: Weights }): FusedHit[] {
   return method === 'rrf' ? rrf(dense, bm25, options) : convex(dense, bm25, options);
 }
 
@@ -146,7 +137,7 @@ export interface WeightRule {
 }
 
 /**
- * Chosen on tune splits of four query kinds with retrieval/probe/fusion-scifact.ts --grid: the
+ * Chosen on tune splits of four query kinds with eval/probe/fusion-scifact.ts --grid: the
  * best BM25:dense ratio per bucket of the BM25 gap was 0.5, 0.67, 1 and 2 (convex); queries of
  * more than 20 terms did best at 1.
  */
@@ -165,7 +156,7 @@ export const DEFAULT_WEIGHT_RULE: WeightRule = {
  * Query-dependent weights, used when the request gives none: trust BM25 more when its top
  * results stand out, dense more when BM25 only matched common words. Weights sum to 1.
  */
-export function chooseWeights(query: string, dense: RankedList, bm25: RankedList, rule: WeightRule = DEFAULT_WEIGHT_RULE): Weights {
+export function chooseWeights(query: string, _dense: RankedList, bm25: RankedList, rule: WeightRule = DEFAULT_WEIGHT_RULE): Weights {
   let ratio: number;
   if (new Set(tokenize(query)).size > rule.longQueryTerms) {
     ratio = rule.longRatio;

@@ -1,19 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { RaglineError, badRequest, notFound } from '../core/errors.ts';
-import type { Embedder } from '../ingest/types.ts';
+import type { Embedder } from '../models/types.ts';
 import type { Bm25Registry } from './bm25.ts';
-import { matchesFilter, parseFilter, type Filter } from './filters.ts';
-import {
-  DEFAULT_CANDIDATES,
-  DEFAULT_FUSION,
-  DEFAULT_K,
-  chooseWeights,
-  fuse,
-  single,
-  type FusedHit,
-  type Weights,
-} from './fusion.ts';
-import type { ChunkRecord, Collection, Store } from './store/types.ts';
+import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
+import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
+import type { ChunkRecord, Collection, Store } from '../store/types.ts';
 import {
   searchRequestSchema,
   type RankedList,
@@ -63,7 +54,8 @@ export class HybridSearcher {
 
     // Dense first: embedding runs in ONNX Runtime's threads, so BM25 (synchronous JavaScript)
     // overlaps with it instead of waiting.
-    const denseRun = request.mode === 'bm25' ? undefined : this.dense(collection, request.query, filter, candidates, options.queryVector, timings);
+    const denseRun =
+      request.mode === 'bm25' ? undefined : this.dense(collection, request.query, filter, candidates, options.queryVector, timings);
     const bm25Run = request.mode === 'dense' ? undefined : this.bm25(collection, request.query, filter, candidates, timings);
     // Settle both before reporting an error, so no work is left running unobserved.
     const [denseResult, bm25Result] = await Promise.allSettled([denseRun, bm25Run]);
@@ -195,17 +187,13 @@ function parseRequest(input: SearchRequest | SearchRequestInput): SearchRequest 
  * score = fused × ((1 − weight) + weight × 0.5^(ageDays / halfLifeDays)): a document one half-life
  * old keeps (1 − weight/2) of its score. Without recency, score = fused.
  */
-function applyRecency(
-  fused: FusedHit[],
-  recency: SearchRequest['recency'],
-  updatedAt: (id: string) => string | undefined,
-): Candidate[] {
+function applyRecency(fused: FusedHit[], recency: SearchRequest['recency'], updatedAt: (id: string) => string | undefined): Candidate[] {
   if (!recency || recency.weight === 0) return fused.map((h) => ({ ...h, score: h.fusedScore }));
   const now = Date.now();
   const boosted = fused.map((h) => {
     const at = updatedAt(h.id);
     const ageDays = at ? Math.max(0, (now - Date.parse(at)) / DAY_MS) : 0;
-    const decay = Math.pow(0.5, ageDays / recency.halfLifeDays);
+    const decay = 0.5 ** (ageDays / recency.halfLifeDays);
     return { ...h, score: h.fusedScore * (1 - recency.weight + recency.weight * decay) };
   });
   return boosted.sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { filterSchema } from './filters.ts';
-import type { ChunkRecord } from './store/types.ts';
+import { filterSchema } from '../store/filters.ts';
+import type { ChunkRecord } from '../store/types.ts';
 
 /** The search request, shared by the HTTP API, the CLI and the library. */
 export const searchRequestSchema = z
@@ -12,7 +12,10 @@ export const searchRequestSchema = z
     /** RRF constant k. */
     k: z.number().min(0).max(10_000).optional(),
     /** Relative weights of the two retrievers; omitted = the tuned, query-dependent default. */
-    weights: z.object({ dense: z.number().min(0).max(100), bm25: z.number().min(0).max(100) }).strict().optional(),
+    weights: z
+      .object({ dense: z.number().min(0).max(100), bm25: z.number().min(0).max(100) })
+      .strict()
+      .optional(),
     /** Candidates taken from each retriever before fusion. */
     candidates: z.number().int().min(1).max(1000).optional(),
     filter: filterSchema.optional(),

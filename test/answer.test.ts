@@ -4,19 +4,19 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createParser } from 'eventsource-parser';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AnswerService, costUsd, type AnswerResponse } from '../api/answer.ts';
-import { MarkerFilter, rewriteMarkers, verifyCitations } from '../api/generation/citations.ts';
-import type { ContextChunk } from '../api/generation/types.ts';
-import { ExtractiveGenerator } from '../api/generation/extractive.ts';
-import { OpenAIChatGenerator, type OpenAIChatOptions } from '../api/generation/openai-chat.ts';
+import { AnswerService, costUsd, type AnswerResponse } from '../answer/service.ts';
+import { MarkerFilter, rewriteMarkers, verifyCitations } from '../answer/citations.ts';
+import type { ContextChunk } from '../answer/types.ts';
+import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
+import { OpenAIChatGenerator, type OpenAIChatOptions } from '../answer/generators/openai-chat.ts';
 import { onError } from '../api/http-errors.ts';
 import { answerRoutes } from '../api/routes/answer.ts';
 import { loadConfig } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { openPgliteStore } from '../store/pglite.ts';
 import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
 import { chunkRecord } from './helpers/chunks.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 
 /**
@@ -52,27 +52,38 @@ async function readSse(body: ReadableStream<Uint8Array>, until?: (e: SseEvent) =
 }
 
 /** Markdown documents, cited on page 4. */
-const chunk = (id: string, text: string) =>
-  chunkRecord(id, text, { pageStart: 4, pageEnd: 4, source: `${id}.md`, mime: 'text/markdown' });
+const chunk = (id: string, text: string) => chunkRecord(id, text, { pageStart: 4, pageEnd: 4, source: `${id}.md`, mime: 'text/markdown' });
 
 describe('citation checks', () => {
   const context: ContextChunk[] = [
     {
       marker: 1,
       denseScore: 0.5,
-      chunk: chunk('ports', 'Ragline listens on port 8787 by default.\nSet PORT to change it. The host defaults to 127.0.0.1, so only local clients connect.'),
+      chunk: chunk(
+        'ports',
+        'Ragline listens on port 8787 by default.\nSet PORT to change it. The host defaults to 127.0.0.1, so only local clients connect.',
+      ),
     },
-    { marker: 2, denseScore: 0.4, chunk: chunk('keys', 'API keys are read from RAGLINE_API_KEYS, separated by commas. Without keys the API is open.') },
+    {
+      marker: 2,
+      denseScore: 0.4,
+      chunk: chunk('keys', 'API keys are read from RAGLINE_API_KEYS, separated by commas. Without keys the API is open.'),
+    },
   ];
 
   it('keeps known markers, removes unknown ones (with the space before them) and reports them', () => {
     const stripped: number[] = [];
-    expect(rewriteMarkers('Port 8787 [1][7]. Keys [2, 9] and more [12].', new Set([1, 2]), stripped)).toBe('Port 8787 [1]. Keys [2] and more.');
+    expect(rewriteMarkers('Port 8787 [1][7]. Keys [2, 9] and more [12].', new Set([1, 2]), stripped)).toBe(
+      'Port 8787 [1]. Keys [2] and more.',
+    );
     expect(stripped).toEqual([7, 9, 12]);
   });
 
   it('quotes, for each marker, the chunk sentence closest to the claim it supports, verbatim', () => {
-    const v = verifyCitations('Only local clients can connect, because the host is 127.0.0.1 [1]. The API is open without keys [2] [5].', context);
+    const v = verifyCitations(
+      'Only local clients can connect, because the host is 127.0.0.1 [1]. The API is open without keys [2] [5].',
+      context,
+    );
     expect(v.text).toBe('Only local clients can connect, because the host is 127.0.0.1 [1]. The API is open without keys [2].');
     expect(v.strippedMarkers).toEqual([5]);
     expect(v.citations.map((c) => [c.marker, c.quote])).toEqual([
@@ -90,7 +101,8 @@ describe('citation checks', () => {
 
   it('filters streamed text the same way, however the marker is split across deltas', () => {
     const filter = new MarkerFilter(new Set([1, 2]));
-    const out = ['Port 8787 ', '[', '1', '] and the moon ', '[4', '2]', '. Keys [2', ']', '.'].map((d) => filter.push(d)).join('') + filter.flush();
+    const out =
+      ['Port 8787 ', '[', '1', '] and the moon ', '[4', '2]', '. Keys [2', ']', '.'].map((d) => filter.push(d)).join('') + filter.flush();
     expect(out).toBe('Port 8787 [1] and the moon. Keys [2].');
     expect(filter.stripped).toEqual([42]);
   });
@@ -167,7 +179,9 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   it('answers with verified citations: unknown markers are stripped, quotes exist in their chunks', async () => {
     fake.enqueue(
       CHAT,
-      respond.chatWith((body) => `To back it up, ${BACKUP_PHRASE} [${documentIdContaining(body, BACKUP_PHRASE)}]. A spare copy is kept on the moon [42].`),
+      respond.chatWith(
+        (body) => `To back it up, ${BACKUP_PHRASE} [${documentIdContaining(body, BACKUP_PHRASE)}]. A spare copy is kept on the moon [42].`,
+      ),
     );
     const res = await post(appFor(serviceWith(llm())), { question: BACKUP_Q });
     expect(res.status).toBe(200);
@@ -190,11 +204,17 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   });
 
   it('reports usage and the cost from the price table; an unknown model costs null', async () => {
-    fake.enqueue(CHAT, respond.chatWith((body) => `Copy the directory [${documentIdContaining(body, BACKUP_PHRASE)}].`));
+    fake.enqueue(
+      CHAT,
+      respond.chatWith((body) => `Copy the directory [${documentIdContaining(body, BACKUP_PHRASE)}].`),
+    );
     const priced = await serviceWith(llm()).answer('guide', { question: BACKUP_Q });
     expect(priced.usage).toEqual({ promptTokens: 321, completionTokens: 12, costUsd: (321 * 0.15 + 12 * 0.6) / 1e6 });
 
-    fake.enqueue(CHAT, respond.chatWith((body) => `Copy the directory [${documentIdContaining(body, BACKUP_PHRASE)}].`, { model: 'my-local-llama' }));
+    fake.enqueue(
+      CHAT,
+      respond.chatWith((body) => `Copy the directory [${documentIdContaining(body, BACKUP_PHRASE)}].`, { model: 'my-local-llama' }),
+    );
     const unknown = await serviceWith(llm({ model: 'my-local-llama' })).answer('guide', { question: BACKUP_Q });
     expect(unknown.model).toBe('my-local-llama');
     expect(unknown.usage.costUsd).toBeNull();
@@ -241,7 +261,10 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   });
 
   it('flags a retrieved chunk that carries prompt injection, and sends it as data', async () => {
-    fake.enqueue(CHAT, respond.chatWith((body) => `Backups are kept for 30 days [${documentIdContaining(body, 'kept for 30 days')}].`));
+    fake.enqueue(
+      CHAT,
+      respond.chatWith((body) => `Backups are kept for 30 days [${documentIdContaining(body, 'kept for 30 days')}].`),
+    );
     const body = await serviceWith(llm()).answer('guide', { question: 'How long are nightly backups kept?' });
 
     expect(body.suspiciousChunks.map((f) => f.source)).toEqual(['notes/backup-retention.txt']);
@@ -255,7 +278,14 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   it('streams retrieval → token… → done, holding back unknown markers', async () => {
     fake.enqueue(
       CHAT,
-      respond.chatStreamWith((body) => ['To back it up, ', 'stop Ragline and copy the directory ', `[${documentIdContaining(body, BACKUP_PHRASE)}]`, ' and the moon [', '4', '2].']),
+      respond.chatStreamWith((body) => [
+        'To back it up, ',
+        'stop Ragline and copy the directory ',
+        `[${documentIdContaining(body, BACKUP_PHRASE)}]`,
+        ' and the moon [',
+        '4',
+        '2].',
+      ]),
     );
     const res = await post(appFor(serviceWith(llm())), { question: BACKUP_Q, stream: true });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
@@ -301,7 +331,13 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   });
 
   it('aborts the upstream request when the client disconnects', async () => {
-    fake.enqueue(CHAT, respond.chatStream(Array.from({ length: 30 }, (_, i) => `word${i} `), { gapMs: 200 }));
+    fake.enqueue(
+      CHAT,
+      respond.chatStream(
+        Array.from({ length: 30 }, (_, i) => `word${i} `),
+        { gapMs: 200 },
+      ),
+    );
     // A long timeout, so that only the client's disconnect can end the upstream request early.
     server = serve({ fetch: appFor(serviceWith(llm({}, { timeoutMs: 60_000 }))).fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => server!.once('listening', resolve));
@@ -324,7 +360,9 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   });
 
   it('answers without an LLM: extractive, labelled, citing the right chunk', async () => {
-    const body = await serviceWith(undefined).answer('guide', { question: 'Which HNSW setting can I raise without rebuilding the index when recall is too low?' });
+    const body = await serviceWith(undefined).answer('guide', {
+      question: 'Which HNSW setting can I raise without rebuilding the index when recall is too low?',
+    });
     expect(body.kind).toBe('extractive');
     expect(body.model).toBe('extractive');
     expect(body.fallback).toBeUndefined();

@@ -6,14 +6,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApi } from '../api/app.ts';
 import { startServer } from '../api/server.ts';
 import { configSchema, type Config } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
-import { pipelineProcessor } from '../ingest/jobs/processor.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { pipelineProcessor } from '../facade/job-processor.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
-import type { Embedder } from '../ingest/types.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import type { Embedder } from '../models/types.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
 const API_KEY = 'test-key-0123456789';
@@ -38,7 +38,8 @@ function fixtureFile(): { name: string; bytes: Uint8Array } {
   return { name: 'zero-trust.md', bytes: new Uint8Array(fs.readFileSync(file)) };
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
+type Json = Record<string, any>;
 
 async function expectError(res: Response, status: number, code: string): Promise<Json> {
   const body = (await res.json()) as Json;
@@ -113,7 +114,12 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
     const res = await app.request('/v1/collections', json({ name: 'kb', metadata: { team: 'docs' } }));
     expect(res.status).toBe(201);
     const created = (await res.json()) as Json;
-    expect(created).toMatchObject({ name: 'kb', embeddingModel: embedder.modelId, dimensions: embedder.dimensions, metadata: { team: 'docs' } });
+    expect(created).toMatchObject({
+      name: 'kb',
+      embeddingModel: embedder.modelId,
+      dimensions: embedder.dimensions,
+      metadata: { team: 'docs' },
+    });
     expect(res.headers.get('x-request-id')).toBeTruthy();
 
     const list = (await (await app.request('/v1/collections')).json()) as Json;
@@ -139,7 +145,11 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
     const malformed = await expectError(await app.request('/v1/collections', json('{"name": "x1"')), 400, 'bad_request');
     expect(malformed.message).toMatch(/malformed JSON/);
     await expectError(await app.request('/v1/collections', json('')), 400, 'bad_request');
-    const wrongType415 = await app.request('/v1/collections', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'name=x1' });
+    const wrongType415 = await app.request('/v1/collections', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: 'name=x1',
+    });
     expect((await expectError(wrongType415, 415, 'unsupported_media_type')).details.contentType).toBe('text/plain');
     await expectError(await app.request('/v1/collections', { method: 'POST', body: '{"name":"x1"}' }), 415, 'unsupported_media_type');
     await expectError(await app.request('/v1/collections/nope', { method: 'DELETE' }), 404, 'not_found');
@@ -151,14 +161,22 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
   // ---- uploads, jobs, search ---------------------------------------------------------------
 
   it('JSON text upload answers 202 with a job that succeeds; search then finds the text', async () => {
-    const res = await app.request('/v1/collections/kb/documents', json({ source: 'notes/photosynthesis.txt', text: PHOTOSYNTHESIS, metadata: { topic: 'biology' } }));
+    const res = await app.request(
+      '/v1/collections/kb/documents',
+      json({ source: 'notes/photosynthesis.txt', text: PHOTOSYNTHESIS, metadata: { topic: 'biology' } }),
+    );
     expect(res.status).toBe(202);
     const { jobs } = (await res.json()) as Json;
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ source: 'notes/photosynthesis.txt', state: 'queued', id: expect.any(String) });
 
     const job = await waitForJob(jobs[0].id);
-    expect(job).toMatchObject({ state: 'succeeded', attempts: 1, lastError: null, result: { status: 'ingested', chunks: expect.any(Number) } });
+    expect(job).toMatchObject({
+      state: 'succeeded',
+      attempts: 1,
+      lastError: null,
+      result: { status: 'ingested', chunks: expect.any(Number) },
+    });
     expect(job.result.chunks).toBeGreaterThan(0);
     expect(job.progress.stage).toBe('done');
 
@@ -226,31 +244,67 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
   it('refuses bad uploads before storing anything', async () => {
     const countJobs = async () => (await queue.list({ limit: 1000 })).length;
     const jobsBefore = await countJobs();
-    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
+    const png = new Uint8Array([
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0,
+    ]);
     const unsupported = await expectError(
-      await app.request('/v1/collections/kb/documents', form([{ name: 'ok.txt', bytes: 'fine text' }, { name: 'photo.png', bytes: png }])),
+      await app.request(
+        '/v1/collections/kb/documents',
+        form([
+          { name: 'ok.txt', bytes: 'fine text' },
+          { name: 'photo.png', bytes: png },
+        ]),
+      ),
       415,
       'unsupported_media_type',
     );
     expect(unsupported.details.source).toBe('photo.png');
     expect(unsupported.message).toMatch(/png/);
-    await expectError(await app.request('/v1/collections/kb/documents', form([{ name: 'blank.txt', bytes: '' }])), 422, 'unprocessable_document');
-    const field = await expectError(await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { colour: 'red' })), 400, 'bad_request');
+    await expectError(
+      await app.request('/v1/collections/kb/documents', form([{ name: 'blank.txt', bytes: '' }])),
+      422,
+      'unprocessable_document',
+    );
+    const field = await expectError(
+      await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { colour: 'red' })),
+      400,
+      'bad_request',
+    );
     expect(field.details.fields).toEqual(['colour']);
-    await expectError(await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { metadata: '{oops' })), 400, 'bad_request');
-    await expectError(await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { metadata: '[1]' })), 400, 'bad_request');
+    await expectError(
+      await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { metadata: '{oops' })),
+      400,
+      'bad_request',
+    );
+    await expectError(
+      await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'text' }], { metadata: '[1]' })),
+      400,
+      'bad_request',
+    );
     await expectError(await app.request('/v1/collections/kb/documents', form([], { metadata: '{}' })), 400, 'bad_request');
     await expectError(
-      await app.request('/v1/collections/kb/documents', form([{ name: 'a.txt', bytes: 'one' }, { name: 'a.txt', bytes: 'two' }])),
+      await app.request(
+        '/v1/collections/kb/documents',
+        form([
+          { name: 'a.txt', bytes: 'one' },
+          { name: 'a.txt', bytes: 'two' },
+        ]),
+      ),
       400,
       'bad_request',
     );
     const garbled = { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=xyz' }, body: 'not multipart at all' };
-    expect((await expectError(await app.request('/v1/collections/kb/documents', garbled), 400, 'bad_request')).message).toMatch(/multipart/);
+    expect((await expectError(await app.request('/v1/collections/kb/documents', garbled), 400, 'bad_request')).message).toMatch(
+      /multipart/,
+    );
     await expectError(await app.request('/v1/collections/kb/documents', json({ source: 'a.txt', text: '   ' })), 400, 'bad_request');
     await expectError(await app.request('/v1/collections/kb/documents', json({ source: 'a.txt', text: 5 })), 400, 'bad_request');
     await expectError(await app.request('/v1/collections/kb/documents', json({ text: 'no source' })), 400, 'bad_request');
-    await expectError(await app.request('/v1/collections/kb/documents', json({ source: 'a.txt', text: 'x', extra: 1 })), 400, 'bad_request');
+    await expectError(
+      await app.request('/v1/collections/kb/documents', json({ source: 'a.txt', text: 'x', extra: 1 })),
+      400,
+      'bad_request',
+    );
     await expectError(await app.request('/v1/collections/kb/documents', json('{"source":')), 400, 'bad_request');
     await expectError(
       await app.request('/v1/collections/kb/documents', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello' }),
@@ -264,7 +318,10 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
   });
 
   it('a corrupt document ends failed with the reason; retry re-queues it; other retries are refused', async () => {
-    const res = await app.request('/v1/collections/kb/documents?wait=60', form([{ name: 'broken.pdf', bytes: '%PDF-1.7\n%\xe2\xe3\n1 0 obj garbage', type: 'application/pdf' }]));
+    const res = await app.request(
+      '/v1/collections/kb/documents?wait=60',
+      form([{ name: 'broken.pdf', bytes: '%PDF-1.7\n%\xe2\xe3\n1 0 obj garbage', type: 'application/pdf' }]),
+    );
     expect(res.status).toBe(200);
     const { jobs } = (await res.json()) as Json;
     const failed = await waitForJob(jobs[0].id);
@@ -295,19 +352,39 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
   it('refuses bad search requests with 400s naming the problem', async () => {
     const empty = await expectError(await app.request('/v1/collections/kb/search', json({ query: '   ' })), 400, 'bad_request');
     expect(empty.message).toContain('query');
-    const wrongType = await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', topK: '5' })), 400, 'bad_request');
+    const wrongType = await expectError(
+      await app.request('/v1/collections/kb/search', json({ query: 'tides', topK: '5' })),
+      400,
+      'bad_request',
+    );
     expect(wrongType.details.issues[0].path).toBe('topK');
     await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', topK: 0 })), 400, 'bad_request');
     await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', mode: 'fuzzy' })), 400, 'bad_request');
-    const unknown = await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', limit: 3 })), 400, 'bad_request');
+    const unknown = await expectError(
+      await app.request('/v1/collections/kb/search', json({ query: 'tides', limit: 3 })),
+      400,
+      'bad_request',
+    );
     expect(unknown.message).toContain('limit');
-    const badField = await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', filter: { colour: 'red' } })), 400, 'bad_request');
+    const badField = await expectError(
+      await app.request('/v1/collections/kb/search', json({ query: 'tides', filter: { colour: 'red' } })),
+      400,
+      'bad_request',
+    );
     expect(badField.message).toContain('colour');
-    await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', filter: { page: { near: 3 } } })), 400, 'bad_request');
+    await expectError(
+      await app.request('/v1/collections/kb/search', json({ query: 'tides', filter: { page: { near: 3 } } })),
+      400,
+      'bad_request',
+    );
     await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides', filter: 'page=3' })), 400, 'bad_request');
     await expectError(await app.request('/v1/collections/kb/search', json('{"query": tides}')), 400, 'bad_request');
     await expectError(
-      await app.request('/v1/collections/kb/search', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'query=tides' }),
+      await app.request('/v1/collections/kb/search', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'query=tides',
+      }),
       415,
       'unsupported_media_type',
     );
@@ -321,7 +398,11 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
     const big = 'x'.repeat(5000);
     const jsonRes = await small.request('/v1/collections/kb/documents', json({ source: 'big.txt', text: big }));
     expect((await expectError(jsonRes, 413, 'payload_too_large')).details.maxBytes).toBe(1000);
-    await expectError(await small.request('/v1/collections/kb/documents', form([{ name: 'big.txt', bytes: big }])), 413, 'payload_too_large');
+    await expectError(
+      await small.request('/v1/collections/kb/documents', form([{ name: 'big.txt', bytes: big }])),
+      413,
+      'payload_too_large',
+    );
     const declared = await small.request('/v1/collections/kb/search', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Length': '5000' },
@@ -335,7 +416,11 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
     const missing = await secured.request('/v1/collections');
     expect((await expectError(missing, 401, 'unauthorized')).message).toContain('Bearer');
     expect(missing.headers.get('www-authenticate')).toBeTruthy();
-    await expectError(await secured.request('/v1/collections', { headers: { Authorization: 'Bearer wrong-key-000000' } }), 401, 'unauthorized');
+    await expectError(
+      await secured.request('/v1/collections', { headers: { Authorization: 'Bearer wrong-key-000000' } }),
+      401,
+      'unauthorized',
+    );
     await expectError(await secured.request('/v1/collections', { headers: { Authorization: `Basic ${API_KEY}` } }), 401, 'unauthorized');
     const ok = await secured.request('/v1/collections', { headers: { Authorization: `Bearer ${API_KEY}` } });
     expect(ok.status).toBe(200);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Bm25Index, Bm25Registry } from '../retrieval/bm25.ts';
-import { matchesFilter, parseFilter } from '../retrieval/filters.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import type { ChunkInput, Collection, DocumentRecord } from '../retrieval/store/types.ts';
+import { matchesFilter, parseFilter } from '../store/filters.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import type { ChunkInput, Collection, DocumentRecord } from '../store/types.ts';
 import { LUCENE_STOP_WORDS, createTokenizer, tokenize } from '../retrieval/tokenize.ts';
-import { chunkInput } from './conformance/scifact-fixture.ts';
+import { chunkInput } from '../testkit/scifact-fixture.ts';
 import { chunkRecord } from './helpers/chunks.ts';
 
 describe('tokenize', () => {
@@ -15,14 +15,7 @@ describe('tokenize', () => {
   });
 
   it('drops English stop words and keeps numbers', () => {
-    expect(tokenize('The effect of the 2 doses is in 10,000 patients (1.5%)')).toEqual([
-      'effect',
-      '2',
-      'dose',
-      '10,000',
-      'patient',
-      '1.5',
-    ]);
+    expect(tokenize('The effect of the 2 doses is in 10,000 patients (1.5%)')).toEqual(['effect', '2', 'dose', '10,000', 'patient', '1.5']);
   });
 
   it('applies the same analysis to queries and documents, so inflected forms meet', () => {
@@ -90,7 +83,11 @@ describe('Bm25Registry over the PGlite store', () => {
   let collection: Collection;
   const docs: Record<string, DocumentRecord> = {};
   const fresh = async () => (await store.getCollection(collection.id))!;
-  const put = async (source: string, texts: string[], extra: { title?: string; metadata?: Record<string, unknown>; pages?: (number | null)[] } = {}) => {
+  const put = async (
+    source: string,
+    texts: string[],
+    extra: { title?: string; metadata?: Record<string, unknown>; pages?: (number | null)[] } = {},
+  ) => {
     docs[source] = await store.replaceDocument({
       collectionId: collection.id,
       source,
@@ -111,7 +108,10 @@ describe('Bm25Registry over the PGlite store', () => {
       metadata: { tenant: 'a', level: 1 },
       pages: [1, 2],
     });
-    await put('docs/beta.md', ['zebrafish fins regrow', 'fin rays and osteoblasts'], { metadata: { tenant: 'b', level: 3 }, pages: [1, 3] });
+    await put('docs/beta.md', ['zebrafish fins regrow', 'fin rays and osteoblasts'], {
+      metadata: { tenant: 'b', level: 3 },
+      pages: [1, 3],
+    });
     await put('notes/gamma.txt', ['zebrafish in toxicology screens'], { metadata: { tenant: 'a', level: 5 } });
     await put('notes/delta.txt', ['mouse models of heart injury'], { metadata: { tenant: 'b' } });
   });
@@ -225,7 +225,9 @@ describe('Bm25Registry over the PGlite store', () => {
       const expected = new Set(everything.filter((c) => matchesFilter(c, filter)).map((c) => c.id));
       // The SQL compilation of the same filter, through an exact dense search over all chunks.
       const sql = new Set(
-        (await store.denseSearch({ collectionId: collection.id, vector: vector(0), limit: 100, filter, exact: true })).map((h) => h.chunk.id),
+        (await store.denseSearch({ collectionId: collection.id, vector: vector(0), limit: 100, filter, exact: true })).map(
+          (h) => h.chunk.id,
+        ),
       );
       expect(got, JSON.stringify(input)).toEqual(expected);
       expect(got, JSON.stringify(input)).toEqual(sql);

@@ -4,9 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DocumentError, RaglineError } from '../core/errors.ts';
 import { contextPrefix, contextualText, createChunker } from '../ingest/chunkers/index.ts';
 import { loadFile } from '../ingest/loaders/index.ts';
-import { splitSentences } from '../ingest/sentences.ts';
-import type { ChunkDraft, ChunkStrategy, Embedder, LoadedDocument, Section } from '../ingest/types.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { splitSentences } from '../models/sentences.ts';
+import type { ChunkDraft, ChunkStrategy, LoadedDocument, Section } from '../ingest/types.ts';
+import type { Embedder } from '../models/types.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { DATASETS_DIR, describeShared } from './helpers/shared.ts';
 
 const OPTIONS = { maxTokens: 256, minTokens: 48, targetTokens: 200 };
@@ -14,7 +15,13 @@ const OPTIONS = { maxTokens: 256, minTokens: 48, targetTokens: 200 };
 const PDF_DIR = path.join(DATASETS_DIR, 'pdfs');
 const RUST_BOOK = path.join(DATASETS_DIR, 'docs-markdown', 'rust-book', 'src');
 const listFiles = (dir: string, ext: string) =>
-  fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(ext)).sort().map((f) => path.join(dir, f)) : [];
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(ext))
+        .sort()
+        .map((f) => path.join(dir, f))
+    : [];
 
 /** Each shared file is loaded once per test file: the 260-page PDF alone takes seconds. */
 const loadedFiles = new Map<string, Promise<LoadedDocument>>();
@@ -271,34 +278,35 @@ describeShared('chunkers (real MiniLM model)', () => {
      * do not, and neither does the same algorithm fed a constant embedding (no meaning signal), which
      * shows the cuts come from the model rather than from the lengths.
      */
-    it.each([
-      [['30379039', '11913139', '45276789']],
-      [['8065561', '12652963', '32927401']],
-      [['43557480', '28107602', '1544804']],
-    ])('cuts at the topic shifts of abstracts %j, where fixed windows do not', async (ids) => {
-      const parts = ids.map(abstract);
-      const text = parts.join(' ');
-      const doc = handDoc([{ text, headingPath: ['Three abstracts'], kind: 'text' }]);
-      const shifts = [parts[0]!.length + 1, parts[0]!.length + parts[1]!.length + 2];
-      const sentences = splitSentences(text);
-      const shiftSentence = shifts.map((at) => sentences.findIndex((s) => s.start === at));
-      expect(shiftSentence.every((i) => i > 0 && i < sentences.length - 1)).toBe(true);
-      // A cut is "at" a shift when it lies between the start of the sentence before it and the start of the sentence after it.
-      const cutsBothShifts = (chunks: ChunkDraft[]) =>
-        shiftSentence.every((i) => chunks.slice(1).some((c) => c.charStart >= sentences[i - 1]!.start && c.charStart <= sentences[i + 1]!.start));
-      const constant: Embedder = {
-        ...recording(embedder),
-        embed: async (texts) => texts.map(() => Float32Array.from({ length: embedder.dimensions }, (_, i) => (i === 0 ? 1 : 0))),
-      };
+    it.each([[['30379039', '11913139', '45276789']], [['8065561', '12652963', '32927401']], [['43557480', '28107602', '1544804']]])(
+      'cuts at the topic shifts of abstracts %j, where fixed windows do not',
+      async (ids) => {
+        const parts = ids.map(abstract);
+        const text = parts.join(' ');
+        const doc = handDoc([{ text, headingPath: ['Three abstracts'], kind: 'text' }]);
+        const shifts = [parts[0]!.length + 1, parts[0]!.length + parts[1]!.length + 2];
+        const sentences = splitSentences(text);
+        const shiftSentence = shifts.map((at) => sentences.findIndex((s) => s.start === at));
+        expect(shiftSentence.every((i) => i > 0 && i < sentences.length - 1)).toBe(true);
+        // A cut is "at" a shift when it lies between the start of the sentence before it and the start of the sentence after it.
+        const cutsBothShifts = (chunks: ChunkDraft[]) =>
+          shiftSentence.every((i) =>
+            chunks.slice(1).some((c) => c.charStart >= sentences[i - 1]!.start && c.charStart <= sentences[i + 1]!.start),
+          );
+        const constant: Embedder = {
+          ...recording(embedder),
+          embed: async (texts) => texts.map(() => Float32Array.from({ length: embedder.dimensions }, (_, i) => (i === 0 ? 1 : 0))),
+        };
 
-      const semantic = await chunk('semantic', doc);
-      const fixed = await chunk('fixed', doc);
-      expectWellFormed(semantic, doc, embedder, cap, 'semantic');
-      expectWellFormed(fixed, doc, embedder, cap, 'fixed');
-      expect(cutsBothShifts(semantic), `semantic cuts at ${semantic.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(true);
-      expect(cutsBothShifts(fixed), `fixed cuts at ${fixed.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(false);
-      expect(cutsBothShifts(await chunk('semantic', doc, OPTIONS, constant)), 'without a meaning signal').toBe(false);
-    });
+        const semantic = await chunk('semantic', doc);
+        const fixed = await chunk('fixed', doc);
+        expectWellFormed(semantic, doc, embedder, cap, 'semantic');
+        expectWellFormed(fixed, doc, embedder, cap, 'fixed');
+        expect(cutsBothShifts(semantic), `semantic cuts at ${semantic.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(true);
+        expect(cutsBothShifts(fixed), `fixed cuts at ${fixed.map((c) => c.charStart)} vs shifts ${shifts}`).toBe(false);
+        expect(cutsBothShifts(await chunk('semantic', doc, OPTIONS, constant)), 'without a meaning signal').toBe(false);
+      },
+    );
   });
 
   describe('tables and code', () => {
@@ -323,7 +331,9 @@ describeShared('chunkers (real MiniLM model)', () => {
 
     it('keeps a table that fits whole, even when larger than the target', async () => {
       const doc = await load(path.join(RUST_BOOK, 'appendix-02-operators.md'));
-      const table = doc.sections.find((s) => s.kind === 'table' && embedder.tokenizer.count(s.text) > OPTIONS.targetTokens && embedder.tokenizer.count(s.text) < cap - 20)!;
+      const table = doc.sections.find(
+        (s) => s.kind === 'table' && embedder.tokenizer.count(s.text) > OPTIONS.targetTokens && embedder.tokenizer.count(s.text) < cap - 20,
+      )!;
       expect(table).toBeDefined();
       const chunks = await chunk('sentence', doc);
       expect(chunks.some((c) => c.charStart <= table.charStart && c.charEnd >= table.charStart + table.text.length)).toBe(true);
@@ -431,7 +441,10 @@ describeShared('chunkers (real MiniLM model)', () => {
     });
 
     it('refuses a maxTokens too small to hold the context prefix', async () => {
-      const doc = handDoc([{ text: 'Short text.', headingPath: ['A rather long heading about many things'], kind: 'text' }], 'A long document title');
+      const doc = handDoc(
+        [{ text: 'Short text.', headingPath: ['A rather long heading about many things'], kind: 'text' }],
+        'A long document title',
+      );
       await expect(chunk('sentence', doc, { maxTokens: 12, minTokens: 0, targetTokens: 10 })).rejects.toThrow(/too small/);
     });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchCoalescer } from '../ingest/embedders/coalescer.ts';
+import { BatchCoalescer } from '../models/embedders/coalescer.ts';
 
 /** A stand-in model: a text's "vector" is its length, so results can be matched to inputs. */
 function recordingModel(options: { failOn?: string } = {}) {

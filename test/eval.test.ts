@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main } from '../cli/main.ts';
 import { loadConfig } from '../core/config.ts';
-import { CachingEmbedder } from '../ingest/embedders/cache.ts';
-import type { EmbedKind, Embedder } from '../ingest/types.ts';
-import { keywordQuery, splitSentences } from '../retrieval/eval/query-kinds.ts';
-import { runEvaluation, type EvalReport } from '../retrieval/eval/runner.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { CachingEmbedder } from '../models/embedders/cache.ts';
+import type { EmbedKind, Embedder } from '../models/types.ts';
+import { keywordQuery, splitSentences } from '../eval/query-kinds.ts';
+import { runEvaluation, type EvalReport } from '../eval/runner.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { datasetPath, describeShared } from './helpers/shared.ts';
 
 const MINUTE = 60_000;
@@ -47,7 +47,9 @@ const metrics = z.object({
 });
 const reportJson = z.object({
   results: z.object({ dense: metrics, bm25: metrics, hybrid: metrics }).strict(),
-  settings: z.object({ dataset: z.literal('scifact'), split: z.literal('test'), documents: z.literal(200), queries: z.number().int().positive() }).loose(),
+  settings: z
+    .object({ dataset: z.literal('scifact'), split: z.literal('test'), documents: z.literal(200), queries: z.number().int().positive() })
+    .loose(),
 });
 
 describe('derived query kinds', () => {
@@ -142,41 +144,53 @@ describeShared('eval harness on a 200-document SciFact slice', () => {
     for (const m of [dense!, bm25!, hybrid!]) expect(m.recall100).toBeGreaterThan(0.8);
   });
 
-  it('embeds nothing on a second run, even into a fresh store', async () => {
-    const calls = inner.calls;
-    const second = await evaluateSlice();
-    expect(inner.calls).toBe(calls);
-    expect(second.settings.embedding.embedded).toBe(0);
-    expect(second.settings.embedding.fromCache).toBeGreaterThan(0);
-    expect(second.results.bm25).toEqual(first.results.bm25);
-  }, 10 * MINUTE);
+  it(
+    'embeds nothing on a second run, even into a fresh store',
+    async () => {
+      const calls = inner.calls;
+      const second = await evaluateSlice();
+      expect(inner.calls).toBe(calls);
+      expect(second.settings.embedding.embedded).toBe(0);
+      expect(second.settings.embedding.fromCache).toBeGreaterThan(0);
+      expect(second.results.bm25).toEqual(first.results.bm25);
+    },
+    10 * MINUTE,
+  );
 
-  it('--whole-documents follows the BEIR protocol: one passage per document, in a collection of its own', async () => {
-    const whole = await evaluateSlice({ modes: ['dense'], wholeDocuments: true });
-    expect(whole.settings.chunks).toBe(200);
-    expect(whole.settings.chunking).toBe('one passage per document');
-    expect(whole.settings.collection).not.toBe(first.settings.collection);
-    expect(first.settings.chunks).toBeGreaterThan(200);
-    expect(whole.results.dense!.recall100).toBeGreaterThan(0.8);
-  }, 10 * MINUTE);
+  it(
+    '--whole-documents follows the BEIR protocol: one passage per document, in a collection of its own',
+    async () => {
+      const whole = await evaluateSlice({ modes: ['dense'], wholeDocuments: true });
+      expect(whole.settings.chunks).toBe(200);
+      expect(whole.settings.chunking).toBe('one passage per document');
+      expect(whole.settings.collection).not.toBe(first.settings.collection);
+      expect(first.settings.chunks).toBeGreaterThan(200);
+      expect(whole.results.dense!.recall100).toBeGreaterThan(0.8);
+    },
+    10 * MINUTE,
+  );
 
-  it('`ragline eval --json` writes the specified shape; a missing dataset exits with code 2', async () => {
-    const json = path.join(dataDir, 'out', 'scifact.json');
-    const previous = process.env.RAGLINE_DATA_DIR;
-    process.env.RAGLINE_DATA_DIR = dataDir;
-    try {
-      const code = await main(['node', 'ragline', 'eval', '--dataset', scifact(), '--limit', '200', '--json', json]);
-      expect(code).toBe(0);
-      const written = reportJson.parse(JSON.parse(fs.readFileSync(json, 'utf8')));
-      expect(written.results.bm25).toEqual(first.results.bm25);
-      expect(written.settings.embedding).toEqual({ fromCache: expect.any(Number), embedded: 0 });
+  it(
+    '`ragline eval --json` writes the specified shape; a missing dataset exits with code 2',
+    async () => {
+      const json = path.join(dataDir, 'out', 'scifact.json');
+      const previous = process.env.RAGLINE_DATA_DIR;
+      process.env.RAGLINE_DATA_DIR = dataDir;
+      try {
+        const code = await main(['node', 'ragline', 'eval', '--dataset', scifact(), '--limit', '200', '--json', json]);
+        expect(code).toBe(0);
+        const written = reportJson.parse(JSON.parse(fs.readFileSync(json, 'utf8')));
+        expect(written.results.bm25).toEqual(first.results.bm25);
+        expect(written.settings.embedding).toEqual({ fromCache: expect.any(Number), embedded: 0 });
 
-      const missing = await main(['node', 'ragline', 'eval', '--dataset', path.join(dataDir, 'no-such-beir')]);
-      expect(missing).toBe(2);
-    } finally {
-      if (previous === undefined) delete process.env.RAGLINE_DATA_DIR;
-      else process.env.RAGLINE_DATA_DIR = previous;
-      process.exitCode = undefined;
-    }
-  }, 10 * MINUTE);
+        const missing = await main(['node', 'ragline', 'eval', '--dataset', path.join(dataDir, 'no-such-beir')]);
+        expect(missing).toBe(2);
+      } finally {
+        if (previous === undefined) delete process.env.RAGLINE_DATA_DIR;
+        else process.env.RAGLINE_DATA_DIR = previous;
+        process.exitCode = undefined;
+      }
+    },
+    10 * MINUTE,
+  );
 });

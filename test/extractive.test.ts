@@ -1,23 +1,35 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnswerService } from '../api/answer.ts';
-import { ExtractiveGenerator, NOT_COVERED, answerTypeOf, hasAnswerCandidate } from '../api/generation/extractive.ts';
-import type { ContextChunk } from '../api/generation/types.ts';
+import { AnswerService } from '../answer/service.ts';
+import { ExtractiveGenerator, NOT_COVERED, answerTypeOf, hasAnswerCandidate } from '../answer/generators/extractive.ts';
+import type { ContextChunk } from '../answer/types.ts';
 import { loadConfig } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { openPgliteStore } from '../store/pglite.ts';
 import { chunkRecord } from './helpers/chunks.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 
 /** The sample questions of fixtures/README.md, with the file that answers each and a phrase the answer needs. */
 const FIXTURE_QUESTIONS: Array<[question: string, source: string, mustContain: RegExp]> = [
-  ['What constant k does Reciprocal Rank Fusion usually use, and what does a chunk ranked first by both retrievers score?', 'fixtures/retrieval-tuning.html', /k = 60|0\.033|2 \/ 61/],
+  [
+    'What constant k does Reciprocal Rank Fusion usually use, and what does a chunk ranked first by both retrievers score?',
+    'fixtures/retrieval-tuning.html',
+    /k = 60|0\.033|2 \/ 61/,
+  ],
   ['Which HNSW setting can I raise without rebuilding the index when recall is too low?', 'fixtures/retrieval-tuning.html', /ef_search/],
   ['How big are chunks by default, and why are tokens counted with the model’s tokenizer?', 'fixtures/getting-started.md', /256/],
   ['Why was my scanned PDF rejected?', 'fixtures/faq.txt', /text layer|OCR/],
-  ['How do I back up Ragline when it uses the embedded database?', 'fixtures/operations-handbook.pdf', /copy the whole directory|data directory/],
-  ['What happens if I ingest into a collection with a different embedding model?', 'fixtures/operations-handbook.pdf', /model_mismatch|refused/],
+  [
+    'How do I back up Ragline when it uses the embedded database?',
+    'fixtures/operations-handbook.pdf',
+    /copy the whole directory|data directory/,
+  ],
+  [
+    'What happens if I ingest into a collection with a different embedding model?',
+    'fixtures/operations-handbook.pdf',
+    /model_mismatch|refused/,
+  ],
   ['Does search still work when the language model provider is down?', 'fixtures/operations-handbook.pdf', /retrieval|local|search/i],
 ];
 
@@ -77,7 +89,10 @@ describeShared('extractive answers', () => {
 
   it('says the documents do not cover the question when there is nothing to quote', async () => {
     const generator = new ExtractiveGenerator(testEmbedder);
-    const result = await generator.generate({ question: 'Anything?', context: [{ marker: 1, chunk: chunkRecord('h', 'Contents'), denseScore: null }] });
+    const result = await generator.generate({
+      question: 'Anything?',
+      context: [{ marker: 1, chunk: chunkRecord('h', 'Contents'), denseScore: null }],
+    });
     expect(result.text).toBe(NOT_COVERED);
   });
 
@@ -94,10 +109,15 @@ describeShared('extractive answers', () => {
     let service: AnswerService;
 
     beforeAll(async () => {
-      ragline = await Ragline.open(loadConfig({ RAG_MODEL_DIR: TEST_MODEL_DIR }), { store: await openPgliteStore(), embedder: await testEmbedder() });
+      ragline = await Ragline.open(loadConfig({ RAG_MODEL_DIR: TEST_MODEL_DIR }), {
+        store: await openPgliteStore(),
+        embedder: await testEmbedder(),
+      });
       await ragline.createCollection('guide');
       for (const f of ['faq.txt', 'getting-started.md', 'operations-handbook.pdf', 'retrieval-tuning.html']) {
-        const [outcome] = await ragline.ingest('guide', [{ source: `fixtures/${f}`, bytes: fs.readFileSync(new URL(`../fixtures/${f}`, import.meta.url)) }]);
+        const [outcome] = await ragline.ingest('guide', [
+          { source: `fixtures/${f}`, bytes: fs.readFileSync(new URL(`../fixtures/${f}`, import.meta.url)) },
+        ]);
         expect(outcome!.status).toBe('ingested');
       }
       service = new AnswerService(ragline, { fallback: new ExtractiveGenerator(() => ragline.embedder()) });

@@ -102,7 +102,8 @@ describe('convex', () => {
     const bm25 = list(['b', 10], ['a', 9.5], ['c', 0]);
     const raw = ['a', 'b'].sort(
       (x, y) =>
-        dense.scores[dense.ids.indexOf(y)]! + bm25.scores[bm25.ids.indexOf(y)]! -
+        dense.scores[dense.ids.indexOf(y)]! +
+        bm25.scores[bm25.ids.indexOf(y)]! -
         (dense.scores[dense.ids.indexOf(x)]! + bm25.scores[bm25.ids.indexOf(x)]!),
     );
     expect(raw[0]).toBe('b');

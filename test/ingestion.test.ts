@@ -2,13 +2,13 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
+import { Ragline } from '../facade/ragline.ts';
 import { RaglineError } from '../core/errors.ts';
-import type { Embedder } from '../ingest/types.ts';
+import type { Embedder } from '../models/types.ts';
 import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import type { ChunkInput, DocumentReplacement, Store } from '../retrieval/store/types.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { ChunkInput, DocumentReplacement, Store } from '../store/types.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { describeShared, PROJECT_ROOT } from './helpers/shared.ts';
 
 const config = configSchema.parse({});
@@ -90,7 +90,7 @@ describeShared('ingestion pipeline (PGlite + real model)', () => {
     const before = (await ragline.store.getDocumentBySource(collection.id, 'rrf.txt'))!;
     const beforeChunks = await ragline.store.chunksOfDocuments(collection.id, [before.id]);
     const faulty = await Ragline.open(config, { store: storeFailingMidReplace(ragline.store), embedder });
-    const [outcome] = await faulty.ingest('docs', [{ source: 'rrf.txt', bytes: text(ARTICLE_V1 + '\n\nA third version.') }]);
+    const [outcome] = await faulty.ingest('docs', [{ source: 'rrf.txt', bytes: text(`${ARTICLE_V1}\n\nA third version.`) }]);
     expect(outcome?.status).toBe('failed');
     const after = (await ragline.store.getDocumentBySource(collection.id, 'rrf.txt'))!;
     expect(after.version).toBe(before.version);

@@ -3,16 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
-import { pipelineProcessor } from '../ingest/jobs/processor.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { pipelineProcessor } from '../facade/job-processor.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Job } from '../ingest/jobs/types.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
-import { openPostgresStore } from '../retrieval/store/postgres.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { openPostgresStore } from '../store/postgres.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { DATASETS_DIR, PROJECT_ROOT, SHARED_AVAILABLE, TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
-import { createTempDatabase, describePostgres, type TempDatabase } from './helpers/temp-database.ts';
+import { createTempDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 
 const PDF = path.join(DATASETS_DIR, 'pdfs', 'nist-fips-199.pdf');
 // The chunker is irrelevant to crash safety; the sentence chunker keeps this test short on a busy machine.
@@ -73,7 +73,9 @@ describeCrash('ingestion survives a worker killed mid-document (Postgres server,
 
   const countRows = async (sql: string, params: unknown[]) => Number((await store.db.query<{ n: number }>(sql, params)).rows[0]!.n);
 
-  it('a SIGKILLed worker leaves nothing half-stored; another worker completes the job with a clean run\'s chunks', { timeout: 900_000 }, async () => {
+  it("a SIGKILLed worker leaves nothing half-stored; another worker completes the job with a clean run's chunks", {
+    timeout: 900_000,
+  }, async () => {
     const crashed = await ragline.createCollection('crashed');
     const clean = await ragline.createCollection('clean');
     const bytes = new Uint8Array(fs.readFileSync(PDF));
@@ -102,7 +104,12 @@ describeCrash('ingestion survives a worker killed mid-document (Postgres server,
     expect(await countRows('SELECT count(*)::int AS n FROM chunks WHERE collection_id = $1', [crashed.id])).toBe(0);
 
     // Another worker takes the job over once the dead one's heartbeat is stale, and completes it.
-    rescuer = new JobWorker(queue, pipelineProcessor(ragline), { staleMs: 3000, heartbeatMs: 1000, pollMs: 200, workerId: 'rescuer' }).start();
+    rescuer = new JobWorker(queue, pipelineProcessor(ragline), {
+      staleMs: 3000,
+      heartbeatMs: 1000,
+      pollMs: 200,
+      workerId: 'rescuer',
+    }).start();
     const [done] = await queue.waitFor([job!.id], 600_000, 200);
     await rescuer.stop();
     expect(done).toMatchObject({ state: 'succeeded', attempts: 2, lockedBy: 'rescuer', result: { status: 'ingested' } });
@@ -115,7 +122,9 @@ describeCrash('ingestion survives a worker killed mid-document (Postgres server,
     expect(done!.result!.chunks).toBe(cleanChunks);
     expect(await countRows('SELECT count(*)::int AS n FROM chunks WHERE collection_id = $1', [crashed.id])).toBe(cleanChunks);
     const texts = async (collectionId: string) =>
-      (await store.db.query<{ text: string }>('SELECT text FROM chunks WHERE collection_id = $1 ORDER BY ordinal', [collectionId])).rows.map((r) => r.text);
+      (
+        await store.db.query<{ text: string }>('SELECT text FROM chunks WHERE collection_id = $1 ORDER BY ordinal', [collectionId])
+      ).rows.map((r) => r.text);
     expect(await texts(crashed.id)).toEqual(await texts(clean.id));
 
     // No duplicates anywhere.

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../core/config.ts';
-import { Ragline } from '../core/ragline.ts';
-import { pipelineProcessor } from '../ingest/jobs/processor.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { pipelineProcessor } from '../facade/job-processor.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Job, UploadInput } from '../ingest/jobs/types.ts';
 import { JobWorker, type JobProcessor } from '../ingest/jobs/worker.ts';
-import type { Embedder } from '../ingest/types.ts';
-import { openPostgresStore } from '../retrieval/store/postgres.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import type { Embedder } from '../models/types.ts';
+import { openPostgresStore } from '../store/postgres.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { SHARED_AVAILABLE, describeShared } from './helpers/shared.ts';
-import { createTempDatabase, describePostgres, type TempDatabase } from './helpers/temp-database.ts';
+import { createTempDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 
 const config = configSchema.parse({});
 const text = (s: string) => new TextEncoder().encode(s);
@@ -18,7 +18,10 @@ const TOPICS = ['volcanoes', 'glaciers', 'coral reefs', 'deserts', 'rainforests'
 
 function doc(i: number): UploadInput {
   const topic = TOPICS[i % TOPICS.length]!;
-  return { source: `notes/${i}.txt`, bytes: text(`Note ${i} is about ${topic}. ${topic} shape landscapes over long periods, report ${i}.`) };
+  return {
+    source: `notes/${i}.txt`,
+    bytes: text(`Note ${i} is about ${topic}. ${topic} shape landscapes over long periods, report ${i}.`),
+  };
 }
 
 /** Needs both the Postgres server and ../shared (the model); each skips with its reason. */
@@ -40,13 +43,23 @@ describeJobs('durable ingestion jobs (Postgres server, real model)', () => {
 
   async function node(name: string): Promise<Node> {
     const store = await openPostgresStore(db.url, { max: 4 });
-    const n = { name, store, queue: JobQueue.forStore(store, { retryDelayMs: () => 0 }), ragline: await Ragline.open(config, { store, embedder }) };
+    const n = {
+      name,
+      store,
+      queue: JobQueue.forStore(store, { retryDelayMs: () => 0 }),
+      ragline: await Ragline.open(config, { store, embedder }),
+    };
     nodes.push(n);
     return n;
   }
 
   function startWorker(n: Node, processor: JobProcessor, options: { concurrency?: number; staleMs?: number } = {}) {
-    const worker = new JobWorker(n.queue, processor, { pollMs: 20, heartbeatMs: 500, workerId: `${n.name}-${workers.length}`, ...options }).start();
+    const worker = new JobWorker(n.queue, processor, {
+      pollMs: 20,
+      heartbeatMs: 500,
+      workerId: `${n.name}-${workers.length}`,
+      ...options,
+    }).start();
     workers.push(worker);
     return worker;
   }
@@ -83,7 +96,10 @@ describeJobs('durable ingestion jobs (Postgres server, real model)', () => {
   it('concurrent claims from two connection pools never hand out the same job', async () => {
     const [a] = nodes;
     const b = await node('b');
-    const jobs = await a!.queue.enqueue(collectionId, Array.from({ length: 12 }, (_, i) => doc(100 + i)));
+    const jobs = await a!.queue.enqueue(
+      collectionId,
+      Array.from({ length: 12 }, (_, i) => doc(100 + i)),
+    );
     const claims = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a! : b).queue.claim(`claimer-${i}`)));
     const claimed = claims.filter((j): j is Job => j !== null).map((j) => j.id);
     expect(claimed.sort()).toEqual(jobs.map((j) => j.id).sort());
@@ -101,7 +117,10 @@ describeJobs('durable ingestion jobs (Postgres server, real model)', () => {
         return real(job, upload, report);
       };
     };
-    const jobs = await a!.queue.enqueue(collectionId, Array.from({ length: 20 }, (_, i) => doc(i)));
+    const jobs = await a!.queue.enqueue(
+      collectionId,
+      Array.from({ length: 20 }, (_, i) => doc(i)),
+    );
     startWorker(a!, logged(a!), { concurrency: 2 });
     startWorker(b!, logged(b!), { concurrency: 2 });
     const done = await finished(a!.queue, jobs);
@@ -193,12 +212,16 @@ describeJobs('durable ingestion jobs (Postgres server, real model)', () => {
     expect(await a!.queue.fail(ghostLease, { code: 'internal', message: 'late' })).toBeNull();
 
     // Stale again with no attempts left: the claim marks it failed instead of running it a fourth time.
-    await a!.store.db.query(`UPDATE ingest_jobs SET attempts = max_attempts, heartbeat_at = now() - interval '1 minute' WHERE id = $1`, [job!.id]);
+    await a!.store.db.query(`UPDATE ingest_jobs SET attempts = max_attempts, heartbeat_at = now() - interval '1 minute' WHERE id = $1`, [
+      job!.id,
+    ]);
     expect(await b!.queue.claim('third', 30_000)).toBeNull();
     expect(await a!.queue.get(job!.id)).toMatchObject({ state: 'failed', lastError: { code: 'worker_lost' } });
 
     // And a real worker picks up a stale job end to end.
-    const [stale] = await a!.queue.enqueue(collectionId, [{ source: 'stale.txt', bytes: text('Caves form where water dissolves limestone.') }]);
+    const [stale] = await a!.queue.enqueue(collectionId, [
+      { source: 'stale.txt', bytes: text('Caves form where water dissolves limestone.') },
+    ]);
     await a!.queue.claim('dead-worker');
     await a!.store.db.query(`UPDATE ingest_jobs SET heartbeat_at = now() - interval '1 minute' WHERE id = $1`, [stale!.id]);
     startWorker(b!, pipelineProcessor(b!.ragline), { staleMs: 30_000 });

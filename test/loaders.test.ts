@@ -207,7 +207,9 @@ describe('type detection', () => {
 
 describe('PDF text reconstruction (generated PDFs)', () => {
   it('joins words hyphenated across a line break and keeps real hyphens', async () => {
-    const bytes = await makePdf([['Hybrid search fuses dense and keyword retrie-', 'val with reciprocal rank fusion.', 'It is well-known and state-', 'Of the art.']]);
+    const bytes = await makePdf([
+      ['Hybrid search fuses dense and keyword retrie-', 'val with reciprocal rank fusion.', 'It is well-known and state-', 'Of the art.'],
+    ]);
     const doc = await loadDocument(bytes, 'hyphens.pdf');
     expect(doc.text).toContain('keyword retrieval with reciprocal');
     expect(doc.text).toContain('well-known');
@@ -291,7 +293,10 @@ describeShared('HTML loader on the go.dev docs', () => {
     const doc = await loadFile(goDoc('effective_go.html'));
     expectWellFormed(doc);
     expect(doc.title).toBe('Effective Go');
-    expect(sectionWith(doc, 'When a package is imported, the package name becomes an accessor')?.headingPath).toEqual(['Names', 'Package names']);
+    expect(sectionWith(doc, 'When a package is imported, the package name becomes an accessor')?.headingPath).toEqual([
+      'Names',
+      'Package names',
+    ]);
     expect(sectionWith(doc, 'type T struct {\n    name string')?.kind).toBe('code');
   });
 
@@ -308,7 +313,11 @@ describeShared('HTML loader on the go.dev docs', () => {
 
   it('nests h2–h4 and reads tables (gc-guide.html, cmd.html)', async () => {
     const gc = await loadFile(goDoc('gc-guide.html'));
-    expect(sectionWith(gc, 'While the memory limit is a powerful tool')?.headingPath).toEqual(['The GC cycle', 'Memory limit', 'Suggested uses']);
+    expect(sectionWith(gc, 'While the memory limit is a powerful tool')?.headingPath).toEqual([
+      'The GC cycle',
+      'Memory limit',
+      'Suggested uses',
+    ]);
     const cmd = await loadFile(goDoc('cmd.html'));
     const table = cmd.sections.find((s) => s.kind === 'table');
     expect(table?.text.split('\n')[0]).toBe('Name | Synopsis');
@@ -319,7 +328,7 @@ describeShared('HTML loader on the go.dev docs', () => {
     const doc = await loadFile(goDoc('tutorial/add-a-test.html'));
     expect(doc.title).toBe('Add a test');
     expect(doc.text).not.toContain('This topic is part of a multi-part tutorial');
-    expect(doc.text).toContain('Go\'s built-in support for unit testing');
+    expect(doc.text).toContain("Go's built-in support for unit testing");
   });
 
   it('loads all 31 pages with valid sections and front-matter titles', async () => {
@@ -345,14 +354,22 @@ describeShared('PDF loader on real PDFs', () => {
 
   // Each phrase was checked with `pdftotext -f N -l N` to be on exactly that page.
   const PAGE_SAMPLES: [file: string, page: number, phrase: string][] = [
-    ['arxiv-2004.04906-dense-passage-retrieval.pdf', 6, 'dense passage retriever trained using only 1,000 examples already outperforms BM25'],
+    [
+      'arxiv-2004.04906-dense-passage-retrieval.pdf',
+      6,
+      'dense passage retriever trained using only 1,000 examples already outperforms BM25',
+    ],
     ['nist-sp-800-207-zero-trust-architecture.pdf', 23, 'Cloud Security Alliance (CSA) Software Defined Perimeter (SDP)'],
-    ['nist-sp-800-160v1-systems-security-engineering.pdf', 150, 'Bidirectional traceability is maintained between all identified security aspects and supporting data associated with the transition strategy'],
+    [
+      'nist-sp-800-160v1-systems-security-engineering.pdf',
+      150,
+      'Bidirectional traceability is maintained between all identified security aspects and supporting data associated with the transition strategy',
+    ],
     ['docling-multi-page-word-processor-history.pdf', 3, 'Specialized Word Processing Tools'],
     ['korean-nars-issue-brief-1695.pdf', 2, '코로나-19 관련 보험 현황'],
   ];
 
-  it.each(PAGE_SAMPLES)('%s: the phrase on page %i is in that page\'s section only', async (file, page, phrase) => {
+  it.each(PAGE_SAMPLES)("%s: the phrase on page %i is in that page's section only", async (file, page, phrase) => {
     const doc = await load(file);
     const pagesWithPhrase = doc.sections.filter((s) => squash(s.text).includes(phrase)).map((s) => s.page);
     expect(pagesWithPhrase).toEqual([page]);
@@ -426,7 +443,10 @@ describeShared('PDF loader on real PDFs', () => {
 
     it('abandons a document that takes longer than the time limit', async () => {
       const bytes = fs.readFileSync(pdfPath('nist-sp-800-160v1-systems-security-engineering.pdf'));
-      await expectDocumentError(createPdfLoader({ timeoutMs: 1 }).load(bytes, 'long.pdf'), /^took longer than 0.001 s to read and was abandoned/);
+      await expectDocumentError(
+        createPdfLoader({ timeoutMs: 1 }).load(bytes, 'long.pdf'),
+        /^took longer than 0.001 s to read and was abandoned/,
+      );
     });
   });
 });

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBeir, readQrels } from '../retrieval/eval/beir.ts';
-import { evaluateRun, ndcgAt, queryMetrics, recallAt, reciprocalRankAt, type Qrels } from '../retrieval/eval/metrics.ts';
+import { loadBeir, readQrels } from '../eval/beir.ts';
+import { evaluateRun, ndcgAt, queryMetrics, recallAt, reciprocalRankAt, type Qrels } from '../eval/metrics.ts';
 
 const judged = (entries: Record<string, number>) => new Map(Object.entries(entries));
 const log2 = Math.log2;
@@ -65,12 +65,12 @@ describe('BEIR reader', () => {
   function fixture(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-beir-'));
     const docs = Array.from({ length: 40 }, (_, i) => ({ _id: `d${i}`, title: `T${i}`, text: `text ${i}`, metadata: {} }));
-    fs.writeFileSync(path.join(dir, 'corpus.jsonl'), docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'corpus.jsonl'), `${docs.map((d) => JSON.stringify(d)).join('\n')}\n`);
     const queries = Array.from({ length: 10 }, (_, i) => ({ _id: `q${i}`, text: `query ${i}`, metadata: {} }));
     fs.writeFileSync(path.join(dir, 'queries.jsonl'), queries.map((q) => JSON.stringify(q)).join('\n'));
     fs.mkdirSync(path.join(dir, 'qrels'));
     const rows = ['query-id\tcorpus-id\tscore', ...queries.map((_, i) => `q${i}\td${i * 3}\t1`), 'q0\td1\t2'];
-    fs.writeFileSync(path.join(dir, 'qrels', 'test.tsv'), rows.join('\r\n') + '\r\n');
+    fs.writeFileSync(path.join(dir, 'qrels', 'test.tsv'), `${rows.join('\r\n')}\r\n`);
     return dir;
   }
 

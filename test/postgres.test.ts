@@ -5,10 +5,10 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../core/errors.ts';
-import { openPostgresStore } from '../retrieval/store/postgres.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import { chunkInput } from './conformance/scifact-fixture.ts';
-import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempDatabase } from './helpers/temp-database.ts';
+import { openPostgresStore } from '../store/postgres.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { chunkInput } from '../testkit/scifact-fixture.ts';
+import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempDatabase } from './helpers/postgres.ts';
 
 /**
  * The Postgres server store's own behaviour: a bad DATABASE_URL is a clear configuration error,
@@ -200,7 +200,10 @@ describeServer('postgres store: connection loss', () => {
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((client) => {
       const upstream = net.connect(Number(server.port || 5432), server.hostname);
-      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
         sockets.add(a);
         a.pipe(b);
         a.on('error', () => b.destroy());
@@ -241,39 +244,43 @@ describeServer('postgres store: connection loss', () => {
   const cluster = localCluster();
   const itRestart = cluster ? it : it.skip;
 
-  itRestart('survives a server restart between requests, and requests made during it', async () => {
-    const restart = promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', cluster!.version, cluster!.name, 'restart']);
-    let finished = false;
-    void restart.finally(() => (finished = true)).catch(() => {});
-    const chunks = await store.countChunks(collectionId);
-    // Requests keep coming while the server goes down and comes back: each must succeed.
-    let during = 0;
-    try {
-      while (!finished) {
-        expect(await store.countChunks(collectionId)).toBe(chunks);
-        during++;
+  itRestart(
+    'survives a server restart between requests, and requests made during it',
+    async () => {
+      const restart = promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', cluster!.version, cluster!.name, 'restart']);
+      let finished = false;
+      void restart.finally(() => (finished = true)).catch(() => {});
+      const chunks = await store.countChunks(collectionId);
+      // Requests keep coming while the server goes down and comes back: each must succeed.
+      let during = 0;
+      try {
+        while (!finished) {
+          expect(await store.countChunks(collectionId)).toBe(chunks);
+          during++;
+        }
+      } finally {
+        // Even when a request failed, let the restart finish before afterAll drops the database.
+        await restart.catch(() => {});
       }
-    } finally {
-      // Even when a request failed, let the restart finish before afterAll drops the database.
-      await restart.catch(() => {});
-    }
-    await restart;
-    console.log(`${during} requests completed while the server restarted`);
+      await restart;
+      console.log(`${during} requests completed while the server restarted`);
 
-    // The same store object, after the restart: reads, a transaction, and a vector search.
-    expect((await store.getCollection(collectionId))?.name).toBe('c');
-    const doc = await store.replaceDocument({
-      collectionId,
-      source: 'after-restart.txt',
-      title: 'after restart',
-      mime: 'text/plain',
-      contentHash: 'h2',
-      metadata: {},
-      pageCount: null,
-      chunks: [chunk(0, 'third', 2.5)],
-    });
-    expect(doc.version).toBe(1);
-    const hits = await store.denseSearch({ collectionId, vector: vector(2.5), limit: 1 });
-    expect(hits[0]?.chunk.text).toBe('third');
-  }, 60_000);
+      // The same store object, after the restart: reads, a transaction, and a vector search.
+      expect((await store.getCollection(collectionId))?.name).toBe('c');
+      const doc = await store.replaceDocument({
+        collectionId,
+        source: 'after-restart.txt',
+        title: 'after restart',
+        mime: 'text/plain',
+        contentHash: 'h2',
+        metadata: {},
+        pageCount: null,
+        chunks: [chunk(0, 'third', 2.5)],
+      });
+      expect(doc.version).toBe(1);
+      const hits = await store.denseSearch({ collectionId, vector: vector(2.5), limit: 1 });
+      expect(hits[0]?.chunk.text).toBe('third');
+    },
+    60_000,
+  );
 });

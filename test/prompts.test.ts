@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ContextChunk } from '../api/generation/types.ts';
-import { CURRENT_ANSWER_PROMPT, loadTemplate, renderAnswerPrompt } from '../api/prompts/index.ts';
-import { detectInjection, flagInjections } from '../api/prompts/injection.ts';
-import type { ChunkRecord } from '../retrieval/store/types.ts';
+import type { ContextChunk } from '../answer/types.ts';
+import { CURRENT_ANSWER_PROMPT, loadTemplate, renderAnswerPrompt } from '../answer/prompts/index.ts';
+import { detectInjection, flagInjections } from '../answer/prompts/injection.ts';
+import type { ChunkRecord } from '../store/types.ts';
 import { chunkRecord } from './helpers/chunks.ts';
 
 const chunk = (id: string, text: string, extra: Partial<ChunkRecord> = {}) =>
@@ -25,7 +25,14 @@ const context: ContextChunk[] = [
     }),
   },
   { marker: 2, denseScore: 0.41, chunk: chunk('notes', INJECTION, { source: 'uploads/notes.txt', title: 'Notes' }) },
-  { marker: 3, denseScore: null, chunk: chunk('faq', 'Scanned PDFs without a text layer are rejected: {{question}} is not expanded.', { source: 'faq.txt', title: 'FAQ' }) },
+  {
+    marker: 3,
+    denseScore: null,
+    chunk: chunk('faq', 'Scanned PDFs without a text layer are rejected: {{question}} is not expanded.', {
+      source: 'faq.txt',
+      title: 'FAQ',
+    }),
+  },
 ];
 
 describe('answer prompt', () => {
@@ -78,7 +85,9 @@ describe('prompt-injection flags', () => {
     const flags = flagInjections(context);
     expect(flags.map((f) => f.marker)).toEqual([2]);
     expect(flags[0]).toMatchObject({ chunkId: 'notes', source: 'uploads/notes.txt' });
-    expect(flags[0]!.patterns).toEqual(expect.arrayContaining(['ignore-instructions', 'prompt-exfiltration', 'role-change', 'delimiter-escape']));
+    expect(flags[0]!.patterns).toEqual(
+      expect.arrayContaining(['ignore-instructions', 'prompt-exfiltration', 'role-change', 'delimiter-escape']),
+    );
   });
 
   it.each([

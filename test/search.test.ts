@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import type { Embedder } from '../ingest/types.ts';
+import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25.ts';
-import { matchesFilter, parseFilter, type FilterInput } from '../retrieval/filters.ts';
-import { loadCorpus } from '../retrieval/probe/scifact.ts';
+import { matchesFilter, parseFilter, type FilterInput } from '../store/filters.ts';
+import { loadCorpus } from '../eval/probe/scifact.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
-import { openPgliteStore } from '../retrieval/store/pglite.ts';
-import type { SqlStore } from '../retrieval/store/sql-store.ts';
-import type { Collection } from '../retrieval/store/types.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import type { Collection } from '../store/types.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
-import { testEmbedder } from './helpers/embedder.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
 import { describeShared } from './helpers/shared.ts';
 
 /** Counts embed calls, so tests can tell whether a search embedded the query. */
@@ -104,7 +104,10 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
           for (const key of ['denseRank', 'bm25Rank'] as const) {
             const ranks = all.hits.map((h) => h.explanation[key]).filter((r): r is number => r !== null);
             expect(ranks.length, key).toBeGreaterThan(0);
-            expect([...ranks].sort((a, b) => a - b), `${key} ${JSON.stringify(input)}`).toEqual(ranks.map((_, i) => i + 1));
+            expect(
+              [...ranks].sort((a, b) => a - b),
+              `${key} ${JSON.stringify(input)}`,
+            ).toEqual(ranks.map((_, i) => i + 1));
           }
         }
       }
@@ -124,7 +127,9 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
     for (const [input, included] of cases) {
       expect(matchesFilter(hit.chunk, parseFilter(input)), `predicate ${JSON.stringify(input)}`).toBe(included);
       for (const mode of ['dense', 'bm25'] as const) {
-        const found = (await searcher.search(collection, { query, mode, topK: 50, filter: input })).hits.some((h) => h.chunk.id === hit.chunk.id);
+        const found = (await searcher.search(collection, { query, mode, topK: 50, filter: input })).hits.some(
+          (h) => h.chunk.id === hit.chunk.id,
+        );
         expect(found, `${mode} ${JSON.stringify(input)}`).toBe(included);
       }
     }
@@ -210,10 +215,9 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
     const plain = await searcher.search(collection, { query, topK: 5 });
     const top = plain.hits[0]!.chunk;
     // Backdate the top document by two years (a new version, as any real update makes).
-    await store.db.query(
-      `UPDATE documents SET updated_at = now() - interval '730 days', version = version + 1 WHERE id = $1`,
-      [top.documentId],
-    );
+    await store.db.query(`UPDATE documents SET updated_at = now() - interval '730 days', version = version + 1 WHERE id = $1`, [
+      top.documentId,
+    ]);
     await store.db.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
     const fresh = (await store.getCollection(collection.id))!;
     const boosted = await searcher.search(fresh, { query, topK: 50, recency: { halfLifeDays: 30, weight: 0.9 } });

@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { CallAbortedError } from '../../core/resilience.ts';
-import { answerRequestSchema, type AnswerService } from '../answer.ts';
+import { answerRequestSchema, type AnswerService } from '../../answer/service.ts';
 import { readJson } from '../http-errors.ts';
 
 /**

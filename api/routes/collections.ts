@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Ragline } from '../../core/ragline.ts';
+import type { Ragline } from '../../facade/ragline.ts';
 import { readJson } from '../http-errors.ts';
 
 const createCollectionSchema = z

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
-import type { Ragline } from '../../core/ragline.ts';
+import type { Ragline } from '../../facade/ragline.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 import { isTerminal } from '../../ingest/jobs/types.ts';
 import { readQuery } from '../http-errors.ts';
@@ -10,9 +10,7 @@ import { readUploads } from './upload-body.ts';
 
 export const MAX_WAIT_SECONDS = 120;
 
-const uploadQuerySchema = z
-  .object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) })
-  .strict();
+const uploadQuerySchema = z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) }).strict();
 
 const listQuerySchema = z
   .object({
@@ -35,7 +33,13 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: ()
     let jobs = await queue.enqueue(collection.id, uploads);
     onEnqueued();
     // Stops polling when the client goes away; the jobs carry on regardless.
-    if (wait > 0) jobs = await queue.waitFor(jobs.map((j) => j.id), wait * 1000, 250, c.req.raw.signal);
+    if (wait > 0)
+      jobs = await queue.waitFor(
+        jobs.map((j) => j.id),
+        wait * 1000,
+        250,
+        c.req.raw.signal,
+      );
     const done = jobs.every((j) => isTerminal(j.state));
     return c.json({ jobs: jobs.map(jobView) }, done ? 200 : 202);
   });

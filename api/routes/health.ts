@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { errorMessage } from '../../core/errors.ts';
-import type { Ragline } from '../../core/ragline.ts';
+import type { Ragline } from '../../facade/ragline.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 
 type Check = { ok: true; [k: string]: unknown } | { ok: false; error: string };

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
-import type { Ragline } from '../../core/ragline.ts';
+import type { Ragline } from '../../facade/ragline.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 import { JOB_STATES, type Job } from '../../ingest/jobs/types.ts';
 import { readQuery } from '../http-errors.ts';

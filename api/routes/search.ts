@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Ragline } from '../../core/ragline.ts';
+import type { Ragline } from '../../facade/ragline.ts';
 import { searchRequestSchema } from '../../retrieval/types.ts';
 import { readJson } from '../http-errors.ts';
 

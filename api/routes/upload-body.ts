@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { DocumentError, RaglineError, badRequest } from '../../core/errors.ts';
 import type { UploadInput } from '../../ingest/jobs/types.ts';
 import { TEXT_MIMES, canonicalMime, detectType } from '../../ingest/loaders/detect.ts';
-import { isJsonContentType, readJson, unsupportedMediaType, validationError } from '../http-errors.ts';
+import { validationError } from '../../core/errors.ts';
+import { isJsonContentType, readJson, unsupportedMediaType } from '../http-errors.ts';
 
 const metadataSchema = z.record(z.string(), z.unknown());
 const MAX_SOURCE_LENGTH = 1024;
@@ -31,7 +32,9 @@ export async function readUploads(c: Context): Promise<UploadInput[]> {
   if (/^multipart\/form-data/i.test(contentType ?? '')) uploads = await readMultipart(c);
   else if (isJsonContentType(contentType)) {
     const body = await readJson(c, textUploadSchema);
-    uploads = [{ source: body.source, bytes: new TextEncoder().encode(body.text), mimeHint: body.mime, title: body.title, metadata: body.metadata }];
+    uploads = [
+      { source: body.source, bytes: new TextEncoder().encode(body.text), mimeHint: body.mime, title: body.title, metadata: body.metadata },
+    ];
   } else throw unsupportedMediaType(contentType, ['multipart/form-data', 'application/json']);
   for (const upload of uploads) await assertSupported(upload);
   return uploads;
@@ -46,9 +49,12 @@ async function readMultipart(c: Context): Promise<UploadInput[]> {
   }
   const unknown = Object.keys(form).filter((k) => !MULTIPART_FIELDS.has(k));
   if (unknown.length) {
-    throw badRequest(`unknown form field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; expected "file" and optionally "metadata"`, {
-      fields: unknown,
-    });
+    throw badRequest(
+      `unknown form field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; expected "file" and optionally "metadata"`,
+      {
+        fields: unknown,
+      },
+    );
   }
   const metadata = parseMetadataField(form.metadata);
   const files = [form.file ?? []].flat();
@@ -85,7 +91,10 @@ function parseMetadataField(value: string | File | (string | File)[] | undefined
 /** 415 for file types no loader reads, 422 for an empty file; the reason names the file. */
 async function assertSupported(upload: UploadInput): Promise<void> {
   if (upload.bytes.byteLength === 0) {
-    throw new RaglineError('unprocessable_document', `${upload.source}: the file is empty`, { source: upload.source, reason: 'empty file' });
+    throw new RaglineError('unprocessable_document', `${upload.source}: the file is empty`, {
+      source: upload.source,
+      reason: 'empty file',
+    });
   }
   try {
     await detectType(upload.bytes, upload.source, upload.mimeHint);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { AnswerService, type AnswerRequestInput, type AnswerResponse } from '../../api/answer.ts';
+import { AnswerService, type AnswerRequestInput, type AnswerResponse } from '../../answer/service.ts';
 import { printJson, withRagline } from '../context.ts';
 import { addSearchOptions, searchRequestFromOptions } from './search.ts';
 
@@ -19,16 +19,22 @@ function printSources(r: Omit<AnswerResponse, 'chunks'>) {
   }
   const note = describeKind(r);
   const cost = r.usage.costUsd === null ? 'cost unknown' : `$${r.usage.costUsd.toFixed(6)}`;
-  console.log(`\n${[note, `${r.model ?? 'no model'} · ${r.promptVersion ?? '-'} · ${r.timings.totalMs.toFixed(0)} ms · ${cost}`].filter(Boolean).join('\n')}`);
+  console.log(
+    `\n${[note, `${r.model ?? 'no model'} · ${r.promptVersion ?? '-'} · ${r.timings.totalMs.toFixed(0)} ms · ${cost}`].filter(Boolean).join('\n')}`,
+  );
   if (r.strippedMarkers.length) console.log(`removed citations of unknown sources: ${r.strippedMarkers.map((m) => `[${m}]`).join(' ')}`);
   if (r.suspiciousChunks.length) {
-    console.log(`warning: ${r.suspiciousChunks.length} retrieved chunk(s) look like prompt injection: ${r.suspiciousChunks.map((f) => `[${f.marker}] ${f.source}`).join(', ')}`);
+    console.log(
+      `warning: ${r.suspiciousChunks.length} retrieved chunk(s) look like prompt injection: ${r.suspiciousChunks.map((f) => `[${f.marker}] ${f.source}`).join(', ')}`,
+    );
   }
 }
 
 /** `ragline ask "<question>"`: a grounded answer with numbered sources. */
 export function register(program: Command) {
-  addSearchOptions(program.command('ask').description('Answer a question from a collection, citing the chunks used.').argument('<question>'))
+  addSearchOptions(
+    program.command('ask').description('Answer a question from a collection, citing the chunks used.').argument('<question>'),
+  )
     .option('--json', 'print the full JSON response (with --stream: one JSON event per line)')
     .option('--stream', 'print the answer as it is generated')
     .option('--allow-any-top-k', 'allow --top-k outside 5–10')

@@ -36,7 +36,14 @@ export function registerCollectionCommands(program: Command) {
         const docs = await ragline.store.listDocuments(collection.id, { limit: opts.limit, offset: opts.offset });
         if (opts.json) return printJson(docs);
         console.table(
-          docs.map((d) => ({ id: d.id, source: d.source, title: d.title.slice(0, 40), chunks: d.chunkCount, pages: d.pageCount ?? '', version: d.version })),
+          docs.map((d) => ({
+            id: d.id,
+            source: d.source,
+            title: d.title.slice(0, 40),
+            chunks: d.chunkCount,
+            pages: d.pageCount ?? '',
+            version: d.version,
+          })),
         );
       });
     });
@@ -57,8 +64,7 @@ export function registerCollectionCommands(program: Command) {
         if (!document) throw notFound('name a document (id or source), or pass --all to delete the collection');
         const collection = await ragline.collection(opts.collection);
         const doc =
-          (await ragline.store.getDocument(collection.id, document)) ??
-          (await ragline.store.getDocumentBySource(collection.id, document));
+          (await ragline.store.getDocument(collection.id, document)) ?? (await ragline.store.getDocumentBySource(collection.id, document));
         if (!doc) throw notFound(`no document "${document}" in collection ${opts.collection}`);
         await ragline.store.deleteDocument(collection.id, doc.id);
         console.log(`deleted ${doc.source} (${doc.chunkCount} chunks)`);

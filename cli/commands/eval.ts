@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { loadConfig } from '../../core/config.ts';
 import { RaglineError, badRequest } from '../../core/errors.ts';
 import { DATASETS_DIR } from '../../core/shared-data.ts';
-import { consoleProgress } from '../../retrieval/eval/progress.ts';
-import { describeFusion, fmt, modesTable, parseFusionOptions, table, writeJson } from '../../retrieval/eval/report.ts';
-import { EVAL_MODES, runEvaluation, type EvalMode, type EvalReport } from '../../retrieval/eval/runner.ts';
-import { QUERY_KINDS } from '../../retrieval/eval/query-kinds.ts';
+import { consoleProgress } from '../../eval/progress.ts';
+import { describeFusion, fmt, modesTable, parseFusionOptions, table, writeJson } from '../../eval/report.ts';
+import { EVAL_MODES, runEvaluation, type EvalMode, type EvalReport } from '../../eval/runner.ts';
+import { QUERY_KINDS } from '../../eval/query-kinds.ts';
 
 const optionsSchema = z.object({
   dataset: z.string().min(1),

@@ -79,7 +79,7 @@ function parseMetadata(raw: string | undefined): Record<string, unknown> {
 }
 
 async function ingestWithProgress(
-  ragline: import('../../core/ragline.ts').Ragline,
+  ragline: import('../../facade/ragline.ts').Ragline,
   collection: string,
   files: string[],
   metadata: Record<string, unknown>,

@@ -60,7 +60,9 @@ export function registerSearchCommand(program: Command) {
           );
         });
         const t = response.timings;
-        console.log(`\n${response.settings.mode}/${response.settings.fusion} in ${t.totalMs.toFixed(1)} ms (embed ${t.embedMs.toFixed(1)}, dense ${t.denseMs.toFixed(1)}, bm25 ${t.bm25Ms.toFixed(1)})`);
+        console.log(
+          `\n${response.settings.mode}/${response.settings.fusion} in ${t.totalMs.toFixed(1)} ms (embed ${t.embedMs.toFixed(1)}, dense ${t.denseMs.toFixed(1)}, bm25 ${t.bm25Ms.toFixed(1)})`,
+        );
       });
     });
 }

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { startServer } from '../../api/server.ts';
 import { loadConfig } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
-import { Ragline } from '../../core/ragline.ts';
+import { Ragline } from '../../facade/ragline.ts';
 import { untilShutdownSignal } from './worker.ts';
 
 const port = (value: string) => {
@@ -21,7 +21,7 @@ export function register(program: Command) {
     .action(async (opts: { port?: number; host?: string; worker?: boolean }) => {
       const config = loadConfig();
       const ragline = await Ragline.open(config);
-      let running;
+      let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer(ragline, {
           host: opts.host ?? config.server.host,

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../core/config.ts';
-import { METRIC_NAMES, type Metrics } from '../../retrieval/eval/metrics.ts';
-import { consoleProgress } from '../../retrieval/eval/progress.ts';
-import { QUERY_KINDS } from '../../retrieval/eval/query-kinds.ts';
-import { METRIC_LABELS, describeFusion, fmt, table, writeJson } from '../../retrieval/eval/report.ts';
-import { runTune, type TuneReport } from '../../retrieval/eval/tune.ts';
+import { METRIC_NAMES, type Metrics } from '../../eval/metrics.ts';
+import { consoleProgress } from '../../eval/progress.ts';
+import { QUERY_KINDS } from '../../eval/query-kinds.ts';
+import { METRIC_LABELS, describeFusion, fmt, table, writeJson } from '../../eval/report.ts';
+import { runTune, type TuneReport } from '../../eval/tune.ts';
 import { exitOnMissingDataset, parseOptions, resolveDataset } from './eval.ts';
 
 const optionsSchema = z.object({
@@ -22,7 +22,9 @@ const metricsRow = (label: string, m: Metrics) => [label, ...METRIC_NAMES.map((n
 
 export function printTune(report: TuneReport, top: number): void {
   const s = report.settings;
-  console.log(`\n${s.dataset}: tuned on ${s.trainSplit} (${s.trainQueries} queries), scored on ${s.testSplit} (${s.testQueries}), ${s.documents} documents`);
+  console.log(
+    `\n${s.dataset}: tuned on ${s.trainSplit} (${s.trainQueries} queries), scored on ${s.testSplit} (${s.testQueries}), ${s.documents} documents`,
+  );
   console.log(`\nBest ${Math.min(top, report.grid.length)} of ${report.grid.length} hybrid settings on ${s.trainSplit} (nDCG@10):`);
   console.log(
     table(
@@ -83,8 +85,7 @@ export function register(program: Command): void {
             seed: opts.seed,
             progress,
           },
-          (row, i, total) =>
-            console.error(`[${i + 1}/${total}] ${describeFusion(row.settings)}: nDCG@10 ${fmt(row.train.ndcg10)}`),
+          (row, i, total) => console.error(`[${i + 1}/${total}] ${describeFusion(row.settings)}: nDCG@10 ${fmt(row.train.ndcg10)}`),
         );
         printTune(report, opts.top);
         if (opts.json) {

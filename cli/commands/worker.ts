@@ -2,8 +2,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { RaglineError } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
-import { Ragline } from '../../core/ragline.ts';
-import { pipelineProcessor } from '../../ingest/jobs/processor.ts';
+import { Ragline } from '../../facade/ragline.ts';
+import { pipelineProcessor } from '../../facade/job-processor.ts';
 import { JobQueue } from '../../ingest/jobs/queue.ts';
 import { JobWorker } from '../../ingest/jobs/worker.ts';
 

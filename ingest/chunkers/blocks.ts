@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DocumentError } from '../../core/errors.ts';
-import type { LoadedDocument, TokenCounter } from '../types.ts';
+import type { LoadedDocument } from '../types.ts';
+import type { TokenCounter } from '../../models/types.ts';
 import { contextPrefix } from './context.ts';
 import type { Limits } from './limits.ts';
 import { sectionUnits, type Unit, type UnitSizing } from './units.ts';

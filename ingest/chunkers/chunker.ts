@@ -1,4 +1,5 @@
-import type { Chunker, ChunkDraft, ChunkStrategy, Embedder, LoadedDocument } from '../types.ts';
+import type { Chunker, ChunkDraft, ChunkStrategy, LoadedDocument } from '../types.ts';
+import type { Embedder } from '../../models/types.ts';
 import { buildBlocks, checkDocument, type Block } from './blocks.ts';
 import { draftsOf } from './drafts.ts';
 import type { Limits } from './limits.ts';

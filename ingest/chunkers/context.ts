@@ -14,7 +14,12 @@ export function contextPrefix(title: string, headingPath: readonly string[]): st
   const name = clean(title);
   const full = name && path ? `${name} — ${path}` : name || path;
   const chars = Array.from(full); // code points, so an emoji is never cut in half
-  return chars.length <= PREFIX_MAX_CHARS ? full : `${chars.slice(0, PREFIX_MAX_CHARS - 1).join('').trimEnd()}…`;
+  return chars.length <= PREFIX_MAX_CHARS
+    ? full
+    : `${chars
+        .slice(0, PREFIX_MAX_CHARS - 1)
+        .join('')
+        .trimEnd()}…`;
 }
 
 /** `title — heading › path\n\ntext`; just the text when the document has neither title nor headings. */

@@ -1,4 +1,5 @@
-import type { ChunkDraft, LoadedDocument, TokenCounter } from '../types.ts';
+import type { ChunkDraft, LoadedDocument } from '../types.ts';
+import type { TokenCounter } from '../../models/types.ts';
 import type { Block } from './blocks.ts';
 import type { Run } from './plan.ts';
 import { fitSpans } from './spans.ts';

@@ -1,5 +1,6 @@
 import { RaglineError } from '../../core/errors.ts';
-import type { Chunker, ChunkerOptions, ChunkStrategy, Embedder } from '../types.ts';
+import type { Chunker, ChunkerOptions, ChunkStrategy } from '../types.ts';
+import type { Embedder } from '../../models/types.ts';
 import { StrategyChunker, type Strategy } from './chunker.ts';
 import { fixedStrategy } from './fixed.ts';
 import { resolveLimits } from './limits.ts';

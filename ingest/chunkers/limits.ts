@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RaglineError } from '../../core/errors.ts';
-import type { ChunkerOptions, Embedder } from '../types.ts';
+import type { ChunkerOptions } from '../types.ts';
+import type { Embedder } from '../../models/types.ts';
 
 const optionsSchema = z.object({
   maxTokens: z.number().int().positive(),

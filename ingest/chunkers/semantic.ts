@@ -19,7 +19,8 @@
  */
 import { RaglineError } from '../../core/errors.ts';
 import { cosine } from '../../core/vectors.ts';
-import type { Embedder, LoadedDocument } from '../types.ts';
+import type { LoadedDocument } from '../types.ts';
+import type { Embedder } from '../../models/types.ts';
 import { runTokens, type Block } from './blocks.ts';
 import type { BlockPlan, Strategy } from './chunker.ts';
 import { packGreedy, segmentsOf, type Run, type Segment } from './plan.ts';

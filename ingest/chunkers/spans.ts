@@ -1,4 +1,4 @@
-import type { TokenCounter } from '../types.ts';
+import type { TokenCounter } from '../../models/types.ts';
 
 /** A stretch of the document text with its model-token count. */
 export interface Span {

@@ -1,5 +1,6 @@
-import { splitSentences } from '../sentences.ts';
-import type { Section, TokenCounter } from '../types.ts';
+import { splitSentences } from '../../models/sentences.ts';
+import type { Section } from '../types.ts';
+import type { TokenCounter } from '../../models/types.ts';
 import { atoms, fitSpans, type Span } from './spans.ts';
 
 /**

@@ -1,8 +1,17 @@
 import { RaglineError, notFound } from '../../core/errors.ts';
-import { SqlStore } from '../../retrieval/store/sql-store.ts';
-import type { SqlExecutor } from '../../retrieval/store/sql.ts';
-import type { Store } from '../../retrieval/store/types.ts';
-import { isTerminal, type Job, type JobError, type JobProgress, type JobResult, type JobState, type Upload, type UploadInput } from './types.ts';
+import { SqlStore } from '../../store/sql-store.ts';
+import type { SqlExecutor } from '../../store/sql.ts';
+import type { Store } from '../../store/types.ts';
+import {
+  isTerminal,
+  type Job,
+  type JobError,
+  type JobProgress,
+  type JobResult,
+  type JobState,
+  type Upload,
+  type UploadInput,
+} from './types.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -23,7 +32,8 @@ export interface Lease {
   attempt: number;
 }
 
-const iso = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+const iso = (v: unknown) =>
+  v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
 
 function toJob(r: Record<string, unknown>): Job {
   return {
@@ -47,8 +57,25 @@ function toJob(r: Record<string, unknown>): Job {
   };
 }
 
-const COLUMN_NAMES = ['id', 'upload_id', 'collection_id', 'source', 'state', 'progress', 'attempts', 'max_attempts', 'last_error',
-  'result', 'locked_by', 'heartbeat_at', 'run_after', 'created_at', 'updated_at', 'started_at', 'finished_at'];
+const COLUMN_NAMES = [
+  'id',
+  'upload_id',
+  'collection_id',
+  'source',
+  'state',
+  'progress',
+  'attempts',
+  'max_attempts',
+  'last_error',
+  'result',
+  'locked_by',
+  'heartbeat_at',
+  'run_after',
+  'created_at',
+  'updated_at',
+  'started_at',
+  'finished_at',
+];
 const columns = (prefix = '') => COLUMN_NAMES.map((c) => prefix + c).join(', ');
 const JOB_COLUMNS = columns();
 
@@ -87,7 +114,15 @@ export class JobQueue {
         const { rows } = await tx.query<{ id: string }>(
           `INSERT INTO uploads (collection_id, source, mime_hint, title, metadata, bytes, size_bytes)
            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) RETURNING id`,
-          [collectionId, u.source, u.mimeHint ?? null, u.title ?? null, JSON.stringify(u.metadata ?? {}), asBuffer(u.bytes), u.bytes.byteLength],
+          [
+            collectionId,
+            u.source,
+            u.mimeHint ?? null,
+            u.title ?? null,
+            JSON.stringify(u.metadata ?? {}),
+            asBuffer(u.bytes),
+            u.bytes.byteLength,
+          ],
         );
         const job = await tx.query(
           `INSERT INTO ingest_jobs (upload_id, collection_id, source, max_attempts, progress)

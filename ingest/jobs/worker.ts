@@ -20,7 +20,14 @@ export class JobFailure extends Error {
 }
 
 /** Failures that will happen again on every attempt; anything else (database, model, crash) is retried. */
-const PERMANENT_CODES = new Set(['bad_request', 'not_found', 'unprocessable_document', 'unsupported_media_type', 'model_mismatch', 'conflict']);
+const PERMANENT_CODES = new Set([
+  'bad_request',
+  'not_found',
+  'unprocessable_document',
+  'unsupported_media_type',
+  'model_mismatch',
+  'conflict',
+]);
 
 export function classifyFailure(err: unknown): { error: JobError; permanent: boolean } {
   if (err instanceof JobFailure) return { error: err.error, permanent: err.permanent };

@@ -83,13 +83,20 @@ function isUtf8Text(bytes: Uint8Array): boolean {
 }
 
 function extensionOf(source: string): string {
-  const name = source.replace(/[?#].*$/, '').split(/[\\/]/).pop() ?? '';
+  const name =
+    source
+      .replace(/[?#].*$/, '')
+      .split(/[\\/]/)
+      .pop() ?? '';
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
 }
 
 function sniffTextFlavour(head: string): TextMime {
-  const start = head.replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  const start = head
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
   if (/^(<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)/.test(start)) return 'text/html';
   if (/^#{1,6} \S/m.test(head) || /^```/m.test(head)) return 'text/markdown';
   return 'text/plain';

@@ -11,8 +11,28 @@ type DomNode = ReturnType<ReturnType<CheerioAPI['root']>['contents']>[number];
 /** Page furniture and non-content that would only pollute retrieval. */
 const DROPPED = 'script, style, nav, header, footer, aside, noscript, template, svg, iframe';
 const BLOCK_TAGS = new Set([
-  'address', 'article', 'blockquote', 'body', 'center', 'dd', 'details', 'div', 'dl', 'dt', 'fieldset',
-  'figcaption', 'figure', 'form', 'hr', 'li', 'main', 'ol', 'p', 'section', 'summary', 'ul',
+  'address',
+  'article',
+  'blockquote',
+  'body',
+  'center',
+  'dd',
+  'details',
+  'div',
+  'dl',
+  'dt',
+  'fieldset',
+  'figcaption',
+  'figure',
+  'form',
+  'hr',
+  'li',
+  'main',
+  'ol',
+  'p',
+  'section',
+  'summary',
+  'ul',
 ]);
 const HEADING = /^h([1-6])$/;
 
@@ -107,7 +127,12 @@ class BodyWalker {
       .find('tr')
       .filter((_, row) => $(row).closest('table')[0] === table)
       .toArray()
-      .map((row) => $(row).children('th, td').toArray().map((cell) => $(cell).text()));
+      .map((row) =>
+        $(row)
+          .children('th, td')
+          .toArray()
+          .map((cell) => $(cell).text()),
+      );
   }
 
   private get place() {

@@ -39,7 +39,10 @@ export const markdownLoader: Loader = {
           builder.addCode(token.text, place);
           break;
         case 'table':
-          builder.addTable([token.header, ...token.rows].map((row) => row.map((cell) => inlineText(cell.tokens))), place);
+          builder.addTable(
+            [token.header, ...token.rows].map((row) => row.map((cell) => inlineText(cell.tokens))),
+            place,
+          );
           break;
         default:
           builder.addText(blockText(token), place);

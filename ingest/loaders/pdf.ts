@@ -57,8 +57,10 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       // pdf.js refuses Node Buffers and may take ownership of its input: give it a plain copy.
       const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
       try {
-        const extracted = await withDeadline(readPages(task.promise, source, maxPages), timeoutMs, () =>
-          new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
+        const extracted = await withDeadline(
+          readPages(task.promise, source, maxPages),
+          timeoutMs,
+          () => new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
         );
         return buildDocument(extracted, bytes.length, source);
       } catch (err) {

@@ -2,17 +2,17 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../../core/errors.ts';
 import { cosine } from '../../core/vectors.ts';
-import { matchesFilter, parseFilter, type Filter } from '../../retrieval/filters.ts';
-import { openPgliteStore } from '../../retrieval/store/pglite.ts';
-import { PineconeDenseIndex } from '../../retrieval/store/pinecone.ts';
-import { openPostgresStore } from '../../retrieval/store/postgres.ts';
-import type { SqlStore } from '../../retrieval/store/sql-store.ts';
-import type { ChunkInput, DocumentReplacement } from '../../retrieval/store/types.ts';
+import { matchesFilter, parseFilter, type Filter } from '../../store/filters.ts';
+import { openPgliteStore } from '../../store/pglite.ts';
+import { PineconeDenseIndex } from '../../store/pinecone.ts';
+import { openPostgresStore } from '../../store/postgres.ts';
+import type { SqlStore } from '../../store/sql-store.ts';
+import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
 import { FakePinecone } from '../contract/fake-pinecone.ts';
-import { testEmbedder } from '../helpers/embedder.ts';
+import { testEmbedder } from '../../testkit/embedder.ts';
 import { describeShared } from '../helpers/shared.ts';
-import { createScratchDatabase, postgresUnavailable } from '../helpers/temp-database.ts';
-import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from './scifact-fixture.ts';
+import { createScratchDatabase, postgresUnavailable } from '../helpers/postgres.ts';
+import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from '../../testkit/scifact-fixture.ts';
 
 /**
  * One behavioural suite run against every Store implementation: PGlite in memory, the Postgres
@@ -136,9 +136,17 @@ describeShared('store conformance', () => {
       modelId: embedder.modelId,
       dimensions: embedder.dimensions,
       passages,
-      passageVectors: await embedAll(embedder, passages.map((p) => p.text), 'passage'),
+      passageVectors: await embedAll(
+        embedder,
+        passages.map((p) => p.text),
+        'passage',
+      ),
       queries,
-      queryVectors: await embedAll(embedder, queries.map((q) => q.text), 'query'),
+      queryVectors: await embedAll(
+        embedder,
+        queries.map((q) => q.text),
+        'query',
+      ),
     };
   }, 30 * 60_000); // the first run embeds ~2,000 abstracts; later runs read the cache
 
@@ -158,8 +166,7 @@ describeShared('store conformance', () => {
     let corpusId: string;
     const passageIndexByText = new Map<string, number>();
     const vector = (i: number) => fx.passageVectors[i]!;
-    const newCollection = (name: string) =>
-      store.createCollection({ name, embeddingModel: fx.modelId, dimensions: fx.dimensions });
+    const newCollection = (name: string) => store.createCollection({ name, embeddingModel: fx.modelId, dimensions: fx.dimensions });
 
     beforeAll(async () => {
       ({ store, cleanup } = await factory.open());
@@ -190,9 +197,7 @@ describeShared('store conformance', () => {
       expect((await store.listCollections()).map((c) => c.name)).toEqual(expect.arrayContaining(['alpha', 'corpus']));
 
       await store.replaceDocument(documentInput(alpha.id, 'a.txt', [chunkInput(0, fx.passages[0]!.text, vector(0))]));
-      const chunkIds = (await store.chunksOfDocuments(alpha.id, [...(await store.documentVersions(alpha.id)).keys()])).map(
-        (c) => c.id,
-      );
+      const chunkIds = (await store.chunksOfDocuments(alpha.id, [...(await store.documentVersions(alpha.id)).keys()])).map((c) => c.id);
       expect(chunkIds).toHaveLength(1);
 
       expect(await store.deleteCollection(alpha.id)).toBe(true);
@@ -290,10 +295,13 @@ describeShared('store conformance', () => {
     it('k-NN with a filter returns only matching chunks, nearest first', async () => {
       const filters: [Filter, (i: number) => boolean][] = [
         [parseFilter({ 'metadata.group': 2 }), (i) => groupOf(i) === 2],
-        [parseFilter({ 'metadata.group': { in: [0, 3] }, source: { prefix: 'scifact/doc-1' } }), (i) => {
-          const d = Math.floor(i / PER_DOCUMENT);
-          return (groupOf(i) === 0 || groupOf(i) === 3) && `scifact/doc-${d}`.startsWith('scifact/doc-1');
-        }],
+        [
+          parseFilter({ 'metadata.group': { in: [0, 3] }, source: { prefix: 'scifact/doc-1' } }),
+          (i) => {
+            const d = Math.floor(i / PER_DOCUMENT);
+            return (groupOf(i) === 0 || groupOf(i) === 3) && `scifact/doc-${d}`.startsWith('scifact/doc-1');
+          },
+        ],
       ];
       for (const [filter, admits] of filters) {
         for (let q = 0; q < 5; q++) {
@@ -314,9 +322,7 @@ describeShared('store conformance', () => {
     itPgvector('HNSW recall@10 against exact search is at least 0.95 on real embeddings', async () => {
       // At 2,000 chunks the planner rightly prefers an exact scan; forceIndex measures the index itself.
       const first = { collectionId: corpusId, vector: fx.queryVectors[0]!, limit: K };
-      expect(await store.explainDenseSearch(first, { forceIndex: true }), 'forceIndex must walk the HNSW index').toContain(
-        'chunks_hnsw_',
-      );
+      expect(await store.explainDenseSearch(first, { forceIndex: true }), 'forceIndex must walk the HNSW index').toContain('chunks_hnsw_');
       expect(await store.explainDenseSearch({ ...first, exact: true })).not.toContain('chunks_hnsw_');
 
       let indexRecall = 0;

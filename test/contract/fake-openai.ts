@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import { Tiktoken } from 'js-tiktoken/lite';
 import cl100k from 'js-tiktoken/ranks/cl100k_base';
 import { LocalServer } from './local-server.ts';
@@ -48,7 +48,14 @@ export interface ChatScript {
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 const cl100kEncoder = new Tiktoken(cl100k);
@@ -157,7 +164,8 @@ export const respond = {
           return void res.destroy();
         }
         if (options.endAfter === i) return void res.end();
-        if (options.hangAfter === i) return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        if (options.hangAfter === i)
+          return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         if (options.malformedAt === i) res.write('data: {"choices": [ {"delta": \n\n');
         else res.write(chunk({ content: delta }));
         if (options.gapMs) await sleep(options.gapMs, signal);
@@ -202,7 +210,10 @@ export class FakeOpenAI {
   readonly requests: RecordedRequest[] = [];
   private readonly queues = new Map<string, Send[]>();
   private readonly defaults = new Map<string, Send>([
-    ['/v1/chat/completions', async (req, res, signal) => (req.body.stream ? respond.chatStream(['Fake ', 'answer ', '[1].']) : respond.chat())(req, res, signal)],
+    [
+      '/v1/chat/completions',
+      async (req, res, signal) => (req.body.stream ? respond.chatStream(['Fake ', 'answer ', '[1].']) : respond.chat())(req, res, signal),
+    ],
     ['/v1/embeddings', respond.embeddings()],
   ]);
   private inFlight = 0;

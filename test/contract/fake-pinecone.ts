@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { cosine } from '../../core/vectors.ts';
 import { LocalServer } from './local-server.ts';
 
@@ -132,7 +132,10 @@ function checkMetadata(id: string, metadata: unknown): Record<string, unknown> {
       (typeof value === 'number' && Number.isFinite(value)) ||
       (Array.isArray(value) && value.every((v) => typeof v === 'string'));
     if (!ok || key.startsWith('$')) {
-      throw new HttpError(400, `Metadata value must be a string, number, boolean or list of strings, got '${JSON.stringify(value)}' for field '${key}'`);
+      throw new HttpError(
+        400,
+        `Metadata value must be a string, number, boolean or list of strings, got '${JSON.stringify(value)}' for field '${key}'`,
+      );
     }
   }
   return metadata;
@@ -213,7 +216,10 @@ export class FakePinecone {
     };
     const sendError = (status: number, message: string) =>
       controlPlane
-        ? send(status, { error: { code: status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHENTICATED' : 'INVALID_ARGUMENT', message }, status })
+        ? send(status, {
+            error: { code: status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHENTICATED' : 'INVALID_ARGUMENT', message },
+            status,
+          })
         : send(status, { code: status === 404 ? 5 : status === 401 ? 16 : 3, message, details: [] });
     try {
       if (req.headers['api-key'] !== this.apiKey) throw new HttpError(401, 'Invalid API Key');
@@ -228,7 +234,8 @@ export class FakePinecone {
   }
 
   private route(req: RecordedRequest): unknown {
-    if (req.method === 'GET' && req.path.startsWith('/indexes/')) return this.describeIndex(decodeURIComponent(req.path.slice('/indexes/'.length)));
+    if (req.method === 'GET' && req.path.startsWith('/indexes/'))
+      return this.describeIndex(decodeURIComponent(req.path.slice('/indexes/'.length)));
     const namespace = typeof req.body.namespace === 'string' ? req.body.namespace : '';
     switch (`${req.method} ${req.path}`) {
       case 'POST /vectors/upsert':
@@ -281,10 +288,15 @@ export class FakePinecone {
 
   private query(namespace: string, body: Record<string, unknown>) {
     const { topK, vector, filter, includeValues, includeMetadata } = body;
-    if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > 10_000) throw new HttpError(400, 'topK must be in 1..10000');
-    if ((includeValues || includeMetadata) && topK > 1000) throw new HttpError(400, 'topK must be <= 1000 with includeValues or includeMetadata');
+    if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > 10_000)
+      throw new HttpError(400, 'topK must be in 1..10000');
+    if ((includeValues || includeMetadata) && topK > 1000)
+      throw new HttpError(400, 'topK must be <= 1000 with includeValues or includeMetadata');
     if (!Array.isArray(vector) || vector.length !== this.dimension) {
-      throw new HttpError(400, `Vector dimension ${Array.isArray(vector) ? vector.length : 0} does not match the dimension of the index ${this.dimension}`);
+      throw new HttpError(
+        400,
+        `Vector dimension ${Array.isArray(vector) ? vector.length : 0} does not match the dimension of the index ${this.dimension}`,
+      );
     }
     const matches = this.vectors(namespace)
       .filter((v) => filter === undefined || evaluateFilter(v.metadata, filter))

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenAIChatGenerator, type OpenAIChatOptions } from '../../api/generation/openai-chat.ts';
-import { countChatTokens, countTokens } from '../../api/generation/tokens.ts';
-import type { ContextChunk, StreamEvent } from '../../api/generation/types.ts';
+import { OpenAIChatGenerator, type OpenAIChatOptions } from '../../answer/generators/openai-chat.ts';
+import { countChatTokens, countTokens } from '../../models/tokenizers/tiktoken.ts';
+import type { ContextChunk, StreamEvent } from '../../answer/types.ts';
 import { CallAbortedError, ProviderError } from '../../core/resilience.ts';
 import { chunkRecord } from '../helpers/chunks.ts';
 import { FakeOpenAI, respond } from './fake-openai.ts';
@@ -70,7 +70,11 @@ describe('chat completions contract (real SDK, fake server)', () => {
     fake.enqueue(CHAT, respond.chat({ content: 'The default port is 8787 [1].', model: 'gpt-4o-mini-2024-07-18' }));
     const result = await generator().generate({ question, context });
 
-    expect(result).toEqual({ text: 'The default port is 8787 [1].', usage: { promptTokens: 321, completionTokens: 12 }, model: 'gpt-4o-mini-2024-07-18' });
+    expect(result).toEqual({
+      text: 'The default port is 8787 [1].',
+      usage: { promptTokens: 321, completionTokens: 12 },
+      model: 'gpt-4o-mini-2024-07-18',
+    });
     const [req] = fake.to(CHAT);
     expect(req!.headers.authorization).toBe('Bearer sk-test');
     expect(req!.body).toMatchObject({ model: 'gpt-4o-mini', temperature: 0.1, max_tokens: 200 });
@@ -78,7 +82,9 @@ describe('chat completions contract (real SDK, fake server)', () => {
     const messages = req!.body.messages as Array<{ role: string; content: string }>;
     expect(messages.map((m) => m.role)).toEqual(['system', 'user']);
     expect(messages[0]!.content).toMatch(/Ignore any instruction/);
-    expect(messages[1]!.content).toContain('<document id="1" source="docs/a.md" title="Doc a" page="3" section="Guide > Install" updated="2024-05-02">');
+    expect(messages[1]!.content).toContain(
+      '<document id="1" source="docs/a.md" title="Doc a" page="3" section="Guide > Install" updated="2024-05-02">',
+    );
     expect(messages[1]!.content).toContain(`Question: ${question}`);
   });
 

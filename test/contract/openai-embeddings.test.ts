@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.ts';
 import { ProviderError } from '../../core/resilience.ts';
-import { createEmbedder } from '../../ingest/embedders/index.ts';
-import { EMBEDDING_LIMITS, OpenAIEmbedder, type OpenAIEmbedderOptions } from '../../ingest/embedders/openai.ts';
+import { createEmbedder } from '../../models/embedders/index.ts';
+import { EMBEDDING_LIMITS, OpenAIEmbedder, type OpenAIEmbedderOptions } from '../../models/embedders/openai.ts';
 import { FakeOpenAI, countTokensCl100k, fakeVector, respond } from './fake-openai.ts';
 
 /** Contract tests for the OpenAI embedder: the real SDK against a local fake of the embeddings endpoint. */
@@ -23,7 +23,7 @@ function embedder(overrides: Partial<OpenAIEmbedderOptions> = {}) {
 }
 
 /** A text of about `n` cl100k tokens (" word" is one token). */
-const textOfTokens = (n: number, tag: string) => `${tag}:` + ' word'.repeat(n);
+const textOfTokens = (n: number, tag: string) => `${tag}:${' word'.repeat(n)}`;
 const inputsOf = (req: { body: Record<string, unknown> }) => req.body.input as string[];
 
 beforeAll(() => fake.start());
@@ -109,7 +109,10 @@ describe('embeddings contract (real SDK, fake server)', () => {
     fake.setDefault(EMB, respond.delayed(300, respond.embeddings()));
     try {
       const e = await embedder({ concurrency: 2, limits: { maxInputs: 10 } });
-      await e.embed(Array.from({ length: 60 }, (_, i) => `t${i}`), 'passage');
+      await e.embed(
+        Array.from({ length: 60 }, (_, i) => `t${i}`),
+        'passage',
+      );
       expect(fake.to(EMB)).toHaveLength(6);
       expect(fake.maxInFlight).toBe(2);
     } finally {
@@ -143,7 +146,12 @@ describe('embeddings contract (real SDK, fake server)', () => {
   });
 
   it('is what createEmbedder builds for RAGLINE_EMBEDDER=openai', async () => {
-    const config = loadConfig({ RAGLINE_EMBEDDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.baseURL, RAGLINE_EMBEDDING_DIMENSIONS: '512' });
+    const config = loadConfig({
+      RAGLINE_EMBEDDER: 'openai',
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: fake.baseURL,
+      RAGLINE_EMBEDDING_DIMENSIONS: '512',
+    });
     const e = await createEmbedder(config);
     expect(e).toBeInstanceOf(OpenAIEmbedder);
     expect(e.modelId).toBe('text-embedding-3-small@512');

@@ -6,13 +6,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { loadConfig } from '../../core/config.ts';
 import { RaglineError } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
-import { matchesFilter, parseFilter, type FilterInput } from '../../retrieval/filters.ts';
-import { openStore } from '../../retrieval/store/index.ts';
-import { openPgliteStore } from '../../retrieval/store/pglite.ts';
-import { PineconeDenseIndex, type PineconeDenseIndexOptions } from '../../retrieval/store/pinecone.ts';
-import { SqlStore } from '../../retrieval/store/sql-store.ts';
-import type { ChunkInput, DocumentReplacement } from '../../retrieval/store/types.ts';
-import { chunkInput } from '../conformance/scifact-fixture.ts';
+import { matchesFilter, parseFilter, type FilterInput } from '../../store/filters.ts';
+import { openStore } from '../../store/index.ts';
+import { openPgliteStore } from '../../store/pglite.ts';
+import { PineconeDenseIndex, type PineconeDenseIndexOptions } from '../../store/pinecone.ts';
+import { SqlStore } from '../../store/sql-store.ts';
+import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
+import { chunkInput } from '../../testkit/scifact-fixture.ts';
 import { FakePinecone } from './fake-pinecone.ts';
 
 /**
@@ -42,7 +42,16 @@ const chunk = (ordinal: number, text: string, embedding: number[], page: number 
   chunkInput(ordinal, text, embedding, { pageStart: page, pageEnd: page });
 
 function doc(collectionId: string, source: string, chunks: ChunkInput[], metadata: Record<string, unknown> = {}): DocumentReplacement {
-  return { collectionId, source, title: `Title of ${source}`, mime: 'text/plain', contentHash: chunks.map((c) => c.text).join('|'), metadata, pageCount: null, chunks };
+  return {
+    collectionId,
+    source,
+    title: `Title of ${source}`,
+    mime: 'text/plain',
+    contentHash: chunks.map((c) => c.text).join('|'),
+    metadata,
+    pageCount: null,
+    chunks,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<RaglineError> {
@@ -82,12 +91,19 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
     expect(describe!.headers['api-key']).toBe(fake.apiKey);
     expect(describe!.headers['x-pinecone-api-version']).toMatch(/^\d{4}-\d{2}$/);
     // No pgvector index is built for a Pinecone-backed collection.
-    const { rows } = await store.db.query('SELECT indexname FROM pg_indexes WHERE indexname = $1', [`chunks_hnsw_${c.id.replace(/-/g, '')}`]);
+    const { rows } = await store.db.query('SELECT indexname FROM pg_indexes WHERE indexname = $1', [
+      `chunks_hnsw_${c.id.replace(/-/g, '')}`,
+    ]);
     expect(rows).toEqual([]);
 
     const metadata = { lang: 'en', year: 2020, draft: false, tags: ['a', 'b'], nested: { x: 1 }, missing: null, mixed: ['a', 1] };
     const v1 = await store.replaceDocument(
-      doc(c.id, 'paper.pdf', [chunk(0, 'first chunk', unitVector(1), 1), chunk(1, 'second chunk', unitVector(2), 2), chunk(2, 'third', unitVector(3))], metadata),
+      doc(
+        c.id,
+        'paper.pdf',
+        [chunk(0, 'first chunk', unitVector(1), 1), chunk(1, 'second chunk', unitVector(2), 2), chunk(2, 'third', unitVector(3))],
+        metadata,
+      ),
     );
     const v1Chunks = await store.chunksOfDocuments(c.id, [v1.id]);
     const stored = new Map(fake.vectors(c.id).map((v) => [v.id, v]));
@@ -149,7 +165,14 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
       for (let d = 0; d < DOCS; d++) {
         const metadata: Record<string, unknown> = { n: d, group: d % 3, tags: [`t${d % 4}`], draft: d % 7 === 0 };
         if (d % 5) metadata.lang = d % 2 ? 'en' : 'de'; // every fifth document has no lang at all
-        await store.replaceDocument(doc(collectionId, `doc-${d}`, [chunk(0, `doc ${d} a`, vectorOf(d, 0)), chunk(1, `doc ${d} b`, vectorOf(d, 1), (d % 10) + 1)], metadata));
+        await store.replaceDocument(
+          doc(
+            collectionId,
+            `doc-${d}`,
+            [chunk(0, `doc ${d} a`, vectorOf(d, 0)), chunk(1, `doc ${d} b`, vectorOf(d, 1), (d % 10) + 1)],
+            metadata,
+          ),
+        );
       }
     });
 
@@ -161,7 +184,10 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
       const filter = parseFilter(input);
       const before = fake.to('/query').length;
       const hits = await store.denseSearch({ collectionId, vector: query, limit, filter });
-      const queries = fake.to('/query').slice(before).map((r) => r.body);
+      const queries = fake
+        .to('/query')
+        .slice(before)
+        .map((r) => r.body);
       const exact = await store.denseSearch({ collectionId, vector: query, limit, filter, exact: true });
       expect(ids(hits)).toEqual(ids(exact));
       hits.forEach((h, i) => expect(h.similarity).toBeCloseTo(exact[i]!.similarity, 5));
@@ -226,7 +252,9 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
   describe('consistency', () => {
     it('a Pinecone failure during replaceDocument leaves the old version intact in SQL and in dense search', async () => {
       const c = await store.createCollection({ name: 'failures', embeddingModel: 'test', dimensions: DIM });
-      const v1 = await store.replaceDocument(doc(c.id, 'paper.txt', [chunk(0, 'old one', unitVector(11)), chunk(1, 'old two', unitVector(12))]));
+      const v1 = await store.replaceDocument(
+        doc(c.id, 'paper.txt', [chunk(0, 'old one', unitVector(11)), chunk(1, 'old two', unitVector(12))]),
+      );
       const v1Chunks = await store.chunksOfDocuments(c.id, [v1.id]);
       const collectionVersion = (await store.getCollection(c.id))!.version;
 
@@ -240,7 +268,12 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
       expect(await store.getDocumentBySource(c.id, 'paper.txt')).toEqual(v1);
       expect(await store.chunksOfDocuments(c.id, [v1.id])).toEqual(v1Chunks);
       expect((await store.getCollection(c.id))!.version).toBe(collectionVersion);
-      expect(fake.vectors(c.id).map((v) => v.id).sort()).toEqual(v1Chunks.map((ch) => ch.id).sort());
+      expect(
+        fake
+          .vectors(c.id)
+          .map((v) => v.id)
+          .sort(),
+      ).toEqual(v1Chunks.map((ch) => ch.id).sort());
       const hits = await store.denseSearch({ collectionId: c.id, vector: unitVector(11), limit: 5 });
       expect(ids(hits)).toEqual([v1Chunks[0]!.id, v1Chunks[1]!.id]);
       expect(hits[0]!.similarity).toBeCloseTo(1, 6);
@@ -249,8 +282,18 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
       fake.failNext('/vectors/upsert', 0, 503, 503);
       const big = Array.from({ length: 150 }, (_, i) => chunk(i, `big ${i}`, unitVector(100 + i)));
       expect((await rejection(store.replaceDocument(doc(c.id, 'paper.txt', big)))).code).toBe('upstream_unavailable');
-      expect(fake.to('/vectors/upsert').slice(-3).map((r) => (r.body.vectors as unknown[]).length)).toEqual([100, 50, 50]);
-      expect(fake.vectors(c.id).map((v) => v.id).sort()).toEqual(v1Chunks.map((ch) => ch.id).sort());
+      expect(
+        fake
+          .to('/vectors/upsert')
+          .slice(-3)
+          .map((r) => (r.body.vectors as unknown[]).length),
+      ).toEqual([100, 50, 50]);
+      expect(
+        fake
+          .vectors(c.id)
+          .map((v) => v.id)
+          .sort(),
+      ).toEqual(v1Chunks.map((ch) => ch.id).sort());
       expect(await store.chunksOfDocuments(c.id, [v1.id])).toEqual(v1Chunks);
 
       // One 503 is ridden out by the SDK's retry.
@@ -265,11 +308,23 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
     it('orphan vectors left by a failed cleanup are logged and never returned', async () => {
       const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {});
       const c = await store.createCollection({ name: 'orphans', embeddingModel: 'test', dimensions: DIM });
-      const v1 = await store.replaceDocument(doc(c.id, 'a.txt', [0, 1, 2].map((i) => chunk(i, `v1 ${i}`, unitVector(200 + i)))));
+      const v1 = await store.replaceDocument(
+        doc(
+          c.id,
+          'a.txt',
+          [0, 1, 2].map((i) => chunk(i, `v1 ${i}`, unitVector(200 + i))),
+        ),
+      );
       const v1Ids = (await store.chunksOfDocuments(c.id, [v1.id])).map((ch) => ch.id);
 
       fake.failNext('/vectors/delete', 503, 503);
-      const v2 = await store.replaceDocument(doc(c.id, 'a.txt', [0, 1, 2].map((i) => chunk(i, `v2 ${i}`, unitVector(300 + i)))));
+      const v2 = await store.replaceDocument(
+        doc(
+          c.id,
+          'a.txt',
+          [0, 1, 2].map((i) => chunk(i, `v2 ${i}`, unitVector(300 + i))),
+        ),
+      );
       expect(v2.version).toBe(2);
       const v2Ids = (await store.chunksOfDocuments(c.id, [v1.id])).map((ch) => ch.id);
       expect(warn).toHaveBeenCalledWith(expect.objectContaining({ documentId: v1.id }), expect.stringMatching(/orphan/));

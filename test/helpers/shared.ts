@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { MODELS_DIR, sharedAvailable } from '../../core/shared-data.ts';
+import { sharedAvailable } from '../../core/shared-data.ts';
 
 export { DATASETS_DIR, MODELS_DIR, PROJECT_ROOT, SHARED_DIR, datasetPath } from '../../core/shared-data.ts';
 
@@ -13,4 +13,4 @@ export const describeShared = (name: string, fn: () => void) =>
   available ? describe(name, fn) : describe.skip(`${name} [skipped: ../shared not found]`, fn);
 
 export const SHARED_AVAILABLE = available;
-export const TEST_MODEL_DIR = process.env.RAG_MODEL_DIR ?? MODELS_DIR;
+export { TEST_MODEL_DIR } from '../../testkit/embedder.ts';

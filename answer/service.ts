@@ -1,0 +1,384 @@
+import { z } from 'zod';
+import type { Config } from '../core/config.ts';
+import { RaglineError, errorMessage, validationError } from '../core/errors.ts';
+import { logger } from '../core/logger.ts';
+import { CallAbortedError, ProviderError } from '../core/resilience.ts';
+import type { Embedder } from '../models/types.ts';
+import { searchRequestSchema, type SearchHit, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
+import { MarkerFilter, chunkReference, verifyCitations, type ChunkReference, type Citation } from './citations.ts';
+import { ExtractiveGenerator, NOT_COVERED } from './generators/extractive.ts';
+import { OpenAIChatGenerator } from './generators/openai-chat.ts';
+import type { ContextChunk, FallbackReason, Generator, TokenUsage } from './types.ts';
+import { flagInjections, type InjectionFlag } from './prompts/injection.ts';
+
+/** The answer request: the search request's fields, with `question` for `query` and a smaller topK. */
+export const answerRequestSchema = searchRequestSchema
+  .omit({ query: true, topK: true })
+  .extend({
+    question: z.string().trim().min(1, 'question must not be empty').max(8_000),
+    /** Chunks given to the generator. 5–10 keeps answers grounded without drowning the model. */
+    topK: z.number().int().min(1).max(50).default(6),
+    /** Lifts the 5–10 bound on topK (evaluation, experiments). */
+    allowAnyTopK: z.boolean().default(false),
+    stream: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (!r.allowAnyTopK && (r.topK < 5 || r.topK > 10)) {
+      ctx.addIssue({ code: 'custom', path: ['topK'], message: 'topK must be between 5 and 10 (set allowAnyTopK to override)' });
+    }
+  });
+
+export type AnswerRequestInput = z.input<typeof answerRequestSchema>;
+export type AnswerRequest = z.output<typeof answerRequestSchema>;
+
+/** A retrieved chunk as the answer shows it: what a citation names (marker, chunk, document, source, title, page), and more. */
+export interface AnswerChunk extends ChunkReference {
+  pageEnd: number | null;
+  headingPath: string[];
+  updatedAt: string;
+  score: number;
+  denseScore: number | null;
+  bm25Rank: number | null;
+  text: string;
+}
+
+export interface Confidence {
+  /** Best cosine similarity of the question and a retrieved chunk (null when dense retrieval did not run). */
+  bestDenseSimilarity: number | null;
+  bm25Matched: boolean;
+  minDenseSimilarity: number;
+}
+
+export interface AnswerResponse {
+  answer: string;
+  /** generated: an LLM wrote it; extractive: sentences quoted from the chunks; not_covered: nothing relevant was retrieved. */
+  kind: 'generated' | 'extractive' | 'not_covered';
+  citations: Citation[];
+  chunks: AnswerChunk[];
+  usage: TokenUsage & { costUsd: number | null };
+  /** The generator's model ("extractive" for the extractive answer); null when no generator ran. */
+  model: string | null;
+  promptVersion: string | null;
+  timings: { retrievalMs: number; generationMs: number; totalMs: number; search: SearchResponse['timings'] | null };
+  grounded: boolean;
+  confidence: Confidence;
+  /** Set when the configured LLM failed and the extractive answer was returned instead. */
+  fallback?: { reason: FallbackReason; message: string };
+  /** [n] markers the generator wrote that named no retrieved chunk; they were removed from `answer`. */
+  strippedMarkers: number[];
+  /** Retrieved chunks whose text looks like instructions to the model (passed on as data, flagged here). */
+  suspiciousChunks: InjectionFlag[];
+}
+
+export type AnswerEvent =
+  | { event: 'retrieval'; data: { chunks: AnswerChunk[]; confidence: Confidence; suspiciousChunks: InjectionFlag[] } }
+  | { event: 'token'; data: { delta: string } }
+  | { event: 'done'; data: Omit<AnswerResponse, 'chunks'> };
+
+/** What the service needs from Ragline (the facade satisfies it). */
+export interface AnswerBackend {
+  readonly config: Config;
+  search(collection: string, request: SearchRequestInput, options?: { queryVector?: Float32Array }): Promise<SearchResponse>;
+  embedder(): Promise<Embedder>;
+}
+
+export interface AnswerServiceOptions {
+  /** The LLM; without one every answer is extractive. */
+  generator?: Generator;
+  /** Used when there is no LLM or the LLM fails. */
+  fallback: Generator;
+  minDenseSimilarity?: number;
+  requireBm25Match?: boolean;
+}
+
+type Prices = Config['answer']['prices'];
+
+/** USD for the usage, from the price table: exact model name first, else the longest name it starts with. */
+export function costUsd(model: string, usage: TokenUsage, prices: Prices): number | null {
+  const key = prices[model]
+    ? model
+    : Object.keys(prices)
+        .filter((k) => model.startsWith(k))
+        .sort((a, b) => b.length - a.length)[0];
+  const price = key ? prices[key] : undefined;
+  if (!price) return null;
+  const usd = (usage.promptTokens * price.inputPerMTok + usage.completionTokens * price.outputPerMTok) / 1e6;
+  return Math.round(usd * 1e8) / 1e8;
+}
+
+interface Retrieved {
+  request: AnswerRequest;
+  hits: SearchHit[];
+  context: ContextChunk[];
+  chunks: AnswerChunk[];
+  confidence: Confidence;
+  confident: boolean;
+  suspiciousChunks: InjectionFlag[];
+  questionVector?: Float32Array;
+  search: SearchResponse['timings'];
+  retrievalMs: number;
+}
+
+const ms = (start: number) => Math.round((performance.now() - start) * 10) / 10;
+
+/**
+ * Retrieval → confidence gate → generation → citation check. When retrieval found nothing that
+ * looks relevant, the LLM is not called and the answer says so. When the LLM fails (circuit open,
+ * timeout, 5xx or 429 after retries, unusable response), the extractive answer is returned with
+ * `fallback.reason` rather than an error.
+ */
+export class AnswerService {
+  private readonly generator: Generator | undefined;
+  private readonly fallback: Generator;
+  private readonly minDenseSimilarity: number;
+  private readonly requireBm25Match: boolean;
+
+  constructor(
+    private readonly backend: AnswerBackend,
+    options: AnswerServiceOptions,
+  ) {
+    this.generator = options.generator;
+    this.fallback = options.fallback;
+    this.minDenseSimilarity = options.minDenseSimilarity ?? backend.config.answer.minDenseSimilarity;
+    this.requireBm25Match = options.requireBm25Match ?? backend.config.answer.requireBm25Match;
+  }
+
+  /** The configured setup: the OpenAI-compatible LLM when one is configured, the extractive generator always. */
+  static fromConfig(backend: AnswerBackend): AnswerService {
+    const { openai, answer } = backend.config;
+    const llmConfigured = Boolean(openai.apiKey || openai.baseUrl);
+    if (answer.generator === 'openai' && !llmConfigured) {
+      throw new RaglineError(
+        'invalid_config',
+        'Invalid configuration: OPENAI_API_KEY: RAGLINE_ANSWER_GENERATOR=openai needs OPENAI_API_KEY or OPENAI_BASE_URL',
+        {
+          variable: 'OPENAI_API_KEY',
+        },
+      );
+    }
+    const useLlm = answer.generator === 'openai' || (answer.generator === 'auto' && llmConfigured);
+    return new AnswerService(backend, {
+      generator: useLlm ? OpenAIChatGenerator.fromConfig(backend.config) : undefined,
+      fallback: new ExtractiveGenerator(() => backend.embedder()),
+    });
+  }
+
+  parse(input: unknown): AnswerRequest {
+    const parsed = answerRequestSchema.safeParse(input);
+    if (!parsed.success) throw validationError('answer request', parsed.error);
+    return parsed.data;
+  }
+
+  async answer(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
+    const start = performance.now();
+    const r = await this.retrieve(collection, this.parse(input));
+    if (!r.confident) return this.notCovered(r, start);
+
+    const genStart = performance.now();
+    const generation = await this.generateWithFallback(r, signal);
+    const verified = verifyCitations(generation.text, r.context, { question: r.request.question });
+    return this.finish(r, start, genStart, generation, verified);
+  }
+
+  /** Events in order: one `retrieval`, `token`s, one `done`. Throws (before `retrieval`) for bad input or an unknown collection. */
+  async *stream(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): AsyncGenerator<AnswerEvent> {
+    const start = performance.now();
+    const r = await this.retrieve(collection, this.parse(input));
+    yield { event: 'retrieval', data: { chunks: r.chunks, confidence: r.confidence, suspiciousChunks: r.suspiciousChunks } };
+    if (!r.confident) {
+      const { chunks: _chunks, ...done } = this.notCovered(r, start);
+      yield { event: 'token', data: { delta: done.answer } };
+      yield { event: 'done', data: done };
+      return;
+    }
+
+    const genStart = performance.now();
+    const known = new Set(r.context.map((c) => c.marker));
+    let generator = this.generator ?? this.fallback;
+    let fallback: AnswerResponse['fallback'];
+    // At most two passes: the LLM, then the extractive answer if the LLM failed before sending anything.
+    for (;;) {
+      const filter = new MarkerFilter(known);
+      let text = '';
+      let sent = false;
+      try {
+        let final: { usage: TokenUsage; model: string } | undefined;
+        for await (const event of generator.stream({
+          question: r.request.question,
+          context: r.context,
+          signal,
+          questionVector: r.questionVector,
+        })) {
+          if ('delta' in event) {
+            const out = filter.push(event.delta);
+            if (!out) continue;
+            text += out;
+            sent = true;
+            yield { event: 'token', data: { delta: out } };
+          } else {
+            final = event;
+          }
+        }
+        const rest = filter.flush();
+        if (rest) {
+          text += rest;
+          yield { event: 'token', data: { delta: rest } };
+        }
+        const verified = verifyCitations(text, r.context, { question: r.request.question });
+        verified.strippedMarkers.unshift(...filter.stripped.filter((m) => !verified.strippedMarkers.includes(m)));
+        const generation = {
+          text,
+          usage: final?.usage ?? { promptTokens: 0, completionTokens: 0 },
+          model: final?.model ?? generator.model,
+          generator,
+          fallback,
+        };
+        const { chunks: _chunks, ...done } = this.finish(r, start, genStart, generation, verified);
+        yield { event: 'done', data: done };
+        return;
+      } catch (err) {
+        if (err instanceof CallAbortedError) return; // the client left; nobody is listening
+        if (err instanceof ProviderError && !sent && generator !== this.fallback) {
+          fallback = this.fallbackFor(err, r.request.question);
+          generator = this.fallback;
+          continue;
+        }
+        if (err instanceof RaglineError) throw err;
+        const reason = err instanceof ProviderError ? err.reason : 'internal';
+        throw new RaglineError('upstream_unavailable', `the answer stream failed after ${text.length} characters: ${errorMessage(err)}`, {
+          reason,
+          charactersSent: text.length,
+        });
+      }
+    }
+  }
+
+  private async retrieve(collection: string, request: AnswerRequest): Promise<Retrieved> {
+    const start = performance.now();
+    const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
+    // Embedding the question here once serves both the dense search and the extractive generator.
+    let questionVector: Float32Array | undefined;
+    if (request.mode !== 'bm25') {
+      const embedder = await this.backend.embedder();
+      [questionVector] = await embedder.embed([question], 'query');
+    }
+    const response = await this.backend.search(collection, { ...searchFields, query: question }, { queryVector: questionVector });
+    const hits = response.hits;
+    const context: ContextChunk[] = hits.map((h, i) => ({ marker: i + 1, chunk: h.chunk, denseScore: h.explanation.denseScore }));
+    const denseScores = hits.map((h) => h.explanation.denseScore).filter((s): s is number => s !== null);
+    const confidence: Confidence = {
+      bestDenseSimilarity: denseScores.length ? Math.max(...denseScores) : null,
+      bm25Matched: hits.some((h) => h.explanation.bm25Rank !== null),
+      minDenseSimilarity: this.minDenseSimilarity,
+    };
+    const denseOk = request.mode === 'bm25' ? confidence.bm25Matched : (confidence.bestDenseSimilarity ?? -1) >= this.minDenseSimilarity;
+    const confident = hits.length > 0 && denseOk && (!this.requireBm25Match || confidence.bm25Matched);
+    return {
+      request,
+      hits,
+      context,
+      chunks: hits.map((h, i) => toAnswerChunk(h, i + 1)),
+      confidence,
+      confident,
+      suspiciousChunks: flagInjections(context),
+      questionVector,
+      search: response.timings,
+      retrievalMs: ms(start),
+    };
+  }
+
+  private async generateWithFallback(r: Retrieved, signal?: AbortSignal) {
+    const input = { question: r.request.question, context: r.context, signal, questionVector: r.questionVector };
+    if (this.generator) {
+      try {
+        return { ...(await this.generator.generate(input)), generator: this.generator, fallback: undefined };
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw err;
+        const fallback = this.fallbackFor(err, r.request.question);
+        return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback };
+      }
+    }
+    return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback: undefined };
+  }
+
+  private fallbackFor(err: ProviderError, question: string): NonNullable<AnswerResponse['fallback']> {
+    logger.warn(
+      { provider: this.generator?.provider, reason: err.reason, err: err.message, question: question.slice(0, 80) },
+      'LLM unavailable: extractive answer',
+    );
+    return { reason: err.reason, message: err.message };
+  }
+
+  private notCovered(r: Retrieved, start: number): AnswerResponse {
+    logger.info({ confidence: r.confidence, hits: r.hits.length }, 'answer refused: retrieval found nothing relevant enough');
+    return {
+      answer: NOT_COVERED,
+      kind: 'not_covered',
+      citations: [],
+      chunks: r.chunks,
+      usage: { promptTokens: 0, completionTokens: 0, costUsd: 0 },
+      model: null,
+      promptVersion: null,
+      timings: { retrievalMs: r.retrievalMs, generationMs: 0, totalMs: ms(start), search: r.search },
+      grounded: false,
+      confidence: r.confidence,
+      strippedMarkers: [],
+      suspiciousChunks: r.suspiciousChunks,
+    };
+  }
+
+  private finish(
+    r: Retrieved,
+    start: number,
+    genStart: number,
+    generation: { text: string; usage: TokenUsage; model: string; generator: Generator; fallback?: AnswerResponse['fallback'] },
+    verified: ReturnType<typeof verifyCitations>,
+  ): AnswerResponse {
+    const extractive = generation.generator === this.fallback;
+    const declined = verified.text.includes(NOT_COVERED) && !verified.citations.length;
+    const response: AnswerResponse = {
+      answer: verified.text,
+      kind: declined ? 'not_covered' : extractive ? 'extractive' : 'generated',
+      citations: verified.citations,
+      chunks: r.chunks,
+      usage: { ...generation.usage, costUsd: costUsd(generation.model, generation.usage, this.backend.config.answer.prices) },
+      model: generation.model,
+      promptVersion: generation.generator.promptVersion,
+      timings: { retrievalMs: r.retrievalMs, generationMs: ms(genStart), totalMs: ms(start), search: r.search },
+      grounded: verified.citations.length > 0,
+      confidence: r.confidence,
+      strippedMarkers: verified.strippedMarkers,
+      suspiciousChunks: r.suspiciousChunks,
+    };
+    if (generation.fallback) response.fallback = generation.fallback;
+    logger.info(
+      {
+        model: response.model,
+        promptVersion: response.promptVersion,
+        kind: response.kind,
+        grounded: response.grounded,
+        fallback: response.fallback?.reason,
+        strippedMarkers: response.strippedMarkers.length,
+        suspiciousChunks: response.suspiciousChunks.length,
+        totalMs: response.timings.totalMs,
+      },
+      'answered',
+    );
+    return response;
+  }
+}
+
+function toAnswerChunk(hit: SearchHit, marker: number): AnswerChunk {
+  const c = hit.chunk;
+  return {
+    ...chunkReference(marker, c),
+    pageEnd: c.pageEnd,
+    headingPath: c.headingPath,
+    updatedAt: c.updatedAt,
+    score: hit.score,
+    denseScore: hit.explanation.denseScore,
+    bm25Rank: hit.explanation.bm25Rank,
+    text: c.text,
+  };
+}

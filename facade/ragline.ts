@@ -1,0 +1,153 @@
+import type { Config } from '../core/config.ts';
+import { RaglineError } from '../core/errors.ts';
+import { createEmbedder } from '../models/embedders/index.ts';
+import { IngestionPipeline, assertModelMatches, type IngestInput, type IngestOutcome, type IngestProgress } from '../ingest/pipeline.ts';
+import type { Embedder } from '../models/types.ts';
+import { Bm25Registry } from '../retrieval/bm25.ts';
+import { HybridSearcher } from '../retrieval/search.ts';
+import { openStore } from '../store/index.ts';
+import type { Collection, Store } from '../store/types.ts';
+import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
+import { badRequest } from '../core/errors.ts';
+
+/** Documents ingested at once: enough to keep model batches full, few enough to bound memory. */
+const DOCUMENTS_IN_FLIGHT = 4;
+
+export interface RaglineParts {
+  store?: Store;
+  embedder?: Embedder;
+}
+
+/**
+ * The composition root: one store, one embedder (loaded on first use), the BM25 indexes and
+ * the searcher. The CLI, the HTTP API, workers and the evaluation harness all go through it.
+ */
+export class Ragline {
+  readonly bm25: Bm25Registry;
+  private embedderPromise: Promise<Embedder> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    embedder?: Embedder,
+  ) {
+    // Unset settings keep the tuned defaults.
+    const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
+    this.bm25 = new Bm25Registry(store, { bm25 });
+    if (embedder) this.embedderPromise = Promise.resolve(embedder);
+  }
+
+  static async open(config: Config, parts: RaglineParts = {}): Promise<Ragline> {
+    const store = parts.store ?? (await openStore(config));
+    return new Ragline(config, store, parts.embedder);
+  }
+
+  embedder(): Promise<Embedder> {
+    this.embedderPromise ??= createEmbedder(this.config).catch((err) => {
+      this.embedderPromise = undefined; // let a later call retry (e.g. after the model is installed)
+      throw err;
+    });
+    return this.embedderPromise;
+  }
+
+  async collection(idOrName: string): Promise<Collection> {
+    const collection = await this.store.getCollection(idOrName);
+    if (!collection) throw new RaglineError('not_found', `collection "${idOrName}" not found`, { collection: idOrName });
+    return collection;
+  }
+
+  async createCollection(name: string, metadata: Record<string, unknown> = {}): Promise<Collection> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+      throw badRequest('collection name must be 1–128 letters, digits, "_", "-" or ".", starting with a letter or digit', { name });
+    }
+    const embedder = await this.embedder();
+    return this.store.createCollection({ name, embeddingModel: embedder.modelId, dimensions: embedder.dimensions, metadata });
+  }
+
+  /** The collection by name, created with the configured model when it does not exist yet. */
+  async ensureCollection(name: string): Promise<Collection> {
+    return (await this.store.getCollection(name)) ?? this.createCollection(name);
+  }
+
+  async pipeline(): Promise<IngestionPipeline> {
+    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking);
+  }
+
+  /**
+   * Ingests documents, a few at a time so the embedder can fill its batches with texts from
+   * several of them (see BatchCoalescer); two inputs with the same source still run in order.
+   * One failure never stops the others. Outcomes come back in input order.
+   */
+  async ingest(
+    collectionIdOrName: string,
+    inputs: Iterable<IngestInput> | AsyncIterable<IngestInput>,
+    onProgress?: (p: IngestProgress, outcome?: IngestOutcome) => void,
+  ): Promise<IngestOutcome[]> {
+    const collection = await this.collection(collectionIdOrName);
+    const pipeline = await this.pipeline();
+    const outcomes: IngestOutcome[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const lastOfSource = new Map<string, Promise<void>>();
+    let index = 0;
+    for await (const input of inputs) {
+      const position = index++;
+      const task = (lastOfSource.get(input.source) ?? Promise.resolve()).then(async () => {
+        const outcome = await pipeline.ingest(collection, input, (p) => onProgress?.(p));
+        outcomes[position] = outcome;
+        onProgress?.({ source: input.source, stage: 'store' }, outcome);
+      });
+      lastOfSource.set(input.source, task);
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task)).catch(() => {});
+      // Reading ahead is bounded: a lazy list of files is not pulled into memory all at once.
+      if (inFlight.size >= DOCUMENTS_IN_FLIGHT) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return outcomes;
+  }
+
+  async search(collectionIdOrName: string, input: SearchRequestInput, options?: { queryVector?: Float32Array }): Promise<SearchResponse> {
+    const parsed = searchRequestSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw badRequest(`invalid search request: ${issue.path.join('.') || 'body'}: ${issue.message}`, {
+        issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      });
+    }
+    const collection = await this.collection(collectionIdOrName);
+    const embedder = await this.embedder();
+    if (parsed.data.mode !== 'bm25') assertModelMatches(collection, embedder);
+    const searcher = new HybridSearcher({ store: this.store, embedder, bm25: this.bm25 });
+    return searcher.search(collection, parsed.data, options);
+  }
+
+  /**
+   * Builds every collection's BM25 index and loads the embedding model, so the first searches
+   * after a start do not pay for it. Searches meanwhile wait only for their own collection.
+   */
+  async warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
+    const embedder = this.embedder();
+    const collections = await this.store.listCollections();
+    let chunksIndexed = 0;
+    for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
+    await embedder;
+    return { collections: collections.length, chunksIndexed };
+  }
+
+  async deleteDocument(collectionIdOrName: string, documentId: string): Promise<boolean> {
+    const collection = await this.collection(collectionIdOrName);
+    return this.store.deleteDocument(collection.id, documentId);
+  }
+
+  async deleteCollection(collectionIdOrName: string): Promise<boolean> {
+    const collection = await this.collection(collectionIdOrName);
+    this.bm25.drop(collection.id);
+    return this.store.deleteCollection(collection.id);
+  }
+
+  async close(): Promise<void> {
+    const embedder = await this.embedderPromise?.catch(() => undefined);
+    await embedder?.close?.();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,16 @@
+import path from 'node:path';
+import type { Config } from '../core/config.ts';
+import { PineconeDenseIndex } from './pinecone.ts';
+import { openPgliteStore } from './pglite.ts';
+import { openPostgresStore } from './postgres.ts';
+import type { SqlStore } from './sql-store.ts';
+
+/**
+ * The Postgres server named by DATABASE_URL when set; otherwise embedded PGlite under the data
+ * directory. With Pinecone settings, dense search runs in Pinecone; everything else stays in SQL.
+ */
+export function openStore(config: Config): Promise<SqlStore> {
+  const denseIndex = config.pinecone ? new PineconeDenseIndex(config.pinecone) : undefined;
+  if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex });
+  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex });
+}

@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import type { DenseIndex } from './dense-index.ts';
+import { SqlStore } from './sql-store.ts';
+import type { SqlExecutor } from './sql.ts';
+
+type Queryable = Pick<PGlite, 'query'> | Transaction;
+
+function executor(db: PGlite, q: Queryable = db): SqlExecutor {
+  return {
+    query: async <T>(sql: string, params?: unknown[]) => {
+      const result = await q.query<T>(sql, params);
+      return { rows: result.rows };
+    },
+    transaction: (fn) => (q === db ? db.transaction((tx) => fn(executor(db, tx))) : fn(executor(db, q))), // nested: reuse the open transaction
+    close: () => db.close(),
+  };
+}
+
+export interface PgliteOptions {
+  /** Dense search in this index (Pinecone) instead of pgvector. */
+  denseIndex?: DenseIndex;
+}
+
+/** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
+export async function openPgliteStore(dataDir?: string, options: PgliteOptions = {}): Promise<SqlStore> {
+  if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir, extensions: { vector } });
+  const store = new SqlStore('pglite', executor(db), options.denseIndex);
+  await store.migrate();
+  return store;
+}

@@ -1,0 +1,488 @@
+import { RaglineError, badRequest } from '../core/errors.ts';
+import { filterToSql } from './filters.ts';
+import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
+import { migrate } from './migrate.ts';
+import { toVectorLiteral, type SqlExecutor } from './sql.ts';
+import type {
+  ChunkInput,
+  ChunkRecord,
+  Collection,
+  DenseCandidate,
+  DenseHit,
+  DenseQuery,
+  DocumentRecord,
+  DocumentReplacement,
+  Store,
+} from './types.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INSERT_BATCH = 200;
+const DEFAULT_EF_SEARCH = 40;
+/** Refresh planner statistics once this many chunk rows, plus this share of the table, have changed. */
+const ANALYZE_MIN_ROWS = 500;
+const ANALYZE_GROWTH = 0.2;
+
+/** Knobs of the SQL store beyond the Store contract, for measurements. */
+export interface DenseSearchTuning {
+  /**
+   * Walk the HNSW index even where the planner would rather scan exactly (small collections,
+   * selective filters), so tests and benchmarks can measure the index itself.
+   */
+  forceIndex?: boolean;
+}
+
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function toCollection(r: Record<string, unknown>): Collection {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    embeddingModel: String(r.embedding_model),
+    dimensions: Number(r.dimensions),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    version: Number(r.version),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toDocument(r: Record<string, unknown>): DocumentRecord {
+  return {
+    id: String(r.id),
+    collectionId: String(r.collection_id),
+    source: String(r.source),
+    title: String(r.title),
+    mime: String(r.mime),
+    contentHash: String(r.content_hash),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    version: Number(r.version),
+    chunkCount: Number(r.chunk_count),
+    pageCount: r.page_count === null ? null : Number(r.page_count),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+const CHUNK_COLUMNS = `c.id, c.collection_id, c.document_id, c.ordinal, c.text, c.token_count, c.page_start, c.page_end,
+  c.heading_path, c.char_start, c.char_end, c.kind, c.metadata, d.source, d.title, d.mime, d.metadata AS document_metadata,
+  d.created_at, d.updated_at, d.version AS document_version`;
+
+function toChunk(r: Record<string, unknown>): ChunkRecord {
+  return {
+    id: String(r.id),
+    collectionId: String(r.collection_id),
+    documentId: String(r.document_id),
+    ordinal: Number(r.ordinal),
+    text: String(r.text),
+    tokenCount: Number(r.token_count),
+    pageStart: r.page_start === null ? null : Number(r.page_start),
+    pageEnd: r.page_end === null ? null : Number(r.page_end),
+    headingPath: (r.heading_path as string[]) ?? [],
+    charStart: Number(r.char_start),
+    charEnd: Number(r.char_end),
+    kind: String(r.kind),
+    metadata: (r.metadata as Record<string, unknown>) ?? {},
+    source: String(r.source),
+    title: String(r.title),
+    mime: String(r.mime),
+    documentMetadata: (r.document_metadata as Record<string, unknown>) ?? {},
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    documentVersion: Number(r.document_version),
+  };
+}
+
+/** Ids reach SQL text only in index names and partial-index predicates, so they must be uuids. */
+function assertUuid(id: string): string {
+  if (!UUID.test(id)) throw new RaglineError('internal', `not a uuid: ${id}`);
+  return id.toLowerCase();
+}
+
+const indexName = (collectionId: string) => `chunks_hnsw_${assertUuid(collectionId).replace(/-/g, '')}`;
+
+/**
+ * One typed, partial HNSW index per collection: typed so pgvector can index it, partial so a
+ * collection's search never walks other tenants' vectors (no post-filter starvation).
+ */
+function vectorIndexSql(collection: Collection): string {
+  return `CREATE INDEX IF NOT EXISTS ${indexName(collection.id)} ON chunks
+    USING hnsw ((embedding::vector(${collection.dimensions})) vector_cosine_ops) WHERE collection_id = '${assertUuid(collection.id)}'`;
+}
+
+export class SqlStore implements Store {
+  constructor(
+    readonly kind: 'pglite' | 'postgres',
+    /** The underlying connection, for subsystems that share the database (the job queue). */
+    readonly db: SqlExecutor,
+    /**
+     * Where dense search runs instead of pgvector (Pinecone). The embeddings are still stored
+     * here, and `exact` searches still scan them here: the ground truth to measure the index by.
+     */
+    readonly denseIndex?: DenseIndex,
+  ) {}
+
+  get denseBackend(): 'pgvector' | 'pinecone' {
+    return this.denseIndex?.backend ?? 'pgvector';
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.db);
+  }
+
+  /** Chunk rows written since the planner statistics were refreshed, and the row count at that refresh. */
+  private readonly statistics = { changedRows: 0, rowsAtAnalyze: -1, running: undefined as Promise<void> | undefined };
+
+  async close(): Promise<void> {
+    await this.statistics.running;
+    await this.db.close();
+  }
+
+  /**
+   * Keeps the planner's row estimates current as chunks are written. With stale estimates a
+   * collection that grew to 100k chunks still looks tiny, and every search becomes an exact scan
+   * (or the reverse). A Postgres server's autovacuum catches up within a minute or so; PGlite has
+   * no autovacuum at all, so the store does it, like autovacuum does: after enough change.
+   */
+  private async noteChunkChanges(rows: number): Promise<void> {
+    const stats = this.statistics;
+    stats.changedRows += rows;
+    if (stats.running) return;
+    if (stats.rowsAtAnalyze < 0) stats.rowsAtAnalyze = await this.chunkRowEstimate();
+    if (stats.changedRows < ANALYZE_MIN_ROWS + ANALYZE_GROWTH * stats.rowsAtAnalyze) return;
+    stats.changedRows = 0;
+    stats.running = (async () => {
+      // Only the columns the planner estimates with: sampling the vectors would cost far more.
+      await this.db.query('ANALYZE chunks (collection_id, document_id, page_start)');
+      await this.db.query('ANALYZE documents');
+      stats.rowsAtAnalyze = await this.chunkRowEstimate();
+    })().finally(() => {
+      stats.running = undefined;
+    });
+    await stats.running;
+  }
+
+  private async chunkRowEstimate(): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>("SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'chunks'::regclass");
+    return Math.max(0, Number(rows[0]?.n ?? 0));
+  }
+
+  async createCollection(input: {
+    name: string;
+    embeddingModel: string;
+    dimensions: number;
+    metadata?: Record<string, unknown>;
+  }): Promise<Collection> {
+    await this.denseIndex?.assertDimensions(input.dimensions);
+    return this.db.transaction(async (tx) => {
+      const existing = await tx.query('SELECT id FROM collections WHERE name = $1', [input.name]);
+      if (existing.rows.length) throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
+      const { rows } = await tx
+        .query(`INSERT INTO collections (name, embedding_model, dimensions, metadata) VALUES ($1, $2, $3, $4) RETURNING *`, [
+          input.name,
+          input.embeddingModel,
+          input.dimensions,
+          JSON.stringify(input.metadata ?? {}),
+        ])
+        .catch((err: unknown) => {
+          // A concurrent create of the same name passed the check above; the unique constraint caught it.
+          if ((err as { code?: unknown }).code === '23505') {
+            throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
+          }
+          throw err;
+        });
+      const collection = toCollection(rows[0]!);
+      if (!this.denseIndex) await tx.query(vectorIndexSql(collection));
+      return collection;
+    });
+  }
+
+  /**
+   * Bulk loads: inserting into an HNSW index updates the graph row by row, which is far slower
+   * than loading without it and building it once. Drop the collection's index, load, then call
+   * buildVectorIndex. Searches in between are exact (correct, but slow on a large collection).
+   */
+  async dropVectorIndex(collectionId: string): Promise<void> {
+    await this.db.query(`DROP INDEX IF EXISTS ${indexName(collectionId)}`);
+  }
+
+  /** (Re)builds the collection's HNSW index; `maintenanceWorkMem` (e.g. '1GB') should hold the whole graph. */
+  async buildVectorIndex(collectionId: string, options: { maintenanceWorkMem?: string } = {}): Promise<void> {
+    const collection = await this.getCollection(collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${collectionId} not found`);
+    await this.db.transaction(async (tx) => {
+      if (options.maintenanceWorkMem) {
+        if (!/^\d+\s*(kB|MB|GB)$/.test(options.maintenanceWorkMem)) throw badRequest('maintenanceWorkMem must look like 512MB or 1GB');
+        await tx.query(`SET LOCAL maintenance_work_mem = '${options.maintenanceWorkMem}'`);
+      }
+      await tx.query(vectorIndexSql(collection));
+    });
+  }
+
+  async getCollection(idOrName: string): Promise<Collection | null> {
+    const { rows } = UUID.test(idOrName)
+      ? await this.db.query('SELECT * FROM collections WHERE id = $1 OR name = $2', [idOrName, idOrName])
+      : await this.db.query('SELECT * FROM collections WHERE name = $1', [idOrName]);
+    return rows[0] ? toCollection(rows[0]) : null;
+  }
+
+  async listCollections(): Promise<Collection[]> {
+    const { rows } = await this.db.query('SELECT * FROM collections ORDER BY name');
+    return rows.map(toCollection);
+  }
+
+  async deleteCollection(id: string): Promise<boolean> {
+    const deleted = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query('DELETE FROM collections WHERE id = $1 RETURNING id', [assertUuid(id)]);
+      if (!rows.length) return false;
+      await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
+      return true;
+    });
+    const denseIndex = this.denseIndex;
+    if (deleted && denseIndex) {
+      await cleanupAfterCommit("deleting the collection's dense vectors", { collectionId: id }, () => denseIndex.deleteCollection(id));
+    }
+    return deleted;
+  }
+
+  async getDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | null> {
+    const { rows } = await this.db.query('SELECT * FROM documents WHERE collection_id = $1 AND source = $2', [collectionId, source]);
+    return rows[0] ? toDocument(rows[0]) : null;
+  }
+
+  async getDocument(collectionId: string, documentId: string): Promise<DocumentRecord | null> {
+    if (!UUID.test(documentId)) return null;
+    const { rows } = await this.db.query('SELECT * FROM documents WHERE collection_id = $1 AND id = $2', [collectionId, documentId]);
+    return rows[0] ? toDocument(rows[0]) : null;
+  }
+
+  async listDocuments(collectionId: string, options: { limit?: number; offset?: number } = {}): Promise<DocumentRecord[]> {
+    const { rows } = await this.db.query('SELECT * FROM documents WHERE collection_id = $1 ORDER BY source LIMIT $2 OFFSET $3', [
+      collectionId,
+      options.limit ?? 100,
+      options.offset ?? 0,
+    ]);
+    return rows.map(toDocument);
+  }
+
+  async replaceDocument(input: DocumentReplacement): Promise<DocumentRecord> {
+    const collection = await this.getCollection(input.collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${input.collectionId} not found`);
+    for (const chunk of input.chunks) {
+      if (chunk.embedding.length !== collection.dimensions) {
+        throw new RaglineError(
+          'model_mismatch',
+          `chunk ${chunk.ordinal} has a ${chunk.embedding.length}-d embedding; collection "${collection.name}" holds ${collection.dimensions}-d vectors`,
+        );
+      }
+    }
+    await this.denseIndex?.assertDimensions(collection.dimensions);
+    const { document, oldChunkIds } = await this.db.transaction(async (tx) => {
+      // Row lock on the collection serialises writers of one collection's version counter.
+      await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
+      const { rows } = await tx.query(
+        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (collection_id, source) DO UPDATE SET
+           title = EXCLUDED.title, mime = EXCLUDED.mime, content_hash = EXCLUDED.content_hash,
+           metadata = EXCLUDED.metadata, page_count = EXCLUDED.page_count, chunk_count = EXCLUDED.chunk_count,
+           version = documents.version + 1, updated_at = now()
+         RETURNING *`,
+        [
+          collection.id,
+          input.source,
+          input.title,
+          input.mime,
+          input.contentHash,
+          JSON.stringify(input.metadata),
+          input.pageCount,
+          input.chunks.length,
+        ],
+      );
+      const document = toDocument(rows[0]!);
+      const old = await tx.query<{ id: string }>('DELETE FROM chunks WHERE document_id = $1 RETURNING id', [document.id]);
+      const inserted: DenseIndexEntry[] = [];
+      for (let i = 0; i < input.chunks.length; i += INSERT_BATCH) {
+        inserted.push(...(await this.insertChunks(tx, collection.id, document.id, input.chunks.slice(i, i + INSERT_BATCH))));
+      }
+      // Before the commit (the collection row stays locked meanwhile): when the dense index
+      // refuses the new vectors, the transaction rolls back and the old version stays.
+      if (this.denseIndex && inserted.length) await this.denseIndex.upsert(document, inserted);
+      return { document, oldChunkIds: old.rows.map((r) => String(r.id)) };
+    });
+    const denseIndex = this.denseIndex;
+    if (denseIndex && oldChunkIds.length) {
+      await cleanupAfterCommit("deleting the replaced version's dense vectors", { documentId: document.id }, () =>
+        denseIndex.delete(collection.id, oldChunkIds),
+      );
+    }
+    await this.noteChunkChanges(input.chunks.length);
+    return document;
+  }
+
+  private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]): Promise<DenseIndexEntry[]> {
+    const params: unknown[] = [collectionId, documentId];
+    const values = chunks.map((c) => {
+      const start = params.length;
+      params.push(
+        c.ordinal,
+        c.text,
+        c.tokenCount,
+        c.pageStart,
+        c.pageEnd,
+        c.headingPath,
+        c.charStart,
+        c.charEnd,
+        c.kind,
+        JSON.stringify(c.metadata ?? {}),
+        toVectorLiteral(c.embedding),
+      );
+      const n = (k: number) => `$${start + k}`;
+      return `($1, $2, ${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}::text[], ${n(7)}, ${n(8)}, ${n(9)}, ${n(10)}::jsonb, ${n(11)}::vector)`;
+    });
+    const { rows } = await tx.query<{ id: string; ordinal: number }>(
+      `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end, heading_path,
+         char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')} RETURNING id, ordinal`,
+      params,
+    );
+    const byOrdinal = new Map(chunks.map((c) => [c.ordinal, c]));
+    return rows.map((r) => ({ id: String(r.id), chunk: byOrdinal.get(Number(r.ordinal))! }));
+  }
+
+  async deleteDocument(collectionId: string, documentId: string): Promise<boolean> {
+    if (!UUID.test(documentId)) return false;
+    const deleted = await this.db.transaction(async (tx) => {
+      const chunkIds = this.denseIndex
+        ? (await tx.query<{ id: string }>('SELECT id FROM chunks WHERE document_id = $1', [documentId])).rows.map((r) => String(r.id))
+        : [];
+      const { rows } = await tx.query<{ chunk_count: number }>(
+        'DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING chunk_count',
+        [collectionId, documentId],
+      );
+      if (rows.length) await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
+      return rows.length ? { chunks: Number(rows[0]!.chunk_count), chunkIds } : null;
+    });
+    if (deleted === null) return false;
+    const denseIndex = this.denseIndex;
+    if (denseIndex && deleted.chunkIds.length) {
+      await cleanupAfterCommit("deleting the document's dense vectors", { documentId }, () =>
+        denseIndex.delete(collectionId, deleted.chunkIds),
+      );
+    }
+    await this.noteChunkChanges(deleted.chunks);
+    return true;
+  }
+
+  async documentVersions(collectionId: string): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ id: string; version: number }>('SELECT id, version FROM documents WHERE collection_id = $1', [
+      collectionId,
+    ]);
+    return new Map(rows.map((r) => [String(r.id), Number(r.version)]));
+  }
+
+  async chunksOfDocuments(collectionId: string, documentIds: string[]): Promise<ChunkRecord[]> {
+    if (!documentIds.length) return [];
+    const { rows } = await this.db.query(
+      `SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id
+       WHERE c.collection_id = $1 AND c.document_id = ANY($2::uuid[]) ORDER BY c.document_id, c.ordinal`,
+      [collectionId, documentIds],
+    );
+    return rows.map(toChunk);
+  }
+
+  async getChunks(ids: string[]): Promise<ChunkRecord[]> {
+    const valid = ids.filter((id) => UUID.test(id));
+    if (!valid.length) return [];
+    const { rows } = await this.db.query(
+      `SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1::uuid[])`,
+      [valid],
+    );
+    return rows.map(toChunk);
+  }
+
+  async countChunks(collectionId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM chunks WHERE collection_id = $1', [collectionId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async denseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<DenseHit[]> {
+    if (this.denseIndex && !query.exact) {
+      const collection = await this.queriedCollection(query);
+      return this.denseIndex.search({ ...query, collectionId: collection.id }, (ids) => this.getChunks(ids));
+    }
+    const rows = await this.runDenseSearch(query, tuning, CHUNK_COLUMNS);
+    return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
+  }
+
+  async denseCandidates(query: DenseQuery): Promise<DenseCandidate[]> {
+    if (this.denseIndex && !query.exact) {
+      return (await this.denseSearch(query)).map((h) => ({ id: h.chunk.id, similarity: h.similarity, updatedAt: h.chunk.updatedAt }));
+    }
+    const rows = await this.runDenseSearch(query, {}, 'c.id, d.updated_at');
+    return rows.map((r) => ({ id: String(r.id), similarity: 1 - Number(r.distance), updatedAt: iso(r.updated_at) }));
+  }
+
+  private async runDenseSearch(query: DenseQuery, tuning: DenseSearchTuning, columns: string): Promise<Record<string, unknown>[]> {
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, columns);
+    const { rows } = await this.db.transaction(async (tx) => {
+      await tx.query(settings);
+      return tx.query<Record<string, unknown>>(sql, params);
+    });
+    return rows;
+  }
+
+  /** The query plan of the pgvector search (EXPLAIN text), e.g. to check the HNSW index is chosen. */
+  async explainDenseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<string> {
+    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, CHUNK_COLUMNS);
+    const { rows } = await this.db.transaction(async (tx) => {
+      await tx.query(settings);
+      return tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+    });
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  /** The k-NN query selecting `columns` (of `chunks c JOIN documents d`), and its settings as one statement. */
+  private async denseSearchPlan(
+    query: DenseQuery,
+    tuning: DenseSearchTuning,
+    columns: string,
+  ): Promise<{ sql: string; params: unknown[]; settings: string }> {
+    const collection = await this.queriedCollection(query);
+    const limit = Math.max(1, Math.floor(query.limit));
+    const params: unknown[] = [toVectorLiteral(query.vector), limit];
+    const filter = query.filter ?? [];
+    const where = filterToSql(filter, params);
+    const typed = `vector(${collection.dimensions})`;
+    // The collection id is inlined (a validated uuid) so the planner matches the partial index.
+    const sql = `WITH nearest AS MATERIALIZED (
+        SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.collection_id = '${assertUuid(collection.id)}' AND ${where}
+        ORDER BY c.embedding::${typed} <=> $1::${typed}
+        LIMIT $2)
+      SELECT * FROM nearest ORDER BY distance, id`;
+    const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
+    // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
+    const settings: Record<string, string> = { jit: 'off' };
+    if (query.exact) {
+      settings.enable_indexscan = 'off';
+    } else {
+      settings['hnsw.ef_search'] = String(efSearch);
+      // With a filter, keep scanning the graph until `limit` matches are found, instead of
+      // post-filtering ef_search candidates and silently returning fewer results.
+      if (filter.length) settings['hnsw.iterative_scan'] = 'relaxed_order';
+      // Only the HNSW index yields rows in distance order, so forbidding sorts leaves it as the one plan.
+      if (tuning.forceIndex) settings.enable_sort = 'off';
+    }
+    // One round trip for all of them; set_config(…, true) lasts until the transaction ends, like SET LOCAL.
+    const assignments = Object.entries(settings).map(([name, value]) => `set_config('${name}', '${value}', true)`);
+    return { sql, params, settings: `SELECT ${assignments.join(', ')}` };
+  }
+
+  private async queriedCollection(query: DenseQuery): Promise<Collection> {
+    const collection = await this.getCollection(query.collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
+    if (query.vector.length !== collection.dimensions) {
+      throw badRequest(`query vector has ${query.vector.length} dimensions; the collection holds ${collection.dimensions}`);
+    }
+    return collection;
+  }
+}

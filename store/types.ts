@@ -1,0 +1,129 @@
+import type { Filter, FilterableChunk } from './filters.ts';
+
+/** The persistence contract. PGlite (embedded) and a Postgres server share one SQL implementation. */
+
+export interface Collection {
+  id: string;
+  name: string;
+  embeddingModel: string;
+  dimensions: number;
+  metadata: Record<string, unknown>;
+  version: number;
+  createdAt: string;
+}
+
+export interface DocumentRecord {
+  id: string;
+  collectionId: string;
+  source: string;
+  title: string;
+  mime: string;
+  contentHash: string;
+  metadata: Record<string, unknown>;
+  version: number;
+  chunkCount: number;
+  pageCount: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChunkInput {
+  ordinal: number;
+  text: string;
+  tokenCount: number;
+  pageStart: number | null;
+  pageEnd: number | null;
+  headingPath: string[];
+  charStart: number;
+  charEnd: number;
+  kind: string;
+  metadata?: Record<string, unknown>;
+  embedding: Float32Array | number[];
+}
+
+export interface ChunkRecord extends FilterableChunk {
+  id: string;
+  collectionId: string;
+  ordinal: number;
+  text: string;
+  tokenCount: number;
+  pageEnd: number | null;
+  headingPath: string[];
+  charStart: number;
+  charEnd: number;
+  kind: string;
+  metadata: Record<string, unknown>;
+  documentVersion: number;
+}
+
+export interface DenseHit {
+  chunk: ChunkRecord;
+  /** Cosine similarity in [-1, 1]. */
+  similarity: number;
+}
+
+/** A dense hit before its chunk is loaded: what fusion needs, for a fraction of the row cost. */
+export interface DenseCandidate {
+  id: string;
+  similarity: number;
+  /** The document's updatedAt, for the recency boost. */
+  updatedAt: string;
+}
+
+export interface DocumentReplacement {
+  collectionId: string;
+  source: string;
+  title: string;
+  mime: string;
+  contentHash: string;
+  metadata: Record<string, unknown>;
+  pageCount: number | null;
+  chunks: ChunkInput[];
+}
+
+export interface DenseQuery {
+  collectionId: string;
+  vector: Float32Array | number[];
+  limit: number;
+  filter?: Filter;
+  /** HNSW candidate list size; raised to at least `limit`. */
+  efSearch?: number;
+  /** Bypass the index (exact k-NN over the embeddings in SQL, whatever the dense backend), for recall measurements. */
+  exact?: boolean;
+}
+
+export interface Store {
+  readonly kind: 'pglite' | 'postgres';
+  /** Where denseSearch runs: pgvector in the same database, or Pinecone (the SQL database still holds everything). */
+  readonly denseBackend: 'pgvector' | 'pinecone';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createCollection(input: {
+    name: string;
+    embeddingModel: string;
+    dimensions: number;
+    metadata?: Record<string, unknown>;
+  }): Promise<Collection>;
+  /** By id or by name. */
+  getCollection(idOrName: string): Promise<Collection | null>;
+  listCollections(): Promise<Collection[]>;
+  deleteCollection(id: string): Promise<boolean>;
+
+  getDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | null>;
+  getDocument(collectionId: string, documentId: string): Promise<DocumentRecord | null>;
+  listDocuments(collectionId: string, options?: { limit?: number; offset?: number }): Promise<DocumentRecord[]>;
+  /** Inserts the document or replaces all its chunks, atomically: on failure the old version stays. */
+  replaceDocument(input: DocumentReplacement): Promise<DocumentRecord>;
+  deleteDocument(collectionId: string, documentId: string): Promise<boolean>;
+
+  /** (id, version) of every document: what the BM25 index diffs against to catch up. */
+  documentVersions(collectionId: string): Promise<Map<string, number>>;
+  chunksOfDocuments(collectionId: string, documentIds: string[]): Promise<ChunkRecord[]>;
+  getChunks(ids: string[]): Promise<ChunkRecord[]>;
+  countChunks(collectionId: string): Promise<number>;
+
+  denseSearch(query: DenseQuery): Promise<DenseHit[]>;
+  /** denseSearch without loading the chunks: searches fuse candidates, then load only the winners. */
+  denseCandidates(query: DenseQuery): Promise<DenseCandidate[]>;
+}
