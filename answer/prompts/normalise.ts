@@ -77,7 +77,7 @@ const CONFUSABLE_RE = new RegExp(`[${Object.keys(CONFUSABLES).join('')}]`, 'g');
 const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
 
 /** Invisible characters (zero-width spaces and joiners, bidi controls, soft hyphens, BOM) and the grapheme joiner. */
-const INVISIBLE = /[\p{Cf}\u034F]/gu;
+const INVISIBLE = /\p{Cf}|\u034F/gu;
 
 /** NFKC (full-width and styled letters, ligatures), no invisible characters, no accents, single spaces. */
 export function plainForm(text: string): string {
