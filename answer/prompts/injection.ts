@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { RaglineError } from '../../core/errors.ts';
 import type { ContextChunk } from '../types.ts';
-import { disguiseFreeForm, plainForm } from './normalise.ts';
+import { matchForms } from './normalise.ts';
 
 /**
  * Heuristics for text that tries to instruct the model, matched against the text with its
@@ -70,9 +70,7 @@ export class InjectionScreen {
   constructor(readonly patterns: InjectionPattern[] = BUILTIN_INJECTION_PATTERNS) {}
 
   detect(text: string): InjectionMatch | null {
-    const forms = [plainForm(text)];
-    const undisguised = disguiseFreeForm(text);
-    if (undisguised !== forms[0]) forms.push(undisguised);
+    const forms = matchForms(text);
     const names: string[] = [];
     let excerpt = '';
     for (const p of this.patterns) {

@@ -90,10 +90,16 @@ export function plainForm(text: string): string {
     .replace(/[^\S\n]+/g, ' ');
 }
 
-/** plainForm, then look-alike letters mapped to Latin, leetspeak undone and s.p.a.c.e.d letters joined. */
-export function disguiseFreeForm(text: string): string {
+/** plainForm, then look-alike letters mapped to Latin, leetspeak undone (1 read as i) and s.p.a.c.e.d letters joined. */
+export function disguiseFreeForm(text: string, one: 'i' | 'l' = 'i'): string {
+  const leet: Record<string, string> = { ...LEET, '1': one };
   return plainForm(text)
     .replace(CONFUSABLE_RE, (ch) => CONFUSABLES[ch] ?? ch)
-    .replace(/\S+/g, (word) => (/\p{L}/u.test(word) ? word.replace(/[013457@$]/g, (ch) => LEET[ch] ?? ch) : word))
+    .replace(/\S+/g, (word) => (/\p{L}/u.test(word) ? word.replace(/[013457@$]/g, (ch) => leet[ch] ?? ch) : word))
     .replace(/\b(?:\p{L}[ ._*-]){3,}\p{L}\b/gu, (spaced) => spaced.replace(/[ ._*-]/g, ''));
+}
+
+/** Every distinct form a screen should match against: plain, and with disguises undone (1 as i, and as l). */
+export function matchForms(text: string): string[] {
+  return [...new Set([plainForm(text), disguiseFreeForm(text, 'i'), disguiseFreeForm(text, 'l')])];
 }
