@@ -71,7 +71,12 @@ export class Ragline {
 
   async pipeline(): Promise<IngestionPipeline> {
     const { redactIngest, redactKinds } = this.config.guardrails;
-    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking, redactIngest ? { kinds: redactKinds } : undefined);
+    return new IngestionPipeline(
+      this.store,
+      await this.embedder(),
+      this.config.chunking,
+      redactIngest ? { kinds: redactKinds } : undefined,
+    );
   }
 
   /**
