@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BLOCKED_ANSWER, OutputBlocklist, OutputGate, guardrailsFromConfig } from '../answer/guardrails.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
-import { OpenAIChatGenerator } from '../answer/generators/openai-chat.ts';
 import { UNTRUSTED_LABEL } from '../answer/prompts/index.ts';
 import { AnswerService, type AnswerEvent } from '../answer/service.ts';
 import { type Config, configSchema, loadConfig } from '../core/config.ts';
@@ -10,6 +9,7 @@ import { openPgliteStore } from '../store/pglite.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { readGuardrailFixture, scoreDetections } from '../testkit/guardrail-fixtures.ts';
 import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
+import { fakeChatGenerator } from './helpers/fake-llm.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 
 const CHAT = '/v1/chat/completions';
@@ -69,16 +69,7 @@ describeShared('answer guardrails (real store and model, real SDK against a fake
   const fake = new FakeOpenAI();
   let ragline: Ragline;
 
-  const llm = () =>
-    new OpenAIChatGenerator({
-      apiKey: 'sk-test',
-      baseURL: fake.baseURL,
-      model: 'gpt-4o-mini',
-      temperature: 0.1,
-      maxOutputTokens: 300,
-      policy: { timeoutMs: 3_000, retries: 0, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 5_000 },
-      breaker: { minRequests: 100, resetMs: 60_000 },
-    });
+  const llm = () => fakeChatGenerator(fake.baseURL);
   const service = (overrides: Partial<Config['guardrails']> = {}) =>
     new AnswerService(ragline, {
       generator: llm(),

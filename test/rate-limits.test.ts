@@ -4,7 +4,6 @@ import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
-import { OpenAIChatGenerator } from '../answer/generators/openai-chat.ts';
 import { AnswerService } from '../answer/service.ts';
 import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
@@ -16,6 +15,7 @@ import { type TempDatabase, createScratchDatabase } from './helpers/postgres.ts'
 import { testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI, respond } from './contract/fake-openai.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
+import { fakeChatGenerator } from './helpers/fake-llm.ts';
 import { testPrincipal } from './helpers/test-principal.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -154,15 +154,7 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
     const cfg = config({ keyTokensPerMinute: 500, tenantTokensPerMinute: 700, redisUrl: REDIS_URL });
     const limits = RequestLimits.fromConfig(cfg);
     await limits.ready();
-    const generator = new OpenAIChatGenerator({
-      apiKey: 'sk-test',
-      baseURL: fake.baseURL,
-      model: 'gpt-4o-mini',
-      temperature: 0.1,
-      maxOutputTokens: 100,
-      policy: { timeoutMs: 3_000, retries: 0, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 1_000 },
-      breaker: { minRequests: 100, resetMs: 60_000 },
-    });
+    const generator = fakeChatGenerator(fake.baseURL);
     const answers = new AnswerService(ragline, { generator, fallback: new ExtractiveGenerator(() => ragline.embedder()) });
     const app = new Hono();
     app.use('/v1/*', testPrincipal());
