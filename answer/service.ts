@@ -9,7 +9,18 @@ import { MarkerFilter, chunkReference, verifyCitations, type ChunkReference, typ
 import { ExtractiveGenerator, NOT_COVERED } from './generators/extractive.ts';
 import { OpenAIChatGenerator } from './generators/openai-chat.ts';
 import type { ContextChunk, FallbackReason, Generator, TokenUsage } from './types.ts';
-import { flagInjections, type InjectionFlag } from './prompts/injection.ts';
+import { redact } from '../core/redact.ts';
+import {
+  type AnswerGuardrails,
+  BLOCKED_ANSWER,
+  OutputGate,
+  REFUSED_QUESTION,
+  type Refusal,
+  blocklistRefusal,
+  guardrailsFromConfig,
+  questionRefusal,
+} from './guardrails.ts';
+import type { InjectionFlag, InjectionMatch } from './prompts/injection.ts';
 
 /** The answer request: the search request's fields, with `question` for `query` and a smaller topK. */
 export const answerRequestSchema = searchRequestSchema
@@ -52,8 +63,11 @@ export interface Confidence {
 
 export interface AnswerResponse {
   answer: string;
-  /** generated: an LLM wrote it; extractive: sentences quoted from the chunks; not_covered: nothing relevant was retrieved. */
-  kind: 'generated' | 'extractive' | 'not_covered';
+  /**
+   * generated: an LLM wrote it; extractive: sentences quoted from the chunks; not_covered: nothing relevant was
+   * retrieved; refused: a guardrail withheld the answer (see `refusal`).
+   */
+  kind: 'generated' | 'extractive' | 'not_covered' | 'refused';
   citations: Citation[];
   chunks: AnswerChunk[];
   usage: TokenUsage & { costUsd: number | null };
@@ -67,12 +81,19 @@ export interface AnswerResponse {
   fallback?: { reason: FallbackReason; message: string };
   /** [n] markers the generator wrote that named no retrieved chunk; they were removed from `answer`. */
   strippedMarkers: number[];
-  /** Retrieved chunks whose text looks like instructions to the model (passed on as data, flagged here). */
+  /** Retrieved chunks whose text looks like instructions to the model: fenced as untrusted or dropped (`action`). */
   suspiciousChunks: InjectionFlag[];
+  /** Set when the question itself looks like prompt injection. */
+  questionFlag: InjectionMatch | null;
+  /** Set when kind is `refused`: which guardrail withheld the answer and why. */
+  refusal?: Refusal;
 }
 
 export type AnswerEvent =
-  | { event: 'retrieval'; data: { chunks: AnswerChunk[]; confidence: Confidence; suspiciousChunks: InjectionFlag[] } }
+  | {
+      event: 'retrieval';
+      data: { chunks: AnswerChunk[]; confidence: Confidence; suspiciousChunks: InjectionFlag[]; questionFlag: InjectionMatch | null };
+    }
   | { event: 'token'; data: { delta: string } }
   | { event: 'done'; data: Omit<AnswerResponse, 'chunks'> };
 
@@ -90,6 +111,8 @@ export interface AnswerServiceOptions {
   fallback: Generator;
   minDenseSimilarity?: number;
   requireBm25Match?: boolean;
+  /** Injection screening, blocklist and redaction; by default from `config.guardrails`. */
+  guardrails?: AnswerGuardrails;
 }
 
 type Prices = Config['answer']['prices'];
@@ -115,6 +138,7 @@ interface Retrieved {
   confidence: Confidence;
   confident: boolean;
   suspiciousChunks: InjectionFlag[];
+  questionFlag: InjectionMatch | null;
   questionVector?: Float32Array;
   search: SearchResponse['timings'];
   retrievalMs: number;
@@ -133,6 +157,7 @@ export class AnswerService {
   private readonly fallback: Generator;
   private readonly minDenseSimilarity: number;
   private readonly requireBm25Match: boolean;
+  private readonly guardrails: AnswerGuardrails;
 
   constructor(
     private readonly backend: AnswerBackend,
@@ -142,6 +167,7 @@ export class AnswerService {
     this.fallback = options.fallback;
     this.minDenseSimilarity = options.minDenseSimilarity ?? backend.config.answer.minDenseSimilarity;
     this.requireBm25Match = options.requireBm25Match ?? backend.config.answer.requireBm25Match;
+    this.guardrails = options.guardrails ?? guardrailsFromConfig(backend.config.guardrails);
   }
 
   /** The configured setup: the OpenAI-compatible LLM when one is configured, the extractive generator always. */
@@ -172,22 +198,39 @@ export class AnswerService {
 
   async answer(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
     const start = performance.now();
-    const r = await this.retrieve(collection, this.parse(input));
-    if (!r.confident) return this.notCovered(r, start);
+    const request = this.parse(input);
+    const questionFlag = this.guardrails.screen.detect(request.question);
+    if (questionFlag && this.guardrails.questionInjection === 'refuse') return this.refuseQuestion(questionFlag, start);
+    const r = await this.retrieve(collection, request, questionFlag);
+    if (!r.confident) return this.present(this.notCovered(r, start));
 
     const genStart = performance.now();
     const generation = await this.generateWithFallback(r, signal);
     const verified = verifyCitations(generation.text, r.context, { question: r.request.question });
-    return this.finish(r, start, genStart, generation, verified);
+    const response = this.finish(r, start, genStart, generation, verified);
+    return this.present(this.withholdIfBlocked(response, this.guardrails.blocklist.check(response.answer)));
   }
 
   /** Events in order: one `retrieval`, `token`s, one `done`. Throws (before `retrieval`) for bad input or an unknown collection. */
   async *stream(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): AsyncGenerator<AnswerEvent> {
     const start = performance.now();
-    const r = await this.retrieve(collection, this.parse(input));
-    yield { event: 'retrieval', data: { chunks: r.chunks, confidence: r.confidence, suspiciousChunks: r.suspiciousChunks } };
+    const request = this.parse(input);
+    const questionFlag = this.guardrails.screen.detect(request.question);
+    if (questionFlag && this.guardrails.questionInjection === 'refuse') {
+      const { chunks, ...done } = this.refuseQuestion(questionFlag, start);
+      yield { event: 'retrieval', data: { chunks, confidence: done.confidence, suspiciousChunks: [], questionFlag } };
+      yield { event: 'token', data: { delta: done.answer } };
+      yield { event: 'done', data: done };
+      return;
+    }
+    const r = await this.retrieve(collection, request, questionFlag);
+    const shown = this.present({ chunks: r.chunks, citations: [], answer: '' });
+    yield {
+      event: 'retrieval',
+      data: { chunks: shown.chunks, confidence: r.confidence, suspiciousChunks: r.suspiciousChunks, questionFlag },
+    };
     if (!r.confident) {
-      const { chunks: _chunks, ...done } = this.notCovered(r, start);
+      const { chunks: _chunks, ...done } = this.present(this.notCovered(r, start));
       yield { event: 'token', data: { delta: done.answer } };
       yield { event: 'done', data: done };
       return;
@@ -200,6 +243,7 @@ export class AnswerService {
     // At most two passes: the LLM, then the extractive answer if the LLM failed before sending anything.
     for (;;) {
       const filter = new MarkerFilter(known);
+      const gate = new OutputGate(this.guardrails.blocklist, this.guardrails.redaction);
       let text = '';
       let sent = false;
       try {
@@ -214,17 +258,19 @@ export class AnswerService {
             const out = filter.push(event.delta);
             if (!out) continue;
             text += out;
+            const shownDelta = gate.push(out);
+            if (gate.blocked.length) break;
+            if (!shownDelta) continue;
             sent = true;
-            yield { event: 'token', data: { delta: out } };
+            yield { event: 'token', data: { delta: shownDelta } };
           } else {
             final = event;
           }
         }
-        const rest = filter.flush();
-        if (rest) {
-          text += rest;
-          yield { event: 'token', data: { delta: rest } };
-        }
+        const rest = gate.blocked.length ? '' : filter.flush();
+        text += rest;
+        const shownRest = gate.blocked.length ? '' : gate.push(rest) + gate.flush();
+        if (shownRest) yield { event: 'token', data: { delta: shownRest } };
         const verified = verifyCitations(text, r.context, { question: r.request.question });
         verified.strippedMarkers.unshift(...filter.stripped.filter((m) => !verified.strippedMarkers.includes(m)));
         const generation = {
@@ -234,7 +280,8 @@ export class AnswerService {
           generator,
           fallback,
         };
-        const { chunks: _chunks, ...done } = this.finish(r, start, genStart, generation, verified);
+        const response = this.withholdIfBlocked(this.finish(r, start, genStart, generation, verified), gate.blocked);
+        const { chunks: _chunks, ...done } = this.present(response);
         yield { event: 'done', data: done };
         return;
       } catch (err) {
@@ -254,7 +301,7 @@ export class AnswerService {
     }
   }
 
-  private async retrieve(collection: string, request: AnswerRequest): Promise<Retrieved> {
+  private async retrieve(collection: string, request: AnswerRequest, questionFlag: InjectionMatch | null): Promise<Retrieved> {
     const start = performance.now();
     const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.
@@ -265,7 +312,14 @@ export class AnswerService {
     }
     const response = await this.backend.search(collection, { ...searchFields, query: question }, { queryVector: questionVector });
     const hits = response.hits;
-    const context: ContextChunk[] = hits.map((h, i) => ({ marker: i + 1, chunk: h.chunk, denseScore: h.explanation.denseScore }));
+    const retrieved: ContextChunk[] = hits.map((h, i) => ({ marker: i + 1, chunk: h.chunk, denseScore: h.explanation.denseScore }));
+    const drop = this.guardrails.chunkInjection === 'drop';
+    const suspiciousChunks = this.guardrails.screen.flag(retrieved, drop ? 'dropped' : 'fenced');
+    const flagged = new Map(suspiciousChunks.map((f) => [f.marker, f.reason]));
+    // Fenced chunks stay (labelled untrusted in the prompt); dropped ones never reach the generator.
+    const context = retrieved
+      .filter((c) => !(drop && flagged.has(c.marker)))
+      .map((c) => (flagged.has(c.marker) ? { ...c, untrusted: flagged.get(c.marker) } : c));
     const denseScores = hits.map((h) => h.explanation.denseScore).filter((s): s is number => s !== null);
     const confidence: Confidence = {
       bestDenseSimilarity: denseScores.length ? Math.max(...denseScores) : null,
@@ -273,7 +327,7 @@ export class AnswerService {
       minDenseSimilarity: this.minDenseSimilarity,
     };
     const denseOk = request.mode === 'bm25' ? confidence.bm25Matched : (confidence.bestDenseSimilarity ?? -1) >= this.minDenseSimilarity;
-    const confident = hits.length > 0 && denseOk && (!this.requireBm25Match || confidence.bm25Matched);
+    const confident = context.length > 0 && denseOk && (!this.requireBm25Match || confidence.bm25Matched);
     return {
       request,
       hits,
@@ -281,7 +335,8 @@ export class AnswerService {
       chunks: hits.map((h, i) => toAnswerChunk(h, i + 1)),
       confidence,
       confident,
-      suspiciousChunks: flagInjections(context),
+      suspiciousChunks,
+      questionFlag,
       questionVector,
       search: response.timings,
       retrievalMs: ms(start),
@@ -325,6 +380,47 @@ export class AnswerService {
       confidence: r.confidence,
       strippedMarkers: [],
       suspiciousChunks: r.suspiciousChunks,
+      questionFlag: r.questionFlag,
+    };
+  }
+
+  /** The answer to a question the screen flagged, when questions that look like injection are refused. */
+  private refuseQuestion(flag: InjectionMatch, start: number): AnswerResponse {
+    logger.warn({ patterns: flag.patterns }, 'answer refused: the question looks like prompt injection');
+    return {
+      answer: REFUSED_QUESTION,
+      kind: 'refused',
+      citations: [],
+      chunks: [],
+      usage: { promptTokens: 0, completionTokens: 0, costUsd: 0 },
+      model: null,
+      promptVersion: null,
+      timings: { retrievalMs: 0, generationMs: 0, totalMs: ms(start), search: null },
+      grounded: false,
+      confidence: { bestDenseSimilarity: null, bm25Matched: false, minDenseSimilarity: this.minDenseSimilarity },
+      strippedMarkers: [],
+      suspiciousChunks: [],
+      questionFlag: flag,
+      refusal: questionRefusal(flag),
+    };
+  }
+
+  /** An answer that matched the output blocklist is replaced by a refusal; its usage (tokens were spent) stays. */
+  private withholdIfBlocked(response: AnswerResponse, matched: string[]): AnswerResponse {
+    if (!matched.length) return response;
+    logger.warn({ matched: matched.length }, 'answer withheld: it matched the output blocklist');
+    return { ...response, answer: BLOCKED_ANSWER, kind: 'refused', citations: [], grounded: false, refusal: blocklistRefusal(matched) };
+  }
+
+  /** PII redaction of what the caller sees (answer, chunk texts, quotes), when configured. */
+  private present<T extends Pick<AnswerResponse, 'answer' | 'chunks' | 'citations'>>(response: T): T {
+    const options = this.guardrails.redaction;
+    if (!options) return response;
+    return {
+      ...response,
+      answer: redact(response.answer, options),
+      chunks: response.chunks.map((c) => ({ ...c, text: redact(c.text, options) })),
+      citations: response.citations.map((c) => ({ ...c, quote: redact(c.quote, options) })),
     };
   }
 
@@ -350,6 +446,7 @@ export class AnswerService {
       confidence: r.confidence,
       strippedMarkers: verified.strippedMarkers,
       suspiciousChunks: r.suspiciousChunks,
+      questionFlag: r.questionFlag,
     };
     if (generation.fallback) response.fallback = generation.fallback;
     logger.info(

@@ -6,6 +6,8 @@ export interface ContextChunk {
   chunk: ChunkRecord;
   /** Cosine similarity of the question and the chunk, when the dense retriever found it. */
   denseScore: number | null;
+  /** Set when the injection screen flagged the chunk: the reason, shown in the prompt beside the fenced text. */
+  untrusted?: string;
 }
 
 export interface TokenUsage {

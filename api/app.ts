@@ -11,7 +11,8 @@ import { errorResponse, onError, onNotFound } from './http-errors.ts';
 import { createMetrics, type ApiMetrics } from './metrics.ts';
 import { apiKeyAuth } from './middleware/auth.ts';
 import { observe } from './middleware/observability.ts';
-import { rateLimit } from './middleware/rate-limit.ts';
+import { RequestLimits } from './limits/request-limits.ts';
+import { answerTokenBudget, authFailureLimit, requestLimit } from './middleware/limits.ts';
 import { answerRoutes } from './routes/answer.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { documentRoutes } from './routes/documents.ts';
@@ -28,6 +29,8 @@ export interface ApiOptions {
   metrics?: ApiMetrics;
   /** Defaults to the service configured by `ragline.config` (LLM when configured, extractive otherwise). */
   answers?: AnswerService;
+  /** Rate-limit counters; defaults to `RequestLimits.fromConfig` (whoever passes them closes them). */
+  limits?: RequestLimits;
 }
 
 /**
@@ -48,8 +51,11 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.route('/', healthRoutes(ragline, queue));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
+  const limits = options.limits ?? RequestLimits.fromConfig(ragline.config);
+  app.use('/v1/*', authFailureLimit(limits)); // before auth: counts the 401s auth answers
   if (server.apiKeys.length) app.use('/v1/*', apiKeyAuth(server.apiKeys));
-  app.use('/v1/*', rateLimit(server.rateLimitPerMinute));
+  app.use('/v1/*', requestLimit(limits));
+  app.use('/v1/collections/:id/answer', answerTokenBudget(limits));
   app.use(
     '/v1/*',
     bodyLimit({

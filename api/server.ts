@@ -9,6 +9,7 @@ import { pipelineProcessor } from '../facade/job-processor.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
 import { createApi } from './app.ts';
+import { RequestLimits } from './limits/request-limits.ts';
 import { createMetrics } from './metrics.ts';
 
 export interface ServerOptions {
@@ -31,7 +32,8 @@ export interface RunningServer {
 export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
   const queue = JobQueue.forStore(ragline.store);
   const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
-  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }) });
+  const limits = RequestLimits.fromConfig(ragline.config);
+  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }), limits });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s as Server)) as Server;
@@ -55,6 +57,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
       await stopped;
       clearTimeout(grace);
       await worker?.stop();
+      await limits.close();
       await ragline.close();
       logger.info('ragline API stopped');
     })());

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RaglineError } from './errors.ts';
+import { PII_KINDS } from './redact.ts';
 
 /**
  * Configuration: environment variables override an optional JSON file (RAGLINE_CONFIG, or
@@ -45,6 +46,26 @@ const ANSWER_DEFAULTS = {
   requireBm25Match: false,
   generator: 'auto' as 'auto' | 'openai' | 'extractive',
   prices: DEFAULT_PRICES,
+};
+
+const GUARDRAIL_DEFAULTS = {
+  chunkInjection: 'fence' as 'fence' | 'drop',
+  questionInjection: 'flag' as 'flag' | 'refuse',
+  redactIngest: false,
+  redactAnswers: false,
+  redactTraces: false,
+  redactKinds: [...PII_KINDS],
+  outputBlocklist: [] as string[],
+};
+
+const LIMIT_DEFAULTS = {
+  redisPrefix: 'ragline:rl',
+  tenantRequestsPerMinute: 3_000,
+  globalRequestsPerMinute: 20_000,
+  keyTokensPerMinute: 100_000,
+  tenantTokensPerMinute: 400_000,
+  authFailuresPerWindow: 10,
+  authFailureWindowSeconds: 900,
 };
 
 export const configSchema = z.object({
@@ -124,6 +145,48 @@ export const configSchema = z.object({
       rateLimitPerMinute: positiveInt.default(600),
     })
     .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600 }),
+  /** Prompt-injection screening, PII redaction and the output blocklist (docs/guardrails.md). */
+  guardrails: z
+    .object({
+      /** JSON file of extra injection patterns ({ patterns: [{ name, pattern }], replaceBuiltins? }). */
+      injectionPatternsFile: z.string().min(1).optional(),
+      /** A retrieved chunk that looks like injection: fence = sent labelled untrusted; drop = left out of the prompt. */
+      chunkInjection: z.enum(['fence', 'drop']).default(GUARDRAIL_DEFAULTS.chunkInjection),
+      /** A question that looks like injection: flag = answered and reported; refuse = not answered. */
+      questionInjection: z.enum(['flag', 'refuse']).default(GUARDRAIL_DEFAULTS.questionInjection),
+      /** Redact PII from document text before it is chunked, embedded and stored. */
+      redactIngest: booleanFlag.default(false),
+      /** Redact PII from answers and from the chunk texts and quotes an answer returns. */
+      redactAnswers: booleanFlag.default(false),
+      /** Redact PII from stored request traces (read by the request ledger). */
+      redactTraces: booleanFlag.default(false),
+      /** The PII kinds redaction looks for. */
+      redactKinds: z.array(z.enum(PII_KINDS)).default([...PII_KINDS]),
+      /** Terms (case- and disguise-insensitive, whole words) an answer must not contain; "/regex/" entries are patterns. */
+      outputBlocklist: z.array(z.string().min(1).max(500)).max(1_000).default([]),
+      /** A file with one blocklist entry per line (# comments), added to RAGLINE_OUTPUT_BLOCKLIST. */
+      outputBlocklistFile: z.string().min(1).optional(),
+    })
+    .default(GUARDRAIL_DEFAULTS),
+  /** Request and LLM-token rate limits; counters in Redis when redisUrl is set, else in process (docs/guardrails.md). */
+  limits: z
+    .object({
+      redisUrl: z.string().url().optional(),
+      /** Prefix of every Redis key the limiters write. */
+      redisPrefix: z.string().min(1).max(100).default(LIMIT_DEFAULTS.redisPrefix),
+      /** Requests per minute for one tenant (all its keys together); the per-key limit is server.rateLimitPerMinute. */
+      tenantRequestsPerMinute: positiveInt.default(LIMIT_DEFAULTS.tenantRequestsPerMinute),
+      /** Requests per minute for the whole server (all tenants). */
+      globalRequestsPerMinute: positiveInt.default(LIMIT_DEFAULTS.globalRequestsPerMinute),
+      /** LLM tokens (prompt + completion) per minute one key may spend on /answer. */
+      keyTokensPerMinute: positiveInt.default(LIMIT_DEFAULTS.keyTokensPerMinute),
+      /** LLM tokens per minute one tenant may spend on /answer. */
+      tenantTokensPerMinute: positiveInt.default(LIMIT_DEFAULTS.tenantTokensPerMinute),
+      /** Failed authentications (401) one client address may have in the window before it is refused with 429. */
+      authFailuresPerWindow: positiveInt.default(LIMIT_DEFAULTS.authFailuresPerWindow),
+      authFailureWindowSeconds: positiveInt.default(LIMIT_DEFAULTS.authFailureWindowSeconds),
+    })
+    .default(LIMIT_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -175,13 +238,30 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
   RAGLINE_MAX_UPLOAD_BYTES: ['server', 'maxUploadBytes'],
   RAGLINE_RATE_LIMIT_PER_MINUTE: ['server', 'rateLimitPerMinute'],
+  RAGLINE_INJECTION_PATTERNS_FILE: ['guardrails', 'injectionPatternsFile'],
+  RAGLINE_CHUNK_INJECTION: ['guardrails', 'chunkInjection'],
+  RAGLINE_QUESTION_INJECTION: ['guardrails', 'questionInjection'],
+  RAGLINE_REDACT_INGEST: ['guardrails', 'redactIngest'],
+  RAGLINE_REDACT_ANSWERS: ['guardrails', 'redactAnswers'],
+  RAGLINE_REDACT_TRACES: ['guardrails', 'redactTraces'],
+  RAGLINE_REDACT_KINDS: ['guardrails', 'redactKinds'],
+  RAGLINE_OUTPUT_BLOCKLIST: ['guardrails', 'outputBlocklist'],
+  RAGLINE_OUTPUT_BLOCKLIST_FILE: ['guardrails', 'outputBlocklistFile'],
+  REDIS_URL: ['limits', 'redisUrl'],
+  RAGLINE_RATE_LIMIT_PREFIX: ['limits', 'redisPrefix'],
+  RAGLINE_RATE_LIMIT_TENANT_PER_MINUTE: ['limits', 'tenantRequestsPerMinute'],
+  RAGLINE_RATE_LIMIT_GLOBAL_PER_MINUTE: ['limits', 'globalRequestsPerMinute'],
+  RAGLINE_KEY_TOKENS_PER_MINUTE: ['limits', 'keyTokensPerMinute'],
+  RAGLINE_TENANT_TOKENS_PER_MINUTE: ['limits', 'tenantTokensPerMinute'],
+  RAGLINE_AUTH_FAILURES_PER_WINDOW: ['limits', 'authFailuresPerWindow'],
+  RAGLINE_AUTH_FAILURE_WINDOW_SECONDS: ['limits', 'authFailureWindowSeconds'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],
   PINECONE_CONTROLLER_HOST: ['pinecone', 'controllerHost'],
 };
 
-const LIST_VARS = new Set(['RAGLINE_API_KEYS']);
+const LIST_VARS = new Set(['RAGLINE_API_KEYS', 'RAGLINE_REDACT_KINDS', 'RAGLINE_OUTPUT_BLOCKLIST']);
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown) {
   let node = target;

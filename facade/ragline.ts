@@ -70,7 +70,13 @@ export class Ragline {
   }
 
   async pipeline(): Promise<IngestionPipeline> {
-    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking);
+    const { redactIngest, redactKinds } = this.config.guardrails;
+    return new IngestionPipeline(
+      this.store,
+      await this.embedder(),
+      this.config.chunking,
+      redactIngest ? { kinds: redactKinds } : undefined,
+    );
   }
 
   /**

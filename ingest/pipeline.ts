@@ -6,6 +6,8 @@ import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index
 import { loadDocument } from './loaders/index.ts';
 import type { ChunkDraft, LoadedDocument } from './types.ts';
 import type { Embedder } from '../models/types.ts';
+import { type RedactOptions, redact, redactDeep } from '../core/redact.ts';
+import { redactForIngest } from './redaction.ts';
 
 export interface IngestInput {
   /** Stable identity of the document inside its collection: a path, URL or any caller key. */
@@ -67,6 +69,8 @@ export class IngestionPipeline {
     private readonly store: Store,
     private readonly embedder: Embedder,
     private readonly chunking: Config['chunking'],
+    /** PII redaction of what is embedded and stored (RAGLINE_REDACT_INGEST); none by default. */
+    private readonly redaction?: RedactOptions,
   ) {}
 
   contentHash(input: IngestInput): string {
@@ -76,6 +80,8 @@ export class IngestionPipeline {
       chunking: this.chunking,
       chunker: CHUNKER_VERSION,
       model: this.embedder.modelId,
+      // Switching redaction on re-ingests unchanged documents (absent when off, so older hashes still match).
+      ...(this.redaction ? { redaction: this.redaction.kinds ?? 'all' } : {}),
     });
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
   }
@@ -90,10 +96,11 @@ export class IngestionPipeline {
       }
       const t0 = performance.now();
       onProgress?.({ source: input.source, stage: 'load' });
-      const doc = await loadDocument(input.bytes, input.source, { mime: input.mime });
+      const loaded = await loadDocument(input.bytes, input.source, { mime: input.mime });
       const t1 = performance.now();
-      onProgress?.({ source: input.source, stage: 'chunk', pages: doc.pageCount });
-      const drafts = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(doc);
+      onProgress?.({ source: input.source, stage: 'chunk', pages: loaded.pageCount });
+      const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(loaded);
+      const { doc, drafts } = this.redaction ? redactForIngest(loaded, chunked, this.redaction) : { doc: loaded, drafts: chunked };
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
       const t2 = performance.now();
       const embeddings = await this.embedChunks(doc, drafts, (done) =>
@@ -104,10 +111,12 @@ export class IngestionPipeline {
       const document = await this.store.replaceDocument({
         collectionId: collection.id,
         source: input.source,
-        title: input.title ?? doc.title,
+        title: input.title !== undefined && this.redaction ? redact(input.title, this.redaction) : (input.title ?? doc.title),
         mime: doc.mime,
         contentHash,
-        metadata: { ...doc.metadata, ...input.metadata },
+        metadata: this.redaction
+          ? redactDeep({ ...doc.metadata, ...input.metadata }, this.redaction)
+          : { ...doc.metadata, ...input.metadata },
         pageCount: doc.pageCount ?? null,
         chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
       });

@@ -1,44 +1,148 @@
+import fs from 'node:fs';
+import { z } from 'zod';
+import { RaglineError } from '../../core/errors.ts';
 import type { ContextChunk } from '../types.ts';
+import { matchForms } from './normalise.ts';
 
 /**
- * Heuristics for text that tries to instruct the model. A match is reported, not removed: the chunk
- * still goes to the model, delimited as data, and the caller sees which chunk looked hostile.
+ * Heuristics for text that tries to instruct the model, matched against the text with its
+ * disguises removed (normalise.ts). Patterns are written in lower-case ASCII without accents.
  */
-const PATTERNS: Array<{ name: string; re: RegExp }> = [
-  {
-    name: 'ignore-instructions',
-    re: /\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|the|system)\b[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b/i,
-  },
-  { name: 'new-instructions', re: /\b(?:new|updated|real|actual)\s+(?:system\s+)?instructions?\s*:/i },
-  { name: 'role-change', re: /\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\b|\bpretend\s+(?:to\s+be|you\s+are)\b/i },
-  {
-    name: 'prompt-exfiltration',
-    re: /\b(?:reveal|print|show|repeat|output)\b[^.\n]{0,30}?\b(?:system\s+prompt|your\s+(?:instructions|prompt|rules))\b/i,
-  },
-  { name: 'chat-markup', re: /<\|im_(?:start|end)\|>|\[\/?INST\]|<<\/?SYS>>|^\s*(?:system|assistant)\s*:/im },
-  { name: 'delimiter-escape', re: /<\s*\/?\s*documents?\b/i },
+export interface InjectionPattern {
+  name: string;
+  re: RegExp;
+}
+
+const pattern = (name: string, source: string): InjectionPattern => ({ name, re: new RegExp(source, 'imu') });
+
+export const BUILTIN_INJECTION_PATTERNS: InjectionPattern[] = [
+  pattern(
+    'ignore-instructions',
+    String.raw`\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|the|system)\b[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b`,
+  ),
+  pattern(
+    'ignore-instructions-de',
+    String.raw`\b(?:ignorier(?:e|en sie)?|vergiss|vergessen sie|missachte|uberschreibe)\b[^.\n]{0,40}?\b(?:vorherigen?|bisherigen?|obigen?|vorigen?|alle|alten|deine)\b[^.\n]{0,20}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben)\b`,
+  ),
+  pattern(
+    'ignore-instructions-fr',
+    String.raw`\b(?:ignore[rz]?|oublie[rz]?|ne tiens? pas compte)\b[^.\n]{0,40}?\b(?:instructions?|consignes?|regles|directives)\b[^.\n]{0,30}?\b(?:precedentes?|anterieures?|ci-dessus)\b`,
+  ),
+  pattern(
+    'ignore-instructions-es',
+    String.raw`\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite)\b[^.\n]{0,40}?\b(?:instrucciones|indicaciones|reglas|ordenes)\b[^.\n]{0,30}?\b(?:anteriores|previas|de arriba)\b`,
+  ),
+  pattern('new-instructions', String.raw`\b(?:new|updated|real|actual)\s+(?:system\s+)?instructions?\s*:`),
+  pattern(
+    'role-change',
+    String.raw`\byou\s+are\s+now\s+(?:a|an|the|my|dan|no\s+longer|free|unrestricted|jailbroken|in\s+\w+\s+mode)\b|\bfrom\s+now\s+on,?\s+you\b|\bpretend\s+(?:to\s+be|you\s+are)\b|\bdu bist (?:jetzt|nun|ab sofort)\b|\btu es (?:maintenant|desormais)\b|\bahora eres\b|\ba partir de ahora,? (?:eres|tu)\b`,
+  ),
+  pattern(
+    'prompt-exfiltration',
+    String.raw`\b(?:reveal|print|show|repeat|output|zeig\w*|verrate|gib|affiche|revele|montre|muestra|revela|dime)\b[^.\n]{0,30}?(?:\bsystem\s*prompt|\byour\s+(?:instructions|prompt|rules)|\bprompt (?:systeme|du systeme|del sistema)|\binstrucciones del sistema)\b`,
+  ),
+  pattern(
+    'chat-markup',
+    String.raw`<\|im_(?:start|end)\|>|\[\/?INST\]|<<\/?SYS>>|^\s*(?:system|assistant|developer)\s*:\s*(?:you|ignore|disregard|forget|from now|new|always|never|do not|don't)\b`,
+  ),
+  pattern('delimiter-escape', String.raw`<\s*\/?\s*documents?\b`),
 ];
 
-export interface InjectionFlag {
-  marker: number;
-  chunkId: string;
-  source: string;
+export interface InjectionMatch {
   patterns: string[];
-  /** The first matching text, for a human to judge. */
+  /** The first matching text (disguises removed), for a human to judge. */
   excerpt: string;
 }
 
-export function detectInjection(text: string): { patterns: string[]; excerpt: string } | null {
-  const hits = PATTERNS.map((p) => ({ name: p.name, m: p.re.exec(text) })).filter((h) => h.m);
-  if (!hits.length) return null;
-  return { patterns: hits.map((h) => h.name), excerpt: hits[0]!.m![0].trim().slice(0, 160) };
+export interface InjectionFlag extends InjectionMatch {
+  marker: number;
+  chunkId: string;
+  source: string;
+  /** fenced: sent to the model labelled untrusted; dropped: left out of the prompt. */
+  action: 'fenced' | 'dropped';
+  reason: string;
+}
+
+export const describeMatch = (m: InjectionMatch) => `looks like prompt injection (${m.patterns.join(', ')})`;
+
+/** A configured set of patterns: matches text in two normal forms (plain, and with look-alikes undone). */
+export class InjectionScreen {
+  constructor(readonly patterns: InjectionPattern[] = BUILTIN_INJECTION_PATTERNS) {}
+
+  detect(text: string): InjectionMatch | null {
+    const forms = matchForms(text);
+    const names: string[] = [];
+    let excerpt = '';
+    for (const p of this.patterns) {
+      for (const form of forms) {
+        const m = p.re.exec(form);
+        if (!m) continue;
+        names.push(p.name);
+        excerpt ||= m[0].trim().slice(0, 160);
+        break;
+      }
+    }
+    return names.length ? { patterns: names, excerpt } : null;
+  }
+
+  flag(context: ContextChunk[], action: InjectionFlag['action'] = 'fenced'): InjectionFlag[] {
+    const flags: InjectionFlag[] = [];
+    for (const item of context) {
+      const found = this.detect(item.chunk.text);
+      if (found)
+        flags.push({
+          marker: item.marker,
+          chunkId: item.chunk.id,
+          source: item.chunk.source,
+          ...found,
+          action,
+          reason: describeMatch(found),
+        });
+    }
+    return flags;
+  }
+}
+
+const patternFileSchema = z
+  .object({
+    /** When true the file's patterns are the whole set; by default they are added to the built-in ones. */
+    replaceBuiltins: z.boolean().default(false),
+    patterns: z.array(z.object({ name: z.string().min(1).max(80), pattern: z.string().min(1).max(2_000) }).strict()).max(500),
+  })
+  .strict();
+
+/** The screen from a JSON pattern file (RAGLINE_INJECTION_PATTERNS_FILE), or the built-in set without one. */
+export function loadInjectionScreen(file: string | undefined): InjectionScreen {
+  if (!file) return new InjectionScreen();
+  const fail = (message: string) =>
+    new RaglineError('invalid_config', `Invalid configuration: RAGLINE_INJECTION_PATTERNS_FILE: ${file}: ${message}`, {
+      variable: 'RAGLINE_INJECTION_PATTERNS_FILE',
+      file,
+    });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw fail((err as Error).message);
+  }
+  const parsed = patternFileSchema.safeParse(raw);
+  if (!parsed.success) throw fail(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  const own = parsed.data.patterns.map((p) => {
+    try {
+      return pattern(p.name, p.pattern);
+    } catch (err) {
+      throw fail(`pattern "${p.name}": ${(err as Error).message}`);
+    }
+  });
+  return new InjectionScreen(parsed.data.replaceBuiltins ? own : [...BUILTIN_INJECTION_PATTERNS, ...own]);
+}
+
+const builtinScreen = new InjectionScreen();
+
+export function detectInjection(text: string): InjectionMatch | null {
+  return builtinScreen.detect(text);
 }
 
 export function flagInjections(context: ContextChunk[]): InjectionFlag[] {
-  const flags: InjectionFlag[] = [];
-  for (const item of context) {
-    const found = detectInjection(item.chunk.text);
-    if (found) flags.push({ marker: item.marker, chunkId: item.chunk.id, source: item.chunk.source, ...found });
-  }
-  return flags;
+  return builtinScreen.flag(context);
 }

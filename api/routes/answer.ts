@@ -24,7 +24,9 @@ export function answerRoutes(service: AnswerService): Hono {
 
     if (!request.stream) {
       try {
-        return c.json(await service.answer(collection, request, upstream.signal));
+        const response = await service.answer(collection, request, upstream.signal);
+        await c.get('chargeAnswerTokens')?.(response.usage);
+        return c.json(response);
       } catch (err) {
         // The client went away and the LLM call was cancelled: there is nobody to answer.
         if (err instanceof CallAbortedError) return new Response(null, { status: 499 });
@@ -44,6 +46,7 @@ export function answerRoutes(service: AnswerService): Hono {
       try {
         for (let next = first; !next.done; next = await events.next()) {
           if (sse.aborted) return;
+          if (next.value.event === 'done') await c.get('chargeAnswerTokens')?.(next.value.data.usage);
           await sse.writeSSE({ event: next.value.event, data: JSON.stringify(next.value.data) });
         }
       } catch (err) {

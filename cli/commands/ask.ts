@@ -4,6 +4,7 @@ import { printJson, withRagline } from '../context.ts';
 import { addSearchOptions, searchRequestFromOptions } from './search.ts';
 
 function describeKind(r: Omit<AnswerResponse, 'chunks'>): string | undefined {
+  if (r.refusal) return `refused by a guardrail (${r.refusal.reason}): ${r.refusal.message}`;
   if (r.fallback) return `extractive answer: the language model was unavailable (${r.fallback.reason})`;
   if (r.kind === 'extractive') return 'extractive answer: sentences quoted from the documents, no language model';
   return undefined;
