@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { BEARER_TOKEN_PATTERN } from './api-keys.ts';
 import { RaglineError } from './errors.ts';
 
 /**
@@ -46,6 +47,15 @@ const ANSWER_DEFAULTS = {
   generator: 'auto' as 'auto' | 'openai' | 'extractive',
   prices: DEFAULT_PRICES,
 };
+
+/** A secret sent as `Authorization: Bearer <token>`: anything outside RFC 6750's alphabet could never authenticate. */
+const bearerToken = (minLength: number) =>
+  z
+    .string()
+    .min(minLength)
+    .regex(BEARER_TOKEN_PATTERN, 'must use only bearer-token characters: letters, digits and - . _ ~ + / (then optional =)');
+
+const TENANCY_DEFAULTS = { restoreWindowDays: 7, purgeIntervalMinutes: 60, allowOpen: false };
 
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
@@ -119,11 +129,24 @@ export const configSchema = z.object({
     .object({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.coerce.number().int().min(0).max(65535).default(8787),
-      apiKeys: z.array(z.string().min(8)).default([]),
+      /** Bootstrap keys: admins of the default tenant who may also manage tenants. Bearer-token characters only. */
+      apiKeys: z.array(bearerToken(8)).default([]),
       maxUploadBytes: positiveInt.default(50 * 1024 * 1024),
       rateLimitPerMinute: positiveInt.default(600),
     })
     .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600 }),
+  tenancy: z
+    .object({
+      /** Days a deleted collection can be restored before the purge job removes it for good. */
+      restoreWindowDays: positiveInt.max(3650).default(TENANCY_DEFAULTS.restoreWindowDays),
+      /** How often the server runs the purge job. */
+      purgeIntervalMinutes: positiveInt.max(7 * 24 * 60).default(TENANCY_DEFAULTS.purgeIntervalMinutes),
+      /** Bearer token for GET /metrics when API keys are configured (an admin key works too). */
+      metricsToken: bearerToken(16).optional(),
+      /** Serve without any API key on a non-loopback address (everyone is admin of the default tenant). */
+      allowOpen: booleanFlag.default(TENANCY_DEFAULTS.allowOpen),
+    })
+    .default(TENANCY_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -175,6 +198,10 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
   RAGLINE_MAX_UPLOAD_BYTES: ['server', 'maxUploadBytes'],
   RAGLINE_RATE_LIMIT_PER_MINUTE: ['server', 'rateLimitPerMinute'],
+  RAGLINE_RESTORE_WINDOW_DAYS: ['tenancy', 'restoreWindowDays'],
+  RAGLINE_PURGE_INTERVAL_MINUTES: ['tenancy', 'purgeIntervalMinutes'],
+  RAGLINE_METRICS_TOKEN: ['tenancy', 'metricsToken'],
+  RAGLINE_ALLOW_OPEN: ['tenancy', 'allowOpen'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],
