@@ -188,6 +188,12 @@ export class TenancyStore {
     return rows[0] ? toKey(rows[0]) : null;
   }
 
+  /** For the operator's CLI, which names a key by id alone. */
+  async findKeyById(id: string): Promise<ApiKeyRecord | null> {
+    const { rows } = await this.db.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return rows[0] ? toKey(rows[0]) : null;
+  }
+
   /** The key whose SHA-256 is `hash`, revoked or not (the caller refuses revoked ones). */
   async findKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
     const { rows } = await this.db.query('SELECT * FROM api_keys WHERE key_hash = $1', [hash]);

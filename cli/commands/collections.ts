@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { notFound } from '../../core/errors.ts';
+import { Tenancy } from '../../facade/tenancy.ts';
 import { printJson, withRagline } from '../context.ts';
+import { cliActor, registerCollectionLifecycleCommands } from './tenancy.ts';
 
 export function registerCollectionCommands(program: Command) {
-  program
+  const collections = program
     .command('collections')
     .description('List collections with their model and document counts.')
     .option('--json', 'print JSON')
@@ -22,6 +24,7 @@ export function registerCollectionCommands(program: Command) {
         else console.table(rows);
       });
     });
+  registerCollectionLifecycleCommands(collections);
 
   program
     .command('documents')
@@ -56,9 +59,12 @@ export function registerCollectionCommands(program: Command) {
     .option('--all', 'delete the collection itself')
     .action(async (document: string | undefined, opts: { collection: string; all?: boolean }) => {
       await withRagline(async (ragline) => {
+        const tenancy = Tenancy.for(ragline);
         if (opts.all) {
-          await ragline.deleteCollection(opts.collection);
-          console.log(`deleted collection ${opts.collection}`);
+          await tenancy.deleteCollection(cliActor('default'), await ragline.collection(opts.collection));
+          console.log(
+            `deleted collection ${opts.collection} (restorable for ${tenancy.restoreWindowDays} days: ragline collections restore)`,
+          );
           return;
         }
         if (!document) throw notFound('name a document (id or source), or pass --all to delete the collection');
@@ -66,7 +72,7 @@ export function registerCollectionCommands(program: Command) {
         const doc =
           (await ragline.store.getDocument(collection.id, document)) ?? (await ragline.store.getDocumentBySource(collection.id, document));
         if (!doc) throw notFound(`no document "${document}" in collection ${opts.collection}`);
-        await ragline.store.deleteDocument(collection.id, doc.id);
+        await tenancy.deleteDocument(cliActor('default'), collection, doc.id, false);
         console.log(`deleted ${doc.source} (${doc.chunkCount} chunks)`);
       });
     });
