@@ -42,7 +42,7 @@ export function requireRole(min: Role): MiddlewareHandler {
 
 export const requireSuperAdmin: MiddlewareHandler = async (c, next) => {
   if (!isSuperAdmin(principalOf(c))) {
-    throw forbidden('managing tenants needs a bootstrap key (RAGLINE_API_KEYS)', { required: 'bootstrap' });
+    throw forbidden('managing tenants needs a bootstrap key (RAGLINE_API_KEYS)', { required: 'bootstrap', role: principalOf(c).role });
   }
   await next();
 };
