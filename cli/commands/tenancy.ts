@@ -8,11 +8,12 @@ import { printJson, withRagline } from '../context.ts';
 
 const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-const tenantOption = () =>
-  new Option('--tenant <id>', 'tenant id').default('default').argParser((value: string) => {
-    if (!TENANT_ID_PATTERN.test(value)) throw new InvalidArgumentError('tenant ids are 1–63 lowercase letters, digits, "_" or "-"');
-    return value;
-  });
+function tenantId(value: string): string {
+  if (!TENANT_ID_PATTERN.test(value)) throw new InvalidArgumentError('tenant ids are 1–63 lowercase letters, digits, "_" or "-"');
+  return value;
+}
+
+const tenantOption = () => new Option('--tenant <id>', 'tenant id').default('default').argParser(tenantId);
 
 function collectionList(value: string): string[] {
   const names = value
@@ -89,11 +90,10 @@ export function registerTenancyCommands(program: Command) {
   const tenants = program.command('tenants').description('Tenants: create, list, settings.');
   tenants
     .command('create')
-    .argument('<id>', 'tenant id (lowercase letters, digits, "_", "-")')
+    .argument('<id>', 'tenant id (lowercase letters, digits, "_", "-")', tenantId)
     .option('--name <name>', 'display name')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { name?: string; json?: boolean }) => {
-      if (!TENANT_ID_PATTERN.test(id)) throw new InvalidArgumentError('tenant ids are 1–63 lowercase letters, digits, "_" or "-"');
       await withTenancy(async (tenancy) => {
         const tenant = await tenancy.createTenant(cliActor(id), id, opts.name);
         if (opts.json) return printJson(tenant);
