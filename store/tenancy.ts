@@ -1,4 +1,4 @@
-import { issueKey } from '../core/api-keys.ts';
+import { UUID_PATTERN as UUID, issueKey } from '../core/api-keys.ts';
 import { RaglineError, notFound } from '../core/errors.ts';
 import { SqlStore } from './sql-store.ts';
 import type { SqlExecutor } from './sql.ts';
@@ -65,7 +65,6 @@ export interface DeletionRequest {
 
 const iso = (v: unknown) =>
   v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toTenant(r: Record<string, unknown>): Tenant {
   const settings = (r.settings as Partial<TenantSettings> | null) ?? {};
