@@ -2,17 +2,18 @@ import type { Command } from 'commander';
 import { notFound } from '../../core/errors.ts';
 import { Tenancy } from '../../facade/tenancy.ts';
 import { printJson, withRagline } from '../context.ts';
-import { cliActor, registerCollectionLifecycleCommands } from './tenancy.ts';
+import { cliActor, registerCollectionLifecycleCommands, tenantOption } from './tenancy.ts';
 
 export function registerCollectionCommands(program: Command) {
   const collections = program
     .command('collections')
     .description('List collections with their model and document counts.')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .addOption(tenantOption())
+    .action(async (opts: { json?: boolean; tenant: string }) => {
       await withRagline(async (ragline) => {
         const rows = await Promise.all(
-          (await ragline.store.listCollections()).map(async (c) => ({
+          (await ragline.store.listCollections(opts.tenant)).map(async (c) => ({
             name: c.name,
             id: c.id,
             model: `${c.embeddingModel} (${c.dimensions}-d)`,

@@ -13,7 +13,7 @@ function tenantId(value: string): string {
   return value;
 }
 
-const tenantOption = () => new Option('--tenant <id>', 'tenant id').default('default').argParser(tenantId);
+export const tenantOption = () => new Option('--tenant <id>', 'tenant id').default('default').argParser(tenantId);
 
 function collectionList(value: string): string[] {
   const names = value
