@@ -4,6 +4,7 @@ import { RaglineError, errorMessage, validationError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import { CallAbortedError, ProviderError } from '../core/resilience.ts';
 import type { Embedder } from '../models/types.ts';
+import type { CollectionRef } from '../store/types.ts';
 import { searchRequestSchema, type SearchHit, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { MarkerFilter, chunkReference, verifyCitations, type ChunkReference, type Citation } from './citations.ts';
 import { ExtractiveGenerator, NOT_COVERED } from './generators/extractive.ts';
@@ -100,7 +101,7 @@ export type AnswerEvent =
 /** What the service needs from Ragline (the facade satisfies it). */
 export interface AnswerBackend {
   readonly config: Config;
-  search(collection: string, request: SearchRequestInput, options?: { queryVector?: Float32Array }): Promise<SearchResponse>;
+  search(collection: CollectionRef, request: SearchRequestInput, options?: { queryVector?: Float32Array }): Promise<SearchResponse>;
   embedder(): Promise<Embedder>;
 }
 
@@ -196,7 +197,7 @@ export class AnswerService {
     return parsed.data;
   }
 
-  async answer(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
+  async answer(collection: CollectionRef, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
     const start = performance.now();
     const request = this.parse(input);
     const questionFlag = this.guardrails.screen.detect(request.question);
@@ -212,7 +213,7 @@ export class AnswerService {
   }
 
   /** Events in order: one `retrieval`, `token`s, one `done`. Throws (before `retrieval`) for bad input or an unknown collection. */
-  async *stream(collection: string, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): AsyncGenerator<AnswerEvent> {
+  async *stream(collection: CollectionRef, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): AsyncGenerator<AnswerEvent> {
     const start = performance.now();
     const request = this.parse(input);
     const questionFlag = this.guardrails.screen.detect(request.question);
@@ -301,7 +302,7 @@ export class AnswerService {
     }
   }
 
-  private async retrieve(collection: string, request: AnswerRequest, questionFlag: InjectionMatch | null): Promise<Retrieved> {
+  private async retrieve(collection: CollectionRef, request: AnswerRequest, questionFlag: InjectionMatch | null): Promise<Retrieved> {
     const start = performance.now();
     const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.

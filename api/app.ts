@@ -9,7 +9,8 @@ import { AnswerService } from '../answer/service.ts';
 import type { JobWorker } from '../ingest/jobs/worker.ts';
 import { errorResponse, onError, onNotFound } from './http-errors.ts';
 import { createMetrics, type ApiMetrics } from './metrics.ts';
-import { apiKeyAuth } from './middleware/auth.ts';
+import { Tenancy } from '../facade/tenancy.ts';
+import { KeyResolver, apiKeyAuth, metricsAuth } from './middleware/auth.ts';
 import { observe } from './middleware/observability.ts';
 import { RequestLimits } from './limits/request-limits.ts';
 import { answerTokenBudget, authFailureLimit, requestLimit } from './middleware/limits.ts';
@@ -19,6 +20,7 @@ import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { searchRoutes } from './routes/search.ts';
+import { tenancyRoutes } from './routes/tenancy.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -35,7 +37,8 @@ export interface ApiOptions {
 
 /**
  * The HTTP API. Settings come from `ragline.config.server`: API keys (auth on /v1 when set),
- * requests per minute, and the body size limit. /healthz and /metrics stay open for probes.
+ * requests per minute, and the body size limit. /healthz stays open for probes; /metrics needs the
+ * metrics token or an admin key once any key exists (docs/tenancy.md).
  */
 export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const { server } = ragline.config;
@@ -49,11 +52,15 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.notFound(onNotFound);
 
   app.route('/', healthRoutes(ragline, queue));
-  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
+  const tenancy = Tenancy.for(ragline);
+  const keys = new KeyResolver({ bootstrapKeys: server.apiKeys, tenancy: tenancy.store });
+  app.get('/metrics', metricsAuth(keys, ragline.config.tenancy.metricsToken), async (c) =>
+    c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
+  );
 
   const limits = options.limits ?? RequestLimits.fromConfig(ragline.config);
   app.use('/v1/*', authFailureLimit(limits)); // before auth: counts the 401s auth answers
-  if (server.apiKeys.length) app.use('/v1/*', apiKeyAuth(server.apiKeys));
+  app.use('/v1/*', apiKeyAuth(keys));
   app.use('/v1/*', requestLimit(limits));
   app.use('/v1/collections/:id/answer', answerTokenBudget(limits));
   app.use(
@@ -70,10 +77,11 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     }),
   );
 
-  app.route('/v1/collections', collectionRoutes(ragline));
-  app.route('/v1/collections', documentRoutes(ragline, queue, wake));
+  app.route('/v1/collections', collectionRoutes(ragline, tenancy));
+  app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
   app.route('/v1/collections', searchRoutes(ragline));
-  app.route('/v1/collections', answerRoutes(options.answers ?? AnswerService.fromConfig(ragline)));
+  app.route('/v1/collections', answerRoutes(ragline, options.answers ?? AnswerService.fromConfig(ragline)));
+  app.route('/v1', tenancyRoutes(tenancy));
   app.route('/v1/jobs', jobRoutes(ragline, queue, wake));
   return app;
 }

@@ -11,6 +11,8 @@ import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
 import { createApi } from './app.ts';
 import { RequestLimits } from './limits/request-limits.ts';
 import { createMetrics } from './metrics.ts';
+import { Tenancy } from '../facade/tenancy.ts';
+import { checkOpenMode } from './open-mode.ts';
 
 export interface ServerOptions {
   host: string;
@@ -30,6 +32,10 @@ export interface RunningServer {
 }
 
 export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
+  const tenancy = Tenancy.for(ragline);
+  const keysExist = ragline.config.server.apiKeys.length > 0 || (await tenancy.store.hasActiveKeys());
+  const openWarning = checkOpenMode(options.host, keysExist, ragline.config.tenancy.allowOpen);
+  if (openWarning) logger.warn(openWarning);
   const queue = JobQueue.forStore(ragline.store);
   const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
   const limits = RequestLimits.fromConfig(ragline.config);
@@ -49,6 +55,12 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
     .then((done) => logger.info({ ...done, ms: Math.round(performance.now() - warmStart) }, 'BM25 indexes built and model loaded'))
     .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'warm-up failed; indexes and model load on first use instead'));
 
+  const purge = () =>
+    void tenancy.purgeExpired().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'purging deleted collections failed'));
+  purge();
+  const purgeTimer = setInterval(purge, ragline.config.tenancy.purgeIntervalMinutes * 60_000);
+  purgeTimer.unref();
+
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -56,6 +68,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
       const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 30_000);
       await stopped;
       clearTimeout(grace);
+      clearInterval(purgeTimer);
       await worker?.stop();
       await limits.close();
       await ragline.close();

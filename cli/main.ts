@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { RaglineError } from '../core/errors.ts';
 import { registerCollectionCommands } from './commands/collections.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
+import { registerTenancyCommands } from './commands/tenancy.ts';
 import { registerSearchCommand } from './commands/search.ts';
 import { register as registerAskCommand } from './commands/ask.ts';
 import { register as registerEvalCommand } from './commands/eval.ts';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerEvalCommand(program);
   registerTuneCommand(program);
+  registerTenancyCommands(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { BEARER_TOKEN_PATTERN } from './api-keys.ts';
 import { RaglineError } from './errors.ts';
 import { PII_KINDS } from './redact.ts';
 
@@ -58,7 +59,7 @@ const GUARDRAIL_DEFAULTS = {
   outputBlocklist: [] as string[],
 };
 
-const LIMIT_DEFAULTS = {
+const RATE_LIMIT_DEFAULTS = {
   redisPrefix: 'ragline:rl',
   tenantRequestsPerMinute: 3_000,
   globalRequestsPerMinute: 20_000,
@@ -67,6 +68,14 @@ const LIMIT_DEFAULTS = {
   authFailuresPerWindow: 10,
   authFailureWindowSeconds: 900,
 };
+/** A secret sent as `Authorization: Bearer <token>`: anything outside RFC 6750's alphabet could never authenticate. */
+const bearerToken = (minLength: number) =>
+  z
+    .string()
+    .min(minLength)
+    .regex(BEARER_TOKEN_PATTERN, 'must use only bearer-token characters: letters, digits and - . _ ~ + / (then optional =)');
+
+const TENANCY_DEFAULTS = { restoreWindowDays: 7, purgeIntervalMinutes: 60, allowOpen: false };
 
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
@@ -140,7 +149,8 @@ export const configSchema = z.object({
     .object({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.coerce.number().int().min(0).max(65535).default(8787),
-      apiKeys: z.array(z.string().min(8)).default([]),
+      /** Bootstrap keys: admins of the default tenant who may also manage tenants. Bearer-token characters only. */
+      apiKeys: z.array(bearerToken(8)).default([]),
       maxUploadBytes: positiveInt.default(50 * 1024 * 1024),
       rateLimitPerMinute: positiveInt.default(600),
     })
@@ -169,24 +179,36 @@ export const configSchema = z.object({
     })
     .default(GUARDRAIL_DEFAULTS),
   /** Request and LLM-token rate limits; counters in Redis when redisUrl is set, else in process (docs/guardrails.md). */
-  limits: z
+  rateLimits: z
     .object({
       redisUrl: z.string().url().optional(),
       /** Prefix of every Redis key the limiters write. */
-      redisPrefix: z.string().min(1).max(100).default(LIMIT_DEFAULTS.redisPrefix),
+      redisPrefix: z.string().min(1).max(100).default(RATE_LIMIT_DEFAULTS.redisPrefix),
       /** Requests per minute for one tenant (all its keys together); the per-key limit is server.rateLimitPerMinute. */
-      tenantRequestsPerMinute: positiveInt.default(LIMIT_DEFAULTS.tenantRequestsPerMinute),
+      tenantRequestsPerMinute: positiveInt.default(RATE_LIMIT_DEFAULTS.tenantRequestsPerMinute),
       /** Requests per minute for the whole server (all tenants). */
-      globalRequestsPerMinute: positiveInt.default(LIMIT_DEFAULTS.globalRequestsPerMinute),
+      globalRequestsPerMinute: positiveInt.default(RATE_LIMIT_DEFAULTS.globalRequestsPerMinute),
       /** LLM tokens (prompt + completion) per minute one key may spend on /answer. */
-      keyTokensPerMinute: positiveInt.default(LIMIT_DEFAULTS.keyTokensPerMinute),
+      keyTokensPerMinute: positiveInt.default(RATE_LIMIT_DEFAULTS.keyTokensPerMinute),
       /** LLM tokens per minute one tenant may spend on /answer. */
-      tenantTokensPerMinute: positiveInt.default(LIMIT_DEFAULTS.tenantTokensPerMinute),
+      tenantTokensPerMinute: positiveInt.default(RATE_LIMIT_DEFAULTS.tenantTokensPerMinute),
       /** Failed authentications (401) one client address may have in the window before it is refused with 429. */
-      authFailuresPerWindow: positiveInt.default(LIMIT_DEFAULTS.authFailuresPerWindow),
-      authFailureWindowSeconds: positiveInt.default(LIMIT_DEFAULTS.authFailureWindowSeconds),
+      authFailuresPerWindow: positiveInt.default(RATE_LIMIT_DEFAULTS.authFailuresPerWindow),
+      authFailureWindowSeconds: positiveInt.default(RATE_LIMIT_DEFAULTS.authFailureWindowSeconds),
     })
-    .default(LIMIT_DEFAULTS),
+    .default(RATE_LIMIT_DEFAULTS),
+  tenancy: z
+    .object({
+      /** Days a deleted collection can be restored before the purge job removes it for good. */
+      restoreWindowDays: positiveInt.max(3650).default(TENANCY_DEFAULTS.restoreWindowDays),
+      /** How often the server runs the purge job. */
+      purgeIntervalMinutes: positiveInt.max(7 * 24 * 60).default(TENANCY_DEFAULTS.purgeIntervalMinutes),
+      /** Bearer token for GET /metrics when API keys are configured (an admin key works too). */
+      metricsToken: bearerToken(16).optional(),
+      /** Serve without any API key on a non-loopback address (everyone is admin of the default tenant). */
+      allowOpen: booleanFlag.default(TENANCY_DEFAULTS.allowOpen),
+    })
+    .default(TENANCY_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -247,14 +269,18 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_REDACT_KINDS: ['guardrails', 'redactKinds'],
   RAGLINE_OUTPUT_BLOCKLIST: ['guardrails', 'outputBlocklist'],
   RAGLINE_OUTPUT_BLOCKLIST_FILE: ['guardrails', 'outputBlocklistFile'],
-  REDIS_URL: ['limits', 'redisUrl'],
-  RAGLINE_RATE_LIMIT_PREFIX: ['limits', 'redisPrefix'],
-  RAGLINE_RATE_LIMIT_TENANT_PER_MINUTE: ['limits', 'tenantRequestsPerMinute'],
-  RAGLINE_RATE_LIMIT_GLOBAL_PER_MINUTE: ['limits', 'globalRequestsPerMinute'],
-  RAGLINE_KEY_TOKENS_PER_MINUTE: ['limits', 'keyTokensPerMinute'],
-  RAGLINE_TENANT_TOKENS_PER_MINUTE: ['limits', 'tenantTokensPerMinute'],
-  RAGLINE_AUTH_FAILURES_PER_WINDOW: ['limits', 'authFailuresPerWindow'],
-  RAGLINE_AUTH_FAILURE_WINDOW_SECONDS: ['limits', 'authFailureWindowSeconds'],
+  REDIS_URL: ['rateLimits', 'redisUrl'],
+  RAGLINE_RATE_LIMIT_PREFIX: ['rateLimits', 'redisPrefix'],
+  RAGLINE_RATE_LIMIT_TENANT_PER_MINUTE: ['rateLimits', 'tenantRequestsPerMinute'],
+  RAGLINE_RATE_LIMIT_GLOBAL_PER_MINUTE: ['rateLimits', 'globalRequestsPerMinute'],
+  RAGLINE_KEY_TOKENS_PER_MINUTE: ['rateLimits', 'keyTokensPerMinute'],
+  RAGLINE_TENANT_TOKENS_PER_MINUTE: ['rateLimits', 'tenantTokensPerMinute'],
+  RAGLINE_AUTH_FAILURES_PER_WINDOW: ['rateLimits', 'authFailuresPerWindow'],
+  RAGLINE_AUTH_FAILURE_WINDOW_SECONDS: ['rateLimits', 'authFailureWindowSeconds'],
+  RAGLINE_RESTORE_WINDOW_DAYS: ['tenancy', 'restoreWindowDays'],
+  RAGLINE_PURGE_INTERVAL_MINUTES: ['tenancy', 'purgeIntervalMinutes'],
+  RAGLINE_METRICS_TOKEN: ['tenancy', 'metricsToken'],
+  RAGLINE_ALLOW_OPEN: ['tenancy', 'allowOpen'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'model_unavailable'
   | 'rate_limited'
   | 'unauthorized'
+  | 'forbidden'
   | 'upstream_unavailable'
   | 'dataset_missing'
   | 'internal';
@@ -23,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   invalid_config: 500,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,

@@ -4,7 +4,7 @@ import { JobFailure, isPermanentCode, type JobProcessor } from '../ingest/jobs/w
 /** The real processor: the stored upload through Ragline's ingestion pipeline. */
 export function pipelineProcessor(ragline: Ragline): JobProcessor {
   return async (job, upload, report) => {
-    const collection = await ragline.collection(job.collectionId);
+    const collection = await ragline.collectionById(job.collectionId);
     const pipeline = await ragline.pipeline();
     const outcome = await pipeline.ingest(
       collection,

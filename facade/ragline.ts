@@ -6,9 +6,10 @@ import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
-import type { Collection, Store } from '../store/types.ts';
+import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from '../core/errors.ts';
+import { DEFAULT_TENANT_ID, UUID_PATTERN } from '../core/api-keys.ts';
 
 /** Documents ingested at once: enough to keep model batches full, few enough to bound memory. */
 const DOCUMENTS_IN_FLIGHT = 4;
@@ -50,23 +51,33 @@ export class Ragline {
     return this.embedderPromise;
   }
 
-  async collection(idOrName: string): Promise<Collection> {
-    const collection = await this.store.getCollection(idOrName);
-    if (!collection) throw new RaglineError('not_found', `collection "${idOrName}" not found`, { collection: idOrName });
+  /** Resolves within `tenantId` only: another tenant's collection is "not found", whatever id or name is sent. */
+  async collection(ref: CollectionRef, tenantId: string = DEFAULT_TENANT_ID): Promise<Collection> {
+    if (typeof ref !== 'string') return ref;
+    const collection = await this.store.getCollection(ref, tenantId);
+    if (!collection) throw new RaglineError('not_found', `collection "${ref}" not found`, { collection: ref });
     return collection;
   }
 
-  async createCollection(name: string, metadata: Record<string, unknown> = {}): Promise<Collection> {
+  /** For workers: the job's collection by the id stored with the job. */
+  async collectionById(id: string): Promise<Collection> {
+    const collection = await this.store.getCollectionById(id);
+    if (!collection) throw new RaglineError('not_found', `collection "${id}" not found`, { collection: id });
+    return collection;
+  }
+
+  async createCollection(name: string, metadata: Record<string, unknown> = {}, tenantId: string = DEFAULT_TENANT_ID): Promise<Collection> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) {
       throw badRequest('collection name must be 1–128 letters, digits, "_", "-" or ".", starting with a letter or digit', { name });
     }
+    if (UUID_PATTERN.test(name)) throw badRequest('a collection name must not look like a uuid (ids have that shape)', { name });
     const embedder = await this.embedder();
-    return this.store.createCollection({ name, embeddingModel: embedder.modelId, dimensions: embedder.dimensions, metadata });
+    return this.store.createCollection({ name, embeddingModel: embedder.modelId, dimensions: embedder.dimensions, metadata, tenantId });
   }
 
   /** The collection by name, created with the configured model when it does not exist yet. */
-  async ensureCollection(name: string): Promise<Collection> {
-    return (await this.store.getCollection(name)) ?? this.createCollection(name);
+  async ensureCollection(name: string, tenantId: string = DEFAULT_TENANT_ID): Promise<Collection> {
+    return (await this.store.getCollection(name, tenantId)) ?? this.createCollection(name, {}, tenantId);
   }
 
   async pipeline(): Promise<IngestionPipeline> {
@@ -85,7 +96,7 @@ export class Ragline {
    * One failure never stops the others. Outcomes come back in input order.
    */
   async ingest(
-    collectionIdOrName: string,
+    collectionIdOrName: CollectionRef,
     inputs: Iterable<IngestInput> | AsyncIterable<IngestInput>,
     onProgress?: (p: IngestProgress, outcome?: IngestOutcome) => void,
   ): Promise<IngestOutcome[]> {
@@ -112,7 +123,11 @@ export class Ragline {
     return outcomes;
   }
 
-  async search(collectionIdOrName: string, input: SearchRequestInput, options?: { queryVector?: Float32Array }): Promise<SearchResponse> {
+  async search(
+    collectionIdOrName: CollectionRef,
+    input: SearchRequestInput,
+    options?: { queryVector?: Float32Array },
+  ): Promise<SearchResponse> {
     const parsed = searchRequestSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -133,19 +148,19 @@ export class Ragline {
    */
   async warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
-    const collections = await this.store.listCollections();
+    const collections = await this.store.listAllCollections();
     let chunksIndexed = 0;
     for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
     await embedder;
     return { collections: collections.length, chunksIndexed };
   }
 
-  async deleteDocument(collectionIdOrName: string, documentId: string): Promise<boolean> {
+  async deleteDocument(collectionIdOrName: CollectionRef, documentId: string): Promise<boolean> {
     const collection = await this.collection(collectionIdOrName);
     return this.store.deleteDocument(collection.id, documentId);
   }
 
-  async deleteCollection(collectionIdOrName: string): Promise<boolean> {
+  async deleteCollection(collectionIdOrName: CollectionRef): Promise<boolean> {
     const collection = await this.collection(collectionIdOrName);
     this.bm25.drop(collection.id);
     return this.store.deleteCollection(collection.id);

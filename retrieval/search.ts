@@ -137,7 +137,7 @@ export class HybridSearcher {
   ): Promise<{ list: RankedList; updatedAt: (id: string) => string | undefined }> {
     const t0 = performance.now();
     // Re-read the collection: its version tells the registry whether another writer moved it on.
-    const current = await this.deps.store.getCollection(collection.id);
+    const current = await this.deps.store.getCollectionById(collection.id);
     if (!current) throw notFound(`collection ${collection.id} not found`);
     const index = await this.deps.bm25.ensureSynced(current);
     const hits = index.search(query, { limit: candidates, filter });

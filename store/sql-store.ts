@@ -1,3 +1,4 @@
+import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
 import { filterToSql } from './filters.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
@@ -37,6 +38,7 @@ function toCollection(r: Record<string, unknown>): Collection {
   return {
     id: String(r.id),
     name: String(r.name),
+    tenantId: String(r.tenant_id ?? DEFAULT_TENANT_ID),
     embeddingModel: String(r.embedding_model),
     dimensions: Number(r.dimensions),
     metadata: (r.metadata as Record<string, unknown>) ?? {},
@@ -170,17 +172,25 @@ export class SqlStore implements Store {
     embeddingModel: string;
     dimensions: number;
     metadata?: Record<string, unknown>;
+    tenantId?: string;
   }): Promise<Collection> {
+    // A uuid-shaped name could be taken for another collection's id.
+    if (UUID.test(input.name)) throw badRequest('a collection name must not look like a uuid', { name: input.name });
+    const tenantId = input.tenantId ?? DEFAULT_TENANT_ID;
     await this.denseIndex?.assertDimensions(input.dimensions);
     return this.db.transaction(async (tx) => {
-      const existing = await tx.query('SELECT id FROM collections WHERE name = $1', [input.name]);
+      const existing = await tx.query('SELECT id FROM collections WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL', [
+        tenantId,
+        input.name,
+      ]);
       if (existing.rows.length) throw new RaglineError('conflict', `collection "${input.name}" already exists`, { name: input.name });
       const { rows } = await tx
-        .query(`INSERT INTO collections (name, embedding_model, dimensions, metadata) VALUES ($1, $2, $3, $4) RETURNING *`, [
+        .query(`INSERT INTO collections (name, embedding_model, dimensions, metadata, tenant_id) VALUES ($1, $2, $3, $4, $5) RETURNING *`, [
           input.name,
           input.embeddingModel,
           input.dimensions,
           JSON.stringify(input.metadata ?? {}),
+          tenantId,
         ])
         .catch((err: unknown) => {
           // A concurrent create of the same name passed the check above; the unique constraint caught it.
@@ -206,7 +216,7 @@ export class SqlStore implements Store {
 
   /** (Re)builds the collection's HNSW index; `maintenanceWorkMem` (e.g. '1GB') should hold the whole graph. */
   async buildVectorIndex(collectionId: string, options: { maintenanceWorkMem?: string } = {}): Promise<void> {
-    const collection = await this.getCollection(collectionId);
+    const collection = await this.getCollectionById(collectionId);
     if (!collection) throw new RaglineError('not_found', `collection ${collectionId} not found`);
     await this.db.transaction(async (tx) => {
       if (options.maintenanceWorkMem) {
@@ -217,15 +227,27 @@ export class SqlStore implements Store {
     });
   }
 
-  async getCollection(idOrName: string): Promise<Collection | null> {
+  /** Within one tenant, live collections only: a uuid is only ever an id (names cannot look like one), anything else a name. */
+  async getCollection(idOrName: string, tenantId: string = DEFAULT_TENANT_ID): Promise<Collection | null> {
     const { rows } = UUID.test(idOrName)
-      ? await this.db.query('SELECT * FROM collections WHERE id = $1 OR name = $2', [idOrName, idOrName])
-      : await this.db.query('SELECT * FROM collections WHERE name = $1', [idOrName]);
+      ? await this.db.query('SELECT * FROM collections WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL', [idOrName, tenantId])
+      : await this.db.query('SELECT * FROM collections WHERE name = $1 AND tenant_id = $2 AND deleted_at IS NULL', [idOrName, tenantId]);
     return rows[0] ? toCollection(rows[0]) : null;
   }
 
-  async listCollections(): Promise<Collection[]> {
-    const { rows } = await this.db.query('SELECT * FROM collections ORDER BY name');
+  async getCollectionById(id: string): Promise<Collection | null> {
+    if (!UUID.test(id)) return null;
+    const { rows } = await this.db.query('SELECT * FROM collections WHERE id = $1 AND deleted_at IS NULL', [id]);
+    return rows[0] ? toCollection(rows[0]) : null;
+  }
+
+  async listCollections(tenantId: string = DEFAULT_TENANT_ID): Promise<Collection[]> {
+    const { rows } = await this.db.query('SELECT * FROM collections WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY name', [tenantId]);
+    return rows.map(toCollection);
+  }
+
+  async listAllCollections(): Promise<Collection[]> {
+    const { rows } = await this.db.query('SELECT * FROM collections WHERE deleted_at IS NULL ORDER BY tenant_id, name');
     return rows.map(toCollection);
   }
 
@@ -264,7 +286,7 @@ export class SqlStore implements Store {
   }
 
   async replaceDocument(input: DocumentReplacement): Promise<DocumentRecord> {
-    const collection = await this.getCollection(input.collectionId);
+    const collection = await this.getCollectionById(input.collectionId);
     if (!collection) throw new RaglineError('not_found', `collection ${input.collectionId} not found`);
     for (const chunk of input.chunks) {
       if (chunk.embedding.length !== collection.dimensions) {
@@ -478,7 +500,7 @@ export class SqlStore implements Store {
   }
 
   private async queriedCollection(query: DenseQuery): Promise<Collection> {
-    const collection = await this.getCollection(query.collectionId);
+    const collection = await this.getCollectionById(query.collectionId);
     if (!collection) throw new RaglineError('not_found', `collection ${query.collectionId} not found`);
     if (query.vector.length !== collection.dimensions) {
       throw badRequest(`query vector has ${query.vector.length} dimensions; the collection holds ${collection.dimensions}`);

@@ -5,12 +5,17 @@ import type { Filter, FilterableChunk } from './filters.ts';
 export interface Collection {
   id: string;
   name: string;
+  /** The tenant that owns it; names are unique per tenant. */
+  tenantId: string;
   embeddingModel: string;
   dimensions: number;
   metadata: Record<string, unknown>;
   version: number;
   createdAt: string;
 }
+
+/** A collection already resolved within its tenant, or an id or name to resolve (in the default tenant). */
+export type CollectionRef = string | Collection;
 
 export interface DocumentRecord {
   id: string;
@@ -104,10 +109,18 @@ export interface Store {
     embeddingModel: string;
     dimensions: number;
     metadata?: Record<string, unknown>;
+    /** Defaults to the default tenant. */
+    tenantId?: string;
   }): Promise<Collection>;
-  /** By id or by name. */
-  getCollection(idOrName: string): Promise<Collection | null>;
-  listCollections(): Promise<Collection[]>;
+  /** By id or by name, within one tenant (the default tenant when omitted); soft-deleted ones are not found. */
+  getCollection(idOrName: string, tenantId?: string): Promise<Collection | null>;
+  /** By id in any tenant: for internal callers holding an id that was resolved within its tenant (workers). */
+  getCollectionById(id: string): Promise<Collection | null>;
+  /** One tenant's live collections (the default tenant when omitted). */
+  listCollections(tenantId?: string): Promise<Collection[]>;
+  /** Every tenant's live collections (warm-up). */
+  listAllCollections(): Promise<Collection[]>;
+  /** Removes the collection and everything in it for good (the purge after a soft delete). */
   deleteCollection(id: string): Promise<boolean>;
 
   getDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | null>;

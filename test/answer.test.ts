@@ -137,7 +137,7 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   const appFor = (service: AnswerService) => {
     const app = new Hono();
     app.onError(onError);
-    app.route('/v1/collections', answerRoutes(service));
+    app.route('/v1/collections', answerRoutes(ragline, service));
     return app;
   };
   const post = (app: Hono, body: unknown, collection = 'guide') =>

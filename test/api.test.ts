@@ -488,11 +488,12 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
     await expect(own.store.listCollections()).rejects.toThrow();
   });
 
-  it('deleting a collection removes it with its documents and jobs', async () => {
+  it('deleting a collection hides it with its documents and jobs (soft delete; purged later, see tenancy tests)', async () => {
     const del = await app.request('/v1/collections/kb', { method: 'DELETE' });
     expect(del.status).toBe(200);
     await expectError(await app.request('/v1/collections/kb'), 404, 'not_found');
     await expectError(await app.request('/v1/collections/kb/search', json({ query: 'tides' })), 404, 'not_found');
-    expect(await queue.list({ limit: 10 })).toEqual([]);
+    expect(await queue.list({ limit: 10, tenantId: 'default' })).toEqual([]);
+    expect(((await (await app.request('/v1/jobs')).json()) as Json).jobs).toEqual([]);
   });
 });

@@ -16,8 +16,8 @@ describe('guardrail and limit settings', () => {
       redactAnswers: false,
       redactTraces: false,
     });
-    expect(defaults.limits).toMatchObject({ tenantRequestsPerMinute: 3000, keyTokensPerMinute: 100_000, authFailuresPerWindow: 10 });
-    expect(defaults.limits.redisUrl).toBeUndefined();
+    expect(defaults.rateLimits).toMatchObject({ tenantRequestsPerMinute: 3000, keyTokensPerMinute: 100_000, authFailuresPerWindow: 10 });
+    expect(defaults.rateLimits.redisUrl).toBeUndefined();
 
     const set = loadConfig({
       RAGLINE_REDACT_KINDS: 'email, card',
@@ -33,7 +33,7 @@ describe('guardrail and limit settings', () => {
       outputBlocklist: ['Project Falcon', '/secret-\\d+/'],
       chunkInjection: 'drop',
     });
-    expect(set.limits).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', keyTokensPerMinute: 2500 });
+    expect(set.rateLimits).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', keyTokensPerMinute: 2500 });
   });
 
   it.each([

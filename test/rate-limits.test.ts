@@ -29,10 +29,10 @@ const as = (keyId: string, tenant: string, extra: Record<string, string> = {}) =
   headers: { 'X-Test-Key': keyId, 'X-Test-Tenant': tenant, ...extra },
 });
 
-function config(limits: Partial<Config['limits']>, server: Partial<Config['server']> = {}) {
+function config(limits: Partial<Config['rateLimits']>, server: Partial<Config['server']> = {}) {
   return configSchema.parse({
     server: { rateLimitPerMinute: 1_000, ...server },
-    limits: { redisPrefix: `${RUN_PREFIX}:${randomUUID()}`, ...limits },
+    rateLimits: { redisPrefix: `${RUN_PREFIX}:${randomUUID()}`, ...limits },
   });
 }
 

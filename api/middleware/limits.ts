@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { RaglineError } from '../../core/errors.ts';
 import type { TokenUsage } from '../../answer/types.ts';
 import type { LimitState, RequestLimits } from '../limits/request-limits.ts';
+import { clientAddress } from '../access.ts';
 import { DEFAULT_TENANT, type Principal } from '../principal.ts';
+import { ANONYMOUS } from './auth.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -13,25 +14,13 @@ declare module 'hono' {
 }
 
 /**
- * The peer address of the socket. Forwarding headers are not trusted: any client can send them,
- * and the failed-authentication limit would then be one header away from useless.
- */
-export function clientAddress(c: Context): string {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'local';
-}
-
-/**
- * Who a limit counts against. Auth sets `principal`; until it does (auth off, or bootstrap keys
- * checked by the older middleware), a caller is anonymous in the default tenant, told apart by its
- * API key when it sent one, else by its address.
+ * Who a limit counts against: the principal auth set. Keyless (open) servers call everyone
+ * anonymous, so those callers are told apart by their socket address instead.
  */
 export function limitIdentity(c: Context): Pick<Principal, 'keyId' | 'tenantId'> {
   const principal = c.get('principal');
-  if (principal) return { keyId: principal.keyId, tenantId: principal.tenantId };
-  const apiKey = c.get('apiKey');
-  const keyId = apiKey ? `key:${createHash('sha256').update(apiKey).digest('hex').slice(0, 16)}` : `ip:${clientAddress(c)}`;
-  return { keyId, tenantId: DEFAULT_TENANT };
+  if (principal && principal.keyId !== ANONYMOUS.keyId) return { keyId: principal.keyId, tenantId: principal.tenantId };
+  return { keyId: `ip:${clientAddress(c)}`, tenantId: principal?.tenantId ?? DEFAULT_TENANT };
 }
 
 /** The IETF draft's separate fields (draft-ietf-httpapi-ratelimit-headers-06): limit, remaining, seconds to reset. */

@@ -4,6 +4,8 @@ import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { CallAbortedError } from '../../core/resilience.ts';
 import { answerRequestSchema, type AnswerService } from '../../answer/service.ts';
+import type { Ragline } from '../../facade/ragline.ts';
+import { scopedCollection } from '../access.ts';
 import { readJson } from '../http-errors.ts';
 
 /**
@@ -12,12 +14,12 @@ import { readJson } from '../http-errors.ts';
  * or `error` if the answer cannot be completed. Invalid input and unknown collections are ordinary
  * JSON errors, sent before the event stream starts.
  */
-export function answerRoutes(service: AnswerService): Hono {
+export function answerRoutes(ragline: Ragline, service: AnswerService): Hono {
   const app = new Hono();
 
   app.post('/:id/answer', async (c) => {
     const request = await readJson(c, answerRequestSchema);
-    const collection = c.req.param('id');
+    const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).
     c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
@@ -52,7 +54,7 @@ export function answerRoutes(service: AnswerService): Hono {
       } catch (err) {
         if (sse.aborted) return;
         const error = err instanceof RaglineError ? err : new RaglineError('internal', 'the answer failed', { cause: errorMessage(err) });
-        logger.warn({ err: errorMessage(err), collection }, 'answer stream failed');
+        logger.warn({ err: errorMessage(err), collection: collection.id }, 'answer stream failed');
         await sse.writeSSE({ event: 'error', data: JSON.stringify(error.toJSON()) });
       }
     });

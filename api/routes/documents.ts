@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { notFound } from '../../core/errors.ts';
 import type { Ragline } from '../../facade/ragline.ts';
+import { documentNotFound, type Tenancy } from '../../facade/tenancy.ts';
+import { actorOf, principalOf, requireRole, scopedCollection } from '../access.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 import { isTerminal } from '../../ingest/jobs/types.ts';
 import { readQuery } from '../http-errors.ts';
@@ -23,12 +24,12 @@ const listQuerySchema = z
  * /v1/collections/:id/documents. Uploads are stored, then ingested by a worker: the answer is
  * 202 with one job per file, or, with `?wait=<seconds>`, 200 once every job has finished in time.
  */
-export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: () => void = () => {}): Hono {
+export function documentRoutes(ragline: Ragline, queue: JobQueue, tenancy: Tenancy, onEnqueued: () => void = () => {}): Hono {
   const app = new Hono();
 
-  app.post('/:id/documents', async (c) => {
+  app.post('/:id/documents', requireRole('writer'), async (c) => {
     const { wait } = readQuery(c, uploadQuerySchema);
-    const collection = await ragline.collection(c.req.param('id'));
+    const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const uploads = await readUploads(c);
     let jobs = await queue.enqueue(collection.id, uploads);
     onEnqueued();
@@ -46,7 +47,7 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: ()
 
   app.get('/:id/documents', async (c) => {
     const q = readQuery(c, listQuerySchema);
-    const collection = await ragline.collection(c.req.param('id'));
+    const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const documents = await ragline.store.listDocuments(collection.id, { limit: q.limit + 1, offset: q.offset });
     return c.json({
       documents: documents.slice(0, q.limit),
@@ -57,22 +58,21 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: ()
   });
 
   app.get('/:id/documents/:docId', async (c) => {
-    const collection = await ragline.collection(c.req.param('id'));
+    const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const document = await ragline.store.getDocument(collection.id, c.req.param('docId'));
     if (!document) throw documentNotFound(c.req.param('docId'), collection.name);
     return c.json(document);
   });
 
-  app.delete('/:id/documents/:docId', async (c) => {
-    const collection = await ragline.collection(c.req.param('id'));
-    if (!(await ragline.deleteDocument(collection.id, c.req.param('docId')))) {
-      throw documentNotFound(c.req.param('docId'), collection.name);
-    }
+  /** A writer's delete waits for an admin's approval (202) when the tenant requires it. */
+  app.delete('/:id/documents/:docId', requireRole('writer'), async (c) => {
+    const collection = await scopedCollection(c, ragline, c.req.param('id'));
+    const principal = principalOf(c);
+    const needsApproval = principal.role !== 'admin' && (await tenancy.tenant(principal.tenantId)).settings.requireDeleteApproval;
+    const outcome = await tenancy.deleteDocument(actorOf(c), collection, c.req.param('docId'), needsApproval);
+    if (!outcome.deleted) return c.json({ deleted: false, pendingApproval: outcome.pending }, 202);
     return c.json({ deleted: true, id: c.req.param('docId') });
   });
 
   return app;
 }
-
-const documentNotFound = (documentId: string, collection: string) =>
-  notFound(`document "${documentId}" not found in collection "${collection}"`, { document: documentId, collection });

@@ -1,9 +1,10 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 import { JOB_STATES, type Job } from '../../ingest/jobs/types.ts';
+import { mayUse, principalOf, requireRole, scopedCollection } from '../access.ts';
 import { readQuery } from '../http-errors.ts';
 
 /** A job as clients see it. */
@@ -41,8 +42,13 @@ export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void
 
   app.get('/', async (c) => {
     const q = readQuery(c, listQuerySchema);
-    const collectionId = q.collection ? (await ragline.collection(q.collection)).id : undefined;
-    const jobs = await queue.list({ state: q.state, collectionId, limit: q.limit + 1, offset: q.offset });
+    const principal = principalOf(c);
+    const collectionIds = q.collection
+      ? [(await scopedCollection(c, ragline, q.collection)).id]
+      : principal.collections
+        ? (await ragline.store.listCollections(principal.tenantId)).filter((col) => mayUse(principal, col)).map((col) => col.id)
+        : undefined;
+    const jobs = await queue.list({ state: q.state, collectionIds, tenantId: principal.tenantId, limit: q.limit + 1, offset: q.offset });
     return c.json({
       jobs: jobs.slice(0, q.limit).map(jobView),
       limit: q.limit,
@@ -51,14 +57,22 @@ export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void
     });
   });
 
-  app.get('/:id', async (c) => {
-    const job = await queue.get(c.req.param('id'));
-    if (!job) throw notFound(`job "${c.req.param('id')}" not found`, { job: c.req.param('id') });
-    return c.json(jobView(job));
-  });
+  /** A job is found only through its collection: in the caller's tenant and, for limited keys, in their list. */
+  const visibleJob = async (c: Context, id: string): Promise<Job> => {
+    const principal = principalOf(c);
+    const job = await queue.get(id, principal.tenantId);
+    const collection = job && principal.collections ? await ragline.store.getCollectionById(job.collectionId) : undefined;
+    if (!job || (collection !== undefined && (!collection || !mayUse(principal, collection)))) {
+      throw notFound(`job "${id}" not found`, { job: id });
+    }
+    return job;
+  };
 
-  app.post('/:id/retry', async (c) => {
-    const job = await queue.retry(c.req.param('id'));
+  app.get('/:id', async (c) => c.json(jobView(await visibleJob(c, c.req.param('id')))));
+
+  app.post('/:id/retry', requireRole('writer'), async (c) => {
+    const visible = await visibleJob(c, c.req.param('id'));
+    const job = await queue.retry(visible.id, principalOf(c).tenantId);
     onRetry();
     return c.json(jobView(job));
   });

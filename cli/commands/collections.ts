@@ -1,16 +1,19 @@
 import type { Command } from 'commander';
 import { notFound } from '../../core/errors.ts';
+import { Tenancy } from '../../facade/tenancy.ts';
 import { printJson, withRagline } from '../context.ts';
+import { cliActor, registerCollectionLifecycleCommands, tenantOption } from './tenancy.ts';
 
 export function registerCollectionCommands(program: Command) {
-  program
+  const collections = program
     .command('collections')
     .description('List collections with their model and document counts.')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .addOption(tenantOption())
+    .action(async (opts: { json?: boolean; tenant: string }) => {
       await withRagline(async (ragline) => {
         const rows = await Promise.all(
-          (await ragline.store.listCollections()).map(async (c) => ({
+          (await ragline.store.listCollections(opts.tenant)).map(async (c) => ({
             name: c.name,
             id: c.id,
             model: `${c.embeddingModel} (${c.dimensions}-d)`,
@@ -22,6 +25,7 @@ export function registerCollectionCommands(program: Command) {
         else console.table(rows);
       });
     });
+  registerCollectionLifecycleCommands(collections);
 
   program
     .command('documents')
@@ -56,9 +60,12 @@ export function registerCollectionCommands(program: Command) {
     .option('--all', 'delete the collection itself')
     .action(async (document: string | undefined, opts: { collection: string; all?: boolean }) => {
       await withRagline(async (ragline) => {
+        const tenancy = Tenancy.for(ragline);
         if (opts.all) {
-          await ragline.deleteCollection(opts.collection);
-          console.log(`deleted collection ${opts.collection}`);
+          await tenancy.deleteCollection(cliActor('default'), await ragline.collection(opts.collection));
+          console.log(
+            `deleted collection ${opts.collection} (restorable for ${tenancy.restoreWindowDays} days: ragline collections restore)`,
+          );
           return;
         }
         if (!document) throw notFound('name a document (id or source), or pass --all to delete the collection');
@@ -66,7 +73,7 @@ export function registerCollectionCommands(program: Command) {
         const doc =
           (await ragline.store.getDocument(collection.id, document)) ?? (await ragline.store.getDocumentBySource(collection.id, document));
         if (!doc) throw notFound(`no document "${document}" in collection ${opts.collection}`);
-        await ragline.store.deleteDocument(collection.id, doc.id);
+        await tenancy.deleteDocument(cliActor('default'), collection, doc.id, false);
         console.log(`deleted ${doc.source} (${doc.chunkCount} chunks)`);
       });
     });

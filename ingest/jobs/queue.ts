@@ -85,6 +85,10 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
  * The durable ingestion queue, in the same database as the documents. Every state change is one
  * statement (or one short transaction), so any number of workers can share the table.
  */
+/** Jobs resolve through their collection's tenant; a null tenant parameter (internal callers) matches every job. */
+const IN_TENANT = (param: string) =>
+  `(${param}::text IS NULL OR collection_id IN (SELECT id FROM collections WHERE tenant_id = ${param} AND deleted_at IS NULL))`;
+
 export class JobQueue {
   private readonly maxAttempts: number;
   private readonly retryDelayMs: (attempt: number) => number;
@@ -135,18 +139,33 @@ export class JobQueue {
     });
   }
 
-  async get(id: string): Promise<Job | null> {
+  /** With `tenantId`, only a job whose collection belongs to that tenant (and is not deleted) is found. */
+  async get(id: string, tenantId?: string): Promise<Job | null> {
     if (!UUID.test(id)) return null;
-    const { rows } = await this.db.query(`SELECT ${JOB_COLUMNS} FROM ingest_jobs WHERE id = $1`, [id]);
+    const { rows } = await this.db.query(`SELECT ${JOB_COLUMNS} FROM ingest_jobs WHERE id = $1 AND ${IN_TENANT('$2')}`, [
+      id,
+      tenantId ?? null,
+    ]);
     return rows[0] ? toJob(rows[0]) : null;
   }
 
-  async list(filter: { state?: JobState; collectionId?: string; limit?: number; offset?: number } = {}): Promise<Job[]> {
+  /** `collectionIds` narrows to those collections (an empty list matches nothing). */
+  async list(
+    filter: { state?: JobState; collectionId?: string; collectionIds?: string[]; tenantId?: string; limit?: number; offset?: number } = {},
+  ): Promise<Job[]> {
     const { rows } = await this.db.query(
       `SELECT ${JOB_COLUMNS} FROM ingest_jobs
-       WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR collection_id = $2)
+       WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR collection_id = $2) AND ${IN_TENANT('$5')}
+         AND ($6::uuid[] IS NULL OR collection_id = ANY($6::uuid[]))
        ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
-      [filter.state ?? null, filter.collectionId ?? null, filter.limit ?? 50, filter.offset ?? 0],
+      [
+        filter.state ?? null,
+        filter.collectionId ?? null,
+        filter.limit ?? 50,
+        filter.offset ?? 0,
+        filter.tenantId ?? null,
+        filter.collectionIds ?? null,
+      ],
     );
     return rows.map(toJob);
   }
@@ -237,17 +256,17 @@ export class JobQueue {
   }
 
   /** Puts a failed job back in the queue with a fresh set of attempts. */
-  async retry(id: string): Promise<Job> {
+  async retry(id: string, tenantId?: string): Promise<Job> {
     const { rows } = UUID.test(id)
       ? await this.db.query(
           `UPDATE ingest_jobs SET state = 'queued', attempts = 0, result = NULL, locked_by = NULL, heartbeat_at = NULL,
              progress = '{"stage":"queued"}'::jsonb, run_after = now(), started_at = NULL, finished_at = NULL, updated_at = now()
-           WHERE id = $1 AND state = 'failed' RETURNING ${JOB_COLUMNS}`,
-          [id],
+           WHERE id = $1 AND state = 'failed' AND ${IN_TENANT('$2')} RETURNING ${JOB_COLUMNS}`,
+          [id, tenantId ?? null],
         )
       : { rows: [] };
     if (rows[0]) return toJob(rows[0]);
-    const job = await this.get(id);
+    const job = await this.get(id, tenantId);
     if (!job) throw notFound(`job "${id}" not found`, { job: id });
     throw new RaglineError('conflict', `job "${id}" is ${job.state}; only failed jobs can be retried`, { job: id, state: job.state });
   }

@@ -1,0 +1,67 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { RaglineError, notFound } from '../core/errors.ts';
+import type { Actor } from '../facade/tenancy.ts';
+import type { Ragline } from '../facade/ragline.ts';
+import type { Collection } from '../store/types.ts';
+import { ANONYMOUS } from './middleware/auth.ts';
+import type { Principal, Role } from './principal.ts';
+
+const RANK: Record<Role, number> = { reader: 0, writer: 1, admin: 2 };
+
+/** The caller; ANONYMOUS (admin of the default tenant) when auth is off and nothing set one. */
+export function principalOf(c: Context): Principal {
+  return c.get('principal') ?? ANONYMOUS;
+}
+
+/** Bootstrap keys (RAGLINE_API_KEYS) and the keyless local server may manage tenants; issued keys never can. */
+export function isSuperAdmin(principal: Principal): boolean {
+  return principal.keyId === ANONYMOUS.keyId || principal.keyId.startsWith('bootstrap:');
+}
+
+/**
+ * The peer address of the socket; in-process requests (tests, app.request) have none. Forwarding
+ * headers are not trusted: any client can send them, and per-address limits would be one header away from useless.
+ */
+export function clientAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'local';
+}
+
+export function actorOf(c: Context): Actor {
+  const principal = principalOf(c);
+  return { keyId: principal.keyId, tenantId: principal.tenantId, client: clientAddress(c) };
+}
+
+const forbidden = (message: string, details: Record<string, unknown>) => new RaglineError('forbidden', message, details);
+
+/** 403 unless the caller's role is at least `min` (reader < writer < admin). */
+export function requireRole(min: Role): MiddlewareHandler {
+  return async (c, next) => {
+    const { role } = principalOf(c);
+    if (RANK[role] < RANK[min]) throw forbidden(`this needs the ${min} role; the key is a ${role}`, { required: min, role });
+    await next();
+  };
+}
+
+export const requireSuperAdmin: MiddlewareHandler = async (c, next) => {
+  if (!isSuperAdmin(principalOf(c))) {
+    throw forbidden('managing tenants needs a bootstrap key (RAGLINE_API_KEYS)', { required: 'bootstrap', role: principalOf(c).role });
+  }
+  await next();
+};
+
+/** Whether a key limited to some collections may use this one. */
+export function mayUse(principal: Principal, collection: Pick<Collection, 'name'>): boolean {
+  return principal.collections === null || principal.collections.includes(collection.name);
+}
+
+/**
+ * The collection within the caller's tenant; a collection outside the key's collections list is
+ * "not found" exactly like one that does not exist, so a key learns nothing about the others.
+ */
+export async function scopedCollection(c: Context, ragline: Ragline, idOrName: string): Promise<Collection> {
+  const principal = principalOf(c);
+  const collection = await ragline.store.getCollection(idOrName, principal.tenantId);
+  if (!collection || !mayUse(principal, collection)) throw notFound(`collection "${idOrName}" not found`, { collection: idOrName });
+  return collection;
+}
