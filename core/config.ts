@@ -124,6 +124,23 @@ export const configSchema = z.object({
       rateLimitPerMinute: positiveInt.default(600),
     })
     .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600 }),
+  /**
+   * Parsing bounds and OCR for the document loaders. Every field is optional here: its default
+   * lives in ingest/loaders/limits.ts (LOADER_LIMITS), documented in docs/formats.md.
+   */
+  loaders: z
+    .object({
+      ocr: z.enum(['on', 'off']).optional(),
+      ocrMaxPages: positiveInt.optional(),
+      ocrTimeoutMs: positiveInt.optional(),
+      zipMaxEntries: positiveInt.optional(),
+      zipMaxUncompressedBytes: positiveInt.optional(),
+      zipMaxCompressionRatio: z.coerce.number().positive().optional(),
+      sheetMaxCells: positiveInt.optional(),
+      emailMaxAttachments: z.coerce.number().int().min(0).optional(),
+      emailMaxAttachmentBytes: positiveInt.optional(),
+    })
+    .default({}),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -175,6 +192,15 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
   RAGLINE_MAX_UPLOAD_BYTES: ['server', 'maxUploadBytes'],
   RAGLINE_RATE_LIMIT_PER_MINUTE: ['server', 'rateLimitPerMinute'],
+  RAGLINE_OCR: ['loaders', 'ocr'],
+  RAGLINE_OCR_MAX_PAGES: ['loaders', 'ocrMaxPages'],
+  RAGLINE_OCR_TIMEOUT_MS: ['loaders', 'ocrTimeoutMs'],
+  RAGLINE_ZIP_MAX_ENTRIES: ['loaders', 'zipMaxEntries'],
+  RAGLINE_ZIP_MAX_BYTES: ['loaders', 'zipMaxUncompressedBytes'],
+  RAGLINE_ZIP_MAX_RATIO: ['loaders', 'zipMaxCompressionRatio'],
+  RAGLINE_SHEET_MAX_CELLS: ['loaders', 'sheetMaxCells'],
+  RAGLINE_EMAIL_MAX_ATTACHMENTS: ['loaders', 'emailMaxAttachments'],
+  RAGLINE_EMAIL_MAX_ATTACHMENT_BYTES: ['loaders', 'emailMaxAttachmentBytes'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -16,6 +16,9 @@ export const compoundFileLoader: Loader = {
     if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(ENCRYPTED_PACKAGE)) {
       throw new DocumentError(source, 'is a password-protected Office document; remove the password and retry', { encrypted: true });
     }
-    throw new DocumentError(source, 'is a legacy binary Office file (.doc/.xls/.ppt), which is not supported; save it as .docx/.xlsx/.pptx');
+    throw new DocumentError(
+      source,
+      'is a legacy binary Office file (.doc/.xls/.ppt), which is not supported; save it as .docx/.xlsx/.pptx',
+    );
   },
 };

@@ -16,14 +16,7 @@ export const IMAGE_MIMES = ['image/png', 'image/jpeg'] as const;
 const ZIP_MIMES = [DOCX_MIME, PPTX_MIME, XLSX_MIME, EPUB_MIME] as const;
 type ZipMime = (typeof ZIP_MIMES)[number];
 type ImageMime = (typeof IMAGE_MIMES)[number];
-export type SupportedMime =
-  | TextMime
-  | typeof PDF_MIME
-  | ZipMime
-  | ImageMime
-  | typeof CFB_MIME
-  | typeof CSV_MIME
-  | typeof EMAIL_MIME;
+export type SupportedMime = TextMime | typeof PDF_MIME | ZipMime | ImageMime | typeof CFB_MIME | typeof CSV_MIME | typeof EMAIL_MIME;
 
 export interface Detection {
   mime: SupportedMime;

@@ -20,7 +20,8 @@ export const docxLoader: Loader = {
   mimes: [DOCX_MIME],
   async load(bytes: Uint8Array, source: string, { limits }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
     const zip = await GuardedZip.open(bytes, source, limits);
-    if (!zip.has('word/document.xml')) throw new DocumentError(source, 'is a zip container without word/document.xml (not a Word document)');
+    if (!zip.has('word/document.xml'))
+      throw new DocumentError(source, 'is a zip container without word/document.xml (not a Word document)');
     await zip.verifySizes();
     const { value: html, messages } = await mammoth.convertToHtml({ buffer: Buffer.from(bytes) });
     const builder = new DocumentBuilder();

@@ -24,10 +24,14 @@ export const emailLoader: Loader = {
     }
     const oversized = attachments.find((a) => a.size > limits.emailMaxAttachmentBytes);
     if (oversized) {
-      throw new DocumentError(source, `attachment ${oversized.filename ?? '(unnamed)'} is ${oversized.size} bytes, more than the limit of ${limits.emailMaxAttachmentBytes}`, {
-        attachment: oversized.filename,
-        limit: limits.emailMaxAttachmentBytes,
-      });
+      throw new DocumentError(
+        source,
+        `attachment ${oversized.filename ?? '(unnamed)'} is ${oversized.size} bytes, more than the limit of ${limits.emailMaxAttachmentBytes}`,
+        {
+          attachment: oversized.filename,
+          limit: limits.emailMaxAttachmentBytes,
+        },
+      );
     }
 
     const builder = new DocumentBuilder();
@@ -37,7 +41,8 @@ export const emailLoader: Loader = {
     const subject = tidyTitle(mail.subject);
     if (builder.isEmpty && !attachments.length) throw new DocumentError(source, 'has no body text and no attachments');
     // A message that is only a cover for its attachments is still findable by its headers.
-    if (builder.isEmpty) builder.addText(`${subject ?? 'Message'} (attachments: ${attachments.map((a) => a.filename).join(', ')})`, { headingPath: [] });
+    if (builder.isEmpty)
+      builder.addText(`${subject ?? 'Message'} (attachments: ${attachments.map((a) => a.filename).join(', ')})`, { headingPath: [] });
 
     const files: Attachment[] = attachments.map((a, i) => ({
       fileName: a.filename?.trim() || `attachment-${i + 1}`,
@@ -66,5 +71,10 @@ export const emailLoader: Loader = {
 
 function addresses(field: AddressObject | AddressObject[] | undefined): string | undefined {
   if (!field) return undefined;
-  return [field].flat().map((a) => a.text).join(', ') || undefined;
+  return (
+    [field]
+      .flat()
+      .map((a) => a.text)
+      .join(', ') || undefined
+  );
 }

@@ -10,7 +10,11 @@ export const loaderLimitsSchema = z.object({
   /** Zip containers (.docx, .pptx, .xlsx, .epub) with more entries are refused before inflating. */
   zipMaxEntries: z.number().int().positive().default(5_000),
   /** Sum of the uncompressed sizes a zip container may declare (and really inflate to). */
-  zipMaxUncompressedBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  zipMaxUncompressedBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   /** An entry inflating to more than this many times its compressed size is a zip bomb. */
   zipMaxCompressionRatio: z.number().positive().default(200),
   /** Rows × columns read from one spreadsheet (all sheets together); more is refused. */
@@ -18,7 +22,11 @@ export const loaderLimitsSchema = z.object({
   /** Attachments of one email that are ingested; more are refused. */
   emailMaxAttachments: z.number().int().min(0).default(20),
   /** An attachment larger than this refuses the email. */
-  emailMaxAttachmentBytes: z.number().int().positive().default(25 * 1024 * 1024),
+  emailMaxAttachmentBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(25 * 1024 * 1024),
   /** Read pages without a text layer (and images) with OCR; off refuses them as before. */
   ocr: z.enum(['on', 'off']).default('on'),
   /** Documents needing OCR on more pages than this are refused before any page is read. */

@@ -69,5 +69,8 @@ export class OcrSession {
 
 /** OCR output as prose: tesseract ends every line with a newline and pages with blank lines. */
 export function tidyOcrText(text: string): string {
-  return text.replace(/[ \t]+\n/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
+  return text
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 }

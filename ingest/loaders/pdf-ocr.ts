@@ -25,10 +25,14 @@ export async function ocrPdfPages(
   limits: Pick<LoaderLimits, 'ocrMaxPages' | 'ocrTimeoutMs'>,
 ): Promise<PdfOcrResult> {
   if (!hasTextLayer && pageNumbers.length > limits.ocrMaxPages) {
-    throw new DocumentError(source, `has ${pageNumbers.length} pages without a text layer, more than the OCR limit of ${limits.ocrMaxPages}`, {
-      pages: pageNumbers.length,
-      limit: limits.ocrMaxPages,
-    });
+    throw new DocumentError(
+      source,
+      `has ${pageNumbers.length} pages without a text layer, more than the OCR limit of ${limits.ocrMaxPages}`,
+      {
+        pages: pageNumbers.length,
+        limit: limits.ocrMaxPages,
+      },
+    );
   }
   const wanted = pageNumbers.slice(0, limits.ocrMaxPages);
   const session = new OcrSession(source, limits);

@@ -69,8 +69,16 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
         const blank = extracted.pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
         const hasTextLayer = blank.length < extracted.pages.length;
         const ocr =
-          blank.length && limits.ocr === 'on' ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits) : { pages: new Map(), skipped: [] };
-        return buildDocument(extracted, ocr, bytes.length, source, hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING);
+          blank.length && limits.ocr === 'on'
+            ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits)
+            : { pages: new Map(), skipped: [] };
+        return buildDocument(
+          extracted,
+          ocr,
+          bytes.length,
+          source,
+          hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING,
+        );
       } catch (err) {
         throw asDocumentError(err, source);
       } finally {

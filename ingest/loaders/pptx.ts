@@ -40,7 +40,12 @@ export const pptxLoader: Loader = {
         const rows = $(table)
           .find('a\\:tr')
           .toArray()
-          .map((row) => $(row).find('a\\:tc').toArray().map((cell) => paragraphs($, cell).join(' ')));
+          .map((row) =>
+            $(row)
+              .find('a\\:tc')
+              .toArray()
+              .map((cell) => paragraphs($, cell).join(' ')),
+          );
         builder.addTable(rows, place);
       });
       const notes = await notesText(zip, slidePath);
@@ -56,7 +61,12 @@ export const pptxLoader: Loader = {
       title: core.title ?? tidyTitle(titles[0]) ?? fileNameOf(source),
       mime: PPTX_MIME,
       pageCount: slides.length,
-      metadata: { bytes: bytes.length, slideCount: slides.length, slidesWithNotes: notesCount, ...(core.author ? { author: core.author } : {}) },
+      metadata: {
+        bytes: bytes.length,
+        slideCount: slides.length,
+        slidesWithNotes: notesCount,
+        ...(core.author ? { author: core.author } : {}),
+      },
     });
   },
 };

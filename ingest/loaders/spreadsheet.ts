@@ -99,9 +99,13 @@ class CellBudget {
   spend(cells: number): void {
     this.used += cells;
     if (this.used > this.limits.sheetMaxCells) {
-      throw new DocumentError(this.source, `has more than ${this.limits.sheetMaxCells} cells (rows × columns); split it or raise the limit`, {
-        limit: this.limits.sheetMaxCells,
-      });
+      throw new DocumentError(
+        this.source,
+        `has more than ${this.limits.sheetMaxCells} cells (rows × columns); split it or raise the limit`,
+        {
+          limit: this.limits.sheetMaxCells,
+        },
+      );
     }
   }
 }
@@ -118,7 +122,8 @@ export function cellText(value: ExcelJS.CellValue): string {
   if (value === null || value === undefined) return '';
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? '' : value.toISOString().replace(/T00:00:00\.000Z$/, '');
   if (typeof value !== 'object') return String(value);
-  if ('result' in value || 'formula' in value || 'sharedFormula' in value) return cellText((value as { result?: ExcelJS.CellValue }).result);
+  if ('result' in value || 'formula' in value || 'sharedFormula' in value)
+    return cellText((value as { result?: ExcelJS.CellValue }).result);
   if ('richText' in value) return value.richText.map((run) => run.text).join('');
   if ('text' in value) return String(value.text);
   if ('error' in value) return String(value.error);

@@ -60,11 +60,10 @@ export class GuardedZip {
       }
     }
     if (declaredTotal > limits.zipMaxUncompressedBytes) {
-      throw new DocumentError(
-        source,
-        `unpacks to ${declaredTotal} bytes, more than the limit of ${limits.zipMaxUncompressedBytes}`,
-        { uncompressedBytes: declaredTotal, limit: limits.zipMaxUncompressedBytes },
-      );
+      throw new DocumentError(source, `unpacks to ${declaredTotal} bytes, more than the limit of ${limits.zipMaxUncompressedBytes}`, {
+        uncompressedBytes: declaredTotal,
+        limit: limits.zipMaxUncompressedBytes,
+      });
     }
     return new GuardedZip(zip, source, limits);
   }
@@ -114,7 +113,9 @@ export class GuardedZip {
           } else if (keep) chunks.push(chunk);
         })
         .on('error', (err: Error) =>
-          reject(new DocumentError(this.source, `zip entry ${entry.name} is corrupt: ${err.message}`, { entry: entry.name }, { cause: err })),
+          reject(
+            new DocumentError(this.source, `zip entry ${entry.name} is corrupt: ${err.message}`, { entry: entry.name }, { cause: err }),
+          ),
         )
         .on('end', () => resolve(Buffer.concat(chunks)))
         .resume();
@@ -122,9 +123,13 @@ export class GuardedZip {
   }
 
   private overflow(name: string): DocumentError {
-    return new DocumentError(this.source, `zip entry ${name} inflates past its declared size or the container limit: refused as a zip bomb`, {
-      entry: name,
-      limit: this.limits.zipMaxUncompressedBytes,
-    });
+    return new DocumentError(
+      this.source,
+      `zip entry ${name} inflates past its declared size or the container limit: refused as a zip bomb`,
+      {
+        entry: name,
+        limit: this.limits.zipMaxUncompressedBytes,
+      },
+    );
   }
 }
