@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { OEM, createWorker } from 'tesseract.js';
+import { OEM, PSM, createWorker } from 'tesseract.js';
 import { DocumentError } from '../../core/errors.ts';
 import type { LoaderLimits } from './limits.ts';
 
@@ -47,7 +47,12 @@ export class OcrSession {
   }
 
   private async ensureWorker() {
-    this.worker ??= await createWorker('eng', OEM.LSTM_ONLY, { langPath: ENGLISH_DATA_DIR, cacheMethod: 'none', gzip: true });
+    if (!this.worker) {
+      this.worker = await createWorker('eng', OEM.LSTM_ONLY, { langPath: ENGLISH_DATA_DIR, cacheMethod: 'none', gzip: true });
+      // tesseract.js reads a page as one uniform block by default, which loses table rows of a
+      // scanned page; automatic page segmentation finds each row.
+      await this.worker.setParameters({ tessedit_pageseg_mode: PSM.AUTO });
+    }
     return this.worker;
   }
 
