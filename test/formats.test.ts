@@ -1,15 +1,16 @@
+import path from 'node:path';
 import CFB from 'cfb';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../core/config.ts';
 import { DocumentError } from '../core/errors.ts';
 import { Ragline } from '../facade/ragline.ts';
-import { detectType, loadDocument } from '../ingest/loaders/index.ts';
+import { detectType, loadDocument, loadFile } from '../ingest/loaders/index.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx } from '../testkit/format-fixtures.ts';
-import { describeShared } from './helpers/shared.ts';
+import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 const text = (s: string) => new TextEncoder().encode(s);
@@ -172,6 +173,16 @@ describe('EPUB', () => {
       ['Chapter 2: The storm', 'Rescue'],
     ]);
     expect(doc.sections[2]!.text).toBe('A fishing boat ran aground on the northern rocks.');
+  });
+});
+
+describe('the demo fixtures', () => {
+  it('reads the committed Word and Excel fixtures', async () => {
+    const checklist = await loadFile(path.join(PROJECT_ROOT, 'fixtures', 'upgrade-checklist.docx'));
+    expect(checklist.title).toBe('Ragline Upgrade Checklist');
+    expect(checklist.sections.find((s) => s.kind === 'table')!.headingPath).toEqual(['Ragline Upgrade Checklist', 'What to check']);
+    const planning = await loadFile(path.join(PROJECT_ROOT, 'fixtures', 'capacity-planning.xlsx'));
+    expect(planning.sections[0]!.text).toContain('Engineering wiki | 5000 | 9 | 45000 | 65.9');
   });
 });
 

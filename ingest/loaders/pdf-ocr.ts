@@ -1,3 +1,4 @@
+import './array-buffer-transfer.ts';
 import { renderPageAsImage } from 'unpdf';
 import { DocumentError } from '../../core/errors.ts';
 import type { LoaderLimits } from './limits.ts';
