@@ -33,9 +33,10 @@ export class OcrSession {
     this.deadline = Date.now() + limits.ocrTimeoutMs;
   }
 
-  /** Reads the text of a PNG or JPEG image. */
-  async recognize(image: Uint8Array): Promise<OcrPage> {
+  /** Reads the text of a PNG or JPEG image; `dpi`, when known (rendered pages), spares tesseract a guess. */
+  async recognize(image: Uint8Array, dpi?: number): Promise<OcrPage> {
     const worker = await this.withinBudget(this.ensureWorker());
+    if (dpi !== undefined) await worker.setParameters({ user_defined_dpi: String(dpi) });
     const { data } = await this.withinBudget(worker.recognize(Buffer.from(image)));
     return { text: data.text, confidence: Math.round(data.confidence) };
   }

@@ -6,6 +6,7 @@ import { type OcrPage, OcrSession, tidyOcrText } from './ocr.ts';
 
 /** Pages are drawn at twice PDF's 72 dpi: small table text is read reliably, and it stays quick. */
 export const OCR_RENDER_SCALE = 2;
+const PDF_POINTS_PER_INCH = 72;
 
 export interface PdfOcrResult {
   pages: Map<number, OcrPage>;
@@ -45,7 +46,7 @@ export async function ocrPdfPages(
         canvasImport: () => import('@napi-rs/canvas'),
         scale: OCR_RENDER_SCALE,
       });
-      const page = await session.recognize(new Uint8Array(png));
+      const page = await session.recognize(new Uint8Array(png), PDF_POINTS_PER_INCH * OCR_RENDER_SCALE);
       pages.set(number, { text: tidyOcrText(page.text), confidence: page.confidence });
     }
   } finally {
