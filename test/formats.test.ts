@@ -2,29 +2,16 @@ import path from 'node:path';
 import CFB from 'cfb';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../core/config.ts';
-import { DocumentError } from '../core/errors.ts';
-import { Ragline } from '../facade/ragline.ts';
+import type { Ragline } from '../facade/ragline.ts';
 import { detectType, loadDocument, loadFile } from '../ingest/loaders/index.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
-import { openPgliteStore } from '../store/pglite.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
 import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx } from '../testkit/format-fixtures.ts';
+import { raglineWithCollection, refusal } from './helpers/formats.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 const text = (s: string) => new TextEncoder().encode(s);
 const sectionsUnder = (doc: LoadedDocument, heading: string) => doc.sections.filter((s) => s.headingPath.includes(heading));
-
-async function refusal(loading: Promise<unknown>): Promise<DocumentError> {
-  const err = await loading.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DocumentError);
-  expect((err as DocumentError).httpStatus).toBe(422);
-  return err as DocumentError;
-}
 
 /** An OLE compound file holding the two streams Office writes for a password-protected OOXML file. */
 function encryptedOfficeFile(): Uint8Array {
@@ -233,8 +220,7 @@ describe('broken and hostile containers', () => {
 describeShared('office formats through the pipeline (PGlite + real model)', () => {
   let ragline: Ragline;
   beforeAll(async () => {
-    ragline = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore(), embedder: await testEmbedder() });
-    await ragline.createCollection('office');
+    ragline = await raglineWithCollection('office');
   });
   afterAll(async () => {
     await ragline?.close();

@@ -2,25 +2,13 @@ import fs from 'node:fs';
 import { createCanvas } from '@napi-rs/canvas';
 import { PDFDocument } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../core/config.ts';
-import { DocumentError } from '../core/errors.ts';
-import { Ragline } from '../facade/ragline.ts';
+import type { Ragline } from '../facade/ragline.ts';
 import { loadDocument } from '../ingest/loaders/index.ts';
 import { ENGLISH_DATA_DIR } from '../ingest/loaders/ocr.ts';
-import { openPgliteStore } from '../store/pglite.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
+import { raglineWithCollection, refusal } from './helpers/formats.ts';
 import { datasetPath, describeShared } from './helpers/shared.ts';
 
 const SCANNED = 'pdfs/edge-cases/image-only-no-text-layer.pdf';
-
-async function refusal(loading: Promise<unknown>): Promise<DocumentError> {
-  const err = await loading.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DocumentError);
-  return err as DocumentError;
-}
 
 /** A PDF whose pages carry no text at all, like a scan. */
 async function blankPdf(pages: number): Promise<Uint8Array> {
@@ -74,8 +62,7 @@ describe('OCR of an image upload', () => {
 describeShared('OCR of the shared scanned PDF through the pipeline', () => {
   let ragline: Ragline;
   beforeAll(async () => {
-    ragline = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore(), embedder: await testEmbedder() });
-    await ragline.createCollection('scans');
+    ragline = await raglineWithCollection('scans');
   });
   afterAll(async () => {
     await ragline?.close();
