@@ -9,6 +9,7 @@ import { loadDocument } from '../ingest/loaders/index.ts';
 import type { ChunkStrategy } from '../ingest/types.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { printTable, writeResults } from '../eval/results.ts';
+import { runFormatBench } from './formats.ts';
 
 interface Options {
   files: number;
@@ -102,6 +103,15 @@ export async function runIngestBench(opts: Options) {
   console.log('\n"pipeline / raw": the whole pipeline (4 documents in flight) against the model alone on the same chunk texts.');
   console.log('"model share": the part of the pipeline\'s wall time the model was running. "model texts" counts every text');
   console.log('the model saw: the chunks, plus, for the semantic strategy, each sentence it embeds to find boundaries.');
-  writeResults('ingest', { files: files.map((f) => path.basename(f)), pages, parsePagesPerSecond: pages / parseSeconds, results });
   await embedder.close();
+  // Office formats and OCR: loading only, so the figures above keep their meaning.
+  const { formats, ocr } = await runFormatBench();
+  writeResults('ingest', {
+    files: files.map((f) => path.basename(f)),
+    pages,
+    parsePagesPerSecond: pages / parseSeconds,
+    results,
+    formats,
+    ocr,
+  });
 }

@@ -27,7 +27,7 @@ function fixtureInputs(): IngestInput[] {
   const dir = path.join(PROJECT_ROOT, 'fixtures');
   return fs
     .readdirSync(dir)
-    .filter((f) => f !== 'README.md' && /\.(md|html|txt|pdf)$/.test(f))
+    .filter((f) => f !== 'README.md' && /\.(md|html|txt|pdf|docx|xlsx)$/.test(f))
     .sort()
     .map((f) => ({ source: `fixtures/${f}`, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))) }));
 }

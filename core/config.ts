@@ -209,6 +209,23 @@ export const configSchema = z.object({
       allowOpen: booleanFlag.default(TENANCY_DEFAULTS.allowOpen),
     })
     .default(TENANCY_DEFAULTS),
+  /**
+   * Parsing bounds and OCR for the document loaders. Every field is optional here: its default
+   * lives in ingest/loaders/limits.ts (LOADER_LIMITS), documented in docs/formats.md.
+   */
+  loaders: z
+    .object({
+      ocr: z.enum(['on', 'off']).optional(),
+      ocrMaxPages: positiveInt.optional(),
+      ocrTimeoutMs: positiveInt.optional(),
+      zipMaxEntries: positiveInt.optional(),
+      zipMaxUncompressedBytes: positiveInt.optional(),
+      zipMaxCompressionRatio: z.coerce.number().positive().optional(),
+      sheetMaxCells: positiveInt.optional(),
+      emailMaxAttachments: z.coerce.number().int().min(0).optional(),
+      emailMaxAttachmentBytes: positiveInt.optional(),
+    })
+    .default({}),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -281,6 +298,15 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_PURGE_INTERVAL_MINUTES: ['tenancy', 'purgeIntervalMinutes'],
   RAGLINE_METRICS_TOKEN: ['tenancy', 'metricsToken'],
   RAGLINE_ALLOW_OPEN: ['tenancy', 'allowOpen'],
+  RAGLINE_OCR: ['loaders', 'ocr'],
+  RAGLINE_OCR_MAX_PAGES: ['loaders', 'ocrMaxPages'],
+  RAGLINE_OCR_TIMEOUT_MS: ['loaders', 'ocrTimeoutMs'],
+  RAGLINE_ZIP_MAX_ENTRIES: ['loaders', 'zipMaxEntries'],
+  RAGLINE_ZIP_MAX_BYTES: ['loaders', 'zipMaxUncompressedBytes'],
+  RAGLINE_ZIP_MAX_RATIO: ['loaders', 'zipMaxCompressionRatio'],
+  RAGLINE_SHEET_MAX_CELLS: ['loaders', 'sheetMaxCells'],
+  RAGLINE_EMAIL_MAX_ATTACHMENTS: ['loaders', 'emailMaxAttachments'],
+  RAGLINE_EMAIL_MAX_ATTACHMENT_BYTES: ['loaders', 'emailMaxAttachmentBytes'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

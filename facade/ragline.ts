@@ -86,6 +86,7 @@ export class Ragline {
       this.store,
       await this.embedder(),
       this.config.chunking,
+      this.config.loaders,
       redactIngest ? { kinds: redactKinds } : undefined,
     );
   }

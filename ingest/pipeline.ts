@@ -4,6 +4,8 @@ import { RaglineError, errorMessage } from '../core/errors.ts';
 import type { Collection, DocumentRecord, Store } from '../store/types.ts';
 import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
+import type { LoaderLimitsInput } from './loaders/limits.ts';
+import { attachmentInputs } from './attachments.ts';
 import type { ChunkDraft, LoadedDocument } from './types.ts';
 import type { Embedder } from '../models/types.ts';
 import { type RedactOptions, redact, redactDeep } from '../core/redact.ts';
@@ -34,6 +36,8 @@ export type IngestOutcome =
       chunks: number;
       pages: number | null;
       timings: IngestTimings;
+      /** Outcomes of the files the document carried (an email's attachments), each its own document. */
+      attachments?: IngestOutcome[];
     }
   | { status: 'skipped'; source: string; document: DocumentRecord; reason: 'unchanged' }
   | { status: 'failed'; source: string; error: { code: string; message: string } };
@@ -69,6 +73,8 @@ export class IngestionPipeline {
     private readonly store: Store,
     private readonly embedder: Embedder,
     private readonly chunking: Config['chunking'],
+    /** Parsing bounds for the loaders; unset fields keep the defaults of ingest/loaders/limits.ts. */
+    private readonly loaderLimits: LoaderLimitsInput = {},
     /** PII redaction of what is embedded and stored (RAGLINE_REDACT_INGEST); none by default. */
     private readonly redaction?: RedactOptions,
   ) {}
@@ -87,6 +93,16 @@ export class IngestionPipeline {
   }
 
   async ingest(collection: Collection, input: IngestInput, onProgress?: (p: IngestProgress) => void): Promise<IngestOutcome> {
+    return this.ingestOne(collection, input, onProgress, true);
+  }
+
+  /** Attachments are ingested one level deep: an attachment's own attachments are not. */
+  private async ingestOne(
+    collection: Collection,
+    input: IngestInput,
+    onProgress: ((p: IngestProgress) => void) | undefined,
+    withAttachments: boolean,
+  ): Promise<IngestOutcome> {
     try {
       assertModelMatches(collection, this.embedder);
       const contentHash = this.contentHash(input);
@@ -96,7 +112,7 @@ export class IngestionPipeline {
       }
       const t0 = performance.now();
       onProgress?.({ source: input.source, stage: 'load' });
-      const loaded = await loadDocument(input.bytes, input.source, { mime: input.mime });
+      const loaded = await loadDocument(input.bytes, input.source, { mime: input.mime, limits: this.loaderLimits });
       const t1 = performance.now();
       onProgress?.({ source: input.source, stage: 'chunk', pages: loaded.pageCount });
       const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(loaded);
@@ -121,6 +137,12 @@ export class IngestionPipeline {
         chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
       });
       const t4 = performance.now();
+      const attachments: IngestOutcome[] = [];
+      if (withAttachments) {
+        for (const attachment of attachmentInputs(input, doc)) {
+          attachments.push(await this.ingestOne(collection, attachment, onProgress, false));
+        }
+      }
       return {
         status: existing ? 'updated' : 'ingested',
         source: input.source,
@@ -128,6 +150,7 @@ export class IngestionPipeline {
         chunks: drafts.length,
         pages: doc.pageCount ?? null,
         timings: { loadMs: t1 - t0, chunkMs: t2 - t1, embedMs: t3 - t2, storeMs: t4 - t3 },
+        ...(attachments.length ? { attachments } : {}),
       };
     } catch (err) {
       const code = err instanceof RaglineError ? err.code : 'internal';

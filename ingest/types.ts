@@ -1,3 +1,5 @@
+import type { LoaderLimits } from './loaders/limits.ts';
+
 /**
  * The contracts of the ingestion stages: load → split → embed → store.
  * Each stage has one interface here and several implementations beside it.
@@ -8,7 +10,7 @@ export interface Section {
   text: string;
   /** Headings from the outermost to the innermost that this section sits under, e.g. ['Guide', 'Install']. */
   headingPath: string[];
-  /** 1-based page number (PDF only). */
+  /** 1-based page number: the PDF page, slide or sheet. */
   page?: number;
   /** Tables and code are kept whole by chunkers where they fit. */
   kind: 'text' | 'table' | 'code';
@@ -25,13 +27,27 @@ export interface LoadedDocument {
   sections: Section[];
   pageCount?: number;
   metadata: Record<string, unknown>;
+  /** Files carried inside this one (an email's attachments), ingested as documents of their own. */
+  attachments?: Attachment[];
+}
+
+export interface Attachment {
+  /** The attachment's own file name; the pipeline makes it unique under the parent's source. */
+  fileName: string;
+  bytes: Uint8Array;
+  mime?: string;
+}
+
+/** What a loader may be told besides the bytes. */
+export interface LoadContext {
+  limits: LoaderLimits;
 }
 
 export interface Loader {
   /** MIME types this loader accepts (after detection). */
   readonly mimes: readonly string[];
   /** Throws DocumentError naming the source and the reason for files it cannot read. */
-  load(bytes: Uint8Array, source: string): Promise<LoadedDocument>;
+  load(bytes: Uint8Array, source: string, context?: LoadContext): Promise<LoadedDocument>;
 }
 
 export type ChunkStrategy = 'semantic' | 'sentence' | 'fixed';

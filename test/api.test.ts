@@ -244,22 +244,23 @@ describeShared('HTTP API (PGlite in memory + real model)', () => {
   it('refuses bad uploads before storing anything', async () => {
     const countJobs = async () => (await queue.list({ limit: 1000 })).length;
     const jobsBefore = await countJobs();
-    const png = new Uint8Array([
-      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0,
+    // A GIF: an image type no loader reads (PNG and JPEG go to OCR).
+    const gif = new Uint8Array([
+      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x21, 0xf9, 4, 1, 0, 0, 0, 0, 0x2c,
     ]);
     const unsupported = await expectError(
       await app.request(
         '/v1/collections/kb/documents',
         form([
           { name: 'ok.txt', bytes: 'fine text' },
-          { name: 'photo.png', bytes: png },
+          { name: 'photo.gif', bytes: gif },
         ]),
       ),
       415,
       'unsupported_media_type',
     );
-    expect(unsupported.details.source).toBe('photo.png');
-    expect(unsupported.message).toMatch(/png/);
+    expect(unsupported.details.source).toBe('photo.gif');
+    expect(unsupported.message).toMatch(/gif/);
     await expectError(
       await app.request('/v1/collections/kb/documents', form([{ name: 'blank.txt', bytes: '' }])),
       422,

@@ -5,7 +5,7 @@ import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
 import { DocumentError } from '../core/errors.ts';
 import { PROJECT_ROOT } from '../core/shared-data.ts';
-import { LOADERS, createPdfLoader, loadDocument, loadFile } from '../ingest/loaders/index.ts';
+import { LOADERS, createPdfLoader, detectType, loadDocument, loadFile } from '../ingest/loaders/index.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
 import { datasetPath, describeShared } from './helpers/shared.ts';
 
@@ -145,8 +145,8 @@ describe('type detection', () => {
     expect(doc.mime).toBe('application/pdf');
   });
 
-  it('rejects a PNG named .md, a gzip archive and arbitrary binary data', async () => {
-    await expectDocumentError(loadDocument(png, 'picture.md'), /^unsupported file type png \(image\/png\)$/, 'picture.md');
+  it('sends a PNG named .md to OCR, and rejects a gzip archive and arbitrary binary data', async () => {
+    await expect(detectType(png, 'picture.md')).resolves.toEqual({ mime: 'image/png', via: 'magic-bytes' });
     await expectDocumentError(loadDocument(gzipSync('hello'), 'notes.txt'), /^unsupported file type gz/);
     await expectDocumentError(loadDocument(Uint8Array.from([1, 0, 2, 0, 3, 255]), 'blob.txt'), /^unsupported file type binary/);
   });
@@ -200,7 +200,21 @@ describe('type detection', () => {
   });
 
   it('exposes one loader per supported type', () => {
-    expect(Object.keys(LOADERS).sort()).toEqual(['application/pdf', 'text/html', 'text/markdown', 'text/plain']);
+    expect(Object.keys(LOADERS).sort()).toEqual([
+      'application/epub+zip',
+      'application/pdf',
+      'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+      'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+      'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+      'application/x-cfb',
+      'image/jpeg',
+      'image/png',
+      'message/rfc822',
+      'text/csv',
+      'text/html',
+      'text/markdown',
+      'text/plain',
+    ]);
     for (const [mime, loader] of Object.entries(LOADERS)) expect(loader.mimes).toContain(mime);
   });
 });
@@ -230,8 +244,9 @@ describe('PDF text reconstruction (generated PDFs)', () => {
     expect(doc.title).toBe('First page text.');
   });
 
-  it('refuses a PDF whose pages are all without text', async () => {
-    await expectDocumentError(loadDocument(await makePdf([[], []]), 'blank.pdf'), /has no text layer .*OCR is not supported/);
+  it('refuses a PDF whose pages are all without text when OCR is off', async () => {
+    const blank = loadDocument(await makePdf([[], []]), 'blank.pdf', { limits: { ocr: 'off' } });
+    await expectDocumentError(blank, /has no text layer .*OCR is turned off \(RAGLINE_OCR=off\)/);
   });
 
   it('refuses nonsensical limits', () => {
@@ -414,9 +429,10 @@ describeShared('PDF loader on real PDFs', () => {
       await expectDocumentError(loadFile(file), /^is empty \(0 bytes\)$/, file);
     });
 
-    it('image-only: refused with the OCR message', async () => {
+    it('image-only: refused with the OCR message when OCR is off (test/ocr.test.ts reads it with OCR)', async () => {
       const file = pdfPath('edge-cases', 'image-only-no-text-layer.pdf');
-      await expectDocumentError(loadFile(file), /^has no text layer \(scanned\/image-only pages\); OCR is not supported$/, file);
+      const message = /^has no text layer \(scanned\/image-only pages\) and OCR is turned off \(RAGLINE_OCR=off\)$/;
+      await expectDocumentError(loadFile(file, { limits: { ocr: 'off' } }), message, file);
     });
 
     it('malformed-recoverable: pdf.js recovers it, like poppler, with only a few words', async () => {

@@ -7,7 +7,7 @@ import { badRequest } from '../../core/errors.ts';
 import type { IngestInput, IngestOutcome } from '../../ingest/pipeline.ts';
 import { withRagline } from '../context.ts';
 
-const SUPPORTED = /\.(pdf|md|markdown|mdx|html?|txt|text)$/i;
+const SUPPORTED = /\.(pdf|md|markdown|mdx|html?|txt|text|docx|pptx|xlsx|csv|eml|epub|png|jpe?g)$/i;
 
 /** Expands files, directories (recursively, supported extensions only) and globs, in a stable order. */
 export async function expandPaths(args: string[]): Promise<string[]> {
@@ -44,6 +44,9 @@ function summarize(outcomes: IngestOutcome[], seconds: number) {
       `${count('failed')} failed — ${chunks} chunks in ${seconds.toFixed(1)} s`,
   );
   for (const o of outcomes) if (o.status === 'failed') console.log(`  failed: ${o.error.message}`);
+  for (const o of outcomes.flatMap((parent) => ('attachments' in parent ? (parent.attachments ?? []) : []))) {
+    if (o.status === 'failed') console.log(`  attachment failed: ${o.error.message}`);
+  }
 }
 
 export function registerIngestCommand(program: Command) {
@@ -112,7 +115,8 @@ async function ingestWithProgress(
 
 function describe(o: IngestOutcome): string {
   if (o.status === 'ingested' || o.status === 'updated') {
-    return ` (${o.chunks} chunks${o.pages ? `, ${o.pages} pages` : ''}, ${Math.round(o.timings.embedMs)} ms embedding)`;
+    const attached = (o.attachments ?? []).map((a) => `\n    attachment ${a.status.padEnd(8)} ${a.source}${describe(a)}`).join('');
+    return ` (${o.chunks} chunks${o.pages ? `, ${o.pages} pages` : ''}, ${Math.round(o.timings.embedMs)} ms embedding)${attached}`;
   }
   if (o.status === 'failed') return ` — ${o.error.message}`;
   return '';

@@ -74,6 +74,16 @@ export const htmlLoader: Loader = {
   },
 };
 
+/**
+ * Adds the body of an HTML page to a builder with the same rules as the HTML loader. Formats
+ * that are HTML underneath (Word converted by mammoth, EPUB chapters) share them through this.
+ */
+export function addHtmlBody(html: string, builder: DocumentBuilder): void {
+  const $ = cheerio.load(cleanControlChars(html));
+  $(DROPPED).remove();
+  new BodyWalker($, builder).walk($('body')[0] ?? $.root()[0]!);
+}
+
 /** Walks the DOM in reading order, collecting inline text until a block boundary. Comments carry no text and are skipped. */
 class BodyWalker {
   private readonly headings = new HeadingTrail();

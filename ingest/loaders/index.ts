@@ -1,14 +1,23 @@
 import fs from 'node:fs/promises';
 import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
 import type { LoadedDocument, Loader } from '../types.ts';
+import { compoundFileLoader } from './compound-file.ts';
 import { detectType, type SupportedMime } from './detect.ts';
+import { docxLoader } from './docx.ts';
+import { emailLoader } from './email.ts';
+import { epubLoader } from './epub.ts';
 import { htmlLoader } from './html.ts';
+import { imageLoader } from './image.ts';
+import { type LoaderLimitsInput, resolveLoaderLimits } from './limits.ts';
 import { markdownLoader } from './markdown.ts';
 import { pdfLoader } from './pdf.ts';
 import { plainTextLoader } from './plain-text.ts';
+import { pptxLoader } from './pptx.ts';
+import { csvLoader, xlsxLoader } from './spreadsheet.ts';
 
 export { detectType, canonicalMime, type Detection, type SupportedMime } from './detect.ts';
 export { createPdfLoader, PDF_LIMITS, type PdfLoaderOptions } from './pdf.ts';
+export { LOADER_LIMITS, resolveLoaderLimits, type LoaderLimits, type LoaderLimitsInput } from './limits.ts';
 
 /** Every loader, keyed by the MIME type detection hands out. */
 export const LOADERS: Readonly<Record<SupportedMime, Loader>> = {
@@ -16,11 +25,22 @@ export const LOADERS: Readonly<Record<SupportedMime, Loader>> = {
   'text/markdown': markdownLoader,
   'text/html': htmlLoader,
   'application/pdf': pdfLoader,
+  'text/csv': csvLoader,
+  'message/rfc822': emailLoader,
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': docxLoader,
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': pptxLoader,
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': xlsxLoader,
+  'application/epub+zip': epubLoader,
+  'application/x-cfb': compoundFileLoader,
+  'image/png': imageLoader,
+  'image/jpeg': imageLoader,
 };
 
 export interface LoadOptions {
   /** A declared MIME type (e.g. an upload's Content-Type). It picks the text flavour; magic bytes still win for binaries. */
   mime?: string;
+  /** Parsing bounds (zip, sheet, attachment and OCR limits); unset fields keep the defaults of limits.ts. */
+  limits?: LoaderLimitsInput;
 }
 
 /**
@@ -31,7 +51,7 @@ export async function loadDocument(bytes: Uint8Array, source: string, opts: Load
   if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
   const detection = await detectType(bytes, source, opts.mime);
   try {
-    const doc = await LOADERS[detection.mime].load(bytes, source);
+    const doc = await LOADERS[detection.mime].load(bytes, source, { limits: resolveLoaderLimits(opts.limits) });
     return { ...doc, metadata: { ...doc.metadata, detectedBy: detection.via } };
   } catch (err) {
     if (err instanceof RaglineError) throw err;

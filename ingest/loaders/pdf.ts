@@ -1,8 +1,10 @@
 import { getResolvedPDFJS } from 'unpdf';
 import { z } from 'zod';
 import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
-import type { LoadedDocument, Loader } from '../types.ts';
+import { DEFAULT_LOAD_CONTEXT } from './limits.ts';
+import type { LoadContext, LoadedDocument, Loader } from '../types.ts';
 import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
+import { type PdfOcrResult, ocrPdfPages } from './pdf-ocr.ts';
 import { pageText, type PdfTextItem } from './pdf-text.ts';
 
 export const PDF_LIMITS = { timeoutMs: 120_000, maxPages: 2000 } as const;
@@ -37,11 +39,13 @@ interface PdfPage {
 }
 
 const PASSWORD_REASON = 'is password-protected; remove the password and retry';
-const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages); OCR is not supported';
+const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages) and OCR is turned off (RAGLINE_OCR=off)';
+const OCR_FOUND_NOTHING = 'has no text layer, and OCR found no text on its pages';
 
 /**
  * PDFs via unpdf's build of pdf.js: one section per page with its 1-based page number.
- * Pages without text are allowed (listed in metadata.emptyPages) as long as one page has text.
+ * Pages without a text layer are read with OCR (unless limits.ocr is off) and listed in
+ * metadata.ocrPages with tesseract's confidence; pages still empty are listed in metadata.emptyPages.
  */
 export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
   const parsed = pdfLoaderOptions.safeParse(options);
@@ -51,7 +55,7 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
   const { timeoutMs, maxPages } = parsed.data;
   return {
     mimes: ['application/pdf'],
-    async load(bytes: Uint8Array, source: string): Promise<LoadedDocument> {
+    async load(bytes: Uint8Array, source: string, { limits }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
       if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
       const pdfjs: PdfJs = await getResolvedPDFJS();
       // pdf.js refuses Node Buffers and may take ownership of its input: give it a plain copy.
@@ -62,7 +66,19 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
           timeoutMs,
           () => new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
         );
-        return buildDocument(extracted, bytes.length, source);
+        const blank = extracted.pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
+        const hasTextLayer = blank.length < extracted.pages.length;
+        const ocr =
+          blank.length && limits.ocr === 'on'
+            ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits)
+            : { pages: new Map(), skipped: [] };
+        return buildDocument(
+          extracted,
+          ocr,
+          bytes.length,
+          source,
+          hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING,
+        );
       } catch (err) {
         throw asDocumentError(err, source);
       } finally {
@@ -97,14 +113,22 @@ async function readPages(opening: Promise<PdfDocument>, source: string, maxPages
   return { pages, info: (meta?.info ?? {}) as Record<string, unknown> };
 }
 
-function buildDocument({ pages, info }: ExtractedPdf, byteCount: number, source: string): LoadedDocument {
+function buildDocument(
+  { pages: layerPages, info }: ExtractedPdf,
+  ocr: PdfOcrResult,
+  byteCount: number,
+  source: string,
+  emptyReason: string,
+): LoadedDocument {
   const builder = new DocumentBuilder();
   const emptyPages: number[] = [];
+  const pages = layerPages.map((text, i) => ocr.pages.get(i + 1)?.text ?? text);
   pages.forEach((text, i) => {
     if (text.trim() === '') emptyPages.push(i + 1);
     else builder.addText(text, { headingPath: [], page: i + 1 });
   });
-  if (builder.isEmpty) throw new DocumentError(source, NO_TEXT_REASON, { pageCount: pages.length });
+  if (builder.isEmpty) throw new DocumentError(source, emptyReason, { pageCount: pages.length });
+  const ocrPages = [...ocr.pages].map(([page, { confidence }]) => ({ page, confidence }));
 
   const author = typeof info.Author === 'string' ? tidyTitle(info.Author) : undefined;
   return builder.build({
@@ -112,7 +136,14 @@ function buildDocument({ pages, info }: ExtractedPdf, byteCount: number, source:
     title: usableMetadataTitle(info.Title) ?? tidyTitle(firstWordyLine(pages)) ?? fileNameOf(source),
     mime: 'application/pdf',
     pageCount: pages.length,
-    metadata: { bytes: byteCount, pageCount: pages.length, emptyPages, ...(author ? { author } : {}) },
+    metadata: {
+      bytes: byteCount,
+      pageCount: pages.length,
+      emptyPages,
+      ...(ocrPages.length ? { ocrPages } : {}),
+      ...(ocr.skipped.length ? { ocrSkippedPages: ocr.skipped } : {}),
+      ...(author ? { author } : {}),
+    },
   });
 }
 
