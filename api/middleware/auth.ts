@@ -77,7 +77,8 @@ export function apiKeyAuth(resolver: KeyResolver): MiddlewareHandler {
     const token = bearerToken(c);
     if (token === undefined) {
       if (await resolver.authRequired()) return unauthorized(c, 'missing API key: send "Authorization: Bearer <key>"');
-      c.set('principal', ANONYMOUS);
+      // An embedding app (or a test) may already have narrowed who the caller is; open mode only fills the gap.
+      if (!c.get('principal')) c.set('principal', ANONYMOUS);
       return next();
     }
     if (token === null) return unauthorized(c, 'malformed Authorization header: expected "Bearer <key>"');
