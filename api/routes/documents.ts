@@ -29,7 +29,7 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, onEnqueued: ()
   app.post('/:id/documents', async (c) => {
     const { wait } = readQuery(c, uploadQuerySchema);
     const collection = await ragline.collection(c.req.param('id'));
-    const uploads = await readUploads(c);
+    const uploads = await readUploads(c, ragline.config.limits);
     let jobs = await queue.enqueue(collection.id, uploads);
     onEnqueued();
     // Stops polling when the client goes away; the jobs carry on regardless.
