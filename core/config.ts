@@ -53,9 +53,9 @@ const ANSWER_DEFAULTS = {
  */
 export const LIMIT_DEFAULTS = {
   /** Characters a loader may extract from one document before it is refused (422). */
-  maxDocumentChars: 5_000_000,
+  maxDocumentChars: 2_000_000,
   /** Chunks one document may produce before it is refused (422). */
-  maxChunksPerDocument: 10_000,
+  maxChunksPerDocument: 5_000,
   /** Wall time one ingestion job may run before it is abandoned, failing for good. */
   jobDeadlineMs: 15 * 60_000,
   /** Serialized size of one document's metadata (UTF-8 bytes of its JSON). */

@@ -70,7 +70,7 @@ export class Ragline {
   }
 
   async pipeline(): Promise<IngestionPipeline> {
-    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking);
+    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking, this.config.limits);
   }
 
   /**

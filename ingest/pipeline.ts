@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../core/config.ts';
-import { RaglineError, errorMessage } from '../core/errors.ts';
+import { DEFAULT_DOCUMENT_LIMITS, type Config, type DocumentLimits } from '../core/config.ts';
+import { DocumentLimitError, RaglineError, errorMessage } from '../core/errors.ts';
+import { assertValidMetadata } from './metadata.ts';
 import type { Collection, DocumentRecord, Store } from '../store/types.ts';
 import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
@@ -34,7 +35,7 @@ export type IngestOutcome =
       timings: IngestTimings;
     }
   | { status: 'skipped'; source: string; document: DocumentRecord; reason: 'unchanged' }
-  | { status: 'failed'; source: string; error: { code: string; message: string } };
+  | { status: 'failed'; source: string; error: { code: string; message: string; details?: Record<string, unknown> } };
 
 export interface IngestProgress {
   source: string;
@@ -67,6 +68,7 @@ export class IngestionPipeline {
     private readonly store: Store,
     private readonly embedder: Embedder,
     private readonly chunking: Config['chunking'],
+    private readonly limits: DocumentLimits = DEFAULT_DOCUMENT_LIMITS,
   ) {}
 
   contentHash(input: IngestInput): string {
@@ -83,6 +85,7 @@ export class IngestionPipeline {
   async ingest(collection: Collection, input: IngestInput, onProgress?: (p: IngestProgress) => void): Promise<IngestOutcome> {
     try {
       assertModelMatches(collection, this.embedder);
+      if (input.metadata) assertValidMetadata(input.metadata, this.limits);
       const contentHash = this.contentHash(input);
       const existing = await this.store.getDocumentBySource(collection.id, input.source);
       if (existing && existing.contentHash === contentHash) {
@@ -90,11 +93,25 @@ export class IngestionPipeline {
       }
       const t0 = performance.now();
       onProgress?.({ source: input.source, stage: 'load' });
-      const doc = await loadDocument(input.bytes, input.source, { mime: input.mime });
+      const { maxDocumentChars, maxChunksPerDocument } = this.limits;
+      const doc = await loadDocument(input.bytes, input.source, { mime: input.mime, budget: { maxChars: maxDocumentChars } });
+      // Every loader's output is checked here, whether or not it kept the budget while extracting.
+      if (doc.text.length > maxDocumentChars) {
+        throw new DocumentLimitError(input.source, 'maxDocumentChars', 'RAGLINE_MAX_DOCUMENT_CHARS', maxDocumentChars, doc.text.length);
+      }
       const t1 = performance.now();
       onProgress?.({ source: input.source, stage: 'chunk', pages: doc.pageCount });
       const drafts = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(doc);
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
+      if (drafts.length > maxChunksPerDocument) {
+        throw new DocumentLimitError(
+          input.source,
+          'maxChunksPerDocument',
+          'RAGLINE_MAX_CHUNKS_PER_DOCUMENT',
+          maxChunksPerDocument,
+          drafts.length,
+        );
+      }
       const t2 = performance.now();
       const embeddings = await this.embedChunks(doc, drafts, (done) =>
         onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length }),
@@ -122,7 +139,8 @@ export class IngestionPipeline {
       };
     } catch (err) {
       const code = err instanceof RaglineError ? err.code : 'internal';
-      return { status: 'failed', source: input.source, error: { code, message: errorMessage(err) } };
+      const details = err instanceof DocumentLimitError ? err.details : undefined;
+      return { status: 'failed', source: input.source, error: { code, message: errorMessage(err), ...(details ? { details } : {}) } };
     }
   }
 

@@ -27,11 +27,20 @@ export interface LoadedDocument {
   metadata: Record<string, unknown>;
 }
 
+/** What a loader is told about the bounds it must keep while extracting. */
+export interface LoadBudget {
+  /** Stop and throw (DocumentLimitError) once more characters than this were extracted. */
+  maxChars: number;
+}
+
 export interface Loader {
   /** MIME types this loader accepts (after detection). */
   readonly mimes: readonly string[];
-  /** Throws DocumentError naming the source and the reason for files it cannot read. */
-  load(bytes: Uint8Array, source: string): Promise<LoadedDocument>;
+  /**
+   * Throws DocumentError naming the source and the reason for files it cannot read. Loaders that
+   * can, check `budget` while extracting; the pipeline checks every loader's output afterwards.
+   */
+  load(bytes: Uint8Array, source: string, budget?: LoadBudget): Promise<LoadedDocument>;
 }
 
 export type ChunkStrategy = 'semantic' | 'sentence' | 'fixed';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { DocumentError, RaglineError, badRequest } from '../../core/errors.ts';
+import { DocumentError, DocumentLimitError, RaglineError, badRequest } from '../../core/errors.ts';
 import type { UploadInput } from '../../ingest/jobs/types.ts';
 import { TEXT_MIMES, canonicalMime, detectType } from '../../ingest/loaders/detect.ts';
 import { validationError } from '../../core/errors.ts';
@@ -40,6 +40,15 @@ export async function readUploads(c: Context, limits: Limits): Promise<UploadInp
   if (/^multipart\/form-data/i.test(contentType ?? '')) uploads = await readMultipart(c, limits);
   else if (isJsonContentType(contentType)) {
     const body = await readJson(c, textUploadSchema);
+    if (body.text.length > limits.maxDocumentChars) {
+      throw new DocumentLimitError(
+        body.source,
+        'maxDocumentChars',
+        'RAGLINE_MAX_DOCUMENT_CHARS',
+        limits.maxDocumentChars,
+        body.text.length,
+      );
+    }
     uploads = [
       { source: body.source, bytes: new TextEncoder().encode(body.text), mimeHint: body.mime, title: body.title, metadata: body.metadata },
     ];

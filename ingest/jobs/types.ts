@@ -13,6 +13,8 @@ export interface JobProgress {
 export interface JobError {
   code: string;
   message: string;
+  /** For a document over a limit: which limit, its variable, the maximum and what was found. */
+  details?: Record<string, unknown>;
 }
 
 export interface JobResult {

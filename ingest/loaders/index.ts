@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
-import type { LoadedDocument, Loader } from '../types.ts';
+import type { LoadBudget, LoadedDocument, Loader } from '../types.ts';
 import { detectType, type SupportedMime } from './detect.ts';
 import { htmlLoader } from './html.ts';
 import { markdownLoader } from './markdown.ts';
@@ -21,6 +21,8 @@ export const LOADERS: Readonly<Record<SupportedMime, Loader>> = {
 export interface LoadOptions {
   /** A declared MIME type (e.g. an upload's Content-Type). It picks the text flavour; magic bytes still win for binaries. */
   mime?: string;
+  /** Passed to the loader, which stops extracting once it is spent. */
+  budget?: LoadBudget;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function loadDocument(bytes: Uint8Array, source: string, opts: Load
   if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
   const detection = await detectType(bytes, source, opts.mime);
   try {
-    const doc = await LOADERS[detection.mime].load(bytes, source);
+    const doc = await LOADERS[detection.mime].load(bytes, source, opts.budget);
     return { ...doc, metadata: { ...doc.metadata, detectedBy: detection.via } };
   } catch (err) {
     if (err instanceof RaglineError) throw err;
