@@ -6,7 +6,7 @@ import { logger } from '../core/logger.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Ragline } from '../facade/ragline.ts';
 import { pipelineProcessor } from '../facade/job-processor.ts';
-import { JobQueue } from '../ingest/jobs/queue.ts';
+import { JobQueue, queueOptionsFromLimits } from '../ingest/jobs/queue.ts';
 import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
 import { createApi } from './app.ts';
 import { createMetrics } from './metrics.ts';
@@ -29,7 +29,7 @@ export interface RunningServer {
 }
 
 export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
-  const queue = JobQueue.forStore(ragline.store);
+  const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(ragline.config.limits));
   const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
   const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }) });
 

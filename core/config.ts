@@ -66,6 +66,8 @@ export const LIMIT_DEFAULTS = {
   maxFilesPerRequest: 100,
   /** Days an upload's bytes are kept after its job finished; 0 deletes them once processed. */
   uploadRetentionDays: 0,
+  /** Days the upload of a failed job is kept so it can be retried (at least uploadRetentionDays). */
+  failedUploadRetentionDays: 7,
   /** How long `serve`/`worker` wait for requests and jobs on SIGTERM before cancelling them and exiting. */
   shutdownGraceMs: 10_000,
 };
@@ -139,6 +141,7 @@ export const configSchema = z.object({
       maxMetadataDepth: positiveInt.max(64).default(LIMIT_DEFAULTS.maxMetadataDepth),
       maxFilesPerRequest: positiveInt.default(LIMIT_DEFAULTS.maxFilesPerRequest),
       uploadRetentionDays: z.coerce.number().min(0).default(LIMIT_DEFAULTS.uploadRetentionDays),
+      failedUploadRetentionDays: z.coerce.number().min(0).default(LIMIT_DEFAULTS.failedUploadRetentionDays),
       shutdownGraceMs: positiveInt.default(LIMIT_DEFAULTS.shutdownGraceMs),
     })
     .default(LIMIT_DEFAULTS),
@@ -230,6 +233,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_MAX_METADATA_DEPTH: ['limits', 'maxMetadataDepth'],
   RAGLINE_MAX_FILES_PER_REQUEST: ['limits', 'maxFilesPerRequest'],
   RAGLINE_UPLOAD_RETENTION_DAYS: ['limits', 'uploadRetentionDays'],
+  RAGLINE_FAILED_UPLOAD_RETENTION_DAYS: ['limits', 'failedUploadRetentionDays'],
   RAGLINE_SHUTDOWN_GRACE_MS: ['limits', 'shutdownGraceMs'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],

@@ -14,6 +14,7 @@ export function pipelineProcessor(ragline: Ragline): JobProcessor {
         mime: upload.mimeHint ?? undefined,
         title: upload.title ?? undefined,
         metadata: upload.metadata,
+        uploadSeq: upload.seq,
       },
       (p) => report({ stage: p.stage, pages: p.pages, chunksDone: p.chunksDone, chunksTotal: p.chunksTotal }),
     );

@@ -16,6 +16,8 @@ export interface IngestInput {
   mime?: string;
   title?: string;
   metadata?: Record<string, unknown>;
+  /** The stored upload's sequence number (jobs): an older upload never replaces a newer one. */
+  uploadSeq?: number;
 }
 
 export interface IngestTimings {
@@ -127,6 +129,7 @@ export class IngestionPipeline {
         metadata: { ...doc.metadata, ...input.metadata },
         pageCount: doc.pageCount ?? null,
         chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
+        uploadSeq: input.uploadSeq,
       });
       const t4 = performance.now();
       return {

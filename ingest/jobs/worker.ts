@@ -125,6 +125,15 @@ export class JobWorker {
     });
   }
 
+  /** The stored bytes are not needed any more (or only for a retry): a failure here is logged, never the job's. */
+  private async releaseUpload(job: Job, outcome: 'succeeded' | 'failed', log: typeof this.log): Promise<void> {
+    try {
+      await this.queue.releaseUpload(job.uploadId, outcome);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not release the upload; it is purged with a later job');
+    }
+  }
+
   /** Runs one claimed job to a recorded outcome; never throws. */
   async run(job: Job, workerId: string): Promise<void> {
     const lease: Lease = { jobId: job.id, workerId, attempt: job.attempts };
@@ -146,7 +155,7 @@ export class JobWorker {
     log.info('job started');
     beat();
     try {
-      const upload = await this.queue.getUpload(job.uploadId);
+      const upload = job.uploadId ? await this.queue.getUpload(job.uploadId) : null;
       if (!upload) throw new JobFailure({ code: 'not_found', message: `the upload of job ${job.id} is gone` }, true);
       const result = await this.processor(job, upload, (p) => {
         const stageChanged = p.stage !== progress.stage;
@@ -156,8 +165,10 @@ export class JobWorker {
       clearInterval(timer);
       await beats;
       const saved = await this.queue.complete(lease, result, { ...progress, stage: 'done', pages: result.pages });
-      if (saved) log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
-      else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
+      if (saved) {
+        log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
+        await this.releaseUpload(job, 'succeeded', log);
+      } else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
     } catch (err) {
       clearInterval(timer);
       await beats;
@@ -165,6 +176,7 @@ export class JobWorker {
       try {
         const state = await this.queue.fail(lease, error, { permanent });
         log.warn({ error, permanent, state }, state === 'failed' ? 'job failed' : 'job attempt failed; will retry');
+        if (state === 'failed') await this.releaseUpload(job, 'failed', log);
       } catch (writeErr) {
         // The job stays `running`; its heartbeat goes stale and another claim retries it.
         log.error({ err: errorMessage(writeErr), error }, 'could not record the job failure');
