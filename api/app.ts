@@ -68,6 +68,9 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.route('/v1/collections', documentRoutes(ragline, queue, wake));
   app.route('/v1/collections', searchRoutes(ragline));
   app.route('/v1/collections', answerRoutes(options.answers ?? AnswerService.fromConfig(ragline)));
-  app.route('/v1/jobs', jobRoutes(ragline, queue, wake));
+  app.route(
+    '/v1/jobs',
+    jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
+  );
   return app;
 }

@@ -17,7 +17,7 @@ export interface ServerOptions {
   /** Run a job worker in this process: required for embedded PGlite, optional with Postgres. */
   inProcessWorker: boolean;
   worker?: WorkerOptions;
-  /** How long shutdown waits for in-flight requests before cutting connections (default 30 s). */
+  /** How long shutdown waits for in-flight requests and jobs before cutting them off (default RAGLINE_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
 }
 
@@ -30,7 +30,9 @@ export interface RunningServer {
 
 export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
   const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(ragline.config.limits));
-  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
+  const { limits } = ragline.config;
+  const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
+  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), workerOptions).start() : undefined;
   const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }) });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -51,10 +53,11 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const close = () =>
     (closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 30_000);
-      await stopped;
+      const graceMs = options.shutdownGraceMs ?? limits.shutdownGraceMs;
+      const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+      // Jobs get the same grace; then they are abandoned and queued again for the next start.
+      await Promise.all([stopped, worker?.stop(graceMs)]);
       clearTimeout(grace);
-      await worker?.stop();
       await ragline.close();
       logger.info('ragline API stopped');
     })());

@@ -84,7 +84,13 @@ export class IngestionPipeline {
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
   }
 
-  async ingest(collection: Collection, input: IngestInput, onProgress?: (p: IngestProgress) => void): Promise<IngestOutcome> {
+  /** `signal` stops the work at the next stage or embedding slice (a cancelled or overdue job). */
+  async ingest(
+    collection: Collection,
+    input: IngestInput,
+    onProgress?: (p: IngestProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<IngestOutcome> {
     try {
       assertModelMatches(collection, this.embedder);
       if (input.metadata) assertValidMetadata(input.metadata, this.limits);
@@ -102,6 +108,7 @@ export class IngestionPipeline {
         throw new DocumentLimitError(input.source, 'maxDocumentChars', 'RAGLINE_MAX_DOCUMENT_CHARS', maxDocumentChars, doc.text.length);
       }
       const t1 = performance.now();
+      signal?.throwIfAborted();
       onProgress?.({ source: input.source, stage: 'chunk', pages: doc.pageCount });
       const drafts = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(doc);
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
@@ -115,9 +122,11 @@ export class IngestionPipeline {
         );
       }
       const t2 = performance.now();
-      const embeddings = await this.embedChunks(doc, drafts, (done) =>
-        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length }),
-      );
+      const embeddings = await this.embedChunks(doc, drafts, (done) => {
+        signal?.throwIfAborted();
+        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length });
+      });
+      signal?.throwIfAborted();
       const t3 = performance.now();
       onProgress?.({ source: input.source, stage: 'store', chunksDone: drafts.length, chunksTotal: drafts.length });
       const document = await this.store.replaceDocument({

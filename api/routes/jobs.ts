@@ -35,8 +35,13 @@ const listQuerySchema = z
   })
   .strict();
 
-/** /v1/jobs: list, show, retry. `onRetry` wakes an in-process worker. */
-export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void = () => {}): Hono {
+/** /v1/jobs: list, show, retry, cancel. `onRetry` wakes an in-process worker, `onCancel` stops its run of the job. */
+export function jobRoutes(
+  ragline: Ragline,
+  queue: JobQueue,
+  onRetry: () => void = () => {},
+  onCancel: (jobId: string) => void = () => {},
+): Hono {
   const app = new Hono();
 
   app.get('/', async (c) => {
@@ -54,6 +59,12 @@ export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void
   app.get('/:id', async (c) => {
     const job = await queue.get(c.req.param('id'));
     if (!job) throw notFound(`job "${c.req.param('id')}" not found`, { job: c.req.param('id') });
+    return c.json(jobView(job));
+  });
+
+  app.post('/:id/cancel', async (c) => {
+    const job = await queue.cancel(c.req.param('id'));
+    onCancel(job.id);
     return c.json(jobView(job));
   });
 

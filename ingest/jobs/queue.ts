@@ -318,6 +318,32 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Ends a queued or running job as `failed` with code `cancelled`. A worker running it sees the
+   * row leave `running` at its next heartbeat and abandons the work (at once when in this process).
+   */
+  async cancel(id: string): Promise<Job> {
+    const { rows } = UUID.test(id)
+      ? await this.db.query(
+          `UPDATE ingest_jobs SET state = 'failed', finished_at = now(), updated_at = now(),
+             last_error = jsonb_build_object('code', 'cancelled', 'message', 'the job was cancelled')
+           WHERE id = $1 AND state IN ('queued', 'running') RETURNING ${JOB_COLUMNS}`,
+          [id],
+        )
+      : { rows: [] };
+    if (rows[0]) {
+      const job = toJob(rows[0]);
+      await this.releaseUpload(job.uploadId, 'failed');
+      return job;
+    }
+    const job = await this.get(id);
+    if (!job) throw notFound(`job "${id}" not found`, { job: id });
+    throw new RaglineError('conflict', `job "${id}" is ${job.state}; only queued or running jobs can be cancelled`, {
+      job: id,
+      state: job.state,
+    });
+  }
+
   /** Polls until every job has finished, `timeoutMs` passed or `signal` aborted; returns their latest rows. */
   async waitFor(ids: string[], timeoutMs: number, pollMs = 250, signal?: AbortSignal): Promise<Job[]> {
     const deadline = Date.now() + timeoutMs;
