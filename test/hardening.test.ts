@@ -1,39 +1,27 @@
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApi } from '../api/app.ts';
-import { configSchema } from '../core/config.ts';
-import { Ragline } from '../facade/ragline.ts';
-import { pipelineProcessor } from '../facade/job-processor.ts';
-import { JobQueue } from '../ingest/jobs/queue.ts';
-import { JobWorker } from '../ingest/jobs/worker.ts';
-import { openPgliteStore } from '../store/pglite.ts';
-import type { SqlStore } from '../store/sql-store.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
+import type { Ragline } from '../facade/ragline.ts';
+import type { JobQueue } from '../ingest/jobs/queue.ts';
 import { type Json, expectErrorBody, postForm, postJson } from './helpers/http.ts';
+import { type PgliteApi, closePgliteApi, openPgliteApi } from './helpers/pglite-api.ts';
 import { describeShared } from './helpers/shared.ts';
 
 /** Nested `depth` levels deep: {"a":{"a":...{}}}, built as text so no recursion is needed. */
 const deeplyNested = (depth: number) => `${'{"a":'.repeat(depth)}{}${'}'.repeat(depth)}`;
 
 describeShared('hostile input at the HTTP boundary (PGlite in memory + real model)', () => {
-  let store: SqlStore;
   let ragline: Ragline;
   let queue: JobQueue;
-  let worker: JobWorker;
   let app: Hono;
+  let api: PgliteApi;
 
   const search = (filter: unknown) => app.request('/v1/collections/kb/search', postJson({ query: 'tides and the moon', filter }));
   const upload = (body: Json) =>
     app.request('/v1/collections/kb/documents', postJson({ source: 'a.txt', text: 'Tides follow the moon.', ...body }));
 
   beforeAll(async () => {
-    const embedder = await testEmbedder();
-    store = await openPgliteStore();
-    const config = configSchema.parse({ server: { rateLimitPerMinute: 100_000 }, limits: { maxFilesPerRequest: 3 } });
-    ragline = await Ragline.open(config, { store, embedder });
-    queue = JobQueue.forStore(store, { retryDelayMs: () => 0 });
-    worker = new JobWorker(queue, pipelineProcessor(ragline), { pollMs: 50 }).start();
-    app = createApi(ragline, { queue, worker });
+    api = await openPgliteApi({ limits: { maxFilesPerRequest: 3 } });
+    ({ ragline, queue, app } = api);
     await ragline.createCollection('kb');
     const res = await app.request(
       '/v1/collections/kb/documents?wait=60',
@@ -42,10 +30,7 @@ describeShared('hostile input at the HTTP boundary (PGlite in memory + real mode
     expect(res.status).toBe(200);
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    await store?.close();
-  });
+  afterAll(() => closePgliteApi(api));
 
   it('refuses page bounds that are not whole int4 numbers with 400 (was 500)', async () => {
     for (const filter of [{ page: { gt: 2.5 } }, { page: { lt: 1e308 } }, { page: 1e308 }, { page: { in: [1, 'x'] } }]) {

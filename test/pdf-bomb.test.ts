@@ -4,16 +4,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApi } from '../api/app.ts';
 import { configSchema, DEFAULT_DOCUMENT_LIMITS } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
-import { pipelineProcessor } from '../facade/job-processor.ts';
-import { JobQueue } from '../ingest/jobs/queue.ts';
-import { JobWorker } from '../ingest/jobs/worker.ts';
+import type { JobQueue } from '../ingest/jobs/queue.ts';
 import { IngestionPipeline } from '../ingest/pipeline.ts';
 import type { Embedder } from '../models/types.ts';
-import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
 import { pdfBomb } from '../testkit/pdf-bomb.ts';
 import { type Json, expectErrorBody, postForm, postJson } from './helpers/http.ts';
+import { type PgliteApi, closePgliteApi, openPgliteApi } from './helpers/pglite-api.ts';
 import { describeShared } from './helpers/shared.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -23,23 +20,16 @@ describeShared('document limits: the PDF bomb and every loader (PGlite in memory
   let store: SqlStore;
   let ragline: Ragline;
   let queue: JobQueue;
-  let worker: JobWorker;
   let app: Hono;
+  let api: PgliteApi;
 
   beforeAll(async () => {
-    embedder = await testEmbedder();
-    store = await openPgliteStore();
-    ragline = await Ragline.open(configSchema.parse({ server: { rateLimitPerMinute: 100_000 } }), { store, embedder });
-    queue = JobQueue.forStore(store, { retryDelayMs: () => 0 });
-    worker = new JobWorker(queue, pipelineProcessor(ragline), { pollMs: 50 }).start();
-    app = createApi(ragline, { queue, worker });
+    api = await openPgliteApi();
+    ({ embedder, store, ragline, queue, app } = api);
     await ragline.createCollection('kb');
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    await store?.close();
-  });
+  afterAll(() => closePgliteApi(api));
 
   it('fails the bomb (one compressed stream, ~14 M characters) once, naming the limit; the worker then takes the next job', async () => {
     const bomb = await pdfBomb();

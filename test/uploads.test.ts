@@ -7,10 +7,9 @@ import { pipelineProcessor } from '../facade/job-processor.ts';
 import { DELETED_SOURCE, JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
 import type { Embedder } from '../models/types.ts';
-import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
 import { type Json, postJson } from './helpers/http.ts';
+import { type PgliteApi, closePgliteApi, openPgliteApi } from './helpers/pglite-api.ts';
 import { describeShared } from './helpers/shared.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -22,6 +21,7 @@ describeShared('stored uploads: deleted once processed, with their document, and
   let queue: JobQueue;
   let app: Hono;
   let background: JobWorker;
+  let api: PgliteApi;
   let collectionId: string;
 
   const uploadsOf = async (source: string) =>
@@ -34,19 +34,12 @@ describeShared('stored uploads: deleted once processed, with their document, and
   }
 
   beforeAll(async () => {
-    embedder = await testEmbedder();
-    store = await openPgliteStore();
-    ragline = await Ragline.open(configSchema.parse({ server: { rateLimitPerMinute: 100_000 } }), { store, embedder });
-    queue = JobQueue.forStore(store, { retryDelayMs: () => 0 });
-    background = new JobWorker(queue, pipelineProcessor(ragline), { pollMs: 50 }).start();
-    app = createApi(ragline, { queue, worker: background });
+    api = await openPgliteApi();
+    ({ embedder, store, ragline, queue, app, worker: background } = api);
     collectionId = (await ragline.createCollection('kb')).id;
   });
 
-  afterAll(async () => {
-    await background?.stop();
-    await store?.close();
-  });
+  afterAll(() => closePgliteApi(api));
 
   it('deletes the upload as soon as its job succeeded (retention 0); the job stays visible', async () => {
     const job = await ingestNow(app, 'tides.txt', 'Ocean tides follow the moon.');
