@@ -4,7 +4,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { RaglineError } from '../core/errors.ts';
 import type { Ragline } from '../facade/ragline.ts';
-import { JobQueue } from '../ingest/jobs/queue.ts';
+import { JobQueue, queueOptionsFromLimits } from '../ingest/jobs/queue.ts';
 import { AnswerService } from '../answer/service.ts';
 import type { JobWorker } from '../ingest/jobs/worker.ts';
 import { errorResponse, onError, onNotFound } from './http-errors.ts';
@@ -42,7 +42,7 @@ export interface ApiOptions {
  */
 export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const { server } = ragline.config;
-  const queue = options.queue ?? JobQueue.forStore(ragline.store);
+  const queue = options.queue ?? JobQueue.forStore(ragline.store, queueOptionsFromLimits(ragline.config.limits));
   const metrics = options.metrics ?? createMetrics(queue);
   const wake = () => options.worker?.notify();
 
@@ -82,6 +82,9 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.route('/v1/collections', searchRoutes(ragline));
   app.route('/v1/collections', answerRoutes(ragline, options.answers ?? AnswerService.fromConfig(ragline)));
   app.route('/v1', tenancyRoutes(tenancy));
-  app.route('/v1/jobs', jobRoutes(ragline, queue, wake));
+  app.route(
+    '/v1/jobs',
+    jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
+  );
   return app;
 }

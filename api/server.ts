@@ -6,7 +6,7 @@ import { logger } from '../core/logger.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Ragline } from '../facade/ragline.ts';
 import { pipelineProcessor } from '../facade/job-processor.ts';
-import { JobQueue } from '../ingest/jobs/queue.ts';
+import { JobQueue, queueOptionsFromLimits } from '../ingest/jobs/queue.ts';
 import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
 import { createApi } from './app.ts';
 import { RequestLimits } from './limits/request-limits.ts';
@@ -20,7 +20,7 @@ export interface ServerOptions {
   /** Run a job worker in this process: required for embedded PGlite, optional with Postgres. */
   inProcessWorker: boolean;
   worker?: WorkerOptions;
-  /** How long shutdown waits for in-flight requests before cutting connections (default 30 s). */
+  /** How long shutdown waits for in-flight requests and jobs before cutting them off (default RAGLINE_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
 }
 
@@ -36,10 +36,12 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const keysExist = ragline.config.server.apiKeys.length > 0 || (await tenancy.store.hasActiveKeys());
   const openWarning = checkOpenMode(options.host, keysExist, ragline.config.tenancy.allowOpen);
   if (openWarning) logger.warn(openWarning);
-  const queue = JobQueue.forStore(ragline.store);
-  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
-  const limits = RequestLimits.fromConfig(ragline.config);
-  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }), limits });
+  const { limits } = ragline.config;
+  const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(limits));
+  const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
+  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), workerOptions).start() : undefined;
+  const requestLimits = RequestLimits.fromConfig(ragline.config);
+  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }), limits: requestLimits });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s as Server)) as Server;
@@ -65,12 +67,13 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const close = () =>
     (closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 30_000);
-      await stopped;
+      const graceMs = options.shutdownGraceMs ?? limits.shutdownGraceMs;
+      const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+      // Jobs get the same grace; then they are abandoned and queued again for the next start.
+      await Promise.all([stopped, worker?.stop(graceMs)]);
       clearTimeout(grace);
       clearInterval(purgeTimer);
-      await worker?.stop();
-      await limits.close();
+      await requestLimits.close();
       await ragline.close();
       logger.info('ragline API stopped');
     })());

@@ -77,6 +77,31 @@ const bearerToken = (minLength: number) =>
 
 const TENANCY_DEFAULTS = { restoreWindowDays: 7, purgeIntervalMinutes: 60, allowOpen: false };
 
+/**
+ * Bounds on the work one request, document or job may cause (issue #10). Documented in
+ * docs/hardening.md; each has one environment variable below.
+ */
+export const LIMIT_DEFAULTS = {
+  /** Characters a loader may extract from one document before it is refused (422). */
+  maxDocumentChars: 2_000_000,
+  /** Chunks one document may produce before it is refused (422). */
+  maxChunksPerDocument: 5_000,
+  /** Wall time one ingestion job may run before it is abandoned, failing for good. */
+  jobDeadlineMs: 15 * 60_000,
+  /** Serialized size of one document's metadata (UTF-8 bytes of its JSON). */
+  maxMetadataBytes: 64 * 1024,
+  /** Nesting depth of metadata objects and arrays (the top-level object is depth 1). */
+  maxMetadataDepth: 8,
+  /** Files one multipart upload request may carry (each becomes a job). */
+  maxFilesPerRequest: 100,
+  /** Days an upload's bytes are kept after its job finished; 0 deletes them once processed. */
+  uploadRetentionDays: 0,
+  /** Days the upload of a failed job is kept so it can be retried (at least uploadRetentionDays). */
+  failedUploadRetentionDays: 7,
+  /** How long `serve`/`worker` wait for requests and jobs on SIGTERM before cancelling them and exiting. */
+  shutdownGraceMs: 10_000,
+};
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
   databaseUrl: z.string().url().optional(),
@@ -123,6 +148,8 @@ export const configSchema = z.object({
       breakerMinRequests: positiveInt.default(5),
       /** How long an open circuit stays open before one trial call is let through. */
       breakerResetMs: positiveInt.default(30_000),
+      /** The circuit also opens after this many failed calls in a row, however slowly they came. */
+      breakerConsecutiveFailures: positiveInt.default(3),
     })
     .default({
       chatModel: 'gpt-4o-mini',
@@ -133,7 +160,21 @@ export const configSchema = z.object({
       retryBaseMs: 500,
       breakerMinRequests: 5,
       breakerResetMs: 30_000,
+      breakerConsecutiveFailures: 3,
     }),
+  limits: z
+    .object({
+      maxDocumentChars: positiveInt.default(LIMIT_DEFAULTS.maxDocumentChars),
+      maxChunksPerDocument: positiveInt.default(LIMIT_DEFAULTS.maxChunksPerDocument),
+      jobDeadlineMs: positiveInt.default(LIMIT_DEFAULTS.jobDeadlineMs),
+      maxMetadataBytes: positiveInt.default(LIMIT_DEFAULTS.maxMetadataBytes),
+      maxMetadataDepth: positiveInt.max(64).default(LIMIT_DEFAULTS.maxMetadataDepth),
+      maxFilesPerRequest: positiveInt.default(LIMIT_DEFAULTS.maxFilesPerRequest),
+      uploadRetentionDays: z.coerce.number().min(0).default(LIMIT_DEFAULTS.uploadRetentionDays),
+      failedUploadRetentionDays: z.coerce.number().min(0).default(LIMIT_DEFAULTS.failedUploadRetentionDays),
+      shutdownGraceMs: positiveInt.default(LIMIT_DEFAULTS.shutdownGraceMs),
+    })
+    .default(LIMIT_DEFAULTS),
   answer: z
     .object({
       minDenseSimilarity: unitInterval.default(ANSWER_DEFAULTS.minDenseSimilarity),
@@ -239,6 +280,15 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type Limits = Config['limits'];
+/** What loaders and the pipeline enforce on every document, whatever its format. */
+export type DocumentLimits = Pick<Limits, 'maxDocumentChars' | 'maxChunksPerDocument' | 'maxMetadataBytes' | 'maxMetadataDepth'>;
+export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = {
+  maxDocumentChars: LIMIT_DEFAULTS.maxDocumentChars,
+  maxChunksPerDocument: LIMIT_DEFAULTS.maxChunksPerDocument,
+  maxMetadataBytes: LIMIT_DEFAULTS.maxMetadataBytes,
+  maxMetadataDepth: LIMIT_DEFAULTS.maxMetadataDepth,
+};
 
 /** Environment variable → path in the config object. */
 export const ENV_VARS: Record<string, string[]> = {
@@ -307,6 +357,16 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_SHEET_MAX_CELLS: ['loaders', 'sheetMaxCells'],
   RAGLINE_EMAIL_MAX_ATTACHMENTS: ['loaders', 'emailMaxAttachments'],
   RAGLINE_EMAIL_MAX_ATTACHMENT_BYTES: ['loaders', 'emailMaxAttachmentBytes'],
+  RAGLINE_LLM_BREAKER_CONSECUTIVE_FAILURES: ['openai', 'breakerConsecutiveFailures'],
+  RAGLINE_MAX_DOCUMENT_CHARS: ['limits', 'maxDocumentChars'],
+  RAGLINE_MAX_CHUNKS_PER_DOCUMENT: ['limits', 'maxChunksPerDocument'],
+  RAGLINE_JOB_DEADLINE_MS: ['limits', 'jobDeadlineMs'],
+  RAGLINE_MAX_METADATA_BYTES: ['limits', 'maxMetadataBytes'],
+  RAGLINE_MAX_METADATA_DEPTH: ['limits', 'maxMetadataDepth'],
+  RAGLINE_MAX_FILES_PER_REQUEST: ['limits', 'maxFilesPerRequest'],
+  RAGLINE_UPLOAD_RETENTION_DAYS: ['limits', 'uploadRetentionDays'],
+  RAGLINE_FAILED_UPLOAD_RETENTION_DAYS: ['limits', 'failedUploadRetentionDays'],
+  RAGLINE_SHUTDOWN_GRACE_MS: ['limits', 'shutdownGraceMs'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -69,6 +69,14 @@ export class DocumentError extends RaglineError {
   }
 }
 
+/** A document over one of the configured DocumentLimits: 422 naming the limit; never retried. */
+export class DocumentLimitError extends DocumentError {
+  constructor(source: string, limit: string, variable: string, max: number, actual: number | string) {
+    super(source, `exceeds the limit ${limit} = ${max} (${variable}): ${actual}`, { limit, variable, max, actual });
+    this.name = 'DocumentLimitError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

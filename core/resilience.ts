@@ -162,6 +162,11 @@ export interface BreakerOptions {
   /** Calls in the rolling window before the error rate is looked at. */
   minRequests: number;
   resetMs: number;
+  /**
+   * Also open after this many failed calls in a row, however far apart: the error-rate rule alone
+   * never fires under slow sequential traffic (each call against a hanging provider takes a timeout).
+   */
+  consecutiveFailures?: number;
 }
 
 type Action = () => Promise<unknown>;
@@ -183,10 +188,25 @@ export function createBreaker(options: BreakerOptions): CircuitBreaker<[Action],
       err instanceof CallAbortedError ||
       (err instanceof ProviderError && err.reason === 'rejected' && [400, 404, 422].includes(err.details.status ?? 0)),
   });
+  if (options.consecutiveFailures) openAfterConsecutiveFailures(breaker, options.consecutiveFailures);
   breaker.on('open', () => logger.warn({ provider: options.name }, 'circuit opened: provider calls fail fast'));
   breaker.on('halfOpen', () => logger.info({ provider: options.name }, 'circuit half-open: trying the provider again'));
   breaker.on('close', () => logger.info({ provider: options.name }, 'circuit closed'));
   return breaker;
+}
+
+function openAfterConsecutiveFailures(breaker: CircuitBreaker<[Action], unknown>, limit: number): void {
+  let inARow = 0;
+  breaker.on('success', () => {
+    inARow = 0;
+  });
+  breaker.on('open', () => {
+    inARow = 0;
+  });
+  breaker.on('failure', () => {
+    inARow += 1;
+    if (inARow >= limit && !breaker.opened) breaker.open();
+  });
 }
 
 function isOpenCircuit(err: unknown): boolean {

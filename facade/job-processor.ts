@@ -3,7 +3,7 @@ import { JobFailure, isPermanentCode, type JobProcessor } from '../ingest/jobs/w
 
 /** The real processor: the stored upload through Ragline's ingestion pipeline. */
 export function pipelineProcessor(ragline: Ragline): JobProcessor {
-  return async (job, upload, report) => {
+  return async (job, upload, report, signal) => {
     const collection = await ragline.collectionById(job.collectionId);
     const pipeline = await ragline.pipeline();
     const outcome = await pipeline.ingest(
@@ -14,8 +14,10 @@ export function pipelineProcessor(ragline: Ragline): JobProcessor {
         mime: upload.mimeHint ?? undefined,
         title: upload.title ?? undefined,
         metadata: upload.metadata,
+        uploadSeq: upload.seq,
       },
       (p) => report({ stage: p.stage, pages: p.pages, chunksDone: p.chunksDone, chunksTotal: p.chunksTotal }),
+      signal,
     );
     switch (outcome.status) {
       case 'failed':

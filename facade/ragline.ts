@@ -6,6 +6,8 @@ import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
+import { SqlStore } from '../store/sql-store.ts';
+import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from '../core/errors.ts';
@@ -82,13 +84,11 @@ export class Ragline {
 
   async pipeline(): Promise<IngestionPipeline> {
     const { redactIngest, redactKinds } = this.config.guardrails;
-    return new IngestionPipeline(
-      this.store,
-      await this.embedder(),
-      this.config.chunking,
-      this.config.loaders,
-      redactIngest ? { kinds: redactKinds } : undefined,
-    );
+    return new IngestionPipeline(this.store, await this.embedder(), this.config.chunking, {
+      loaderLimits: this.config.loaders,
+      redaction: redactIngest ? { kinds: redactKinds } : undefined,
+      documentLimits: this.config.limits,
+    });
   }
 
   /**
@@ -156,9 +156,13 @@ export class Ragline {
     return { collections: collections.length, chunksIndexed };
   }
 
+  /** Deletes the document, its stored uploads, and what its finished jobs said about it. */
   async deleteDocument(collectionIdOrName: CollectionRef, documentId: string): Promise<boolean> {
     const collection = await this.collection(collectionIdOrName);
-    return this.store.deleteDocument(collection.id, documentId);
+    const document = await this.store.getDocument(collection.id, documentId);
+    if (!document || !(await this.store.deleteDocument(collection.id, documentId))) return false;
+    if (this.store instanceof SqlStore) await JobQueue.forStore(this.store).forgetDocument(collection.id, document.source);
+    return true;
   }
 
   async deleteCollection(collectionIdOrName: CollectionRef): Promise<boolean> {

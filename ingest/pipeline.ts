@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../core/config.ts';
-import { RaglineError, errorMessage } from '../core/errors.ts';
+import { DEFAULT_DOCUMENT_LIMITS, type Config, type DocumentLimits } from '../core/config.ts';
+import { DocumentLimitError, RaglineError, errorMessage } from '../core/errors.ts';
+import { assertValidMetadata } from './metadata.ts';
 import type { Collection, DocumentRecord, Store } from '../store/types.ts';
 import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
@@ -19,6 +20,8 @@ export interface IngestInput {
   mime?: string;
   title?: string;
   metadata?: Record<string, unknown>;
+  /** The stored upload's sequence number (jobs): an older upload never replaces a newer one. */
+  uploadSeq?: number;
 }
 
 export interface IngestTimings {
@@ -40,7 +43,7 @@ export type IngestOutcome =
       attachments?: IngestOutcome[];
     }
   | { status: 'skipped'; source: string; document: DocumentRecord; reason: 'unchanged' }
-  | { status: 'failed'; source: string; error: { code: string; message: string } };
+  | { status: 'failed'; source: string; error: { code: string; message: string; details?: Record<string, unknown> } };
 
 export interface IngestProgress {
   source: string;
@@ -68,16 +71,30 @@ function stableJson(value: unknown): string {
  * the chunking settings, so an unchanged document is a no-op and a changed one is replaced in
  * one transaction (the store keeps the old version if anything fails before the commit).
  */
+export interface PipelineOptions {
+  /** Parsing bounds for the loaders; unset fields keep the defaults of ingest/loaders/limits.ts. */
+  loaderLimits?: LoaderLimitsInput;
+  /** PII redaction of what is embedded and stored (RAGLINE_REDACT_INGEST); none by default. */
+  redaction?: RedactOptions;
+  /** Characters and chunks one document may produce. */
+  documentLimits?: DocumentLimits;
+}
+
 export class IngestionPipeline {
+  private readonly loaderLimits: LoaderLimitsInput;
+  private readonly redaction: RedactOptions | undefined;
+  private readonly limits: DocumentLimits;
+
   constructor(
     private readonly store: Store,
     private readonly embedder: Embedder,
     private readonly chunking: Config['chunking'],
-    /** Parsing bounds for the loaders; unset fields keep the defaults of ingest/loaders/limits.ts. */
-    private readonly loaderLimits: LoaderLimitsInput = {},
-    /** PII redaction of what is embedded and stored (RAGLINE_REDACT_INGEST); none by default. */
-    private readonly redaction?: RedactOptions,
-  ) {}
+    options: PipelineOptions = {},
+  ) {
+    this.loaderLimits = options.loaderLimits ?? {};
+    this.redaction = options.redaction;
+    this.limits = options.documentLimits ?? DEFAULT_DOCUMENT_LIMITS;
+  }
 
   contentHash(input: IngestInput): string {
     const fingerprint = stableJson({
@@ -92,8 +109,14 @@ export class IngestionPipeline {
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
   }
 
-  async ingest(collection: Collection, input: IngestInput, onProgress?: (p: IngestProgress) => void): Promise<IngestOutcome> {
-    return this.ingestOne(collection, input, onProgress, true);
+  /** `signal` stops the work at the next stage or embedding slice (a cancelled or overdue job). */
+  async ingest(
+    collection: Collection,
+    input: IngestInput,
+    onProgress?: (p: IngestProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<IngestOutcome> {
+    return this.ingestOne(collection, input, onProgress, signal, true);
   }
 
   /** Attachments are ingested one level deep: an attachment's own attachments are not. */
@@ -101,10 +124,12 @@ export class IngestionPipeline {
     collection: Collection,
     input: IngestInput,
     onProgress: ((p: IngestProgress) => void) | undefined,
+    signal: AbortSignal | undefined,
     withAttachments: boolean,
   ): Promise<IngestOutcome> {
     try {
       assertModelMatches(collection, this.embedder);
+      if (input.metadata) assertValidMetadata(input.metadata, this.limits);
       const contentHash = this.contentHash(input);
       const existing = await this.store.getDocumentBySource(collection.id, input.source);
       if (existing && existing.contentHash === contentHash) {
@@ -112,16 +137,37 @@ export class IngestionPipeline {
       }
       const t0 = performance.now();
       onProgress?.({ source: input.source, stage: 'load' });
-      const loaded = await loadDocument(input.bytes, input.source, { mime: input.mime, limits: this.loaderLimits });
+      const { maxDocumentChars, maxChunksPerDocument } = this.limits;
+      const loaded = await loadDocument(input.bytes, input.source, {
+        mime: input.mime,
+        limits: this.loaderLimits,
+        budget: { maxChars: maxDocumentChars },
+      });
+      // Every loader's output is checked here, whether or not it kept the budget while extracting.
+      if (loaded.text.length > maxDocumentChars) {
+        throw new DocumentLimitError(input.source, 'maxDocumentChars', 'RAGLINE_MAX_DOCUMENT_CHARS', maxDocumentChars, loaded.text.length);
+      }
       const t1 = performance.now();
+      signal?.throwIfAborted();
       onProgress?.({ source: input.source, stage: 'chunk', pages: loaded.pageCount });
       const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(loaded);
       const { doc, drafts } = this.redaction ? redactForIngest(loaded, chunked, this.redaction) : { doc: loaded, drafts: chunked };
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
+      if (drafts.length > maxChunksPerDocument) {
+        throw new DocumentLimitError(
+          input.source,
+          'maxChunksPerDocument',
+          'RAGLINE_MAX_CHUNKS_PER_DOCUMENT',
+          maxChunksPerDocument,
+          drafts.length,
+        );
+      }
       const t2 = performance.now();
-      const embeddings = await this.embedChunks(doc, drafts, (done) =>
-        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length }),
-      );
+      const embeddings = await this.embedChunks(doc, drafts, (done) => {
+        signal?.throwIfAborted();
+        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length });
+      });
+      signal?.throwIfAborted();
       const t3 = performance.now();
       onProgress?.({ source: input.source, stage: 'store', chunksDone: drafts.length, chunksTotal: drafts.length });
       const document = await this.store.replaceDocument({
@@ -135,12 +181,13 @@ export class IngestionPipeline {
           : { ...doc.metadata, ...input.metadata },
         pageCount: doc.pageCount ?? null,
         chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
+        uploadSeq: input.uploadSeq,
       });
       const t4 = performance.now();
       const attachments: IngestOutcome[] = [];
       if (withAttachments) {
         for (const attachment of attachmentInputs(input, doc)) {
-          attachments.push(await this.ingestOne(collection, attachment, onProgress, false));
+          attachments.push(await this.ingestOne(collection, attachment, onProgress, signal, false));
         }
       }
       return {
@@ -154,7 +201,8 @@ export class IngestionPipeline {
       };
     } catch (err) {
       const code = err instanceof RaglineError ? err.code : 'internal';
-      return { status: 'failed', source: input.source, error: { code, message: errorMessage(err) } };
+      const details = err instanceof DocumentLimitError ? err.details : undefined;
+      return { status: 'failed', source: input.source, error: { code, message: errorMessage(err), ...(details ? { details } : {}) } };
     }
   }
 

@@ -41,12 +41,23 @@ export interface Attachment {
 /** What a loader may be told besides the bytes. */
 export interface LoadContext {
   limits: LoaderLimits;
+  /** The document limits the loader should stop at while extracting (the pipeline re-checks its output). */
+  budget?: LoadBudget;
+}
+
+/** What a loader is told about the bounds it must keep while extracting. */
+export interface LoadBudget {
+  /** Stop and throw (DocumentLimitError) once more characters than this were extracted. */
+  maxChars: number;
 }
 
 export interface Loader {
   /** MIME types this loader accepts (after detection). */
   readonly mimes: readonly string[];
-  /** Throws DocumentError naming the source and the reason for files it cannot read. */
+  /**
+   * Throws DocumentError naming the source and the reason for files it cannot read. Loaders that
+   * can, check `context.budget` while extracting; the pipeline checks every loader's output afterwards.
+   */
   load(bytes: Uint8Array, source: string, context?: LoadContext): Promise<LoadedDocument>;
 }
 

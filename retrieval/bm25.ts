@@ -255,7 +255,7 @@ export class Bm25Index {
         createdAt: chunk.createdAt,
         updatedAt: chunk.updatedAt,
         pageStart: chunk.pageStart,
-        documentMetadata: chunk.documentMetadata,
+        documentMetadata: filterableMetadata(chunk.documentMetadata),
       });
       let ids = this.chunksByDocument.get(chunk.documentId);
       if (!ids) this.chunksByDocument.set(chunk.documentId, (ids = []));
@@ -397,4 +397,17 @@ export class Bm25Registry {
       await yieldToEventLoop();
     }
   }
+}
+
+/**
+ * The part of a document's metadata a filter can test: top-level strings, numbers and booleans.
+ * Filters compare `metadata.<key>` with scalars only, so nested values never match and dropping
+ * them keeps every result the same while the index holds no copy of large metadata per chunk.
+ */
+export function filterableMetadata(metadata: Record<string, unknown>): Record<string, string | number | boolean> {
+  const kept: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') kept[key] = value;
+  }
+  return kept;
 }

@@ -10,7 +10,15 @@ import { badRequest } from '../core/errors.ts';
  * (the document metadata given at ingest). A condition is a bare value (equality) or an
  * object of operators: eq, ne, in, gt, gte, lt, lte, prefix (strings only).
  */
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
+/** Postgres text cannot hold U+0000; refusing it here turns a driver error (500) into a 400. */
+const filterString = z.string().refine((v) => !v.includes('\0'), 'must not contain NUL characters');
+const scalar = z.union([filterString, z.number(), z.boolean()]);
+const bound = z.union([filterString, z.number()]);
+/** Clauses one filter may hold: each becomes SQL parameters, so the count is bounded per request. */
+export const MAX_FILTER_FIELDS = 64;
+/** `page` is an int4 column: bounds outside it would make Postgres refuse the whole query. */
+const INT4_MIN = -(2 ** 31);
+const INT4_MAX = 2 ** 31 - 1;
 const conditionSchema = z.union([
   scalar,
   z
@@ -18,11 +26,11 @@ const conditionSchema = z.union([
       eq: scalar.optional(),
       ne: scalar.optional(),
       in: z.array(scalar).min(1).max(1000).optional(),
-      gt: z.union([z.string(), z.number()]).optional(),
-      gte: z.union([z.string(), z.number()]).optional(),
-      lt: z.union([z.string(), z.number()]).optional(),
-      lte: z.union([z.string(), z.number()]).optional(),
-      prefix: z.string().min(1).optional(),
+      gt: bound.optional(),
+      gte: bound.optional(),
+      lt: bound.optional(),
+      lte: bound.optional(),
+      prefix: filterString.pipe(z.string().min(1)).optional(),
     })
     .strict()
     .refine((c) => Object.values(c).some((v) => v !== undefined), 'a condition needs at least one operator'),
@@ -32,7 +40,12 @@ const BUILTIN_FIELDS = ['documentId', 'source', 'title', 'mime', 'createdAt', 'u
 type BuiltinField = (typeof BUILTIN_FIELDS)[number];
 const METADATA_KEY = /^metadata\.[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
-export const filterSchema = z.record(z.string(), conditionSchema).superRefine((filter, ctx) => {
+const fieldCount = z.custom<Record<string, unknown>>(
+  (v) => typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length <= MAX_FILTER_FIELDS,
+  `a filter may name at most ${MAX_FILTER_FIELDS} fields`,
+);
+
+export const filterSchema = fieldCount.pipe(z.record(z.string(), conditionSchema)).superRefine((filter, ctx) => {
   for (const field of Object.keys(filter)) {
     if (!(BUILTIN_FIELDS as readonly string[]).includes(field) && !METADATA_KEY.test(field)) {
       ctx.addIssue({
@@ -72,6 +85,7 @@ export function parseFilter(input: unknown): Filter {
   for (const [field, condition] of Object.entries(parsed.data)) {
     const f = field as Clause['field'];
     if (typeof condition !== 'object') {
+      if (field === 'page') assertPageValues('eq', condition);
       clauses.push({ field: f, op: 'eq', value: condition });
       continue;
     }
@@ -80,6 +94,7 @@ export function parseFilter(input: unknown): Filter {
       if (op === 'prefix' && (field === 'page' || DATE_FIELDS.has(field))) {
         throw badRequest(`Invalid filter: "${field}" takes no prefix; use gte/lt ranges`, { field });
       }
+      if (field === 'page') assertPageValues(op, value);
       if (DATE_FIELDS.has(field)) {
         for (const date of Array.isArray(value) ? value : [value]) {
           if (typeof date !== 'string' || Number.isNaN(Date.parse(date))) {
@@ -91,6 +106,23 @@ export function parseFilter(input: unknown): Filter {
     }
   }
   return clauses;
+}
+
+function assertPageValues(op: string, value: unknown): void {
+  for (const page of Array.isArray(value) ? value : [value]) {
+    // A single non-numeric bound matches nothing (compiled to false); a list is cast to int[] as a whole.
+    if (typeof page !== 'number' && op !== 'in') continue;
+    if (typeof page !== 'number') {
+      throw badRequest('Invalid filter at "page.in": pages are whole numbers', { field: 'page', op, value: page });
+    }
+    if (!Number.isInteger(page) || page < INT4_MIN || page > INT4_MAX) {
+      throw badRequest(`Invalid filter at "page.${op}": pages are whole numbers, got ${page}`, {
+        field: 'page',
+        op,
+        value: page,
+      });
+    }
+  }
 }
 
 /** The values a chunk exposes to filters; BM25 keeps these beside each indexed chunk. */

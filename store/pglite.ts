@@ -2,19 +2,26 @@ import fs from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { DenseIndex } from './dense-index.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { SqlStore } from './sql-store.ts';
 import type { SqlExecutor } from './sql.ts';
 
 type Queryable = Pick<PGlite, 'query'> | Transaction;
 
-function executor(db: PGlite, q: Queryable = db): SqlExecutor {
+function executor(db: PGlite, q: Queryable = db, release: () => Promise<void> = async () => {}): SqlExecutor {
   return {
     query: async <T>(sql: string, params?: unknown[]) => {
       const result = await q.query<T>(sql, params);
       return { rows: result.rows };
     },
     transaction: (fn) => (q === db ? db.transaction((tx) => fn(executor(db, tx))) : fn(executor(db, q))), // nested: reuse the open transaction
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        await release();
+      }
+    },
   };
 }
 
@@ -26,8 +33,14 @@ export interface PgliteOptions {
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
 export async function openPgliteStore(dataDir?: string, options: PgliteOptions = {}): Promise<SqlStore> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir, extensions: { vector } });
-  const store = new SqlStore('pglite', executor(db), options.denseIndex);
-  await store.migrate();
-  return store;
+  const release = dataDir ? await lockDataDir(dataDir) : async () => {};
+  try {
+    const db = await PGlite.create({ dataDir, extensions: { vector } });
+    const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex);
+    await store.migrate();
+    return store;
+  } catch (err) {
+    await release();
+    throw err;
+  }
 }

@@ -301,12 +301,13 @@ export class SqlStore implements Store {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
       const { rows } = await tx.query(
-        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')))
          ON CONFLICT (collection_id, source) DO UPDATE SET
            title = EXCLUDED.title, mime = EXCLUDED.mime, content_hash = EXCLUDED.content_hash,
            metadata = EXCLUDED.metadata, page_count = EXCLUDED.page_count, chunk_count = EXCLUDED.chunk_count,
-           version = documents.version + 1, updated_at = now()
+           version = documents.version + 1, updated_at = now(), upload_seq = EXCLUDED.upload_seq
+         WHERE documents.upload_seq IS NULL OR documents.upload_seq < EXCLUDED.upload_seq
          RETURNING *`,
         [
           collection.id,
@@ -317,9 +318,11 @@ export class SqlStore implements Store {
           JSON.stringify(input.metadata),
           input.pageCount,
           input.chunks.length,
+          input.uploadSeq ?? null,
         ],
       );
-      const document = toDocument(rows[0]!);
+      if (!rows[0]) throw supersededUpload(input.source); // rolls back the version bump too
+      const document = toDocument(rows[0]);
       const old = await tx.query<{ id: string }>('DELETE FROM chunks WHERE document_id = $1 RETURNING id', [document.id]);
       const inserted: DenseIndexEntry[] = [];
       for (let i = 0; i < input.chunks.length; i += INSERT_BATCH) {
@@ -508,3 +511,10 @@ export class SqlStore implements Store {
     return collection;
   }
 }
+
+/** Last upload wins: an older upload (a slow concurrent job, a late retry) must not undo a newer one. */
+const supersededUpload = (source: string) =>
+  new RaglineError('conflict', `${source}: a newer upload of this source was already ingested; this older one is not applied`, {
+    source,
+    reason: 'superseded',
+  });

@@ -84,6 +84,11 @@ export interface DocumentReplacement {
   metadata: Record<string, unknown>;
   pageCount: number | null;
   chunks: ChunkInput[];
+  /**
+   * The upload's sequence number; the replacement is refused (conflict) when the document was
+   * built from a later upload. Omitted (CLI, library): the write counts as the latest upload.
+   */
+  uploadSeq?: number;
 }
 
 export interface DenseQuery {

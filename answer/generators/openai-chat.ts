@@ -17,7 +17,7 @@ export interface OpenAIChatOptions {
   temperature: number;
   maxOutputTokens: number;
   policy: ResiliencePolicy;
-  breaker: { minRequests: number; resetMs: number };
+  breaker: { minRequests: number; resetMs: number; consecutiveFailures?: number };
   promptVersion?: AnswerPromptVersion;
 }
 
@@ -30,7 +30,7 @@ export function chatOptionsFromConfig(config: Config): OpenAIChatOptions {
     temperature: o.temperature,
     maxOutputTokens: o.maxOutputTokens,
     policy: { timeoutMs: o.timeoutMs, retries: o.maxRetries, baseDelayMs: o.retryBaseMs, maxDelayMs: 8_000, maxRetryAfterMs: 60_000 },
-    breaker: { minRequests: o.breakerMinRequests, resetMs: o.breakerResetMs },
+    breaker: { minRequests: o.breakerMinRequests, resetMs: o.breakerResetMs, consecutiveFailures: o.breakerConsecutiveFailures },
   };
 }
 

@@ -30,7 +30,7 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, tenancy: Tenan
   app.post('/:id/documents', requireRole('writer'), async (c) => {
     const { wait } = readQuery(c, uploadQuerySchema);
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
-    const uploads = await readUploads(c);
+    const uploads = await readUploads(c, ragline.config.limits);
     let jobs = await queue.enqueue(collection.id, uploads);
     onEnqueued();
     // Stops polling when the client goes away; the jobs carry on regardless.

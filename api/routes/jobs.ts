@@ -36,8 +36,13 @@ const listQuerySchema = z
   })
   .strict();
 
-/** /v1/jobs: list, show, retry. `onRetry` wakes an in-process worker. */
-export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void = () => {}): Hono {
+/** /v1/jobs: list, show, retry, cancel. `onRetry` wakes an in-process worker, `onCancel` stops its run of the job. */
+export function jobRoutes(
+  ragline: Ragline,
+  queue: JobQueue,
+  onRetry: () => void = () => {},
+  onCancel: (jobId: string) => void = () => {},
+): Hono {
   const app = new Hono();
 
   app.get('/', async (c) => {
@@ -69,6 +74,13 @@ export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void
   };
 
   app.get('/:id', async (c) => c.json(jobView(await visibleJob(c, c.req.param('id')))));
+
+  app.post('/:id/cancel', requireRole('writer'), async (c) => {
+    const visible = await visibleJob(c, c.req.param('id'));
+    const job = await queue.cancel(visible.id);
+    onCancel(job.id);
+    return c.json(jobView(job));
+  });
 
   app.post('/:id/retry', requireRole('writer'), async (c) => {
     const visible = await visibleJob(c, c.req.param('id'));

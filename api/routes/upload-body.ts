@@ -1,9 +1,11 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { DocumentError, RaglineError, badRequest } from '../../core/errors.ts';
+import { DocumentError, DocumentLimitError, RaglineError, badRequest } from '../../core/errors.ts';
 import type { UploadInput } from '../../ingest/jobs/types.ts';
 import { TEXT_MIMES, canonicalMime, detectType } from '../../ingest/loaders/detect.ts';
 import { validationError } from '../../core/errors.ts';
+import type { Limits } from '../../core/config.ts';
+import { assertValidMetadata, assertValidSource, hasNul } from '../../ingest/metadata.ts';
 import { isJsonContentType, readJson, unsupportedMediaType } from '../http-errors.ts';
 
 const metadataSchema = z.record(z.string(), z.unknown());
@@ -13,7 +15,13 @@ const textUploadSchema = z
   .object({
     source: z.string().trim().min(1, 'source must not be empty').max(MAX_SOURCE_LENGTH),
     text: z.string().refine((t) => t.trim().length > 0, 'text must not be empty'),
-    title: z.string().trim().min(1).max(1000).optional(),
+    title: z
+      .string()
+      .trim()
+      .min(1)
+      .max(1000)
+      .refine((t) => !hasNul(t), 'title must not contain NUL characters')
+      .optional(),
     mime: z.enum(TEXT_MIMES).optional(),
     metadata: metadataSchema.optional(),
   })
@@ -26,21 +34,34 @@ const MULTIPART_FIELDS = new Set(['file', 'metadata']);
  * JSON applied to each) or JSON `{ source, text, title?, mime?, metadata? }`. Every file is
  * checked for a supported type before anything is stored, so a bad file rejects the request.
  */
-export async function readUploads(c: Context): Promise<UploadInput[]> {
+export async function readUploads(c: Context, limits: Limits): Promise<UploadInput[]> {
   const contentType = c.req.header('content-type');
   let uploads: UploadInput[];
-  if (/^multipart\/form-data/i.test(contentType ?? '')) uploads = await readMultipart(c);
+  if (/^multipart\/form-data/i.test(contentType ?? '')) uploads = await readMultipart(c, limits);
   else if (isJsonContentType(contentType)) {
     const body = await readJson(c, textUploadSchema);
+    if (body.text.length > limits.maxDocumentChars) {
+      throw new DocumentLimitError(
+        body.source,
+        'maxDocumentChars',
+        'RAGLINE_MAX_DOCUMENT_CHARS',
+        limits.maxDocumentChars,
+        body.text.length,
+      );
+    }
     uploads = [
       { source: body.source, bytes: new TextEncoder().encode(body.text), mimeHint: body.mime, title: body.title, metadata: body.metadata },
     ];
   } else throw unsupportedMediaType(contentType, ['multipart/form-data', 'application/json']);
-  for (const upload of uploads) await assertSupported(upload);
+  for (const upload of uploads) {
+    assertValidSource(upload.source);
+    if (upload.metadata) assertValidMetadata(upload.metadata, limits);
+    await assertSupported(upload);
+  }
   return uploads;
 }
 
-async function readMultipart(c: Context): Promise<UploadInput[]> {
+async function readMultipart(c: Context, limits: Limits): Promise<UploadInput[]> {
   let form: Record<string, string | File | (string | File)[]>;
   try {
     form = await c.req.parseBody({ all: true });
@@ -59,6 +80,13 @@ async function readMultipart(c: Context): Promise<UploadInput[]> {
   const metadata = parseMetadataField(form.metadata);
   const files = [form.file ?? []].flat();
   if (!files.length) throw badRequest('no "file" field in the form; attach one or more files as "file"', { field: 'file' });
+  if (files.length > limits.maxFilesPerRequest) {
+    throw new RaglineError(
+      'payload_too_large',
+      `${files.length} files in one request; the limit is ${limits.maxFilesPerRequest} (RAGLINE_MAX_FILES_PER_REQUEST)`,
+      { field: 'file', limit: 'maxFilesPerRequest', max: limits.maxFilesPerRequest, actual: files.length },
+    );
+  }
 
   const uploads: UploadInput[] = [];
   const seen = new Set<string>();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { glob, isDynamicPattern } from 'tinyglobby';
+import { assertValidMetadata } from '../../ingest/metadata.ts';
 import { badRequest } from '../../core/errors.ts';
 import type { IngestInput, IngestOutcome } from '../../ingest/pipeline.ts';
 import { withRagline } from '../context.ts';
@@ -61,6 +62,7 @@ export function registerIngestCommand(program: Command) {
       const files = await expandPaths(paths);
       if (!files.length) throw badRequest(`no supported files found in: ${paths.join(' ')}`);
       await withRagline(async (ragline) => {
+        assertValidMetadata(metadata, ragline.config.limits, '--metadata');
         await ragline.ensureCollection(opts.collection);
         const started = performance.now();
         const outcomes = await ingestWithProgress(ragline, opts.collection, files, metadata);

@@ -4,7 +4,7 @@ import { RaglineError } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { Ragline } from '../../facade/ragline.ts';
 import { pipelineProcessor } from '../../facade/job-processor.ts';
-import { JobQueue } from '../../ingest/jobs/queue.ts';
+import { JobQueue, queueOptionsFromLimits } from '../../ingest/jobs/queue.ts';
 import { JobWorker } from '../../ingest/jobs/worker.ts';
 
 export const positiveInt = (name: string) => (value: string) => {
@@ -59,11 +59,14 @@ export function register(program: Command) {
       const ragline = await Ragline.open(config);
       try {
         await ragline.embedder(); // fail now, not on the first job, when the model is missing
-        const worker = new JobWorker(JobQueue.forStore(ragline.store), pipelineProcessor(ragline), opts).start();
+        const worker = new JobWorker(JobQueue.forStore(ragline.store, queueOptionsFromLimits(config.limits)), pipelineProcessor(ragline), {
+          jobDeadlineMs: config.limits.jobDeadlineMs,
+          ...opts,
+        }).start();
         console.log(`ragline worker ${worker.id} started (concurrency ${opts.concurrency}); Ctrl-C to stop`);
         const signal = await untilShutdownSignal();
         logger.info({ signal }, 'stopping: finishing the jobs in progress (send the signal again to quit at once)');
-        await worker.stop();
+        await worker.stop(config.limits.shutdownGraceMs);
       } finally {
         await ragline.close();
       }

@@ -1,3 +1,4 @@
+import type { Limits } from '../../core/config.ts';
 import { RaglineError, notFound } from '../../core/errors.ts';
 import { SqlStore } from '../../store/sql-store.ts';
 import type { SqlExecutor } from '../../store/sql.ts';
@@ -23,7 +24,19 @@ export interface QueueOptions {
   maxAttempts?: number;
   /** Delay before attempt n+1 after a transient failure of attempt n (default 2 s · 2^(n-1), at most 5 min). */
   retryDelayMs?: (attempt: number) => number;
+  /** Days a succeeded job's upload is kept; 0 (the default) deletes it as soon as the job succeeded. */
+  uploadRetentionDays?: number;
+  /** Days a failed job's upload is kept so the job can be retried (default 7). */
+  failedUploadRetentionDays?: number;
 }
+
+/** The queue settings that come from the configuration. */
+export function queueOptionsFromLimits(limits: Pick<Limits, 'uploadRetentionDays' | 'failedUploadRetentionDays'>): QueueOptions {
+  return { uploadRetentionDays: limits.uploadRetentionDays, failedUploadRetentionDays: limits.failedUploadRetentionDays };
+}
+
+/** A deleted document's finished jobs keep their id and state, not what they said about it. */
+export const DELETED_SOURCE = '[deleted]';
 
 /** Identifies one attempt: a worker that lost its job to a reclaim can no longer write to it. */
 export interface Lease {
@@ -38,7 +51,7 @@ const iso = (v: unknown) =>
 function toJob(r: Record<string, unknown>): Job {
   return {
     id: String(r.id),
-    uploadId: String(r.upload_id),
+    uploadId: r.upload_id === null || r.upload_id === undefined ? null : String(r.upload_id),
     collectionId: String(r.collection_id),
     source: String(r.source),
     state: r.state as JobState,
@@ -92,6 +105,8 @@ const IN_TENANT = (param: string) =>
 export class JobQueue {
   private readonly maxAttempts: number;
   private readonly retryDelayMs: (attempt: number) => number;
+  private readonly uploadRetentionDays: number;
+  private readonly failedUploadRetentionDays: number;
 
   constructor(
     private readonly db: SqlExecutor,
@@ -99,6 +114,8 @@ export class JobQueue {
   ) {
     this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.retryDelayMs = options.retryDelayMs ?? ((n) => Math.min(300_000, 2000 * 2 ** (n - 1)));
+    this.uploadRetentionDays = options.uploadRetentionDays ?? 0;
+    this.failedUploadRetentionDays = Math.max(this.uploadRetentionDays, options.failedUploadRetentionDays ?? 7);
   }
 
   /** The queue in the store's database; only SQL stores can hold one. */
@@ -182,6 +199,7 @@ export class JobQueue {
       title: (r.title as string | null) ?? null,
       metadata: (r.metadata as Record<string, unknown>) ?? {},
       bytes: r.bytes as Uint8Array,
+      seq: Number(r.seq),
     };
   }
 
@@ -261,14 +279,88 @@ export class JobQueue {
       ? await this.db.query(
           `UPDATE ingest_jobs SET state = 'queued', attempts = 0, result = NULL, locked_by = NULL, heartbeat_at = NULL,
              progress = '{"stage":"queued"}'::jsonb, run_after = now(), started_at = NULL, finished_at = NULL, updated_at = now()
-           WHERE id = $1 AND state = 'failed' AND ${IN_TENANT('$2')} RETURNING ${JOB_COLUMNS}`,
+           WHERE id = $1 AND state = 'failed' AND upload_id IS NOT NULL AND ${IN_TENANT('$2')} RETURNING ${JOB_COLUMNS}`,
           [id, tenantId ?? null],
         )
       : { rows: [] };
-    if (rows[0]) return toJob(rows[0]);
+    if (rows[0]) {
+      const retried = toJob(rows[0]);
+      await this.keepUpload(retried.uploadId!);
+      return retried;
+    }
     const job = await this.get(id, tenantId);
     if (!job) throw notFound(`job "${id}" not found`, { job: id });
+    if (job.state === 'failed') {
+      throw new RaglineError('conflict', `job "${id}" cannot be retried: its upload was deleted; upload the file again`, { job: id });
+    }
     throw new RaglineError('conflict', `job "${id}" is ${job.state}; only failed jobs can be retried`, { job: id, state: job.state });
+  }
+
+  /**
+   * Called when a job reached its final state: the upload is deleted now, or marked to expire
+   * after the retention period; expired uploads of finished jobs are purged on the way.
+   */
+  async releaseUpload(uploadId: string | null, outcome: 'succeeded' | 'failed'): Promise<void> {
+    if (uploadId) {
+      const days = outcome === 'succeeded' ? this.uploadRetentionDays : this.failedUploadRetentionDays;
+      await this.db.query(`UPDATE uploads SET expires_at = now() + $2::float8 * interval '1 day' WHERE id = $1`, [uploadId, days]);
+    }
+    await this.db.query(
+      `DELETE FROM uploads u WHERE u.expires_at <= now()
+         AND NOT EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = u.id AND j.state IN ('queued', 'running'))`,
+    );
+  }
+
+  /** A retried job needs its upload again: it no longer expires. */
+  private async keepUpload(uploadId: string): Promise<void> {
+    await this.db.query('UPDATE uploads SET expires_at = NULL WHERE id = $1', [uploadId]);
+  }
+
+  /**
+   * After a document was deleted: its stored uploads go (except those a queued or running job
+   * still needs), and its finished jobs forget the source, the result and the error text.
+   */
+  async forgetDocument(collectionId: string, source: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `DELETE FROM uploads u WHERE u.collection_id = $1 AND u.source = $2
+           AND NOT EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = u.id AND j.state IN ('queued', 'running'))`,
+        [collectionId, source],
+      );
+      await tx.query(
+        `UPDATE ingest_jobs SET source = $3, result = NULL, updated_at = now(),
+           last_error = CASE WHEN last_error IS NULL THEN NULL
+             ELSE jsonb_build_object('code', last_error->>'code', 'message', 'removed with the deleted document') END
+         WHERE collection_id = $1 AND source = $2 AND state IN ('succeeded', 'failed')`,
+        [collectionId, source, DELETED_SOURCE],
+      );
+    });
+  }
+
+  /**
+   * Ends a queued or running job as `failed` with code `cancelled`. A worker running it sees the
+   * row leave `running` at its next heartbeat and abandons the work (at once when in this process).
+   */
+  async cancel(id: string): Promise<Job> {
+    const { rows } = UUID.test(id)
+      ? await this.db.query(
+          `UPDATE ingest_jobs SET state = 'failed', finished_at = now(), updated_at = now(),
+             last_error = jsonb_build_object('code', 'cancelled', 'message', 'the job was cancelled')
+           WHERE id = $1 AND state IN ('queued', 'running') RETURNING ${JOB_COLUMNS}`,
+          [id],
+        )
+      : { rows: [] };
+    if (rows[0]) {
+      const job = toJob(rows[0]);
+      await this.releaseUpload(job.uploadId, 'failed');
+      return job;
+    }
+    const job = await this.get(id);
+    if (!job) throw notFound(`job "${id}" not found`, { job: id });
+    throw new RaglineError('conflict', `job "${id}" is ${job.state}; only queued or running jobs can be cancelled`, {
+      job: id,
+      state: job.state,
+    });
   }
 
   /** Polls until every job has finished, `timeoutMs` passed or `signal` aborted; returns their latest rows. */

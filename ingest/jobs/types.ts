@@ -13,6 +13,8 @@ export interface JobProgress {
 export interface JobError {
   code: string;
   message: string;
+  /** For a document over a limit: which limit, its variable, the maximum and what was found. */
+  details?: Record<string, unknown>;
 }
 
 export interface JobResult {
@@ -24,7 +26,8 @@ export interface JobResult {
 
 export interface Job {
   id: string;
-  uploadId: string;
+  /** Null once the upload was deleted (after processing, or with its document). */
+  uploadId: string | null;
   collectionId: string;
   source: string;
   state: JobState;
@@ -57,6 +60,8 @@ export interface Upload extends Omit<UploadInput, 'mimeHint' | 'title'> {
   mimeHint: string | null;
   title: string | null;
   metadata: Record<string, unknown>;
+  /** Upload order: a document built from a later upload is never replaced by an earlier one. */
+  seq: number;
 }
 
 export const isTerminal = (state: JobState) => state === 'succeeded' || state === 'failed';

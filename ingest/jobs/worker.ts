@@ -5,8 +5,12 @@ import { logger as rootLogger } from '../../core/logger.ts';
 import { DEFAULT_STALE_MS, type JobQueue, type Lease } from './queue.ts';
 import type { Job, JobError, JobProgress, JobResult, Upload } from './types.ts';
 
-/** Turns one stored upload into a document; `report` records progress (written with the next heartbeat). */
-export type JobProcessor = (job: Job, upload: Upload, report: (progress: JobProgress) => void) => Promise<JobResult>;
+/**
+ * Turns one stored upload into a document; `report` records progress (written with the next
+ * heartbeat). `signal` aborts when the job is cancelled, passes its deadline or the worker stops:
+ * processors should stop at their next checkpoint (the worker moves on regardless).
+ */
+export type JobProcessor = (job: Job, upload: Upload, report: (progress: JobProgress) => void, signal?: AbortSignal) => Promise<JobResult>;
 
 /** A failure with a known error code; `permanent` ones (a corrupt file) are not retried. */
 export class JobFailure extends Error {
@@ -48,7 +52,20 @@ export interface WorkerOptions {
   staleMs?: number;
   /** Defaults to host:pid:random. */
   workerId?: string;
+  /** A job still running after this long is abandoned and fails for good (default 15 min). */
+  jobDeadlineMs?: number;
 }
+
+/** Why a running job was abandoned: each is a JobFailure the queue records. */
+const deadlineExceeded = (ms: number) =>
+  new JobFailure(
+    { code: 'deadline_exceeded', message: `the job ran longer than its deadline of ${ms} ms (RAGLINE_JOB_DEADLINE_MS)` },
+    true,
+  );
+const cancelled = () => new JobFailure({ code: 'cancelled', message: 'the job was cancelled' }, true);
+/** Not permanent: the job is queued again and finished by the next worker. */
+const interruptedByShutdown = () =>
+  new JobFailure({ code: 'worker_stopped', message: 'the worker stopped before the job finished' }, false);
 
 /**
  * Claims jobs from the queue and runs them through a processor. Several workers, in one process
@@ -60,6 +77,8 @@ export class JobWorker {
   private readonly pollMs: number;
   private readonly heartbeatMs: number;
   private readonly staleMs: number;
+  private readonly jobDeadlineMs: number;
+  private readonly running = new Map<string, AbortController>();
   private readonly log;
   private stopping = false;
   private slots: Promise<void>[] = [];
@@ -75,6 +94,7 @@ export class JobWorker {
     this.pollMs = options.pollMs ?? 1000;
     this.heartbeatMs = options.heartbeatMs ?? 5000;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+    this.jobDeadlineMs = options.jobDeadlineMs ?? 15 * 60_000;
     this.log = rootLogger.child({ component: 'worker', worker: this.id });
   }
 
@@ -91,11 +111,27 @@ export class JobWorker {
     for (const wake of this.wakers) wake();
   }
 
-  /** Stops claiming and waits for the jobs in progress to finish. */
-  async stop(): Promise<void> {
+  /** Abandons a job this worker is running (after `POST /v1/jobs/:id/cancel`); false when it runs none such. */
+  cancel(jobId: string): boolean {
+    const controller = this.running.get(jobId);
+    controller?.abort(cancelled());
+    return controller !== undefined;
+  }
+
+  /**
+   * Stops claiming and waits for the jobs in progress to finish; after `graceMs` they are
+   * abandoned (and queued again for another worker), so stopping is bounded.
+   */
+  async stop(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopping = true;
     this.notify();
+    const grace = Number.isFinite(graceMs)
+      ? setTimeout(() => {
+          for (const controller of this.running.values()) controller.abort(interruptedByShutdown());
+        }, graceMs)
+      : undefined;
     await Promise.all(this.slots);
+    clearTimeout(grace);
     this.slots = [];
     this.log.info('worker stopped');
   }
@@ -125,6 +161,15 @@ export class JobWorker {
     });
   }
 
+  /** The stored bytes are not needed any more (or only for a retry): a failure here is logged, never the job's. */
+  private async releaseUpload(job: Job, outcome: 'succeeded' | 'failed', log: typeof this.log): Promise<void> {
+    try {
+      await this.queue.releaseUpload(job.uploadId, outcome);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not release the upload; it is purged with a later job');
+    }
+  }
+
   /** Runs one claimed job to a recorded outcome; never throws. */
   async run(job: Job, workerId: string): Promise<void> {
     const lease: Lease = { jobId: job.id, workerId, attempt: job.attempts };
@@ -133,7 +178,7 @@ export class JobWorker {
     let leaseLost = false;
     // Heartbeats are chained so progress writes land in order.
     let beats = Promise.resolve();
-    const beat = () => {
+    const heartbeat = () => {
       beats = beats.then(async () => {
         try {
           if (!(await this.queue.heartbeat(lease, progress))) leaseLost = true;
@@ -142,22 +187,40 @@ export class JobWorker {
         }
       });
     };
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    const deadline = setTimeout(() => controller.abort(deadlineExceeded(this.jobDeadlineMs)), this.jobDeadlineMs);
+    const beat = () => {
+      heartbeat();
+      // A lost lease is also how a cancel from another process arrives (the row left `running`).
+      void beats.then(() => leaseLost && controller.abort(cancelled()));
+    };
     const timer = setInterval(beat, this.heartbeatMs);
     log.info('job started');
     beat();
     try {
-      const upload = await this.queue.getUpload(job.uploadId);
+      const upload = job.uploadId ? await this.queue.getUpload(job.uploadId) : null;
       if (!upload) throw new JobFailure({ code: 'not_found', message: `the upload of job ${job.id} is gone` }, true);
-      const result = await this.processor(job, upload, (p) => {
-        const stageChanged = p.stage !== progress.stage;
-        progress = { ...progress, ...p };
-        if (stageChanged) beat();
-      });
+      const result = await untilAborted(
+        this.processor(
+          job,
+          upload,
+          (p) => {
+            const stageChanged = p.stage !== progress.stage;
+            progress = { ...progress, ...p };
+            if (stageChanged) beat();
+          },
+          controller.signal,
+        ),
+        controller.signal,
+      );
       clearInterval(timer);
       await beats;
       const saved = await this.queue.complete(lease, result, { ...progress, stage: 'done', pages: result.pages });
-      if (saved) log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
-      else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
+      if (saved) {
+        log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
+        await this.releaseUpload(job, 'succeeded', log);
+      } else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
     } catch (err) {
       clearInterval(timer);
       await beats;
@@ -165,12 +228,28 @@ export class JobWorker {
       try {
         const state = await this.queue.fail(lease, error, { permanent });
         log.warn({ error, permanent, state }, state === 'failed' ? 'job failed' : 'job attempt failed; will retry');
+        if (state === 'failed') await this.releaseUpload(job, 'failed', log);
       } catch (writeErr) {
         // The job stays `running`; its heartbeat goes stale and another claim retries it.
         log.error({ err: errorMessage(writeErr), error }, 'could not record the job failure');
       }
     } finally {
       clearInterval(timer);
+      clearTimeout(deadline);
+      this.running.delete(job.id);
     }
   }
+}
+
+/**
+ * The processor's result, or the abort reason as soon as the signal fires: the slot is free for
+ * the next job at once even when the processor is stuck in work it cannot interrupt.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

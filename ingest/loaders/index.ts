@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
-import type { LoadedDocument, Loader } from '../types.ts';
+import type { LoadBudget, LoadedDocument, Loader } from '../types.ts';
 import { compoundFileLoader } from './compound-file.ts';
 import { detectType, type SupportedMime } from './detect.ts';
 import { docxLoader } from './docx.ts';
@@ -41,6 +41,8 @@ export interface LoadOptions {
   mime?: string;
   /** Parsing bounds (zip, sheet, attachment and OCR limits); unset fields keep the defaults of limits.ts. */
   limits?: LoaderLimitsInput;
+  /** Passed to the loader, which stops extracting once it is spent. */
+  budget?: LoadBudget;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function loadDocument(bytes: Uint8Array, source: string, opts: Load
   if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
   const detection = await detectType(bytes, source, opts.mime);
   try {
-    const doc = await LOADERS[detection.mime].load(bytes, source, { limits: resolveLoaderLimits(opts.limits) });
+    const doc = await LOADERS[detection.mime].load(bytes, source, { limits: resolveLoaderLimits(opts.limits), budget: opts.budget });
     return { ...doc, metadata: { ...doc.metadata, detectedBy: detection.via } };
   } catch (err) {
     if (err instanceof RaglineError) throw err;

@@ -1,6 +1,6 @@
 import { getResolvedPDFJS } from 'unpdf';
 import { z } from 'zod';
-import { DocumentError, RaglineError, errorMessage } from '../../core/errors.ts';
+import { DocumentError, DocumentLimitError, RaglineError, errorMessage } from '../../core/errors.ts';
 import { DEFAULT_LOAD_CONTEXT } from './limits.ts';
 import type { LoadContext, LoadedDocument, Loader } from '../types.ts';
 import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
@@ -32,9 +32,10 @@ interface PdfDocument {
   getPage(pageNumber: number): Promise<PdfPage>;
   getMetadata(): Promise<{ info?: unknown }>;
 }
+type PdfTextChunk = { items: (PdfTextItem | { type: string })[] };
 interface PdfPage {
-  /** Items are text runs, plus marked-content markers (without `str`) when asked for. */
-  getTextContent(): Promise<{ items: (PdfTextItem | { type: string })[] }>;
+  /** The page's text content in pieces as pdf.js parses it; items are text runs and marked-content markers. */
+  streamTextContent(): ReadableStream<PdfTextChunk>;
   cleanup(): unknown;
 }
 
@@ -55,14 +56,14 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
   const { timeoutMs, maxPages } = parsed.data;
   return {
     mimes: ['application/pdf'],
-    async load(bytes: Uint8Array, source: string, { limits }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
+    async load(bytes: Uint8Array, source: string, { limits, budget }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
       if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
       const pdfjs: PdfJs = await getResolvedPDFJS();
       // pdf.js refuses Node Buffers and may take ownership of its input: give it a plain copy.
       const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
       try {
         const extracted = await withDeadline(
-          readPages(task.promise, source, maxPages),
+          readPages(task.promise, source, maxPages, budget?.maxChars ?? Number.POSITIVE_INFINITY),
           timeoutMs,
           () => new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
         );
@@ -96,16 +97,37 @@ interface ExtractedPdf {
   info: Record<string, unknown>;
 }
 
-async function readPages(opening: Promise<PdfDocument>, source: string, maxPages: number): Promise<ExtractedPdf> {
+async function readPages(opening: Promise<PdfDocument>, source: string, maxPages: number, maxChars: number): Promise<ExtractedPdf> {
   const pdf = await opening;
   if (pdf.numPages > maxPages) {
     throw new DocumentError(source, `has ${pdf.numPages} pages, more than the limit of ${maxPages}`, { pages: pdf.numPages, maxPages });
   }
   const pages: string[] = [];
+  let chars = 0;
   for (let number = 1; number <= pdf.numPages; number++) {
     const page = await pdf.getPage(number);
-    const content = await page.getTextContent();
-    pages.push(pageText(content.items.filter((item): item is PdfTextItem => 'str' in item)));
+    const items: PdfTextItem[] = [];
+    // Streamed, so one hostile page (a small compressed stream that expands to millions of
+    // characters) is abandoned as soon as the budget is spent, not after it was all extracted.
+    const reader = page.streamTextContent().getReader();
+    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+      for (const item of piece.value.items) {
+        if (!('str' in item)) continue;
+        chars += item.str.length;
+        items.push(item);
+      }
+      if (chars > maxChars) {
+        await reader.cancel(new Error('text budget spent')).catch(() => {});
+        throw new DocumentLimitError(
+          source,
+          'maxDocumentChars',
+          'RAGLINE_MAX_DOCUMENT_CHARS',
+          maxChars,
+          `more than ${maxChars} characters by page ${number}`,
+        );
+      }
+    }
+    pages.push(pageText(items));
     page.cleanup();
   }
   // Metadata is a nicety: a broken info dictionary must not fail a readable document.
