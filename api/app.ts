@@ -18,6 +18,10 @@ import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { searchRoutes } from './routes/search.ts';
+import { openOperations, type Operations } from '../facade/operations.ts';
+import { registerOperationsMetrics } from './operations-metrics.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { docsRoutes } from './routes/docs.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -28,17 +32,22 @@ export interface ApiOptions {
   metrics?: ApiMetrics;
   /** Defaults to the service configured by `ragline.config` (LLM when configured, extractive otherwise). */
   answers?: AnswerService;
+  /** The request ledger and answer cache; defaults to those configured in `operations` (the caller closes them). */
+  operations?: Operations;
 }
 
 /**
  * The HTTP API. Settings come from `ragline.config.server`: API keys (auth on /v1 when set),
- * requests per minute, and the body size limit. /healthz and /metrics stay open for probes.
+ * requests per minute, and the body size limit. /healthz and /readyz stay open for probes; /metrics needs a key when keys are set.
  */
 export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const { server } = ragline.config;
   const queue = options.queue ?? JobQueue.forStore(ragline.store);
   const metrics = options.metrics ?? createMetrics(queue);
   const wake = () => options.worker?.notify();
+  const answers = options.operations?.queries.answers ?? options.answers ?? AnswerService.fromConfig(ragline);
+  const operations = options.operations ?? openOperations(ragline, answers);
+  registerOperationsMetrics(metrics.registry, { queries: operations.queries, ragline, answers, queue });
 
   const app = new Hono();
   app.use(requestId(), observe(metrics), secureHeaders());
@@ -46,6 +55,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.notFound(onNotFound);
 
   app.route('/', healthRoutes(ragline, queue));
+  if (server.apiKeys.length) app.use('/metrics', apiKeyAuth(server.apiKeys));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   if (server.apiKeys.length) app.use('/v1/*', apiKeyAuth(server.apiKeys));
@@ -66,8 +76,10 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
 
   app.route('/v1/collections', collectionRoutes(ragline));
   app.route('/v1/collections', documentRoutes(ragline, queue, wake));
-  app.route('/v1/collections', searchRoutes(ragline));
-  app.route('/v1/collections', answerRoutes(options.answers ?? AnswerService.fromConfig(ragline)));
+  app.route('/v1/collections', searchRoutes(operations.queries));
+  app.route('/v1/collections', answerRoutes(operations.queries));
   app.route('/v1/jobs', jobRoutes(ragline, queue, wake));
+  app.route('/v1', requestRoutes(operations.ledger));
+  app.route('/', docsRoutes());
   return app;
 }

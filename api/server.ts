@@ -10,6 +10,8 @@ import { JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker, type WorkerOptions } from '../ingest/jobs/worker.ts';
 import { createApi } from './app.ts';
 import { createMetrics } from './metrics.ts';
+import { AnswerService } from '../answer/service.ts';
+import { openOperations } from '../facade/operations.ts';
 
 export interface ServerOptions {
   host: string;
@@ -31,7 +33,9 @@ export interface RunningServer {
 export async function startServer(ragline: Ragline, options: ServerOptions): Promise<RunningServer> {
   const queue = JobQueue.forStore(ragline.store);
   const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), options.worker).start() : undefined;
-  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }) });
+  const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+  operations.ledger.startPurging();
+  const app = createApi(ragline, { queue, worker, operations, metrics: createMetrics(queue, { processMetrics: true }) });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s as Server)) as Server;
@@ -55,6 +59,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
       await stopped;
       clearTimeout(grace);
       await worker?.stop();
+      await operations.close();
       await ragline.close();
       logger.info('ragline API stopped');
     })());

@@ -47,6 +47,17 @@ const ANSWER_DEFAULTS = {
   prices: DEFAULT_PRICES,
 };
 
+const OPERATIONS_DEFAULTS = {
+  retentionDays: 30,
+  ledgerFlushMs: 1000,
+  ledgerBatchSize: 100,
+  ledgerMaxBuffered: 10_000,
+  queryEmbeddingCacheSize: 10_000,
+  answerCacheSize: 1_000,
+  answerCacheTtlSeconds: 3600,
+  redisKeyPrefix: 'ragline:',
+};
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
   databaseUrl: z.string().url().optional(),
@@ -124,6 +135,29 @@ export const configSchema = z.object({
       rateLimitPerMinute: positiveInt.default(600),
     })
     .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600 }),
+  /** The request ledger, the caches and readiness (docs/operations.md). */
+  operations: z
+    .object({
+      /** Traces older than this are purged (hourly, by the server). */
+      retentionDays: positiveInt.max(3650).default(OPERATIONS_DEFAULTS.retentionDays),
+      /** Buffered traces are written at least this often… */
+      ledgerFlushMs: positiveInt.max(60_000).default(OPERATIONS_DEFAULTS.ledgerFlushMs),
+      /** …or as soon as this many are waiting. */
+      ledgerBatchSize: positiveInt.max(5_000).default(OPERATIONS_DEFAULTS.ledgerBatchSize),
+      /** Traces held while the database is unreachable; beyond it the oldest are dropped (and counted). */
+      ledgerMaxBuffered: positiveInt.max(1_000_000).default(OPERATIONS_DEFAULTS.ledgerMaxBuffered),
+      /** Query embeddings kept in memory (LRU), keyed by model and normalized text; 0 turns the cache off. */
+      queryEmbeddingCacheSize: z.coerce.number().int().min(0).max(1_000_000).default(OPERATIONS_DEFAULTS.queryEmbeddingCacheSize),
+      /** Answers kept in process (LRU) when REDIS_URL is unset; 0 turns the answer cache off. */
+      answerCacheSize: z.coerce.number().int().min(0).max(1_000_000).default(OPERATIONS_DEFAULTS.answerCacheSize),
+      /** How long a cached answer lives (also in Redis). */
+      answerCacheTtlSeconds: positiveInt.max(30 * 86_400).default(OPERATIONS_DEFAULTS.answerCacheTtlSeconds),
+      /** Shares the answer cache between server processes. */
+      redisUrl: z.string().url().optional(),
+      /** Prefix of every Redis key Ragline writes. */
+      redisKeyPrefix: z.string().min(1).max(200).default(OPERATIONS_DEFAULTS.redisKeyPrefix),
+    })
+    .default(OPERATIONS_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -175,6 +209,15 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
   RAGLINE_MAX_UPLOAD_BYTES: ['server', 'maxUploadBytes'],
   RAGLINE_RATE_LIMIT_PER_MINUTE: ['server', 'rateLimitPerMinute'],
+  RAGLINE_LEDGER_RETENTION_DAYS: ['operations', 'retentionDays'],
+  RAGLINE_LEDGER_FLUSH_MS: ['operations', 'ledgerFlushMs'],
+  RAGLINE_LEDGER_BATCH_SIZE: ['operations', 'ledgerBatchSize'],
+  RAGLINE_LEDGER_MAX_BUFFERED: ['operations', 'ledgerMaxBuffered'],
+  RAGLINE_QUERY_EMBEDDING_CACHE_SIZE: ['operations', 'queryEmbeddingCacheSize'],
+  RAGLINE_ANSWER_CACHE_SIZE: ['operations', 'answerCacheSize'],
+  RAGLINE_ANSWER_CACHE_TTL_SECONDS: ['operations', 'answerCacheTtlSeconds'],
+  REDIS_URL: ['operations', 'redisUrl'],
+  RAGLINE_REDIS_KEY_PREFIX: ['operations', 'redisKeyPrefix'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -1,3 +1,4 @@
+import { TracedQueries } from '../facade/traced-queries.ts';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
@@ -137,7 +138,7 @@ describeShared('answer endpoint (fixtures, real SDK against a fake LLM)', () => 
   const appFor = (service: AnswerService) => {
     const app = new Hono();
     app.onError(onError);
-    app.route('/v1/collections', answerRoutes(service));
+    app.route('/v1/collections', answerRoutes(new TracedQueries(ragline, service, undefined, undefined)));
     return app;
   };
   const post = (app: Hono, body: unknown, collection = 'guide') =>

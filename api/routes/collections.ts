@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Ragline } from '../../facade/ragline.ts';
 import { readJson } from '../http-errors.ts';
 
-const createCollectionSchema = z
+export const createCollectionSchema = z
   .object({
     name: z.string(),
     metadata: z.record(z.string(), z.unknown()).optional(),

@@ -26,7 +26,7 @@ export function jobView(job: Job) {
   };
 }
 
-const listQuerySchema = z
+export const jobListQuerySchema = z
   .object({
     state: z.enum(JOB_STATES).optional(),
     collection: z.string().min(1).optional(),
@@ -40,7 +40,7 @@ export function jobRoutes(ragline: Ragline, queue: JobQueue, onRetry: () => void
   const app = new Hono();
 
   app.get('/', async (c) => {
-    const q = readQuery(c, listQuerySchema);
+    const q = readQuery(c, jobListQuerySchema);
     const collectionId = q.collection ? (await ragline.collection(q.collection)).id : undefined;
     const jobs = await queue.list({ state: q.state, collectionId, limit: q.limit + 1, offset: q.offset });
     return c.json({

@@ -1,15 +1,16 @@
 import { Hono } from 'hono';
-import type { Ragline } from '../../facade/ragline.ts';
+import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { searchRequestSchema } from '../../retrieval/types.ts';
 import { readJson } from '../http-errors.ts';
+import { requestContext } from '../request-context.ts';
 
-/** POST /v1/collections/:id/search: hybrid, dense or BM25 search (body: searchRequestSchema). */
-export function searchRoutes(ragline: Ragline): Hono {
+/** POST /v1/collections/:id/search: hybrid, dense or BM25 search (body: searchRequestSchema), traced in the ledger. */
+export function searchRoutes(queries: TracedQueries): Hono {
   const app = new Hono();
   app.post('/:id/search', async (c) => {
-    const collection = await ragline.collection(c.req.param('id'));
+    await queries.ragline.collection(c.req.param('id'));
     const request = await readJson(c, searchRequestSchema);
-    return c.json(await ragline.search(collection.id, request));
+    return c.json(await queries.search(requestContext(c), c.req.param('id'), request));
   });
   return app;
 }
