@@ -9,6 +9,7 @@ import { register as registerEvalCommand } from './commands/eval.ts';
 import { register as registerServeCommand } from './commands/serve.ts';
 import { register as registerTuneCommand } from './commands/tune.ts';
 import { register as registerWorkerCommand } from './commands/worker.ts';
+import { register as registerReportCommand } from './commands/report.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerEvalCommand(program);
   registerTuneCommand(program);
+  registerReportCommand(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import type { AnswerService } from '../answer/service.ts';
 import { RaglineError } from '../core/errors.ts';
 import { LedgerStore } from '../store/ledger.ts';
 import { SqlStore } from '../store/sql-store.ts';
+import type { Store } from '../store/types.ts';
 import { createAnswerCache, type AnswerCache } from './answer-cache.ts';
 import { RequestLedger } from './ledger.ts';
 import type { Ragline } from './ragline.ts';
@@ -22,14 +23,18 @@ export interface OperationsOptions {
   cache?: AnswerCache | null;
 }
 
-/** The ledger, the answer cache and the traced queries over them, as configured in `operations`. */
-export function openOperations(ragline: Ragline, answers: AnswerService, options: OperationsOptions = {}): Operations {
-  const { store, config } = ragline;
+/** The ledger tables in the store's database; only SQL stores hold them. */
+export function ledgerStoreFor(store: Store): LedgerStore {
   if (!(store instanceof SqlStore)) {
     throw new RaglineError('invalid_config', `the request ledger needs a SQL store (PGlite or Postgres), not ${store.kind}`);
   }
-  const o = config.operations;
-  const ledger = new RequestLedger(new LedgerStore(store.db), {
+  return new LedgerStore(store.db);
+}
+
+/** The ledger, the answer cache and the traced queries over them, as configured in `operations`. */
+export function openOperations(ragline: Ragline, answers: AnswerService, options: OperationsOptions = {}): Operations {
+  const o = ragline.config.operations;
+  const ledger = new RequestLedger(ledgerStoreFor(ragline.store), {
     flushMs: o.ledgerFlushMs,
     batchSize: o.ledgerBatchSize,
     maxBuffered: o.ledgerMaxBuffered,
