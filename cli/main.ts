@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, CommanderError } from 'commander';
 import { RaglineError } from '../core/errors.ts';
+import { logger } from '../core/logger.ts';
 import { registerCollectionCommands } from './commands/collections.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
 import { registerSearchCommand } from './commands/search.ts';
@@ -26,6 +27,13 @@ export function buildProgram(): Command {
   registerEvalCommand(program);
   registerTuneCommand(program);
   registerReportCommand(program);
+  // Commands print only their output; logs (JSON on stderr) are for servers, workers and --verbose.
+  const daemons = new Set(['serve', 'worker']);
+  for (const command of program.commands) command.option('--verbose', 'log progress and diagnostics as JSON on stderr');
+  program.hook('preAction', (_program, action) => {
+    if (action.opts().verbose) logger.level = 'debug';
+    else if (!process.env.RAGLINE_LOG_LEVEL) logger.level = daemons.has(action.name()) ? 'info' : 'warn';
+  });
   return program;
 }
 
