@@ -106,11 +106,7 @@ export class TracedQueries {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
     try {
-      const request = this.answers.parse(input);
-      const collection = await this.ragline.collection(collectionIdOrName);
-      Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
-      const key = this.cacheKey(ctx, collection, request);
-      const cached = key ? await this.cache!.get(key) : undefined;
+      const { request, collection, key, cached } = await this.prepare(ctx, collectionIdOrName, input, base);
       if (cached) {
         this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
         return { ...cached, requestId: ctx.requestId, cache: 'hit' };
@@ -138,11 +134,7 @@ export class TracedQueries {
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
     let finished = false;
     try {
-      const request = this.answers.parse(input);
-      const collection = await this.ragline.collection(collectionIdOrName);
-      Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
-      const key = this.cacheKey(ctx, collection, request);
-      const cached = key ? await this.cache!.get(key) : undefined;
+      const { request, collection, key, cached } = await this.prepare(ctx, collectionIdOrName, input, base);
       if (cached) {
         const { chunks, ...done } = cached;
         yield { event: 'retrieval', data: { chunks, confidence: cached.confidence, suspiciousChunks: cached.suspiciousChunks } };
@@ -180,6 +172,16 @@ export class TracedQueries {
       if (!finished) this.recordError(base, err, started);
       throw err;
     }
+  }
+
+  /** Validates, resolves the collection (filling the trace) and looks the answer up in the cache. */
+  private async prepare(ctx: RequestContext, collectionIdOrName: string, input: AnswerRequestInput, base: Trace) {
+    const request = this.answers.parse(input);
+    const collection = await this.ragline.collection(collectionIdOrName);
+    Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
+    const key = this.cacheKey(ctx, collection, request);
+    const cached = key ? await this.cache!.get(key) : undefined;
+    return { request, collection, key, cached };
   }
 
   private cacheKey(ctx: RequestContext, collection: Collection, request: AnswerRequest): string | undefined {

@@ -6,6 +6,7 @@ import type { Embedder } from '../models/types.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { ChunkInput } from '../store/types.ts';
+import { chunkInput } from '../testkit/scifact-fixture.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { describeShared } from './helpers/shared.ts';
 
@@ -21,18 +22,11 @@ function chunks(doc: number, dimensions: number): ChunkInput[] {
     const text = Array.from({ length: 150 }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ') + ` doc${doc} part${ordinal}`;
     const v = Array.from({ length: dimensions }, () => next() - 0.5);
     const norm = Math.hypot(...v);
-    return {
+    return chunkInput(
       ordinal,
       text,
-      tokenCount: 152,
-      pageStart: null,
-      pageEnd: null,
-      headingPath: [],
-      charStart: 0,
-      charEnd: text.length,
-      kind: 'text',
-      embedding: v.map((x) => x / norm),
-    };
+      v.map((x) => x / norm),
+    );
   });
 }
 
