@@ -52,6 +52,8 @@ export interface AnswerChunk extends ChunkReference {
   score: number;
   denseScore: number | null;
   bm25Rank: number | null;
+  denseRank: number | null;
+  bm25Score: number | null;
   text: string;
 }
 
@@ -189,6 +191,24 @@ export class AnswerService {
       generator: useLlm ? OpenAIChatGenerator.fromConfig(backend.config) : undefined,
       fallback: new ExtractiveGenerator(() => backend.embedder()),
     });
+  }
+
+  /** What shapes this service's answers besides the request: the answer cache keys on it. */
+  get identity(): { model: string; promptVersion: string; minDenseSimilarity: number; requireBm25Match: boolean } {
+    const g = this.generator ?? this.fallback;
+    return {
+      model: g.model,
+      promptVersion: g.promptVersion,
+      minDenseSimilarity: this.minDenseSimilarity,
+      requireBm25Match: this.requireBm25Match,
+    };
+  }
+
+  /** The LLM's circuit breaker: null without an LLM. */
+  breakerState(): 'closed' | 'open' | 'half_open' | null {
+    if (!(this.generator instanceof OpenAIChatGenerator)) return null;
+    const b = this.generator.breaker;
+    return b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed';
   }
 
   parse(input: unknown): AnswerRequest {
@@ -477,6 +497,8 @@ function toAnswerChunk(hit: SearchHit, marker: number): AnswerChunk {
     score: hit.score,
     denseScore: hit.explanation.denseScore,
     bm25Rank: hit.explanation.bm25Rank,
+    denseRank: hit.explanation.denseRank,
+    bm25Score: hit.explanation.bm25Score,
     text: c.text,
   };
 }

@@ -21,6 +21,10 @@ import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { searchRoutes } from './routes/search.ts';
 import { tenancyRoutes } from './routes/tenancy.ts';
+import { openOperations, type Operations } from '../facade/operations.ts';
+import { registerOperationsMetrics } from './operations-metrics.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { docsRoutes } from './routes/docs.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -33,6 +37,8 @@ export interface ApiOptions {
   answers?: AnswerService;
   /** Rate-limit counters; defaults to `RequestLimits.fromConfig` (whoever passes them closes them). */
   limits?: RequestLimits;
+  /** The request ledger and answer cache; defaults to those configured in `operations` (the caller closes them). */
+  operations?: Operations;
 }
 
 /**
@@ -45,6 +51,9 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const queue = options.queue ?? JobQueue.forStore(ragline.store, queueOptionsFromLimits(ragline.config.limits));
   const metrics = options.metrics ?? createMetrics(queue);
   const wake = () => options.worker?.notify();
+  const answers = options.operations?.queries.answers ?? options.answers ?? AnswerService.fromConfig(ragline);
+  const operations = options.operations ?? openOperations(ragline, answers);
+  registerOperationsMetrics(metrics.registry, { queries: operations.queries, ragline, answers, queue });
 
   const app = new Hono();
   app.use(requestId(), observe(metrics), secureHeaders());
@@ -79,12 +88,14 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
 
   app.route('/v1/collections', collectionRoutes(ragline, tenancy));
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
-  app.route('/v1/collections', searchRoutes(ragline));
-  app.route('/v1/collections', answerRoutes(ragline, options.answers ?? AnswerService.fromConfig(ragline)));
+  app.route('/v1/collections', searchRoutes(ragline, operations.queries));
+  app.route('/v1/collections', answerRoutes(ragline, operations.queries));
   app.route('/v1', tenancyRoutes(tenancy));
   app.route(
     '/v1/jobs',
     jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
   );
+  app.route('/v1', requestRoutes(operations.ledger));
+  app.route('/', docsRoutes());
   return app;
 }

@@ -13,6 +13,8 @@ import { RequestLimits } from './limits/request-limits.ts';
 import { createMetrics } from './metrics.ts';
 import { Tenancy } from '../facade/tenancy.ts';
 import { checkOpenMode } from './open-mode.ts';
+import { AnswerService } from '../answer/service.ts';
+import { openOperations } from '../facade/operations.ts';
 
 export interface ServerOptions {
   host: string;
@@ -41,7 +43,15 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
   const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), workerOptions).start() : undefined;
   const requestLimits = RequestLimits.fromConfig(ragline.config);
-  const app = createApi(ragline, { queue, worker, metrics: createMetrics(queue, { processMetrics: true }), limits: requestLimits });
+  const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+  operations.ledger.startPurging();
+  const app = createApi(ragline, {
+    queue,
+    worker,
+    operations,
+    metrics: createMetrics(queue, { processMetrics: true }),
+    limits: requestLimits,
+  });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s as Server)) as Server;
@@ -74,6 +84,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
       clearTimeout(grace);
       clearInterval(purgeTimer);
       await requestLimits.close();
+      await operations.close();
       await ragline.close();
       logger.info('ragline API stopped');
     })());

@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | cache. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -26,5 +26,10 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./store.ts')).runStoreBench(cmd.args));
+
+program
+  .command('cache')
+  .description('/answer latency: answer cache hit vs miss (extractive)')
+  .action(async () => (await import('./cache.ts')).runCacheBench());
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, CommanderError } from 'commander';
 import { RaglineError } from '../core/errors.ts';
+import { logger } from '../core/logger.ts';
 import { registerCollectionCommands } from './commands/collections.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
 import { registerTenancyCommands } from './commands/tenancy.ts';
@@ -10,6 +11,7 @@ import { register as registerEvalCommand } from './commands/eval.ts';
 import { register as registerServeCommand } from './commands/serve.ts';
 import { register as registerTuneCommand } from './commands/tune.ts';
 import { register as registerWorkerCommand } from './commands/worker.ts';
+import { register as registerReportCommand } from './commands/report.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -26,6 +28,14 @@ export function buildProgram(): Command {
   registerEvalCommand(program);
   registerTuneCommand(program);
   registerTenancyCommands(program);
+  registerReportCommand(program);
+  // Commands print only their output; logs (JSON on stderr) are for servers, workers and --verbose.
+  const daemons = new Set(['serve', 'worker']);
+  for (const command of program.commands) command.option('--verbose', 'log progress and diagnostics as JSON on stderr');
+  program.hook('preAction', (_program, action) => {
+    if (action.opts().verbose) logger.level = 'debug';
+    else if (!process.env.RAGLINE_LOG_LEVEL) logger.level = daemons.has(action.name()) ? 'info' : 'warn';
+  });
   return program;
 }
 

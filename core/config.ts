@@ -102,9 +102,22 @@ export const LIMIT_DEFAULTS = {
   shutdownGraceMs: 10_000,
 };
 
+const OPERATIONS_DEFAULTS = {
+  retentionDays: 30,
+  ledgerFlushMs: 1000,
+  ledgerBatchSize: 100,
+  ledgerMaxBuffered: 10_000,
+  queryEmbeddingCacheSize: 10_000,
+  answerCacheSize: 1_000,
+  answerCacheTtlSeconds: 3600,
+  redisKeyPrefix: 'ragline:',
+};
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
   databaseUrl: z.string().url().optional(),
+  /** Redis shared by replicas for rate-limit counters and the answer cache; unset keeps both in process. */
+  redisUrl: z.string().url().optional(),
   embedding: z
     .object({
       provider: z.enum(['local', 'openai']).default('local'),
@@ -222,7 +235,6 @@ export const configSchema = z.object({
   /** Request and LLM-token rate limits; counters in Redis when redisUrl is set, else in process (docs/guardrails.md). */
   rateLimits: z
     .object({
-      redisUrl: z.string().url().optional(),
       /** Prefix of every Redis key the limiters write. */
       redisPrefix: z.string().min(1).max(100).default(RATE_LIMIT_DEFAULTS.redisPrefix),
       /** Requests per minute for one tenant (all its keys together); the per-key limit is server.rateLimitPerMinute. */
@@ -267,6 +279,28 @@ export const configSchema = z.object({
       emailMaxAttachmentBytes: positiveInt.optional(),
     })
     .default({}),
+  /** The request ledger, the caches and readiness (docs/operations.md). */
+  operations: z
+    .object({
+      /** Traces older than this are purged (hourly, by the server). */
+      retentionDays: positiveInt.max(3650).default(OPERATIONS_DEFAULTS.retentionDays),
+      /** Buffered traces are written at least this often… */
+      ledgerFlushMs: positiveInt.max(60_000).default(OPERATIONS_DEFAULTS.ledgerFlushMs),
+      /** …or as soon as this many are waiting. */
+      ledgerBatchSize: positiveInt.max(5_000).default(OPERATIONS_DEFAULTS.ledgerBatchSize),
+      /** Traces held while the database is unreachable; beyond it the oldest are dropped (and counted). */
+      ledgerMaxBuffered: positiveInt.max(1_000_000).default(OPERATIONS_DEFAULTS.ledgerMaxBuffered),
+      /** Query embeddings kept in memory (LRU), keyed by model and normalized text; 0 turns the cache off. */
+      queryEmbeddingCacheSize: z.coerce.number().int().min(0).max(1_000_000).default(OPERATIONS_DEFAULTS.queryEmbeddingCacheSize),
+      /** Answers kept in process (LRU) when REDIS_URL is unset; 0 turns the answer cache off. */
+      answerCacheSize: z.coerce.number().int().min(0).max(1_000_000).default(OPERATIONS_DEFAULTS.answerCacheSize),
+      /** How long a cached answer lives (also in Redis). */
+      answerCacheTtlSeconds: positiveInt.max(30 * 86_400).default(OPERATIONS_DEFAULTS.answerCacheTtlSeconds),
+      /** Shares the answer cache between server processes. */
+      /** Prefix of every Redis key Ragline writes. */
+      redisKeyPrefix: z.string().min(1).max(200).default(OPERATIONS_DEFAULTS.redisKeyPrefix),
+    })
+    .default(OPERATIONS_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -294,6 +328,7 @@ export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = {
 export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_DATA_DIR: ['dataDir'],
   DATABASE_URL: ['databaseUrl'],
+  REDIS_URL: ['redisUrl'],
   RAGLINE_EMBEDDER: ['embedding', 'provider'],
   RAGLINE_EMBEDDING_MODEL: ['embedding', 'model'],
   RAGLINE_EMBEDDING_DTYPE: ['embedding', 'dtype'],
@@ -336,7 +371,6 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_REDACT_KINDS: ['guardrails', 'redactKinds'],
   RAGLINE_OUTPUT_BLOCKLIST: ['guardrails', 'outputBlocklist'],
   RAGLINE_OUTPUT_BLOCKLIST_FILE: ['guardrails', 'outputBlocklistFile'],
-  REDIS_URL: ['rateLimits', 'redisUrl'],
   RAGLINE_RATE_LIMIT_PREFIX: ['rateLimits', 'redisPrefix'],
   RAGLINE_RATE_LIMIT_TENANT_PER_MINUTE: ['rateLimits', 'tenantRequestsPerMinute'],
   RAGLINE_RATE_LIMIT_GLOBAL_PER_MINUTE: ['rateLimits', 'globalRequestsPerMinute'],
@@ -367,6 +401,14 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_UPLOAD_RETENTION_DAYS: ['limits', 'uploadRetentionDays'],
   RAGLINE_FAILED_UPLOAD_RETENTION_DAYS: ['limits', 'failedUploadRetentionDays'],
   RAGLINE_SHUTDOWN_GRACE_MS: ['limits', 'shutdownGraceMs'],
+  RAGLINE_LEDGER_RETENTION_DAYS: ['operations', 'retentionDays'],
+  RAGLINE_LEDGER_FLUSH_MS: ['operations', 'ledgerFlushMs'],
+  RAGLINE_LEDGER_BATCH_SIZE: ['operations', 'ledgerBatchSize'],
+  RAGLINE_LEDGER_MAX_BUFFERED: ['operations', 'ledgerMaxBuffered'],
+  RAGLINE_QUERY_EMBEDDING_CACHE_SIZE: ['operations', 'queryEmbeddingCacheSize'],
+  RAGLINE_ANSWER_CACHE_SIZE: ['operations', 'answerCacheSize'],
+  RAGLINE_ANSWER_CACHE_TTL_SECONDS: ['operations', 'answerCacheTtlSeconds'],
+  RAGLINE_REDIS_KEY_PREFIX: ['operations', 'redisKeyPrefix'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -12,6 +12,7 @@ import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from '../core/errors.ts';
 import { DEFAULT_TENANT_ID, UUID_PATTERN } from '../core/api-keys.ts';
+import { QueryEmbeddingCache } from '../models/embedders/query-cache.ts';
 
 /** Documents ingested at once: enough to keep model batches full, few enough to bound memory. */
 const DOCUMENTS_IN_FLIGHT = 4;
@@ -37,7 +38,21 @@ export class Ragline {
     // Unset settings keep the tuned defaults.
     const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
     this.bm25 = new Bm25Registry(store, { bm25 });
-    if (embedder) this.embedderPromise = Promise.resolve(embedder);
+    if (embedder) this.embedderPromise = Promise.resolve(this.withQueryCache(embedder));
+  }
+
+  /** Query vectors remembered in memory (when RAGLINE_QUERY_EMBEDDING_CACHE_SIZE > 0). */
+  queryCache: QueryEmbeddingCache | undefined;
+
+  /** The embedding model is loaded / warmUp() has built every collection's BM25 index: what /readyz reports. */
+  readonly readiness = { modelLoaded: false, indexesBuilt: false };
+
+  private withQueryCache(embedder: Embedder): Embedder {
+    this.readiness.modelLoaded = true;
+    const size = this.config.operations.queryEmbeddingCacheSize;
+    if (!size) return embedder;
+    this.queryCache = new QueryEmbeddingCache(embedder, size);
+    return this.queryCache;
   }
 
   static async open(config: Config, parts: RaglineParts = {}): Promise<Ragline> {
@@ -46,10 +61,13 @@ export class Ragline {
   }
 
   embedder(): Promise<Embedder> {
-    this.embedderPromise ??= createEmbedder(this.config).catch((err) => {
-      this.embedderPromise = undefined; // let a later call retry (e.g. after the model is installed)
-      throw err;
-    });
+    this.embedderPromise ??= createEmbedder(this.config).then(
+      (e) => this.withQueryCache(e),
+      (err) => {
+        this.embedderPromise = undefined; // let a later call retry (e.g. after the model is installed)
+        throw err;
+      },
+    );
     return this.embedderPromise;
   }
 
@@ -147,12 +165,24 @@ export class Ragline {
    * Builds every collection's BM25 index and loads the embedding model, so the first searches
    * after a start do not pay for it. Searches meanwhile wait only for their own collection.
    */
-  async warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
+  warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
+    this.warming ??= this.buildIndexes().catch((err: unknown) => {
+      this.warming = undefined; // a later call (or /readyz) tries again
+      throw err;
+    });
+    return this.warming;
+  }
+
+  /** The warm-up in progress or done; undefined before the first call. */
+  warming: Promise<{ collections: number; chunksIndexed: number }> | undefined;
+
+  private async buildIndexes(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
     const collections = await this.store.listAllCollections();
     let chunksIndexed = 0;
     for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
     await embedder;
+    this.readiness.indexesBuilt = true;
     return { collections: collections.length, chunksIndexed };
   }
 

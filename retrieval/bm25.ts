@@ -347,6 +347,9 @@ export class Bm25Registry {
     private readonly options: { bm25?: Partial<Bm25Options>; documentsPerBatch?: number } = {},
   ) {}
 
+  /** Called after each sync: `initial` for the first build of a collection's index (metrics). */
+  onSync: ((event: { collectionId: string; initial: boolean; ms: number; chunks: number }) => void) | undefined;
+
   async ensureSynced(collection: Collection): Promise<Bm25Index> {
     let state = this.states.get(collection.id);
     if (!state) {
@@ -362,7 +365,10 @@ export class Bm25Registry {
     const done = (async () => {
       await previous;
       if (collection.version <= current.syncedVersion) return current.index;
+      const started = performance.now();
       await this.sync(collection.id, current.index);
+      const initial = current.syncedVersion < 0;
+      this.onSync?.({ collectionId: collection.id, initial, ms: performance.now() - started, chunks: current.index.size });
       current.syncedVersion = Math.max(current.syncedVersion, collection.version);
       return current.index;
     })();

@@ -50,7 +50,7 @@ export class HybridSearcher {
     if (request.weights && request.weights.dense === 0 && request.weights.bm25 === 0) {
       throw badRequest('weights: at least one of dense and bm25 must be above 0');
     }
-    const timings = { embedMs: 0, denseMs: 0, bm25Ms: 0, fuseMs: 0, totalMs: 0 };
+    const timings = { embedMs: 0, denseMs: 0, bm25Ms: 0, fuseMs: 0, loadMs: 0, totalMs: 0 };
 
     // Dense first: embedding runs in ONNX Runtime's threads, so BM25 (synchronous JavaScript)
     // overlaps with it instead of waiting.
@@ -80,7 +80,9 @@ export class HybridSearcher {
 
     const updatedAt = (id: string) => dense?.updatedAt.get(id) ?? bm25?.updatedAt(id);
     const ranked = applyRecency(fused, request.recency, updatedAt);
+    const loadStart = performance.now();
     const hits = await this.hydrate(ranked, filter, request.topK);
+    timings.loadMs = performance.now() - loadStart;
     timings.fuseMs = performance.now() - fuseStart;
     timings.totalMs = performance.now() - started;
 

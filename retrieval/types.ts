@@ -55,7 +55,8 @@ export interface SearchResponse {
     weights: { dense: number; bm25: number };
     candidates: number;
   };
-  timings: { embedMs: number; denseMs: number; bm25Ms: number; fuseMs: number; totalMs: number };
+  /** fuseMs includes loadMs (reading the returned chunks). */
+  timings: { embedMs: number; denseMs: number; bm25Ms: number; fuseMs: number; loadMs: number; totalMs: number };
 }
 
 /** A ranked list from one retriever. Ranks are 1-based. */

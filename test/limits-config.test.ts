@@ -17,7 +17,7 @@ describe('guardrail and limit settings', () => {
       redactTraces: false,
     });
     expect(defaults.rateLimits).toMatchObject({ tenantRequestsPerMinute: 3000, keyTokensPerMinute: 100_000, authFailuresPerWindow: 10 });
-    expect(defaults.rateLimits.redisUrl).toBeUndefined();
+    expect(defaults.redisUrl).toBeUndefined();
 
     const set = loadConfig({
       RAGLINE_REDACT_KINDS: 'email, card',
@@ -33,7 +33,8 @@ describe('guardrail and limit settings', () => {
       outputBlocklist: ['Project Falcon', '/secret-\\d+/'],
       chunkInjection: 'drop',
     });
-    expect(set.rateLimits).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', keyTokensPerMinute: 2500 });
+    expect(set.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(set.rateLimits).toMatchObject({ keyTokensPerMinute: 2500 });
   });
 
   it.each([
@@ -66,7 +67,8 @@ describe('rate limits while Redis is unreachable', () => {
   it('keep counting in process (the insurance limiter) instead of failing open or refusing everything', async () => {
     const config = configSchema.parse({
       server: { rateLimitPerMinute: 2 },
-      limits: { redisUrl: 'redis://127.0.0.1:1', redisPrefix: 'ragline-test:unreachable' },
+      redisUrl: 'redis://127.0.0.1:1',
+      rateLimits: { redisPrefix: 'ragline-test:unreachable' },
     });
     const limits = RequestLimits.fromConfig(config);
     try {

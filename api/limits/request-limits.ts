@@ -85,9 +85,9 @@ export class RequestLimits {
 
   static fromConfig(config: Config): RequestLimits {
     const settings = { keyRequestsPerMinute: config.server.rateLimitPerMinute, limits: config.rateLimits };
-    if (!config.rateLimits.redisUrl) return new RequestLimits(settings, undefined);
+    if (!config.redisUrl) return new RequestLimits(settings, undefined);
     // Fail fast while Redis is down (no offline queue, one try per command): the insurance limiter answers instead.
-    const redis = new Redis(config.rateLimits.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+    const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
     redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'rate-limit Redis unavailable: counting in process'));
     return new RequestLimits(settings, redis);
   }

@@ -3,30 +3,33 @@ import { streamSSE } from 'hono/streaming';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { CallAbortedError } from '../../core/resilience.ts';
-import { answerRequestSchema, type AnswerService } from '../../answer/service.ts';
+import { answerRequestSchema } from '../../answer/service.ts';
 import type { Ragline } from '../../facade/ragline.ts';
+import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { scopedCollection } from '../access.ts';
 import { readJson } from '../http-errors.ts';
+import { requestContext } from '../request-context.ts';
 
 /**
  * POST /:id/answer (mounted under /v1/collections). JSON by default; with `"stream": true`, Server-Sent
  * Events: `retrieval` (the chunks), `token`s (answer deltas), then `done` (citations, usage, timings),
- * or `error` if the answer cannot be completed. Invalid input and unknown collections are ordinary
+ * or `error` if the answer cannot be completed. Every answer carries `requestId` and `cache` (hit | miss | off). Invalid input and unknown collections are ordinary
  * JSON errors, sent before the event stream starts.
  */
-export function answerRoutes(ragline: Ragline, service: AnswerService): Hono {
+export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
 
   app.post('/:id/answer', async (c) => {
     const request = await readJson(c, answerRequestSchema);
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
+    const context = requestContext(c);
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).
     c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
 
     if (!request.stream) {
       try {
-        const response = await service.answer(collection, request, upstream.signal);
+        const response = await queries.answer(context, collection, request, upstream.signal);
         await c.get('chargeAnswerTokens')?.(response.usage);
         return c.json(response);
       } catch (err) {
@@ -36,7 +39,7 @@ export function answerRoutes(ragline: Ragline, service: AnswerService): Hono {
       }
     }
 
-    const events = service.stream(collection, request, upstream.signal);
+    const events = queries.stream(context, collection, request, upstream.signal);
     // Retrieval runs before the response is committed, so its errors (404, 400) keep their status.
     const first = await events.next();
 

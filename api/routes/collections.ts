@@ -5,7 +5,7 @@ import type { Tenancy } from '../../facade/tenancy.ts';
 import { actorOf, mayUse, principalOf, requireRole, scopedCollection } from '../access.ts';
 import { readJson } from '../http-errors.ts';
 
-const createCollectionSchema = z
+export const createCollectionSchema = z
   .object({
     name: z.string(),
     metadata: z.record(z.string(), z.unknown()).optional(),

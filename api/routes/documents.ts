@@ -11,9 +11,9 @@ import { readUploads } from './upload-body.ts';
 
 export const MAX_WAIT_SECONDS = 120;
 
-const uploadQuerySchema = z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) }).strict();
+export const uploadQuerySchema = z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) }).strict();
 
-const listQuerySchema = z
+export const documentListQuerySchema = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(50),
     offset: z.coerce.number().int().min(0).default(0),
@@ -46,7 +46,7 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, tenancy: Tenan
   });
 
   app.get('/:id/documents', async (c) => {
-    const q = readQuery(c, listQuerySchema);
+    const q = readQuery(c, documentListQuerySchema);
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const documents = await ragline.store.listDocuments(collection.id, { limit: q.limit + 1, offset: q.offset });
     return c.json({

@@ -13,7 +13,7 @@ async function check(fn: () => Promise<Record<string, unknown>>): Promise<Check>
   }
 }
 
-/** GET /healthz: the database answers and the embedding model is loaded (loading it if needed). 503 otherwise. */
+/** GET /readyz (below); GET /healthz: liveness: the database answers and the embedding model is loaded (loading it if needed). 503 otherwise. */
 export function healthRoutes(ragline: Ragline, queue: JobQueue): Hono {
   const app = new Hono();
   app.get('/healthz', async (c) => {
@@ -29,6 +29,15 @@ export function healthRoutes(ragline: Ragline, queue: JobQueue): Hono {
     ]);
     const ok = database.ok && model.ok;
     return c.json({ status: ok ? 'ok' : 'unavailable', checks: { database, model } }, ok ? 200 : 503);
+  });
+
+  // Readiness, not liveness: 503 until the model is loaded and every collection's BM25 index is built
+  // (the warm-up the server starts; started here when nobody has yet), so a balancer sends no traffic before.
+  app.get('/readyz', (c) => {
+    if (!ragline.warming) void ragline.warmUp().catch(() => {});
+    const { modelLoaded, indexesBuilt } = ragline.readiness;
+    const ready = modelLoaded && indexesBuilt;
+    return c.json({ status: ready ? 'ready' : 'starting', checks: { modelLoaded, bm25IndexesBuilt: indexesBuilt } }, ready ? 200 : 503);
   });
   return app;
 }

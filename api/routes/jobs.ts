@@ -27,7 +27,7 @@ export function jobView(job: Job) {
   };
 }
 
-const listQuerySchema = z
+export const jobListQuerySchema = z
   .object({
     state: z.enum(JOB_STATES).optional(),
     collection: z.string().min(1).optional(),
@@ -46,7 +46,7 @@ export function jobRoutes(
   const app = new Hono();
 
   app.get('/', async (c) => {
-    const q = readQuery(c, listQuerySchema);
+    const q = readQuery(c, jobListQuerySchema);
     const principal = principalOf(c);
     const collectionIds = q.collection
       ? [(await scopedCollection(c, ragline, q.collection)).id]

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
 import { AnswerService, type AnswerRequestInput, type AnswerResponse } from '../../answer/service.ts';
+import { openOperations } from '../../facade/operations.ts';
+import type { RequestContext, TracedQueries } from '../../facade/traced-queries.ts';
 import { printJson, withRagline } from '../context.ts';
 import { addSearchOptions, searchRequestFromOptions } from './search.ts';
 
@@ -43,29 +46,46 @@ export function register(program: Command) {
       const { query: _query, ...search } = searchRequestFromOptions(question, opts);
       const request: AnswerRequestInput = { ...search, topK: search.topK ?? 6, question, allowAnyTopK: Boolean(opts.allowAnyTopK) };
       await withRagline(async (ragline) => {
-        const service = AnswerService.fromConfig(ragline);
+        // The CLI's answers are traced too (no tenant; key "cli"), written before the command exits.
+        const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+        const service = operations.queries;
+        const context = { requestId: randomUUID(), tenantId: null, keyId: 'cli' };
         const collection = String(opts.collection);
-        if (!opts.stream) {
-          const response = await service.answer(collection, request);
-          if (opts.json) return printJson(response);
-          console.log(response.answer);
-          return printSources(response);
-        }
-        const controller = new AbortController();
-        const onInterrupt = () => controller.abort();
-        process.once('SIGINT', onInterrupt);
         try {
-          for await (const e of service.stream(collection, request, controller.signal)) {
-            if (opts.json) console.log(JSON.stringify(e));
-            else if (e.event === 'token') process.stdout.write(e.data.delta);
-            else if (e.event === 'done') {
-              process.stdout.write('\n');
-              printSources(e.data);
-            }
+          if (!opts.stream) {
+            const response = await service.answer(context, collection, request);
+            if (opts.json) return printJson(response);
+            console.log(response.answer);
+            return printSources(response);
           }
+          await streamAnswer(service, context, collection, request, Boolean(opts.json));
         } finally {
-          process.off('SIGINT', onInterrupt);
+          await operations.close();
         }
       });
     });
+}
+
+async function streamAnswer(
+  service: TracedQueries,
+  context: RequestContext,
+  collection: string,
+  request: AnswerRequestInput,
+  json: boolean,
+) {
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort();
+  process.once('SIGINT', onInterrupt);
+  try {
+    for await (const e of service.stream(context, collection, request, controller.signal)) {
+      if (json) console.log(JSON.stringify(e));
+      else if (e.event === 'token') process.stdout.write(e.data.delta);
+      else if (e.event === 'done') {
+        process.stdout.write('\n');
+        printSources(e.data);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }

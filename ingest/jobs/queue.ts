@@ -387,4 +387,12 @@ export class JobQueue {
     for (const r of rows) counts[r.state] = Number(r.n);
     return counts;
   }
+
+  /** Seconds the oldest queued job has waited (0 when none waits): how far behind the workers are. */
+  async oldestQueuedAgeSeconds(): Promise<number> {
+    const { rows } = await this.db.query<{ age: number | null }>(
+      "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM ingest_jobs WHERE state = 'queued'",
+    );
+    return Math.max(0, Number(rows[0]?.age ?? 0));
+  }
 }

@@ -1,0 +1,208 @@
+import { z } from 'zod';
+
+/**
+ * Response shapes, as zod schemas, for the OpenAPI document. Requests are validated by the routes'
+ * own schemas; these describe what the routes send back, and the spec test checks real responses
+ * against them, so they cannot drift silently from the code.
+ */
+
+const nullableInt = z.number().int().nullable();
+const isoDate = z.string().describe('ISO 8601 timestamp');
+
+export const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }),
+});
+
+export const collectionSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  embeddingModel: z.string(),
+  dimensions: z.number().int(),
+  metadata: z.record(z.string(), z.unknown()),
+  version: z.number().int().describe('bumped by every ingest or delete in the collection'),
+  createdAt: isoDate,
+});
+
+export const collectionDetailSchema = collectionSchema.extend({ chunkCount: z.number().int() });
+export const collectionListSchema = z.object({ collections: z.array(collectionSchema) });
+export const deletedSchema = z.object({ deleted: z.literal(true), id: z.string() });
+
+export const documentSchema = z.object({
+  id: z.string(),
+  collectionId: z.string(),
+  source: z.string(),
+  title: z.string(),
+  mime: z.string(),
+  contentHash: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  version: z.number().int(),
+  chunkCount: z.number().int(),
+  pageCount: nullableInt,
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+
+export const documentListSchema = z.object({
+  documents: z.array(documentSchema),
+  limit: z.number().int(),
+  offset: z.number().int(),
+  nextOffset: nullableInt,
+});
+
+export const jobSchema = z.object({
+  id: z.string(),
+  collectionId: z.string(),
+  source: z.string(),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  progress: z.record(z.string(), z.unknown()),
+  attempts: z.number().int(),
+  maxAttempts: z.number().int(),
+  lastError: z.object({ code: z.string(), message: z.string() }).nullable(),
+  result: z
+    .object({ documentId: z.string(), status: z.enum(['ingested', 'updated', 'skipped']), chunks: z.number().int(), pages: nullableInt })
+    .nullable(),
+  worker: z.string().nullable(),
+  heartbeatAt: isoDate.nullable(),
+  createdAt: isoDate,
+  startedAt: isoDate.nullable(),
+  finishedAt: isoDate.nullable(),
+});
+
+export const jobsSchema = z.object({ jobs: z.array(jobSchema) });
+export const jobListSchema = z.object({
+  jobs: z.array(jobSchema),
+  limit: z.number().int(),
+  offset: z.number().int(),
+  nextOffset: nullableInt,
+});
+
+const explanationSchema = z.object({
+  denseRank: nullableInt,
+  denseScore: z.number().nullable(),
+  bm25Rank: nullableInt,
+  bm25Score: z.number().nullable(),
+  fusedScore: z.number(),
+});
+
+const searchHitSchema = z.object({
+  chunk: z
+    .object({ id: z.string(), documentId: z.string(), source: z.string(), title: z.string(), text: z.string() })
+    .catchall(z.unknown()),
+  score: z.number(),
+  explanation: explanationSchema,
+});
+
+const searchTimingsSchema = z.object({
+  embedMs: z.number(),
+  denseMs: z.number(),
+  bm25Ms: z.number(),
+  fuseMs: z.number(),
+  loadMs: z.number(),
+  totalMs: z.number(),
+});
+
+export const searchResponseSchema = z.object({
+  requestId: z.string().describe('the trace id: GET /v1/requests/{id}, POST /v1/feedback'),
+  hits: z.array(searchHitSchema),
+  settings: z.object({
+    mode: z.enum(['hybrid', 'dense', 'bm25']),
+    fusion: z.enum(['rrf', 'convex']),
+    k: z.number(),
+    weights: z.object({ dense: z.number(), bm25: z.number() }),
+    candidates: z.number().int(),
+  }),
+  timings: searchTimingsSchema,
+});
+
+const chunkReferenceSchema = z.object({
+  marker: z.number().int(),
+  chunkId: z.string(),
+  documentId: z.string(),
+  source: z.string(),
+  title: z.string(),
+  page: nullableInt,
+});
+
+const answerChunkSchema = chunkReferenceSchema.extend({
+  pageEnd: nullableInt,
+  headingPath: z.array(z.string()),
+  updatedAt: isoDate,
+  score: z.number(),
+  denseScore: z.number().nullable(),
+  denseRank: nullableInt,
+  bm25Rank: nullableInt,
+  bm25Score: z.number().nullable(),
+  text: z.string(),
+});
+
+export const answerResponseSchema = z
+  .object({
+    requestId: z.string(),
+    cache: z.enum(['hit', 'miss', 'off']).describe('hit: served from the answer cache (nothing was retrieved or generated)'),
+    answer: z.string(),
+    kind: z.enum(['generated', 'extractive', 'not_covered']),
+    citations: z.array(chunkReferenceSchema.extend({ quote: z.string() })),
+    chunks: z.array(answerChunkSchema),
+    usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int(), costUsd: z.number().nullable() }),
+    model: z.string().nullable(),
+    promptVersion: z.string().nullable(),
+    timings: z.object({
+      retrievalMs: z.number(),
+      generationMs: z.number(),
+      totalMs: z.number(),
+      search: searchTimingsSchema.nullable(),
+    }),
+    grounded: z.boolean(),
+    confidence: z.object({ bestDenseSimilarity: z.number().nullable(), bm25Matched: z.boolean(), minDenseSimilarity: z.number() }),
+    fallback: z.object({ reason: z.string(), message: z.string() }).optional(),
+    strippedMarkers: z.array(z.number().int()),
+    suspiciousChunks: z.array(z.object({ marker: z.number().int(), chunkId: z.string(), source: z.string() }).catchall(z.unknown())),
+  })
+  .catchall(z.unknown())
+  .describe('JSON answer; with "stream": true, Server-Sent Events retrieval, token…, done (this object without chunks) or error');
+
+const tracedChunkSchema = explanationSchema.extend({ chunkId: z.string() });
+
+export const feedbackSchema = z.object({
+  requestId: z.string(),
+  rating: z.number().int().min(1).max(5).describe('up = 5, down = 1'),
+  comment: z.string().nullable(),
+  expected: z.string().nullable(),
+  createdAt: isoDate,
+});
+
+export const traceSchema = z.object({
+  id: z.string(),
+  createdAt: isoDate,
+  kind: z.enum(['search', 'answer']),
+  tenantId: z.string().nullable(),
+  keyId: z.string().nullable(),
+  collectionId: z.string().nullable(),
+  collectionName: z.string().nullable(),
+  collectionVersion: z.number().int().nullable(),
+  question: z.string().describe('after the redaction hook'),
+  settings: z.record(z.string(), z.unknown()),
+  retrieved: z.array(tracedChunkSchema),
+  promptVersion: z.string().nullable(),
+  promptHash: z.string().nullable(),
+  model: z.string().nullable(),
+  tokensIn: z.number().int(),
+  tokensOut: z.number().int(),
+  costUsd: z.number().nullable(),
+  embedCostUsd: z.number().nullable(),
+  stages: z.record(z.string(), z.number()).describe('ms per stage: embedMs, denseMs, bm25Ms, fuseMs, loadMs, generateMs, firstTokenMs'),
+  totalMs: z.number(),
+  outcome: z.string().describe('answered | not_covered | fallback:<reason> | error:<code>'),
+  cacheHit: z.boolean(),
+  feedback: feedbackSchema.nullable(),
+});
+
+const check = z.object({ ok: z.boolean() }).catchall(z.unknown());
+export const healthSchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.object({ database: check, model: check }),
+});
+export const readySchema = z.object({
+  status: z.enum(['ready', 'starting']),
+  checks: z.object({ modelLoaded: z.boolean(), bm25IndexesBuilt: z.boolean() }),
+});

@@ -1,0 +1,270 @@
+import { z } from 'zod';
+import { answerRequestSchema } from '../../answer/service.ts';
+import { searchRequestSchema } from '../../retrieval/types.ts';
+import { createCollectionSchema } from '../routes/collections.ts';
+import { documentListQuerySchema, uploadQuerySchema } from '../routes/documents.ts';
+import { jobListQuerySchema } from '../routes/jobs.ts';
+import { feedbackRequestSchema } from '../routes/requests.ts';
+import * as s from './schemas.ts';
+
+/**
+ * The route registry: one entry per route the app registers (Hono path syntax), with the zod schemas
+ * of its body, query and responses. A registry beside the routes rather than @hono/zod-openapi,
+ * which would have meant rewriting every route (and other engineers are editing them); the spec test
+ * walks `app.routes` so a route added without an entry here fails the build.
+ */
+export interface RouteDoc {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  summary: string;
+  tag: string;
+  body?: z.ZodType | 'multipart';
+  query?: z.ZodObject;
+  /** Status → JSON schema, or a content type for non-JSON bodies. */
+  responses: Record<number, z.ZodType | { contentType: string; description: string }>;
+  /** Needs `Authorization: Bearer <key>` when keys are configured. */
+  auth: boolean;
+}
+
+const errors = { 400: s.errorSchema, 404: s.errorSchema };
+
+export const ROUTES: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    tag: 'ops',
+    summary: 'Liveness: the database answers and the model loads',
+    auth: false,
+    responses: { 200: s.healthSchema, 503: s.healthSchema },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    tag: 'ops',
+    summary: 'Readiness: model loaded and every BM25 index built',
+    auth: false,
+    responses: { 200: s.readySchema, 503: s.readySchema },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'ops',
+    summary: 'Prometheus metrics',
+    auth: true,
+    responses: { 200: { contentType: 'text/plain', description: 'Prometheus text format' } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'ops',
+    summary: 'This document',
+    auth: false,
+    responses: { 200: { contentType: 'application/json', description: 'OpenAPI 3.1' } },
+  },
+  {
+    method: 'get',
+    path: '/docs',
+    tag: 'ops',
+    summary: 'API reference page (rendered from /openapi.json, no external assets)',
+    auth: false,
+    responses: { 200: { contentType: 'text/html', description: 'HTML page' } },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections',
+    tag: 'collections',
+    summary: 'Create a collection',
+    auth: true,
+    body: createCollectionSchema,
+    responses: { 201: s.collectionSchema, 400: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections',
+    tag: 'collections',
+    summary: 'List collections',
+    auth: true,
+    responses: { 200: s.collectionListSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id',
+    tag: 'collections',
+    summary: 'Show a collection (id or name)',
+    auth: true,
+    responses: { 200: s.collectionDetailSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'delete',
+    path: '/v1/collections/:id',
+    tag: 'collections',
+    summary: 'Delete a collection',
+    auth: true,
+    responses: { 200: s.deletedSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/documents',
+    tag: 'documents',
+    summary: 'Upload documents (multipart or JSON); 202 with jobs, 200 with ?wait once done',
+    auth: true,
+    body: 'multipart',
+    query: uploadQuerySchema,
+    responses: { 200: s.jobsSchema, 202: s.jobsSchema, ...errors, 413: s.errorSchema, 415: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/documents',
+    tag: 'documents',
+    summary: 'List documents',
+    auth: true,
+    query: documentListQuerySchema,
+    responses: { 200: s.documentListSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/documents/:docId',
+    tag: 'documents',
+    summary: 'Show a document',
+    auth: true,
+    responses: { 200: s.documentSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'delete',
+    path: '/v1/collections/:id/documents/:docId',
+    tag: 'documents',
+    summary: 'Delete a document',
+    auth: true,
+    responses: { 200: s.deletedSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/search',
+    tag: 'query',
+    summary: 'Hybrid, dense or BM25 search (traced)',
+    auth: true,
+    body: searchRequestSchema,
+    responses: { 200: s.searchResponseSchema, ...errors, 415: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/answer',
+    tag: 'query',
+    summary: 'Answer with citations (traced, cached); JSON or SSE',
+    auth: true,
+    body: answerRequestSchema,
+    responses: { 200: s.answerResponseSchema, ...errors, 415: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs',
+    tag: 'jobs',
+    summary: 'List ingestion jobs',
+    auth: true,
+    query: jobListQuerySchema,
+    responses: { 200: s.jobListSchema, 400: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/:id',
+    tag: 'jobs',
+    summary: 'Show a job',
+    auth: true,
+    responses: { 200: s.jobSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/:id/retry',
+    tag: 'jobs',
+    summary: 'Retry a failed job',
+    auth: true,
+    responses: { 200: s.jobSchema, 404: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/requests/:id',
+    tag: 'ledger',
+    summary: "A request's trace and feedback (the caller's tenant only)",
+    auth: true,
+    responses: { 200: s.traceSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/feedback',
+    tag: 'ledger',
+    summary: 'Rate an answer; again for the same request replaces it',
+    auth: true,
+    body: feedbackRequestSchema,
+    responses: { 200: s.feedbackSchema, ...errors },
+  },
+];
+
+/** `/v1/collections/:id` → `/v1/collections/{id}`. */
+export const openApiPath = (honoPath: string) => honoPath.replace(/:(\w+)/g, '{$1}');
+
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+
+function operation(route: RouteDoc) {
+  const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  const query = route.query
+    ? Object.entries((jsonSchema(route.query, 'input').properties ?? {}) as Record<string, unknown>).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: false,
+        schema,
+      }))
+    : [];
+  const requestBody =
+    route.body === 'multipart'
+      ? {
+          required: true,
+          content: {
+            'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } },
+            'application/json': {
+              schema: { type: 'object', description: '{source, text | base64, mime?, title?, metadata?} or {documents: [...]}' },
+            },
+          },
+        }
+      : route.body
+        ? { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } }
+        : undefined;
+  const responses = Object.fromEntries(
+    Object.entries(route.responses).map(([status, r]) => [
+      status,
+      'contentType' in r
+        ? { description: r.description, content: { [r.contentType]: {} } }
+        : { description: status.startsWith('2') ? 'OK' : 'error', content: { 'application/json': { schema: jsonSchema(r, 'output') } } },
+    ]),
+  );
+  return {
+    summary: route.summary,
+    tags: [route.tag],
+    operationId: `${route.method}${openApiPath(route.path)
+      .replace(/[{}]/g, '')
+      .replace(/[^A-Za-z0-9]+(.)?/g, (_m, c?: string) => (c ?? '').toUpperCase())}`,
+    ...(params.length || query.length ? { parameters: [...params, ...query] } : {}),
+    ...(requestBody ? { requestBody } : {}),
+    responses,
+    ...(route.auth ? {} : { security: [] }),
+  };
+}
+
+/** The OpenAPI 3.1 document for every route in the registry. */
+export function buildOpenApi(version = '0.1.0') {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) (paths[openApiPath(route.path)] ??= {})[route.method] = operation(route);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Ragline API',
+      version,
+      description: 'Errors are always {"error": {"code", "message", "details"}} with a 4xx for bad input.',
+    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'only when API keys are configured' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'hono';
+import type { RequestContext } from '../facade/traced-queries.ts';
+import { DEFAULT_TENANT, type Principal } from './principal.ts';
+
+/** Who is calling when auth set no principal (auth off): the default tenant, with every right. */
+export const ANONYMOUS: Principal = { keyId: 'anonymous', tenantId: DEFAULT_TENANT, role: 'admin', collections: null };
+
+export function principalOf(c: Context): Principal {
+  return c.get('principal') ?? ANONYMOUS;
+}
+
+/**
+ * The trace id is the request id the server generated. A client's own X-Request-Id stays the
+ * correlation id in logs, but a trace gets a fresh one, so no client can collide with another's trace.
+ */
+export function requestContext(c: Context): RequestContext {
+  const id = c.get('requestId');
+  const fromClient = c.req.header('x-request-id');
+  const principal = principalOf(c);
+  return { requestId: id && id !== fromClient ? id : randomUUID(), tenantId: principal.tenantId, keyId: principal.keyId };
+}

@@ -1,0 +1,55 @@
+import type { AnswerService } from '../answer/service.ts';
+import { RaglineError } from '../core/errors.ts';
+import { LedgerStore } from '../store/ledger.ts';
+import { SqlStore } from '../store/sql-store.ts';
+import type { Store } from '../store/types.ts';
+import { createAnswerCache, type AnswerCache } from './answer-cache.ts';
+import { RequestLedger } from './ledger.ts';
+import type { Ragline } from './ragline.ts';
+import { TracedQueries } from './traced-queries.ts';
+
+export interface Operations {
+  queries: TracedQueries;
+  ledger: RequestLedger;
+  cache: AnswerCache | undefined;
+  /** Writes buffered traces and disconnects the cache. */
+  close(): Promise<void>;
+}
+
+export interface OperationsOptions {
+  /** Applied to questions before they are stored (PII redaction); identity by default. */
+  redact?: (text: string) => string;
+  /** Overrides the configured answer cache (tests, benches). `null` turns it off. */
+  cache?: AnswerCache | null;
+}
+
+/** The ledger tables in the store's database; only SQL stores hold them. */
+export function ledgerStoreFor(store: Store): LedgerStore {
+  if (!(store instanceof SqlStore)) {
+    throw new RaglineError('invalid_config', `the request ledger needs a SQL store (PGlite or Postgres), not ${store.kind}`);
+  }
+  return new LedgerStore(store.db);
+}
+
+/** The ledger, the answer cache and the traced queries over them, as configured in `operations`. */
+export function openOperations(ragline: Ragline, answers: AnswerService, options: OperationsOptions = {}): Operations {
+  const o = ragline.config.operations;
+  const ledger = new RequestLedger(ledgerStoreFor(ragline.store), {
+    flushMs: o.ledgerFlushMs,
+    batchSize: o.ledgerBatchSize,
+    maxBuffered: o.ledgerMaxBuffered,
+    retentionDays: o.retentionDays,
+    redact: options.redact,
+  });
+  const cache = options.cache === null ? undefined : (options.cache ?? createAnswerCache({ ...o, redisUrl: ragline.config.redisUrl }));
+  const queries = new TracedQueries(ragline, answers, ledger, cache);
+  return {
+    queries,
+    ledger,
+    cache,
+    async close() {
+      await ledger.close();
+      await cache?.close();
+    },
+  };
+}

@@ -1,0 +1,304 @@
+import { loadTemplate, ANSWER_PROMPT_VERSIONS, type AnswerPromptVersion } from '../answer/prompts/index.ts';
+import {
+  costUsd,
+  type AnswerEvent,
+  type AnswerRequest,
+  type AnswerRequestInput,
+  type AnswerResponse,
+  type AnswerService,
+} from '../answer/service.ts';
+import { RaglineError, errorMessage } from '../core/errors.ts';
+import { logger } from '../core/logger.ts';
+import type { SearchHit, SearchRequestInput, SearchResponse } from '../retrieval/types.ts';
+import type { Trace, TraceStages } from '../store/ledger.ts';
+import type { Collection, CollectionRef } from '../store/types.ts';
+import { answerCacheKey, type AnswerCache } from './answer-cache.ts';
+import type { RequestLedger } from './ledger.ts';
+import type { Ragline } from './ragline.ts';
+
+/** Who asked and under which id: the API fills it from the principal, the CLI with its own id. */
+export interface RequestContext {
+  requestId: string;
+  tenantId: string | null;
+  keyId: string | null;
+}
+
+export type CacheStatus = 'hit' | 'miss' | 'off';
+export type TracedAnswer = AnswerResponse & { requestId: string; cache: CacheStatus };
+export type TracedSearch = SearchResponse & { requestId: string };
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+function promptHash(version: string | null): string | null {
+  if (!version || !(ANSWER_PROMPT_VERSIONS as readonly string[]).includes(version)) return null;
+  return loadTemplate(version as AnswerPromptVersion).hash;
+}
+
+function tracedHits(hits: { chunk: { id: string }; explanation: SearchHit['explanation'] }[]) {
+  return hits.map((h) => ({
+    chunkId: h.chunk.id,
+    denseRank: h.explanation.denseRank,
+    denseScore: h.explanation.denseScore,
+    bm25Rank: h.explanation.bm25Rank,
+    bm25Score: h.explanation.bm25Score,
+    fusedScore: h.explanation.fusedScore,
+  }));
+}
+
+function searchStages(t: SearchResponse['timings']): TraceStages {
+  return {
+    embedMs: round(t.embedMs),
+    denseMs: round(t.denseMs),
+    bm25Ms: round(t.bm25Ms),
+    fuseMs: round(t.fuseMs),
+    loadMs: round(t.loadMs),
+  };
+}
+
+/** `answered`, `not_covered` or `fallback:<reason>`, from what the answer says about itself. */
+export function answerOutcome(r: Pick<AnswerResponse, 'kind' | 'fallback'>): string {
+  if (r.fallback) return `fallback:${r.fallback.reason}`;
+  return r.kind === 'not_covered' ? 'not_covered' : 'answered';
+}
+
+/**
+ * Search and answer with a trace for every request (also failed ones) and the answer cache in
+ * front of the answer service. Listeners (metrics) see each trace as it is recorded.
+ */
+export class TracedQueries {
+  private readonly listeners: ((trace: Trace) => void)[] = [];
+
+  constructor(
+    readonly ragline: Ragline,
+    readonly answers: AnswerService,
+    readonly ledger: RequestLedger | undefined,
+    readonly cache: AnswerCache | undefined,
+  ) {}
+
+  onTrace(listener: (trace: Trace) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async search(ctx: RequestContext, collectionRef: CollectionRef, input: SearchRequestInput): Promise<TracedSearch> {
+    const started = performance.now();
+    const base = this.baseTrace(ctx, 'search', typeof input?.query === 'string' ? input.query : '');
+    try {
+      const collection = await this.ragline.collection(collectionRef);
+      Object.assign(base, collectionFields(collection));
+      const response = await this.ragline.search(collection, input);
+      this.record({
+        ...base,
+        settings: response.settings,
+        retrieved: tracedHits(response.hits),
+        stages: searchStages(response.timings),
+        embedCostUsd: await this.embedCost(base.question, response.settings.mode),
+        totalMs: round(response.timings.totalMs),
+        outcome: 'answered',
+      });
+      return { ...response, requestId: ctx.requestId };
+    } catch (err) {
+      this.recordError(base, err, started);
+      throw err;
+    }
+  }
+
+  async answer(ctx: RequestContext, collectionRef: CollectionRef, input: AnswerRequestInput, signal?: AbortSignal): Promise<TracedAnswer> {
+    const started = performance.now();
+    const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
+    try {
+      const { request, collection, key, cached } = await this.prepare(ctx, collectionRef, input, base);
+      if (cached) {
+        this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        return { ...cached, requestId: ctx.requestId, cache: 'hit' };
+      }
+      const response = await this.answers.answer(collection, request, signal);
+      if (key && !response.fallback) await this.cache!.set(key, response);
+      this.record(
+        this.answerTrace(base, response, { cacheHit: false, embedCostUsd: await this.embedCost(request.question, request.mode) }),
+      );
+      return { ...response, requestId: ctx.requestId, cache: key ? 'miss' : 'off' };
+    } catch (err) {
+      this.recordError(base, err, started);
+      throw err;
+    }
+  }
+
+  /** The answer service's events, from the cache when the answer is there; `done` carries requestId and cache. */
+  async *stream(
+    ctx: RequestContext,
+    collectionRef: CollectionRef,
+    input: AnswerRequestInput,
+    signal?: AbortSignal,
+  ): AsyncGenerator<AnswerEvent> {
+    const started = performance.now();
+    const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
+    let finished = false;
+    try {
+      const { request, collection, key, cached } = await this.prepare(ctx, collectionRef, input, base);
+      if (cached) {
+        const { chunks, ...done } = cached;
+        yield {
+          event: 'retrieval',
+          data: { chunks, confidence: cached.confidence, suspiciousChunks: cached.suspiciousChunks, questionFlag: cached.questionFlag },
+        };
+        yield { event: 'token', data: { delta: cached.answer } };
+        this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        finished = true;
+        yield { event: 'done', data: Object.assign(done, { requestId: ctx.requestId, cache: 'hit' as CacheStatus }) };
+        return;
+      }
+      let chunks: AnswerResponse['chunks'] = [];
+      let firstTokenMs: number | undefined;
+      for await (const event of this.answers.stream(collection, request, signal)) {
+        if (event.event === 'retrieval') chunks = event.data.chunks;
+        if (event.event === 'token') firstTokenMs ??= performance.now() - started;
+        if (event.event !== 'done') {
+          yield event;
+          continue;
+        }
+        const response: AnswerResponse = { ...event.data, chunks };
+        if (key && !response.fallback) await this.cache!.set(key, response);
+        this.record(
+          this.answerTrace(base, response, {
+            cacheHit: false,
+            firstTokenMs,
+            embedCostUsd: await this.embedCost(request.question, request.mode),
+          }),
+        );
+        finished = true;
+        yield {
+          event: 'done',
+          data: Object.assign({}, event.data, { requestId: ctx.requestId, cache: (key ? 'miss' : 'off') as CacheStatus }),
+        };
+      }
+    } catch (err) {
+      if (!finished) this.recordError(base, err, started);
+      throw err;
+    }
+  }
+
+  /** Validates, resolves the collection (filling the trace) and looks the answer up in the cache. */
+  private async prepare(ctx: RequestContext, collectionRef: CollectionRef, input: AnswerRequestInput, base: Trace) {
+    const request = this.answers.parse(input);
+    const collection = await this.ragline.collection(collectionRef);
+    Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
+    const key = this.cacheKey(ctx, collection, request);
+    const cached = key ? await this.cache!.get(key) : undefined;
+    return { request, collection, key, cached };
+  }
+
+  private cacheKey(ctx: RequestContext, collection: Collection, request: AnswerRequest): string | undefined {
+    if (!this.cache) return undefined;
+    const { question, stream: _s, ...settings } = request;
+    return answerCacheKey({
+      tenantId: ctx.tenantId ?? '',
+      collectionId: collection.id,
+      collectionVersion: collection.version,
+      question,
+      settings: { ...settings, ...this.answers.identity },
+      promptVersion: this.answers.identity.promptVersion,
+    });
+  }
+
+  private settingsOf(request: AnswerRequest): Record<string, unknown> {
+    const { question: _q, stream, ...settings } = request;
+    return { ...settings, stream };
+  }
+
+  private baseTrace(ctx: RequestContext, kind: Trace['kind'], question: string): Trace {
+    return {
+      id: ctx.requestId,
+      createdAt: new Date().toISOString(),
+      kind,
+      tenantId: ctx.tenantId,
+      keyId: ctx.keyId,
+      collectionId: null,
+      collectionName: null,
+      collectionVersion: null,
+      question: question.slice(0, 20_000),
+      settings: {},
+      retrieved: [],
+      promptVersion: null,
+      promptHash: null,
+      model: null,
+      tokensIn: 0,
+      tokensOut: 0,
+      costUsd: null,
+      embedCostUsd: null,
+      stages: {},
+      totalMs: 0,
+      outcome: 'answered',
+      cacheHit: false,
+    };
+  }
+
+  private answerTrace(
+    base: Trace,
+    r: AnswerResponse,
+    extra: { cacheHit: boolean; totalMs?: number; firstTokenMs?: number; embedCostUsd?: number | null },
+  ): Trace {
+    const search = r.timings.search;
+    // The service embeds the question before searching (search.embedMs is then ~0): the rest of
+    // the retrieval time outside the search is that embedding.
+    const embedMs = search ? r.timings.retrievalMs - search.totalMs + search.embedMs : r.timings.retrievalMs;
+    const stages: TraceStages = extra.cacheHit
+      ? {}
+      : {
+          ...(search ? searchStages(search) : {}),
+          embedMs: round(Math.max(0, embedMs)),
+          generateMs: round(r.timings.generationMs),
+          ...(extra.firstTokenMs !== undefined ? { firstTokenMs: round(extra.firstTokenMs) } : {}),
+        };
+    return {
+      ...base,
+      retrieved: r.chunks.map((c) => ({
+        chunkId: c.chunkId,
+        denseRank: c.denseRank,
+        denseScore: c.denseScore,
+        bm25Rank: c.bm25Rank,
+        bm25Score: c.bm25Score,
+        fusedScore: c.score,
+      })),
+      promptVersion: r.promptVersion,
+      promptHash: promptHash(r.promptVersion),
+      model: r.model,
+      // A cache hit spent nothing.
+      tokensIn: extra.cacheHit ? 0 : r.usage.promptTokens,
+      tokensOut: extra.cacheHit ? 0 : r.usage.completionTokens,
+      costUsd: extra.cacheHit ? 0 : r.usage.costUsd,
+      embedCostUsd: extra.cacheHit ? 0 : (extra.embedCostUsd ?? null),
+      stages,
+      totalMs: round(extra.totalMs ?? r.timings.totalMs),
+      outcome: answerOutcome(r),
+      cacheHit: extra.cacheHit,
+    };
+  }
+
+  /** USD for embedding the query: zero for the local model, from the price table for a remote one. */
+  private async embedCost(question: string, mode: string): Promise<number | null> {
+    if (mode === 'bm25') return 0;
+    const { config } = this.ragline;
+    if (config.embedding.provider === 'local') return 0;
+    const embedder = await this.ragline.embedder();
+    const tokens = embedder.tokenizer.count(question);
+    return costUsd(embedder.modelId, { promptTokens: tokens, completionTokens: 0 }, config.answer.prices);
+  }
+
+  private recordError(base: Trace, err: unknown, started: number): void {
+    const code = err instanceof RaglineError ? err.code : 'internal';
+    this.record({ ...base, totalMs: round(performance.now() - started), outcome: `error:${code}` });
+  }
+
+  private record(trace: Trace): void {
+    try {
+      this.ledger?.record(trace);
+      for (const listener of this.listeners) listener(trace);
+    } catch (err) {
+      logger.warn({ err: errorMessage(err), requestId: trace.id }, 'trace not recorded');
+    }
+  }
+}
+
+function collectionFields(c: Collection): Pick<Trace, 'collectionId' | 'collectionName' | 'collectionVersion'> {
+  return { collectionId: c.id, collectionName: c.name, collectionVersion: c.version };
+}
