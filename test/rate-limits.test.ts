@@ -9,8 +9,10 @@ import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
 import { type Config, configSchema } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
+import { type Actor, Tenancy } from '../facade/tenancy.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { openStore } from '../store/index.ts';
+import { TenancyStore } from '../store/tenancy.ts';
 import { type TempDatabase, createScratchDatabase } from './helpers/postgres.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI, respond } from './contract/fake-openai.ts';
@@ -19,6 +21,7 @@ import { fakeChatGenerator } from './helpers/fake-llm.ts';
 import { testPrincipal } from './helpers/test-principal.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const SETUP: Actor = { keyId: 'test:setup', tenantId: 'default', client: 'test' };
 /** Every Redis key this file writes starts with this, and is deleted at the end. */
 const RUN_PREFIX = `ragline-test:${randomUUID()}`;
 
@@ -140,9 +143,14 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
   beforeAll(async () => {
     await fake.start();
     ragline = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore(), embedder: await testEmbedder() });
-    await ragline.createCollection('ops');
+    // Callers of tenant t and u each ask about their own tenant's "ops" (another tenant's would be a 404).
+    const tenancy = Tenancy.for(ragline);
     const text = 'Backups\n\nTo back up the embedded database, stop Ragline and copy the whole data directory to the backup server.';
-    await ragline.ingest('ops', [{ source: 'backups.md', bytes: Buffer.from(text) }]);
+    for (const tenantId of ['t', 'u']) {
+      await tenancy.createTenant(SETUP, tenantId);
+      const ops = await ragline.createCollection('ops', {}, tenantId);
+      await ragline.ingest(ops, [{ source: 'backups.md', bytes: Buffer.from(text) }]);
+    }
   });
   afterAll(async () => {
     await fake.stop();
@@ -177,21 +185,21 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
     };
 
     try {
-      const first = await ask('k1', 'T');
+      const first = await ask('k1', 't');
       expect(first.status).toBe(200);
       expect(((await first.json()) as Json).usage).toMatchObject({ promptTokens: 321, completionTokens: 12 });
-      expect((await ask('k1', 'T')).status).toBe(200); // 333 of 500 spent: still under budget
-      await expect429(await ask('k1', 'T', 'refused'), 'key', 'tokens'); // 666 spent
+      expect((await ask('k1', 't')).status).toBe(200); // 333 of 500 spent: still under budget
+      await expect429(await ask('k1', 't', 'refused'), 'key', 'tokens'); // 666 spent
 
-      // k2 shares tenant T's 700: 666 are spent, so one more answer, streamed, is let through and charged.
-      const streamed = await ask('k2', 'T', true);
+      // k2 shares tenant t's 700: 666 are spent, so one more answer, streamed, is let through and charged.
+      const streamed = await ask('k2', 't', true);
       expect(streamed.status).toBe(200);
       const events = await streamed.text();
       expect(events).toContain('event: done');
       expect(events).toContain('"promptTokens":222');
-      expect((await expect429(await ask('k2', 'T', 'refused'), 'tenant', 'tokens')).details.limit).toBe(700);
+      expect((await expect429(await ask('k2', 't', 'refused'), 'tenant', 'tokens')).details.limit).toBe(700);
 
-      expect((await ask('k3', 'U')).status).toBe(200);
+      expect((await ask('k3', 'u')).status).toBe(200);
       // Four answers reached the LLM; the two refused ones did not.
       expect(fake.to('/v1/chat/completions')).toHaveLength(4);
     } finally {
@@ -203,12 +211,26 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
 describe('two server processes sharing limits through Redis', () => {
   const children: ChildProcess[] = [];
   let database: TempDatabase;
+  /** Real API keys issued in the server database: k1 and k2 of tenant "t", k3 of tenant "v". */
+  const secrets: Record<string, string> = {};
 
   beforeAll(async () => {
     // A server database (cheap to open from two processes), migrated here once.
     database = await createScratchDatabase('limits');
     const store = await openStore(configSchema.parse({ databaseUrl: database.url }));
-    await store.close();
+    try {
+      // A bearer key decides who the caller is (X-Test-* headers cannot override it), so each caller gets its own key.
+      const tenancy = TenancyStore.forStore(store);
+      for (const tenantId of ['t', 'v']) await tenancy.createTenant(tenantId, tenantId);
+      for (const [name, tenantId] of [
+        ['k1', 't'],
+        ['k2', 't'],
+        ['k3', 'v'],
+      ] as const)
+        secrets[name] = (await tenancy.createKey({ tenantId, role: 'reader', label: name })).key;
+    } finally {
+      await store.close();
+    }
   });
 
   function startServer(env: Record<string, string>): Promise<string> {
@@ -251,25 +273,25 @@ describe('two server processes sharing limits through Redis', () => {
     };
     const [a, b] = await Promise.all([startServer(env), startServer(env)]);
     expect(a).not.toBe(b);
-    const call = (url: string, key: string, tenant: string, token = KEY) =>
-      fetch(`${url}/v1/collections`, { headers: { Authorization: `Bearer ${token}`, ...as(key, tenant).headers } });
+    const call = (url: string, key: string, token = secrets[key]!) =>
+      fetch(`${url}/v1/collections`, { headers: { Authorization: `Bearer ${token}` } });
 
     // k1 alternates between the servers: four in all, not four each.
     const statuses = [];
-    for (const url of [a, b, a, b]) statuses.push((await call(url, 'k1', 'T')).status);
+    for (const url of [a, b, a, b]) statuses.push((await call(url, 'k1')).status);
     expect(statuses).toEqual([200, 200, 200, 200]);
-    await expect429(await call(a, 'k1', 'T'), 'key', 'requests');
-    await expect429(await call(b, 'k1', 'T'), 'key', 'requests');
+    await expect429(await call(a, 'k1'), 'key', 'requests');
+    await expect429(await call(b, 'k1'), 'key', 'requests');
 
-    // Tenant T has 6: k1 used 4, so k2 gets two, one on each server.
-    expect((await call(b, 'k2', 'T')).status).toBe(200);
-    expect((await call(a, 'k2', 'T')).status).toBe(200);
-    await expect429(await call(b, 'k2', 'T'), 'tenant', 'requests');
+    // Tenant t has 6: k1 used 4, so k2 gets two, one on each server.
+    expect((await call(b, 'k2')).status).toBe(200);
+    expect((await call(a, 'k2')).status).toBe(200);
+    await expect429(await call(b, 'k2'), 'tenant', 'requests');
 
-    // One failed authentication on each server exhausts this address's two.
-    expect((await call(a, 'k3', 'V', 'wrong-key-000000')).status).toBe(401);
-    expect((await call(b, 'k3', 'V', 'wrong-key-000000')).status).toBe(401);
-    await expect429(await call(a, 'k3', 'V'), 'address', 'failed authentications');
-    await expect429(await call(b, 'k3', 'V'), 'address', 'failed authentications');
+    // One failed authentication on each server exhausts this address's two, even for a valid key.
+    expect((await call(a, 'k3', 'wrong-key-000000')).status).toBe(401);
+    expect((await call(b, 'k3', 'wrong-key-000000')).status).toBe(401);
+    await expect429(await call(a, 'k3'), 'address', 'failed authentications');
+    await expect429(await call(b, 'k3'), 'address', 'failed authentications');
   });
 });
