@@ -15,6 +15,10 @@ function executor(db: PGlite, q: Queryable = db): SqlExecutor {
     },
     transaction: (fn) => (q === db ? db.transaction((tx) => fn(executor(db, tx))) : fn(executor(db, q))), // nested: reuse the open transaction
     close: () => db.close(),
+    listen: async (channel, onNotice) => {
+      const unlisten = await db.listen(channel, onNotice);
+      return () => unlisten();
+    },
   };
 }
 
