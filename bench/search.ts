@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { datasetPath, MODELS_DIR } from '../core/shared-data.ts';
 import { LocalEmbedder } from '../models/embedders/local.ts';
-import { Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import type { FilterInput } from '../store/filters.ts';
 import { embedWithCache } from '../eval/probe/embed-cache.ts';
 import { loadCorpus, loadQrels, loadQueries } from '../eval/probe/scifact.ts';

@@ -3,7 +3,9 @@ import { RaglineError } from '../core/errors.ts';
 import { createEmbedder } from '../models/embedders/index.ts';
 import { IngestionPipeline, assertModelMatches, type IngestInput, type IngestOutcome, type IngestProgress } from '../ingest/pipeline.ts';
 import type { Embedder } from '../models/types.ts';
-import { Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
+import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
+import { SqlStore } from '../store/sql-store.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
 import type { Collection, Store } from '../store/types.ts';
@@ -33,13 +35,24 @@ export class Ragline {
   ) {
     // Unset settings keep the tuned defaults.
     const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
-    this.bm25 = new Bm25Registry(store, { bm25 });
+    const sql = store instanceof SqlStore ? store : undefined;
+    const { bm25Cache } = config;
+    this.bm25 = new Bm25Registry(store, {
+      bm25,
+      snapshots: sql && bm25Cache.snapshots ? new SqlBm25Snapshots(sql.db) : undefined,
+      changes: sql?.db,
+      memoryBudgetBytes: bm25Cache.memoryMb * 1024 * 1024,
+      snapshotEveryDocuments: bm25Cache.snapshotEveryDocuments,
+      catchUpDelayMs: bm25Cache.catchUpDelayMs,
+    });
     if (embedder) this.embedderPromise = Promise.resolve(embedder);
   }
 
   static async open(config: Config, parts: RaglineParts = {}): Promise<Ragline> {
     const store = parts.store ?? (await openStore(config));
-    return new Ragline(config, store, parts.embedder);
+    const ragline = new Ragline(config, store, parts.embedder);
+    await ragline.bm25.start();
+    return ragline;
   }
 
   embedder(): Promise<Embedder> {
@@ -122,16 +135,15 @@ export class Ragline {
   }
 
   /**
-   * Builds every collection's BM25 index and loads the embedding model, so the first searches
-   * after a start do not pay for it. Searches meanwhile wait only for their own collection.
+   * Loads the BM25 indexes that fit the memory budget (from their snapshots where stored) and the
+   * embedding model, so the first searches after a start do not pay for it. Searches meanwhile
+   * wait only for their own collection.
    */
   async warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
-    const collections = await this.store.listCollections();
-    let chunksIndexed = 0;
-    for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
+    const loaded = await this.bm25.warmUp(await this.store.listCollections());
     await embedder;
-    return { collections: collections.length, chunksIndexed };
+    return loaded;
   }
 
   async deleteDocument(collectionIdOrName: string, documentId: string): Promise<boolean> {
@@ -148,6 +160,7 @@ export class Ragline {
   async close(): Promise<void> {
     const embedder = await this.embedderPromise?.catch(() => undefined);
     await embedder?.close?.();
+    await this.bm25.close();
     await this.store.close();
   }
 }
