@@ -11,12 +11,14 @@ import { errorResponse, onError, onNotFound } from './http-errors.ts';
 import { createMetrics, type ApiMetrics } from './metrics.ts';
 import { apiKeyAuth } from './middleware/auth.ts';
 import { observe } from './middleware/observability.ts';
+import { loadShedding } from './middleware/load-shedding.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { answerRoutes } from './routes/answer.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { readinessRoutes } from './routes/readiness.ts';
 import { searchRoutes } from './routes/search.ts';
 
 export interface ApiOptions {
@@ -46,10 +48,19 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.notFound(onNotFound);
 
   app.route('/', healthRoutes(ragline, queue));
+  app.route('/', readinessRoutes(ragline));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   if (server.apiKeys.length) app.use('/v1/*', apiKeyAuth(server.apiKeys));
   app.use('/v1/*', rateLimit(server.rateLimitPerMinute));
+  const shed = ragline.config.loadShedding;
+  app.use(
+    '/v1/*',
+    loadShedding({
+      maxInFlight: { search: shed.search, answer: shed.answer, upload: shed.upload },
+      retryAfterSeconds: shed.retryAfterSeconds,
+    }),
+  );
   app.use(
     '/v1/*',
     bodyLimit({

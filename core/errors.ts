@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'unauthorized'
   | 'upstream_unavailable'
+  | 'overloaded'
   | 'dataset_missing'
   | 'internal';
 
@@ -32,6 +33,7 @@ const STATUS: Record<ErrorCode, number> = {
   model_unavailable: 503,
   rate_limited: 429,
   upstream_unavailable: 503,
+  overloaded: 503,
   dataset_missing: 404,
   internal: 500,
 };
