@@ -1,63 +1,34 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TEST_MODEL_DIR } from '../testkit/embedder.ts';
 import { createScratchDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
-import { PROJECT_ROOT, SHARED_AVAILABLE, describeShared } from './helpers/shared.ts';
+import { killGroup, spawnRagline, type RaglineProcess } from './helpers/processes.ts';
+import { SHARED_AVAILABLE, describeShared } from './helpers/shared.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Json = Record<string, any>;
 
-interface Replica {
-  child: ChildProcess;
+interface Replica extends RaglineProcess {
   url: string;
-  output: () => string;
 }
 
-/** `ragline serve` on a free port in its own process group (so the kill reaches node behind npx and tsx). */
+/** `ragline serve` on a free port; resolves with its URL once it listens. */
 async function startReplica(databaseUrl: string, worker: boolean): Promise<Replica> {
-  let output = '';
-  const args = ['tsx', 'cli/main.ts', 'serve', '--port', '0', ...(worker ? ['--worker'] : [])];
-  const child = spawn('npx', args, {
-    cwd: PROJECT_ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      RAG_MODEL_DIR: path.resolve(TEST_MODEL_DIR),
-      RAGLINE_LOG_LEVEL: 'warn',
-      RAGLINE_BM25_CATCH_UP_DELAY_MS: '20',
+  const replica = spawnRagline(['serve', '--port', '0', ...(worker ? ['--worker'] : [])], databaseUrl, {
+    RAGLINE_LOG_LEVEL: 'warn',
+    RAGLINE_BM25_CATCH_UP_DELAY_MS: '20',
+  });
+  const url = await until(
+    async () => {
+      if (replica.child.exitCode !== null) throw new Error(`replica exited with ${replica.child.exitCode}:\n${replica.output()}`);
+      return /listening on (http:\/\/\S+)/.exec(replica.output())?.[1];
     },
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica did not start within 120 s:\n${output}`)), 120_000);
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`replica exited with ${code}:\n${output}`));
-    });
-  });
-  return { child, url, output: () => output };
+    'the replica to listen',
+    120_000,
+  );
+  return { ...replica, url };
 }
 
-function stopReplica(replica: Replica | undefined): Promise<void> {
-  const child = replica?.child;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(-child.pid!, 'SIGTERM');
-  return exited;
-}
+const stopReplica = (replica: Replica | undefined) => (replica ? killGroup(replica.child, 'SIGTERM') : Promise.resolve());
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
