@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | bm25-snapshot. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -26,5 +26,12 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./store.ts')).runStoreBench(cmd.args));
+
+program
+  .command('bm25-snapshot')
+  .description('BM25 snapshot load vs rebuild for one collection (~30k real chunks), and BM25 memory per chunk')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => (await import('./bm25-snapshot.ts')).runBm25SnapshotBench(cmd.args));
 
 await program.parseAsync(process.argv);

@@ -51,7 +51,7 @@ function parseArgs(args: string[]): BenchOptions {
 }
 
 /** Packs sentences into passages of at most `maxWords` words. */
-function passages(text: string, maxWords: number): string[] {
+export function passages(text: string, maxWords: number): string[] {
   const out: string[] = [];
   let current: string[] = [];
   let words = 0;

@@ -9,7 +9,9 @@ CREATE TABLE bm25_snapshots (
   format             integer NOT NULL,
   collection_version bigint NOT NULL,
   chunk_count        integer NOT NULL,
-  payload            bytea NOT NULL,
+  -- Base64 of the gzipped JSON: as text it moves through PGlite about 20x faster than as bytea
+  -- (measured with a 2.8 MB payload), and no slower through node-postgres.
+  payload            text NOT NULL,
   created_at         timestamptz NOT NULL DEFAULT now()
 );
 

@@ -22,12 +22,13 @@ export interface Bm25SnapshotStore {
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
+const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 export class SqlBm25Snapshots implements Bm25SnapshotStore {
   constructor(private readonly db: SqlExecutor) {}
 
   async load(collectionId: string): Promise<Bm25SnapshotRow | null> {
-    const { rows } = await this.db.query<{ format: number; collection_version: string; chunk_count: number; payload: Uint8Array }>(
+    const { rows } = await this.db.query<{ format: number; collection_version: string; chunk_count: number; payload: string }>(
       'SELECT format, collection_version, chunk_count, payload FROM bm25_snapshots WHERE collection_id = $1',
       [collectionId],
     );
@@ -37,7 +38,7 @@ export class SqlBm25Snapshots implements Bm25SnapshotStore {
       format: Number(row.format),
       collectionVersion: Number(row.collection_version),
       chunkCount: Number(row.chunk_count),
-      payload: row.payload,
+      payload: Buffer.from(row.payload, 'base64'),
     };
   }
 
@@ -59,7 +60,7 @@ export class SqlBm25Snapshots implements Bm25SnapshotStore {
                chunk_count = EXCLUDED.chunk_count, payload = EXCLUDED.payload, created_at = now()
            WHERE bm25_snapshots.format <> EXCLUDED.format OR bm25_snapshots.collection_version < EXCLUDED.collection_version
          RETURNING collection_id`,
-        [collectionId, snapshot.format, snapshot.collectionVersion, snapshot.chunkCount, snapshot.payload],
+        [collectionId, snapshot.format, snapshot.collectionVersion, snapshot.chunkCount, base64(snapshot.payload)],
       );
       return rows.length > 0;
     } catch (err) {
