@@ -5,7 +5,7 @@ import { routeClassOf } from '../api/middleware/load-shedding.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
 import { AnswerService } from '../answer/service.ts';
 import type { GenerateInput, GenerateResult, Generator, StreamEvent } from '../answer/types.ts';
-import { configSchema } from '../core/config.ts';
+import { configSchema, loadConfig } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
@@ -72,6 +72,28 @@ describe('route classes', () => {
     expect(routeClassOf('GET', '/v1/collections/kb/documents')).toBeUndefined();
     expect(routeClassOf('POST', '/v1/collections')).toBeUndefined();
     expect(routeClassOf('POST', '/v1/collections/kb/documents/x')).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  it('reads the shedding bounds and the BM25 budget from their variables, with defaults', () => {
+    const defaults = configSchema.parse({});
+    expect(defaults.loadShedding).toEqual({ search: 64, answer: 16, upload: 8, retryAfterSeconds: 1 });
+    expect(defaults.bm25Cache).toEqual({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 });
+    const config = loadConfig({
+      RAGLINE_MAX_IN_FLIGHT_SEARCH: '3',
+      RAGLINE_MAX_IN_FLIGHT_UPLOAD: '0',
+      RAGLINE_SHED_RETRY_AFTER_SECONDS: '5',
+      RAGLINE_BM25_MEMORY_MB: '0',
+      RAGLINE_BM25_SNAPSHOTS: 'false',
+    });
+    expect(config.loadShedding).toMatchObject({ search: 3, answer: 16, upload: 0, retryAfterSeconds: 5 });
+    expect(config.bm25Cache).toMatchObject({ memoryMb: 0, snapshots: false });
+  });
+
+  it('names the variable of a bad value', () => {
+    expect(() => loadConfig({ RAGLINE_MAX_IN_FLIGHT_ANSWER: '-1' })).toThrow(/RAGLINE_MAX_IN_FLIGHT_ANSWER/);
+    expect(() => loadConfig({ RAGLINE_BM25_MEMORY_MB: 'lots' })).toThrow(/RAGLINE_BM25_MEMORY_MB/);
   });
 });
 
