@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createScratchDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 import { killGroup, spawnRagline, type RaglineProcess } from './helpers/processes.ts';
+import { pollUntil } from './helpers/poll.ts';
 import { SHARED_AVAILABLE, describeShared } from './helpers/shared.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -17,7 +18,7 @@ async function startReplica(databaseUrl: string, worker: boolean): Promise<Repli
     RAGLINE_LOG_LEVEL: 'warn',
     RAGLINE_BM25_CATCH_UP_DELAY_MS: '20',
   });
-  const url = await until(
+  const url = await pollUntil(
     async () => {
       if (replica.child.exitCode !== null) throw new Error(`replica exited with ${replica.child.exitCode}:\n${replica.output()}`);
       return /listening on (http:\/\/\S+)/.exec(replica.output())?.[1];
@@ -29,16 +30,6 @@ async function startReplica(databaseUrl: string, worker: boolean): Promise<Repli
 }
 
 const stopReplica = (replica: Replica | undefined) => (replica ? killGroup(replica.child, 'SIGTERM') : Promise.resolve());
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const call = async (url: string, method: string, body?: unknown): Promise<{ status: number; body: Json }> => {
   const res = await fetch(url, {
@@ -78,7 +69,7 @@ describeBoth('two `ragline serve` processes on one Postgres database', () => {
     // The upload is queued; the writer's worker ingests it. Wait for the job to finish.
     const jobId = res.body.jobs?.[0]?.id as string | undefined;
     if (jobId) {
-      await until(
+      await pollUntil(
         async () => {
           const job = (await call(`${writer!.url}/v1/jobs/${jobId}`, 'GET')).body;
           if (job.state === 'failed') throw new Error(`ingest failed: ${JSON.stringify(job)}`);
@@ -102,11 +93,7 @@ describeBoth('two `ragline serve` processes on one Postgres database', () => {
 
     // The reader runs no query now: the notice alone must bring its index to the new version.
     const after = await ingest('tides.txt', 'Ocean tides follow the moon; the tide rises twice a day.');
-    await until(
-      async () => ((await loadedEntry(reader!, collectionId))?.syncedVersion >= after.version ? true : undefined),
-      'notice',
-      1_000,
-    );
+    await pollUntil(async () => (await loadedEntry(reader!, collectionId))?.syncedVersion >= after.version, 'notice', 1_000);
     const found = await searchReader('moon tide');
     expect(found.body.hits.map((h: Json) => h.chunk.source)).toEqual(['tides.txt']);
 
@@ -114,8 +101,8 @@ describeBoth('two `ragline serve` processes on one Postgres database', () => {
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
     try {
-      await until(
-        async () => (Number((await admin.query('SELECT count(*)::int AS n FROM bm25_snapshots')).rows[0].n) > 0 ? true : undefined),
+      await pollUntil(
+        async () => Number((await admin.query('SELECT count(*)::int AS n FROM bm25_snapshots')).rows[0].n) > 0,
         'a stored snapshot',
         10_000,
       );
@@ -123,7 +110,7 @@ describeBoth('two `ragline serve` processes on one Postgres database', () => {
       await admin.end();
     }
     late = await startReplica(db.url, false);
-    const lateReady = await until(
+    const lateReady = await pollUntil(
       async () => {
         const body = await readyz(late!);
         return body.status === 'ready' ? body : undefined;
@@ -137,8 +124,8 @@ describeBoth('two `ragline serve` processes on one Postgres database', () => {
 
     // Deleted through the writer: the other replicas drop the index on the notice, and answer 404.
     expect((await call(`${writer!.url}/v1/collections/kb`, 'DELETE')).status).toBe(200);
-    await until(async () => ((await loadedEntry(reader!, collectionId)) === undefined ? true : undefined), 'reader drop', 1_000);
-    await until(async () => ((await loadedEntry(late!, collectionId)) === undefined ? true : undefined), 'late replica drop', 1_000);
+    await pollUntil(async () => (await loadedEntry(reader!, collectionId)) === undefined, 'reader drop', 1_000);
+    await pollUntil(async () => (await loadedEntry(late!, collectionId)) === undefined, 'late replica drop', 1_000);
     const gone = await searchReader('moon tide');
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('not_found');

@@ -9,19 +9,13 @@ import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
 import { chunkRecord } from './helpers/chunks.ts';
+import { pollUntil } from './helpers/poll.ts';
 import { createScratchDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 
 const DIMS = 3;
 const QUERIES = ['zebrafish heart', 'fin regeneration osteoblast', 'mouse injury model', 'toxicology screen', 'moon tide'];
 
-/** Polls `condition` every 10 ms; fails after `timeoutMs` naming what it waited for. */
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 1_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (condition: () => boolean | Promise<boolean>, what: string) => pollUntil(condition, what, 1_000);
 
 async function put(store: SqlStore, collectionId: string, source: string, texts: string[]): Promise<void> {
   await store.replaceDocument({
