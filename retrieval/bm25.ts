@@ -113,9 +113,8 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
    */
   static fromSnapshot(snapshot: PostingSnapshot): PostingIndex {
     const index = new PostingIndex();
-    const { lengths, totalLength, alive } = index;
+    // Copies minisearch's own fields only; our lengths and accumulators are not among them.
     Object.assign(index, MiniSearch.loadJS(snapshot.minisearch, POSTING_OPTIONS));
-    Object.assign(index, { lengths, totalLength, alive });
     for (const field of FIELDS) {
       snapshot.lengths[field].forEach((n, shortId) => {
         if (n !== null) index.lengths[field][shortId] = n;
