@@ -14,6 +14,7 @@ import { KeyResolver, apiKeyAuth, metricsAuth } from './middleware/auth.ts';
 import { observe } from './middleware/observability.ts';
 import { RequestLimits } from './limits/request-limits.ts';
 import { answerTokenBudget, authFailureLimit, requestLimit } from './middleware/limits.ts';
+import { loadShedding } from './middleware/load-shedding.ts';
 import { answerRoutes } from './routes/answer.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { documentRoutes } from './routes/documents.ts';
@@ -72,6 +73,14 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.use('/v1/*', apiKeyAuth(keys));
   app.use('/v1/*', requestLimit(limits));
   app.use('/v1/collections/:id/answer', answerTokenBudget(limits));
+  const shed = ragline.config.loadShedding;
+  app.use(
+    '/v1/*',
+    loadShedding({
+      maxInFlight: { search: shed.search, answer: shed.answer, upload: shed.upload },
+      retryAfterSeconds: shed.retryAfterSeconds,
+    }),
+  );
   app.use(
     '/v1/*',
     bodyLimit({

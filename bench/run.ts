@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | cache. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -31,5 +31,12 @@ program
   .command('cache')
   .description('/answer latency: answer cache hit vs miss (extractive)')
   .action(async () => (await import('./cache.ts')).runCacheBench());
+
+program
+  .command('bm25-snapshot')
+  .description('BM25 snapshot load vs rebuild for one collection (~30k real chunks), and BM25 memory per chunk')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => (await import('./bm25-snapshot.ts')).runBm25SnapshotBench(cmd.args));
 
 await program.parseAsync(process.argv);

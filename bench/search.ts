@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { datasetPath, MODELS_DIR } from '../core/shared-data.ts';
 import { LocalEmbedder } from '../models/embedders/local.ts';
-import { Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import type { FilterInput } from '../store/filters.ts';
 import { embedWithCache } from '../eval/probe/embed-cache.ts';
 import { loadCorpus, loadQrels, loadQueries } from '../eval/probe/scifact.ts';
@@ -51,7 +51,7 @@ function parseArgs(args: string[]): BenchOptions {
 }
 
 /** Packs sentences into passages of at most `maxWords` words. */
-function passages(text: string, maxWords: number): string[] {
+export function passages(text: string, maxWords: number): string[] {
   const out: string[] = [];
   let current: string[] = [];
   let words = 0;

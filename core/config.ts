@@ -146,6 +146,29 @@ export const configSchema = z.object({
       titleBoost: z.coerce.number().min(0).max(10).optional(),
     })
     .default({}),
+  /** BM25 indexes across replicas (retrieval/bm25-registry.ts, docs/scaleout.md). */
+  bm25Cache: z
+    .object({
+      /** Estimated heap all BM25 indexes may hold; least recently used collections unload beyond it. 0 = no limit. */
+      memoryMb: z.coerce.number().int().min(0).default(1024),
+      /** Persist each collection's index in SQL so replicas load it instead of rebuilding. */
+      snapshots: booleanFlag.default(true),
+      /** Rewrite a snapshot once this many documents changed since the stored one. */
+      snapshotEveryDocuments: positiveInt.default(500),
+      /** Change notices within this window are folded into one catch-up. */
+      catchUpDelayMs: z.coerce.number().int().min(0).max(60_000).default(100),
+    })
+    .default({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 }),
+  /** Requests in flight per route class before new ones get 503 + Retry-After (api/middleware/load-shedding.ts). 0 = unbounded. */
+  loadShedding: z
+    .object({
+      search: z.coerce.number().int().min(0).default(64),
+      answer: z.coerce.number().int().min(0).default(16),
+      upload: z.coerce.number().int().min(0).default(8),
+      /** Seconds a shed client is told to wait (Retry-After). */
+      retryAfterSeconds: positiveInt.max(3600).default(1),
+    })
+    .default({ search: 64, answer: 16, upload: 8, retryAfterSeconds: 1 }),
   openai: z
     .object({
       apiKey: z.string().min(1).optional(),
@@ -409,6 +432,14 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_ANSWER_CACHE_SIZE: ['operations', 'answerCacheSize'],
   RAGLINE_ANSWER_CACHE_TTL_SECONDS: ['operations', 'answerCacheTtlSeconds'],
   RAGLINE_REDIS_KEY_PREFIX: ['operations', 'redisKeyPrefix'],
+  RAGLINE_BM25_MEMORY_MB: ['bm25Cache', 'memoryMb'],
+  RAGLINE_BM25_SNAPSHOTS: ['bm25Cache', 'snapshots'],
+  RAGLINE_BM25_SNAPSHOT_EVERY_DOCUMENTS: ['bm25Cache', 'snapshotEveryDocuments'],
+  RAGLINE_BM25_CATCH_UP_DELAY_MS: ['bm25Cache', 'catchUpDelayMs'],
+  RAGLINE_MAX_IN_FLIGHT_SEARCH: ['loadShedding', 'search'],
+  RAGLINE_MAX_IN_FLIGHT_ANSWER: ['loadShedding', 'answer'],
+  RAGLINE_MAX_IN_FLIGHT_UPLOAD: ['loadShedding', 'upload'],
+  RAGLINE_SHED_RETRY_AFTER_SECONDS: ['loadShedding', 'retryAfterSeconds'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

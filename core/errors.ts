@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'upstream_unavailable'
+  | 'overloaded'
   | 'dataset_missing'
   | 'internal';
 
@@ -34,6 +35,7 @@ const STATUS: Record<ErrorCode, number> = {
   model_unavailable: 503,
   rate_limited: 429,
   upstream_unavailable: 503,
+  overloaded: 503,
   dataset_missing: 404,
   internal: 500,
 };

@@ -3,10 +3,11 @@ import { RaglineError } from '../core/errors.ts';
 import { createEmbedder } from '../models/embedders/index.ts';
 import { IngestionPipeline, assertModelMatches, type IngestInput, type IngestOutcome, type IngestProgress } from '../ingest/pipeline.ts';
 import type { Embedder } from '../models/types.ts';
-import { Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
+import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
+import { SqlStore } from '../store/sql-store.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
-import { SqlStore } from '../store/sql-store.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
@@ -37,7 +38,16 @@ export class Ragline {
   ) {
     // Unset settings keep the tuned defaults.
     const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
-    this.bm25 = new Bm25Registry(store, { bm25 });
+    const sql = store instanceof SqlStore ? store : undefined;
+    const { bm25Cache } = config;
+    this.bm25 = new Bm25Registry(store, {
+      bm25,
+      snapshots: sql && bm25Cache.snapshots ? new SqlBm25Snapshots(sql.db) : undefined,
+      changes: sql?.db,
+      memoryBudgetBytes: bm25Cache.memoryMb * 1024 * 1024,
+      snapshotEveryDocuments: bm25Cache.snapshotEveryDocuments,
+      catchUpDelayMs: bm25Cache.catchUpDelayMs,
+    });
     if (embedder) this.embedderPromise = Promise.resolve(this.withQueryCache(embedder));
   }
 
@@ -57,7 +67,9 @@ export class Ragline {
 
   static async open(config: Config, parts: RaglineParts = {}): Promise<Ragline> {
     const store = parts.store ?? (await openStore(config));
-    return new Ragline(config, store, parts.embedder);
+    const ragline = new Ragline(config, store, parts.embedder);
+    await ragline.bm25.start();
+    return ragline;
   }
 
   embedder(): Promise<Embedder> {
@@ -162,8 +174,9 @@ export class Ragline {
   }
 
   /**
-   * Builds every collection's BM25 index and loads the embedding model, so the first searches
-   * after a start do not pay for it. Searches meanwhile wait only for their own collection.
+   * Loads the BM25 indexes that fit the memory budget (from their snapshots where stored) and the
+   * embedding model, so the first searches after a start do not pay for it. Searches meanwhile
+   * wait only for their own collection.
    */
   warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
     this.warming ??= this.buildIndexes().catch((err: unknown) => {
@@ -178,12 +191,10 @@ export class Ragline {
 
   private async buildIndexes(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
-    const collections = await this.store.listAllCollections();
-    let chunksIndexed = 0;
-    for (const collection of collections) chunksIndexed += (await this.bm25.ensureSynced(collection)).size;
+    const loaded = await this.bm25.warmUp(await this.store.listAllCollections());
     await embedder;
     this.readiness.indexesBuilt = true;
-    return { collections: collections.length, chunksIndexed };
+    return loaded;
   }
 
   /** Deletes the document, its stored uploads, and what its finished jobs said about it. */
@@ -204,6 +215,7 @@ export class Ragline {
   async close(): Promise<void> {
     const embedder = await this.embedderPromise?.catch(() => undefined);
     await embedder?.close?.();
+    await this.bm25.close();
     await this.store.close();
   }
 }

@@ -1,6 +1,6 @@
-import MiniSearch from 'minisearch';
+import MiniSearch, { type AsPlainObject } from 'minisearch';
 import { matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
-import type { ChunkRecord, Collection, Store } from '../store/types.ts';
+import type { ChunkRecord } from '../store/types.ts';
 import { tokenize as defaultTokenize, type Tokenizer } from './tokenize.ts';
 
 /**
@@ -55,6 +55,22 @@ interface IndexedChunk {
   text: string;
 }
 
+const POSTING_OPTIONS = { fields: FIELDS, tokenize: (s: string) => (s ? s.split(' ') : []), processTerm: (t: string) => t };
+
+/** A PostingIndex as JSON-ready data; lengths may have nulls where chunks were never indexed. */
+export interface PostingSnapshot {
+  minisearch: AsPlainObject;
+  lengths: Record<Field, (number | null)[]>;
+  totalLength: Record<Field, number>;
+}
+
+/** A Bm25Index as JSON-ready data (what retrieval/bm25-snapshot.ts stores). */
+export interface Bm25IndexSnapshot {
+  postings: PostingSnapshot;
+  filterable: [string, FilterableChunk][];
+  documentVersions: [string, number][];
+}
+
 interface ScoreParams {
   k1: number;
   b: number;
@@ -83,7 +99,36 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
   private alive = new Uint8Array(0);
 
   constructor() {
-    super({ fields: FIELDS, tokenize: (s) => (s ? s.split(' ') : []), processTerm: (t) => t });
+    super(POSTING_OPTIONS);
+  }
+
+  /** minisearch's own serialisation, plus the field lengths in terms that our scoring uses. */
+  toSnapshot(): PostingSnapshot {
+    return { minisearch: this.toJSON(), lengths: this.lengths, totalLength: this.totalLength };
+  }
+
+  /**
+   * The inverse of toSnapshot. minisearch's loader always constructs a plain MiniSearch, so its
+   * state is moved onto a PostingIndex; discarded chunks are the short ids it no longer maps.
+   */
+  static fromSnapshot(snapshot: PostingSnapshot): PostingIndex {
+    const index = new PostingIndex();
+    // Copies minisearch's own fields only; our lengths and accumulators are not among them.
+    Object.assign(index, MiniSearch.loadJS(snapshot.minisearch, POSTING_OPTIONS));
+    for (const field of FIELDS) {
+      snapshot.lengths[field].forEach((n, shortId) => {
+        if (n !== null) index.lengths[field][shortId] = n;
+      });
+      index.totalLength[field] = snapshot.totalLength[field];
+    }
+    index.grow(Math.max(1024, index._nextId * 2));
+    for (const shortId of index._documentIds.keys()) index.alive[shortId] = 1;
+    return index;
+  }
+
+  /** Terms indexed over all live chunks and fields (what memory grows with, besides the chunk count). */
+  get indexedTermCount(): number {
+    return this.totalLength.title + this.totalLength.text;
   }
 
   private grow(size: number): void {
@@ -220,9 +265,17 @@ class TopK {
   }
 }
 
+/**
+ * Heap per indexed chunk (ids, filter values, minisearch's maps) and per indexed term (postings),
+ * fitted to bench/bm25-snapshot.ts on real ~40-word passages (2.9–3.7 KB per chunk measured after
+ * GC at 20k and 3k chunks); good to about ±25 %, which is what a memory budget needs.
+ */
+const BYTES_PER_CHUNK = 2200;
+const BYTES_PER_TERM = 40;
+
 export class Bm25Index {
   readonly options: Bm25Options;
-  private readonly postings = new PostingIndex();
+  private postings = new PostingIndex();
   /** Filterable values per chunk id, so filters apply exactly as the SQL side applies them. */
   private readonly filterable = new Map<string, FilterableChunk>();
   private readonly chunksByDocument = new Map<string, string[]>();
@@ -236,6 +289,33 @@ export class Bm25Index {
   /** Number of indexed chunks. */
   get size(): number {
     return this.filterable.size;
+  }
+
+  /** An estimate of the heap this index holds, for the registry's memory budget. */
+  get estimatedBytes(): number {
+    return this.size * BYTES_PER_CHUNK + this.postings.indexedTermCount * BYTES_PER_TERM;
+  }
+
+  toSnapshot(): Bm25IndexSnapshot {
+    return {
+      postings: this.postings.toSnapshot(),
+      filterable: [...this.filterable],
+      documentVersions: [...this.documentVersions],
+    };
+  }
+
+  /** An index from toSnapshot's data; it must have been built with the same tokenizer. */
+  static fromSnapshot(snapshot: Bm25IndexSnapshot, options: Partial<Bm25Options> = {}): Bm25Index {
+    const index = new Bm25Index(options);
+    index.postings = PostingIndex.fromSnapshot(snapshot.postings);
+    for (const [chunkId, values] of snapshot.filterable) {
+      index.filterable.set(chunkId, values);
+      let ids = index.chunksByDocument.get(values.documentId);
+      if (!ids) index.chunksByDocument.set(values.documentId, (ids = []));
+      ids.push(chunkId);
+    }
+    for (const [documentId, version] of snapshot.documentVersions) index.documentVersions.set(documentId, version);
+    return index;
   }
 
   /** Adds chunks; a chunk id already present is replaced. */
@@ -321,87 +401,6 @@ export class Bm25Index {
     const { k1, b, delta, titleBoost, coordination } = this.options;
     const accept = filter.length ? (id: string) => matchesFilter(this.filterable.get(id)!, filter) : undefined;
     return this.postings.score(terms, { k1, b, delta, coordination, boosts: { title: titleBoost, text: 1 } }, options.limit, accept);
-  }
-}
-
-interface CollectionState {
-  index: Bm25Index;
-  /** The collection version the index reflects; -1 before the first sync. */
-  syncedVersion: number;
-  /** The sync in progress, shared by concurrent callers, with the version it was started for. */
-  running?: { version: number; done: Promise<Bm25Index> };
-}
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/**
- * One Bm25Index per collection, caught up lazily with the store. The collection version moves on
- * every write (by this process or another, e.g. an ingestion worker); when it has moved, the
- * registry diffs document versions against what it indexed and re-reads only what changed.
- */
-export class Bm25Registry {
-  private readonly states = new Map<string, CollectionState>();
-
-  constructor(
-    private readonly store: Store,
-    private readonly options: { bm25?: Partial<Bm25Options>; documentsPerBatch?: number } = {},
-  ) {}
-
-  /** Called after each sync: `initial` for the first build of a collection's index (metrics). */
-  onSync: ((event: { collectionId: string; initial: boolean; ms: number; chunks: number }) => void) | undefined;
-
-  async ensureSynced(collection: Collection): Promise<Bm25Index> {
-    let state = this.states.get(collection.id);
-    if (!state) {
-      state = { index: new Bm25Index(this.options.bm25), syncedVersion: -1 };
-      this.states.set(collection.id, state);
-    }
-    if (collection.version <= state.syncedVersion) return state.index;
-    // A running sync started for this version or a newer one covers this caller; an older one
-    // may have read the database before this caller's write, so run again after it.
-    if (state.running && state.running.version >= collection.version) return state.running.done;
-    const previous = state.running?.done.catch(() => undefined);
-    const current = state;
-    const done = (async () => {
-      await previous;
-      if (collection.version <= current.syncedVersion) return current.index;
-      const started = performance.now();
-      await this.sync(collection.id, current.index);
-      const initial = current.syncedVersion < 0;
-      this.onSync?.({ collectionId: collection.id, initial, ms: performance.now() - started, chunks: current.index.size });
-      current.syncedVersion = Math.max(current.syncedVersion, collection.version);
-      return current.index;
-    })();
-    const running = { version: collection.version, done };
-    state.running = running;
-    try {
-      return await done;
-    } finally {
-      if (state.running === running) state.running = undefined;
-    }
-  }
-
-  /** Forgets a collection's index (after the collection is deleted, or to force a rebuild). */
-  drop(collectionId: string): void {
-    this.states.delete(collectionId);
-  }
-
-  private async sync(collectionId: string, index: Bm25Index): Promise<void> {
-    const current = await this.store.documentVersions(collectionId);
-    for (const documentId of [...index.documentVersions.keys()]) {
-      if (current.get(documentId) !== index.documentVersions.get(documentId)) index.removeDocument(documentId);
-    }
-    const missing = [...current.keys()].filter((id) => !index.documentVersions.has(id));
-    const batchSize = this.options.documentsPerBatch ?? 200;
-    for (let i = 0; i < missing.length; i += batchSize) {
-      const batch = missing.slice(i, i + batchSize);
-      const chunks = await this.store.chunksOfDocuments(collectionId, batch);
-      index.add(chunks);
-      // Documents without chunks (or deleted since the version list was read) are still recorded,
-      // so they are not fetched again on every sync; the next diff corrects them if they changed.
-      for (const id of batch) if (!index.documentVersions.has(id)) index.markDocument(id, current.get(id)!);
-      await yieldToEventLoop();
-    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { RaglineError, badRequest, notFound } from '../core/errors.ts';
 import type { Embedder } from '../models/types.ts';
-import type { Bm25Registry } from './bm25.ts';
+import type { Bm25Registry } from './bm25-registry.ts';
 import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
 import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
 import type { ChunkRecord, Collection, Store } from '../store/types.ts';

@@ -22,6 +22,10 @@ function executor(db: PGlite, q: Queryable = db, release: () => Promise<void> = 
         await release();
       }
     },
+    listen: async (channel, onNotice) => {
+      const unlisten = await db.listen(channel, onNotice);
+      return () => unlisten();
+    },
   };
 }
 

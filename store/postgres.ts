@@ -4,6 +4,7 @@ import { RaglineError, errorMessage } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { DenseIndex } from './dense-index.ts';
 import { SqlStore } from './sql-store.ts';
+import { listenOnDedicatedConnection } from './pg-listener.ts';
 import type { SqlExecutor } from './sql.ts';
 
 /*
@@ -245,7 +246,9 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
     throw connectError(databaseUrl, err);
   }
 
-  const store = new SqlStore('postgres', poolExecutor(pool, options.retries ?? 8), options.denseIndex);
+  const executor = poolExecutor(pool, options.retries ?? 8);
+  executor.listen = (channel, onNotice, onResubscribed) => listenOnDedicatedConnection(databaseUrl, channel, onNotice, onResubscribed);
+  const store = new SqlStore('postgres', executor, options.denseIndex);
   try {
     await store.migrate();
   } catch (err) {

@@ -4,6 +4,12 @@ export interface SqlExecutor {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Subscribes to NOTIFY on `channel` (PGlite: in process; Postgres: a dedicated connection).
+   * `onResubscribed` runs after the subscription was lost and restored: notices sent in between
+   * are gone, so the caller re-checks what it caches. Resolves to an unsubscribe function.
+   */
+  listen?(channel: string, onNotice: (payload: string) => void, onResubscribed?: () => void): Promise<() => Promise<void>>;
 }
 
 /** pgvector's text form; both drivers send it as a parameter cast to ::vector. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Bm25Index, Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Index } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { matchesFilter, parseFilter } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';

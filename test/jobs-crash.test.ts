@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -11,7 +11,8 @@ import { JobWorker } from '../ingest/jobs/worker.ts';
 import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
-import { DATASETS_DIR, PROJECT_ROOT, SHARED_AVAILABLE, TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
+import { DATASETS_DIR, SHARED_AVAILABLE, describeShared } from './helpers/shared.ts';
+import { killGroup, spawnRagline, type RaglineProcess } from './helpers/processes.ts';
 import { createTempDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 
 const PDF = path.join(DATASETS_DIR, 'pdfs', 'nist-fips-199.pdf');
@@ -22,31 +23,11 @@ const config = configSchema.parse({ chunking: CHUNKING });
 const describeCrash = SHARED_AVAILABLE ? await describePostgres() : describeShared;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `ragline worker` in its own process group, so SIGKILL reaches node behind npx and tsx. */
-function spawnWorker(databaseUrl: string): { child: ChildProcess; output: () => string } {
-  let output = '';
-  const child = spawn('npx', ['tsx', 'cli/main.ts', 'worker', '--poll-ms', '200', '--heartbeat-ms', '1000', '--stale-ms', '3000'], {
-    cwd: PROJECT_ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      RAG_MODEL_DIR: path.resolve(TEST_MODEL_DIR),
-      RAGLINE_CHUNK_STRATEGY: CHUNKING.strategy,
-      RAGLINE_LOG_LEVEL: 'info',
-    },
+function spawnWorker(databaseUrl: string): RaglineProcess {
+  return spawnRagline(['worker', '--poll-ms', '200', '--heartbeat-ms', '1000', '--stale-ms', '3000'], databaseUrl, {
+    RAGLINE_CHUNK_STRATEGY: CHUNKING.strategy,
+    RAGLINE_LOG_LEVEL: 'info',
   });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  return { child, output: () => output };
-}
-
-function killGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(-child.pid!, 'SIGKILL');
-  return exited;
 }
 
 describeCrash('ingestion survives a worker killed mid-document (Postgres server, child process)', () => {

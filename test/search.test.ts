@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { Embedder } from '../models/types.ts';
-import { Bm25Registry } from '../retrieval/bm25.ts';
+import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { matchesFilter, parseFilter, type FilterInput } from '../store/filters.ts';
 import { loadCorpus } from '../eval/probe/scifact.ts';
 import { HybridSearcher } from '../retrieval/search.ts';

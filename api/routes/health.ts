@@ -37,7 +37,9 @@ export function healthRoutes(ragline: Ragline, queue: JobQueue): Hono {
     if (!ragline.warming) void ragline.warmUp().catch(() => {});
     const { modelLoaded, indexesBuilt } = ragline.readiness;
     const ready = modelLoaded && indexesBuilt;
-    return c.json({ status: ready ? 'ready' : 'starting', checks: { modelLoaded, bm25IndexesBuilt: indexesBuilt } }, ready ? 200 : 503);
+    // bm25: each loaded collection, where its index came from (snapshot or rebuild), and memory against the budget.
+    const checks = { modelLoaded, bm25IndexesBuilt: indexesBuilt, bm25: ragline.bm25.readiness() };
+    return c.json({ status: ready ? 'ready' : 'starting', checks }, ready ? 200 : 503);
   });
   return app;
 }

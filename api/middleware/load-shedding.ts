@@ -1,0 +1,97 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { RaglineError } from '../../core/errors.ts';
+import { errorResponse } from '../http-errors.ts';
+
+/** Routes whose work is bounded together: each class has its own count of requests in flight. */
+export type RouteClass = 'search' | 'answer' | 'upload';
+
+export interface LoadSheddingOptions {
+  /** Most requests of each class in flight at once; 0 leaves the class unbounded. */
+  maxInFlight: Record<RouteClass, number>;
+  retryAfterSeconds: number;
+}
+
+const CLASS_BY_ROUTE: [RegExp, RouteClass][] = [
+  [/^\/v1\/collections\/[^/]+\/search\/?$/, 'search'],
+  [/^\/v1\/collections\/[^/]+\/answer\/?$/, 'answer'],
+  [/^\/v1\/collections\/[^/]+\/documents\/?$/, 'upload'],
+];
+
+export function routeClassOf(method: string, path: string): RouteClass | undefined {
+  if (method !== 'POST') return undefined;
+  return CLASS_BY_ROUTE.find(([pattern]) => pattern.test(path))?.[1];
+}
+
+/**
+ * Answers 503 with Retry-After at once when a route class already has its maximum of requests in
+ * flight, instead of queueing them: a saturated replica stays fast for the requests it accepted,
+ * and clients (or the load balancer) retry elsewhere or later. A streamed answer stays in flight
+ * until its event stream ends.
+ */
+export function loadShedding(options: LoadSheddingOptions): MiddlewareHandler {
+  const inFlight: Record<RouteClass, number> = { search: 0, answer: 0, upload: 0 };
+  return async (c, next) => {
+    const routeClass = routeClassOf(c.req.method, c.req.path);
+    const limit = routeClass ? options.maxInFlight[routeClass] : 0;
+    if (!routeClass || !limit) return next();
+    if (inFlight[routeClass] >= limit) {
+      c.header('Retry-After', String(options.retryAfterSeconds));
+      return errorResponse(
+        c,
+        new RaglineError(
+          'overloaded',
+          `too many ${routeClass} requests in flight (at most ${limit}); retry after ${options.retryAfterSeconds} s`,
+          {
+            routeClass,
+            maxInFlight: limit,
+            retryAfterSeconds: options.retryAfterSeconds,
+          },
+        ),
+      );
+    }
+    inFlight[routeClass] += 1;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inFlight[routeClass] -= 1;
+    };
+    try {
+      await next();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (!releaseWithStream(c, release)) release();
+  };
+}
+
+/** For an event stream, moves the release to the end of the body (finished, failed or cancelled). */
+function releaseWithStream(c: Context, release: () => void): boolean {
+  const res = c.res;
+  if (!res.body || !res.headers.get('content-type')?.startsWith('text/event-stream')) return false;
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          release();
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        release();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  });
+  c.res = undefined;
+  c.res = new Response(body, res);
+  return true;
+}

@@ -1,0 +1,173 @@
+import type { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../api/app.ts';
+import { routeClassOf } from '../api/middleware/load-shedding.ts';
+import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
+import { AnswerService } from '../answer/service.ts';
+import type { GenerateInput, GenerateResult, Generator, StreamEvent } from '../answer/types.ts';
+import { configSchema, loadConfig } from '../core/config.ts';
+import { Ragline } from '../facade/ragline.ts';
+import { openPgliteStore } from '../store/pglite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
+import { pollUntil } from './helpers/poll.ts';
+import { describeShared } from './helpers/shared.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
+type Json = Record<string, any>;
+
+/** A generator that holds every call until the test opens the gate: requests stay in flight on demand. */
+class GatedGenerator implements Generator {
+  readonly model = 'gated';
+  readonly provider = 'test';
+  readonly promptVersion = 'gated-v1';
+  entered = 0;
+  private open!: () => void;
+  private gate = new Promise<void>((resolve) => {
+    this.open = resolve;
+  });
+
+  release(): void {
+    this.open();
+  }
+
+  async generate(input: GenerateInput): Promise<GenerateResult> {
+    this.entered += 1;
+    await this.gate;
+    return { text: `About ${input.question} [1]`, usage: { promptTokens: 1, completionTokens: 1 }, model: this.model };
+  }
+
+  async *stream(input: GenerateInput): AsyncIterable<StreamEvent> {
+    this.entered += 1;
+    await this.gate;
+    yield { delta: `About ${input.question} [1]` };
+    yield { done: true, usage: { promptTokens: 1, completionTokens: 1 }, model: this.model };
+  }
+}
+
+const until = (condition: () => boolean, what: string) => pollUntil(condition, what, 10_000);
+
+const post = (app: Hono, path: string, body: unknown) =>
+  app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+async function expectShed(res: Response, routeClass: string, maxInFlight: number): Promise<void> {
+  expect(res.status).toBe(503);
+  expect(res.headers.get('retry-after')).toBe('2');
+  const body = (await res.json()) as Json;
+  expect(body).toEqual({
+    error: { code: 'overloaded', message: expect.stringContaining(routeClass), details: { routeClass, maxInFlight, retryAfterSeconds: 2 } },
+  });
+}
+
+describe('route classes', () => {
+  it('classifies search, answer and upload POSTs and nothing else', () => {
+    expect(routeClassOf('POST', '/v1/collections/kb/search')).toBe('search');
+    expect(routeClassOf('POST', '/v1/collections/kb/answer')).toBe('answer');
+    expect(routeClassOf('POST', '/v1/collections/kb/documents')).toBe('upload');
+    expect(routeClassOf('GET', '/v1/collections/kb/documents')).toBeUndefined();
+    expect(routeClassOf('POST', '/v1/collections')).toBeUndefined();
+    expect(routeClassOf('POST', '/v1/collections/kb/documents/x')).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  it('reads the shedding bounds and the BM25 budget from their variables, with defaults', () => {
+    const defaults = configSchema.parse({});
+    expect(defaults.loadShedding).toEqual({ search: 64, answer: 16, upload: 8, retryAfterSeconds: 1 });
+    expect(defaults.bm25Cache).toEqual({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 });
+    const config = loadConfig({
+      RAGLINE_MAX_IN_FLIGHT_SEARCH: '3',
+      RAGLINE_MAX_IN_FLIGHT_UPLOAD: '0',
+      RAGLINE_SHED_RETRY_AFTER_SECONDS: '5',
+      RAGLINE_BM25_MEMORY_MB: '0',
+      RAGLINE_BM25_SNAPSHOTS: 'false',
+    });
+    expect(config.loadShedding).toMatchObject({ search: 3, answer: 16, upload: 0, retryAfterSeconds: 5 });
+    expect(config.bm25Cache).toMatchObject({ memoryMb: 0, snapshots: false });
+  });
+
+  it('names the variable of a bad value', () => {
+    expect(() => loadConfig({ RAGLINE_MAX_IN_FLIGHT_ANSWER: '-1' })).toThrow(/RAGLINE_MAX_IN_FLIGHT_ANSWER/);
+    expect(() => loadConfig({ RAGLINE_BM25_MEMORY_MB: 'lots' })).toThrow(/RAGLINE_BM25_MEMORY_MB/);
+  });
+});
+
+describeShared('load shedding through the API (PGlite + real model, a gated generator)', () => {
+  let store: SqlStore;
+  let ragline: Ragline;
+
+  const appWith = (generator: GatedGenerator) => {
+    const service = new AnswerService(ragline, { generator, fallback: new ExtractiveGenerator(() => ragline.embedder()) });
+    return createApi(ragline, { answers: service });
+  };
+  const question = { question: 'What do the moon and the sun cause in the ocean?' };
+
+  beforeAll(async () => {
+    store = await openPgliteStore();
+    const config = configSchema.parse({ loadShedding: { search: 1, answer: 2, upload: 1, retryAfterSeconds: 2 } });
+    ragline = await Ragline.open(config, { store, embedder: await testEmbedder() });
+    await ragline.createCollection('kb');
+    await ragline.ingest('kb', [
+      {
+        source: 'tides.txt',
+        bytes: new TextEncoder().encode('Ocean tides are caused by the gravitational pull of the moon and the sun on the rotating earth.'),
+      },
+    ]);
+  });
+
+  afterAll(async () => {
+    await ragline?.close();
+  });
+
+  it('answers 503 with Retry-After at once when the answer class is full, serves other classes, and recovers', async () => {
+    const generator = new GatedGenerator();
+    const app = appWith(generator);
+    const held = [post(app, '/v1/collections/kb/answer', question), post(app, '/v1/collections/kb/answer', question)];
+    await until(() => generator.entered === 2, 'two answers to reach the generator');
+
+    await expectShed(await post(app, '/v1/collections/kb/answer', question), 'answer', 2);
+    expect(generator.entered).toBe(2); // the shed request never reached retrieval or generation
+    const search = await post(app, '/v1/collections/kb/search', { query: 'moon tides', mode: 'bm25' });
+    expect(search.status).toBe(200);
+
+    generator.release();
+    for (const res of await Promise.all(held)) expect(res.status).toBe(200);
+    const after = await post(app, '/v1/collections/kb/answer', question);
+    expect(after.status).toBe(200);
+    expect(((await after.json()) as Json).answer).toContain('About');
+  });
+
+  it('keeps a streamed answer in flight until its event stream ends', async () => {
+    const generator = new GatedGenerator();
+    const app = appWith(generator);
+    const streams = await Promise.all([
+      post(app, '/v1/collections/kb/answer', { ...question, stream: true }),
+      post(app, '/v1/collections/kb/answer', { ...question, stream: true }),
+    ]);
+    for (const res of streams) expect(res.headers.get('content-type')).toContain('text/event-stream');
+    await until(() => generator.entered === 2, 'both streams to reach the generator');
+    // Both handlers have returned their Response; the streams are still open, so both still count.
+    await expectShed(await post(app, '/v1/collections/kb/answer', question), 'answer', 2);
+
+    generator.release();
+    const bodies = await Promise.all(streams.map((res) => res.text()));
+    for (const body of bodies) expect(body).toContain('event: done');
+    const after = await post(app, '/v1/collections/kb/answer', question);
+    expect(after.status).toBe(200);
+  });
+
+  it('a request that fails in its handler gives its slot back (search bounded at 1), and uploads pass meanwhile', async () => {
+    const app = appWith(new GatedGenerator());
+    // Invalid requests fail inside the handler; each must release its slot or the next would be shed.
+    for (let i = 0; i < 3; i++) {
+      const res = await post(app, '/v1/collections/kb/search', { query: '' });
+      expect(res.status).toBe(400);
+    }
+    const upload = await app.request('/v1/collections/kb/documents', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ source: 'moon.txt', text: 'The moon orbits the earth.' }),
+    });
+    expect(upload.status).toBeLessThan(300);
+  });
+});
