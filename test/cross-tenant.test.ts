@@ -78,6 +78,14 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
   { method: 'GET', route: '/v1/jobs', paths: A_COLLECTION.map((c) => `/v1/jobs?collection=${c}`) },
   { method: 'GET', route: '/v1/jobs/:id', paths: ['/v1/jobs/{aJobId}', '/v1/jobs/{aJobIdUpper}'] },
   { method: 'POST', route: '/v1/jobs/:id/retry', paths: ['/v1/jobs/{aJobId}/retry', '/v1/jobs/{aFailedJobId}/retry'] },
+  { method: 'POST', route: '/v1/jobs/:id/cancel', paths: ['/v1/jobs/{aJobId}/cancel', '/v1/jobs/{aJobIdUpper}/cancel'] },
+  { method: 'GET', route: '/v1/requests/:id', paths: ['/v1/requests/{aTraceId}'] },
+  {
+    method: 'POST',
+    route: '/v1/feedback',
+    paths: ['/v1/feedback'],
+    body: { requestId: '{aTraceId}', rating: 'down', comment: 'b was here' },
+  },
   { method: 'POST', route: '/v1/keys', paths: ['/v1/keys'], body: { role: 'admin', tenant: 'team-a' }, status: 403 },
   { method: 'GET', route: '/v1/keys', paths: ['/v1/keys'], status: 200 },
   { method: 'GET', route: '/v1/keys', paths: ['/v1/keys?tenant=team-a'], status: 403 },
@@ -96,6 +104,17 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
 
 const SECRET = 'ALPHA-SECRET-VAULT-4471';
 
+/** A search by tenant A, and its trace id once the ledger (which writes off the hot path) has stored it. */
+async function tracedSearchOf(f: TenancyFixture, key: string): Promise<string> {
+  const res = await f.app.request('/v1/collections/handbook/search', jsonRequest('POST', { query: 'vault code' }, key));
+  const { requestId } = (await res.json()) as { requestId: string };
+  for (let tries = 0; tries < 100; tries++) {
+    if ((await f.app.request(`/v1/requests/${requestId}`, jsonRequest('GET', undefined, key))).status === 200) return requestId;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`trace ${requestId} was never stored`);
+}
+
 describeShared('cross-tenant isolation (PGlite + real model)', () => {
   let f: TenancyFixture;
   let bKey: string;
@@ -113,6 +132,7 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     const [failed] = await f.queue.enqueue(a.collection.id, [{ source: 'a-failed.txt', bytes: new TextEncoder().encode(SECRET) }]);
     await f.store.db.query("UPDATE ingest_jobs SET state = 'failed' WHERE id = $1", [failed!.id]);
     const aKey = await f.tenancy.createKey(OPERATOR, { tenantId: 'team-a', role: 'writer' });
+    const aTraceId = await tracedSearchOf(f, aKey.key);
     await f.tenancy.updateSettings(OPERATOR, 'team-a', { requireDeleteApproval: true });
     const request = await f.tenancy.deleteDocument({ ...OPERATOR, tenantId: 'team-a' }, a.collection, a.document.id, true);
     if (request.deleted) throw new Error('expected a pending deletion');
@@ -127,6 +147,7 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
       aFailedJobId: failed!.id,
       aKeyId: aKey.record.id,
       aRequestId: request.pending.id,
+      aTraceId,
     });
     bKey = await f.key('team-b', 'admin');
   });
@@ -159,6 +180,8 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     expect((await f.store.listCollections('team-a')).map((c) => c.name)).toEqual(['alpha-only', 'handbook']);
     expect(await f.store.getDocument(victim.aCollectionId!, victim.aDocumentId!)).not.toBeNull();
     expect((await f.queue.get(victim.aJobId!))?.state).toBe('queued');
+    const trace = await f.app.request(`/v1/requests/${victim.aTraceId}`, jsonRequest('GET', undefined, await f.key('team-a', 'reader')));
+    expect(((await trace.json()) as { feedback: unknown }).feedback ?? null).toBeNull();
     expect((await f.queue.get(victim.aFailedJobId!))?.state).toBe('failed');
     expect((await f.tenancy.store.listKeys('team-a')).every((k) => k.revokedAt === null)).toBe(true);
     expect((await f.tenancy.store.listDeletionRequests('team-a')).map((r) => r.state)).toEqual(['pending']);
