@@ -114,6 +114,7 @@ export function createAnswerCache(o: {
   redisUrl?: string;
   redisKeyPrefix: string;
 }): AnswerCache | undefined {
+  if (!o.answerCacheSize) return undefined; // 0 turns the answer cache off, in Redis too
   if (o.redisUrl) return new RedisAnswerCache(o.redisUrl, `${o.redisKeyPrefix}answer:`, o.answerCacheTtlSeconds);
-  return o.answerCacheSize ? new MemoryAnswerCache(o.answerCacheSize, o.answerCacheTtlSeconds) : undefined;
+  return new MemoryAnswerCache(o.answerCacheSize, o.answerCacheTtlSeconds);
 }

@@ -24,6 +24,12 @@ export interface RequestContext {
 }
 
 export type CacheStatus = 'hit' | 'miss' | 'off';
+/**
+ * The collection a request is about: already resolved, a name or id in the default tenant, or a
+ * resolver the route supplies (tenant and key scoping) so that its failures are traced too.
+ */
+export type CollectionSource = CollectionRef | (() => Promise<Collection>);
+
 export type TracedAnswer = AnswerResponse & { requestId: string; cache: CacheStatus };
 export type TracedSearch = SearchResponse & { requestId: string };
 
@@ -79,11 +85,11 @@ export class TracedQueries {
     this.listeners.push(listener);
   }
 
-  async search(ctx: RequestContext, collectionRef: CollectionRef, input: SearchRequestInput): Promise<TracedSearch> {
+  async search(ctx: RequestContext, collectionRef: CollectionSource, input: SearchRequestInput): Promise<TracedSearch> {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'search', typeof input?.query === 'string' ? input.query : '');
     try {
-      const collection = await this.ragline.collection(collectionRef);
+      const collection = await this.resolve(collectionRef);
       Object.assign(base, collectionFields(collection));
       const response = await this.ragline.search(collection, input);
       this.record({
@@ -102,7 +108,12 @@ export class TracedQueries {
     }
   }
 
-  async answer(ctx: RequestContext, collectionRef: CollectionRef, input: AnswerRequestInput, signal?: AbortSignal): Promise<TracedAnswer> {
+  async answer(
+    ctx: RequestContext,
+    collectionRef: CollectionSource,
+    input: AnswerRequestInput,
+    signal?: AbortSignal,
+  ): Promise<TracedAnswer> {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
     try {
@@ -126,7 +137,7 @@ export class TracedQueries {
   /** The answer service's events, from the cache when the answer is there; `done` carries requestId and cache. */
   async *stream(
     ctx: RequestContext,
-    collectionRef: CollectionRef,
+    collectionRef: CollectionSource,
     input: AnswerRequestInput,
     signal?: AbortSignal,
   ): AsyncGenerator<AnswerEvent> {
@@ -178,9 +189,13 @@ export class TracedQueries {
   }
 
   /** Validates, resolves the collection (filling the trace) and looks the answer up in the cache. */
-  private async prepare(ctx: RequestContext, collectionRef: CollectionRef, input: AnswerRequestInput, base: Trace) {
+  private resolve(source: CollectionSource): Promise<Collection> {
+    return typeof source === 'function' ? source() : this.ragline.collection(source);
+  }
+
+  private async prepare(ctx: RequestContext, collectionRef: CollectionSource, input: AnswerRequestInput, base: Trace) {
     const request = this.answers.parse(input);
-    const collection = await this.ragline.collection(collectionRef);
+    const collection = await this.resolve(collectionRef);
     Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
     const key = this.cacheKey(ctx, collection, request);
     const cached = key ? await this.cache!.get(key) : undefined;

@@ -8,6 +8,7 @@ import { configSchema } from '../core/config.ts';
 import { RequestLedger } from '../facade/ledger.ts';
 import { openOperations, type Operations } from '../facade/operations.ts';
 import { Ragline } from '../facade/ragline.ts';
+import { Tenancy } from '../facade/tenancy.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Trace } from '../store/ledger.ts';
 import { openPgliteStore } from '../store/pglite.ts';
@@ -69,6 +70,10 @@ describeShared('request ledger, feedback, answer cache and metrics (PGlite + rea
     metricsText = async () => (await app.request('/metrics')).text();
     await ragline.createCollection('guide');
     await ragline.ingest('guide', [{ source: 'guide.txt', bytes: new TextEncoder().encode(GUIDE), mime: 'text/plain' }]);
+    // Tenant acme has a "guide" of its own: collections, like traces, are seen only inside their tenant.
+    await Tenancy.for(ragline).createTenant({ keyId: 'test', tenantId: 'default', client: 'local' }, 'acme');
+    const acmeGuide = await ragline.createCollection('guide', {}, 'acme');
+    await ragline.ingest(acmeGuide, [{ source: 'guide.txt', bytes: new TextEncoder().encode(GUIDE), mime: 'text/plain' }]);
   });
 
   afterAll(async () => {

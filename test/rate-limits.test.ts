@@ -159,7 +159,9 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
 
   it('charges prompt + completion tokens per key and per tenant, and refuses new answers once a budget is spent', async () => {
     // The fake reports 321 prompt + 12 completion tokens per answer.
-    const cfg = { ...config({ keyTokensPerMinute: 500, tenantTokensPerMinute: 700 }), redisUrl: REDIS_URL };
+    // The same question is asked again and again: with the answer cache on, repeats would cost no tokens.
+    const base = config({ keyTokensPerMinute: 500, tenantTokensPerMinute: 700 });
+    const cfg = { ...base, redisUrl: REDIS_URL, operations: { ...base.operations, answerCacheSize: 0 } };
     const limits = RequestLimits.fromConfig(cfg);
     await limits.ready();
     const generator = fakeChatGenerator(fake.baseURL);

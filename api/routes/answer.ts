@@ -21,7 +21,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
 
   app.post('/:id/answer', async (c) => {
     const request = await readJson(c, answerRequestSchema);
-    const collection = await scopedCollection(c, ragline, c.req.param('id'));
+    const collection = () => scopedCollection(c, ragline, c.req.param('id'));
     const context = requestContext(c);
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).
@@ -30,7 +30,8 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
     if (!request.stream) {
       try {
         const response = await queries.answer(context, collection, request, upstream.signal);
-        await c.get('chargeAnswerTokens')?.(response.usage);
+        // A cached answer cost no LLM tokens this time, so it spends none of the budget.
+        if (response.cache !== 'hit') await c.get('chargeAnswerTokens')?.(response.usage);
         return c.json(response);
       } catch (err) {
         // The client went away and the LLM call was cancelled: there is nobody to answer.
@@ -51,13 +52,14 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
       try {
         for (let next = first; !next.done; next = await events.next()) {
           if (sse.aborted) return;
-          if (next.value.event === 'done') await c.get('chargeAnswerTokens')?.(next.value.data.usage);
+          const done = next.value.event === 'done' ? next.value.data : undefined;
+          if (done && (done as { cache?: string }).cache !== 'hit') await c.get('chargeAnswerTokens')?.(done.usage);
           await sse.writeSSE({ event: next.value.event, data: JSON.stringify(next.value.data) });
         }
       } catch (err) {
         if (sse.aborted) return;
         const error = err instanceof RaglineError ? err : new RaglineError('internal', 'the answer failed', { cause: errorMessage(err) });
-        logger.warn({ err: errorMessage(err), collection: collection.id }, 'answer stream failed');
+        logger.warn({ err: errorMessage(err), collection: c.req.param('id') }, 'answer stream failed');
         await sse.writeSSE({ event: 'error', data: JSON.stringify(error.toJSON()) });
       }
     });

@@ -10,8 +10,8 @@ import { requestContext } from '../request-context.ts';
 export function searchRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
   app.post('/:id/search', async (c) => {
-    const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const request = await readJson(c, searchRequestSchema);
+    const collection = () => scopedCollection(c, ragline, c.req.param('id'));
     return c.json(await queries.search(requestContext(c), collection, request));
   });
   return app;
