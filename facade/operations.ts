@@ -1,5 +1,6 @@
 import type { AnswerService } from '../answer/service.ts';
 import { RaglineError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
 import { LedgerStore } from '../store/ledger.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import type { Store } from '../store/types.ts';
@@ -17,7 +18,7 @@ export interface Operations {
 }
 
 export interface OperationsOptions {
-  /** Applied to questions before they are stored (PII redaction); identity by default. */
+  /** Applied to questions before they are stored; by default PII redaction when RAGLINE_REDACT_TRACES is on, else identity. */
   redact?: (text: string) => string;
   /** Overrides the configured answer cache (tests, benches). `null` turns it off. */
   cache?: AnswerCache | null;
@@ -34,12 +35,14 @@ export function ledgerStoreFor(store: Store): LedgerStore {
 /** The ledger, the answer cache and the traced queries over them, as configured in `operations`. */
 export function openOperations(ragline: Ragline, answers: AnswerService, options: OperationsOptions = {}): Operations {
   const o = ragline.config.operations;
+  const { redactTraces, redactKinds } = ragline.config.guardrails;
+  const redactQuestion = options.redact ?? (redactTraces ? (text: string) => redact(text, { kinds: redactKinds }) : undefined);
   const ledger = new RequestLedger(ledgerStoreFor(ragline.store), {
     flushMs: o.ledgerFlushMs,
     batchSize: o.ledgerBatchSize,
     maxBuffered: o.ledgerMaxBuffered,
     retentionDays: o.retentionDays,
-    redact: options.redact,
+    redact: redactQuestion,
   });
   const cache = options.cache === null ? undefined : (options.cache ?? createAnswerCache({ ...o, redisUrl: ragline.config.redisUrl }));
   const queries = new TracedQueries(ragline, answers, ledger, cache);
