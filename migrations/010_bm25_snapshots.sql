@@ -16,10 +16,10 @@ CREATE TABLE bm25_snapshots (
 );
 
 -- Every change to a collection's documents bumps collections.version; deleting the collection
--- removes the row. Both are announced on one channel so replicas catch up (or drop the index)
+-- sets deleted_at (a soft delete, restorable) and purging removes the row. Both are announced on one channel so replicas catch up (or drop the index)
 -- without polling. NOTIFY is transactional: listeners hear of a change only once it is committed.
 -- (The body stays on one line: the migration runner splits statements at a semicolon ending a line.)
-CREATE FUNCTION ragline_notify_collection_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('ragline_collection_changes', json_build_object('id', COALESCE(NEW.id, OLD.id), 'version', COALESCE(NEW.version, OLD.version), 'deleted', TG_OP = 'DELETE')::text); RETURN NULL; END $$;
+CREATE FUNCTION ragline_notify_collection_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('ragline_collection_changes', json_build_object('id', COALESCE(NEW.id, OLD.id), 'version', COALESCE(NEW.version, OLD.version), 'deleted', TG_OP = 'DELETE' OR NEW.deleted_at IS NOT NULL)::text); RETURN NULL; END $$;
 
-CREATE TRIGGER collections_notify_change AFTER UPDATE OF version OR DELETE ON collections
+CREATE TRIGGER collections_notify_change AFTER UPDATE OF version, deleted_at OR DELETE ON collections
   FOR EACH ROW EXECUTE FUNCTION ragline_notify_collection_change();
