@@ -39,4 +39,10 @@ program
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./bm25-snapshot.ts')).runBm25SnapshotBench(cmd.args));
 
+program
+  .command('pdf-qa')
+  .description('pdf-qa questions over the 21 shared PDFs, ingested into a store of their own, plus the noise-chunk share')
+  .option('--label <name>', 'names the store and the results file, e.g. before | after', 'current')
+  .action(async (opts) => (await import('./pdf-qa.ts')).runPdfQaBench(opts));
+
 await program.parseAsync(process.argv);

@@ -9,9 +9,10 @@ import { consoleProgress } from '../../eval/progress.ts';
 import { describeFusion, fmt, modesTable, parseFusionOptions, table, writeJson } from '../../eval/report.ts';
 import { EVAL_MODES, runEvaluation, type EvalMode, type EvalReport } from '../../eval/runner.ts';
 import { QUERY_KINDS } from '../../eval/query-kinds.ts';
+import { qaOptionsSchema, runQaCommand } from './eval-qa.ts';
 
 const optionsSchema = z.object({
-  dataset: z.string().min(1),
+  dataset: z.string({ error: 'is required (or use --qa with --collection)' }).min(1),
   split: z.string().min(1),
   mode: z.enum(['dense', 'bm25', 'hybrid', 'all']),
   limit: z.coerce.number().int().min(1).optional(),
@@ -86,8 +87,13 @@ export function printReport(report: EvalReport): void {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('Evaluate retrieval on a BEIR dataset: nDCG@10, Recall@10/100 and MRR@10 for dense, BM25 and hybrid.')
-    .requiredOption('--dataset <folder>', 'BEIR folder (corpus.jsonl, queries.jsonl, qrels/), or a name under ../shared/datasets')
+    .description(
+      'Evaluate retrieval on a BEIR dataset (nDCG@10, Recall@10/100, MRR@10 for dense, BM25 and hybrid), ' +
+        'or with --qa on your own questions over an ingested collection (page-level hit@k, MRR@10, answer containment, refusals).',
+    )
+    .option('--dataset <folder>', 'BEIR folder (corpus.jsonl, queries.jsonl, qrels/), or a name under ../shared/datasets')
+    .option('--qa <questions.jsonl>', 'questions with expected sources and pages (the pdf-qa format); needs --collection')
+    .option('--collection <name>', 'with --qa: the already-ingested collection to question')
     .option('--split <name>', 'qrels split to evaluate', 'test')
     .option('--mode <mode>', 'dense | bm25 | hybrid | all', 'all')
     .option('--fusion <fusion>', 'hybrid fusion: rrf | convex (default: the tuned default)')
@@ -100,6 +106,10 @@ export function register(program: Command): void {
     .option('--whole-documents', "BEIR's protocol instead of the pipeline: one passage per document, cut at the model's limit")
     .option('--json <file>', 'write the results and settings as JSON')
     .action(async (raw: Record<string, unknown>) => {
+      if (raw.qa !== undefined || raw.collection !== undefined) {
+        await exitOnMissingDataset(() => runQaCommand(parseOptions(qaOptionsSchema, raw)));
+        return;
+      }
       const opts = parseOptions(optionsSchema, raw);
       const fusion = parseFusionOptions(raw);
       const modes: readonly EvalMode[] = opts.mode === 'all' ? EVAL_MODES : [opts.mode];
