@@ -45,7 +45,7 @@ export async function runPdfQaBench(opts: Options) {
       files.map((f) => ({ source: f, bytes: new Uint8Array(fs.readFileSync(path.join(pdfDir, f))) })),
     );
     const failed = outcomes.filter((o) => o.status === 'failed');
-    if (failed.length) console.warn(`failed: ${failed.map((o) => o.source).join(', ')}`);
+    for (const o of failed) if (o.status === 'failed') console.warn(`failed: ${o.source}: ${o.error.message}`);
     const ingestSeconds = (performance.now() - ingestStart) / 1000;
 
     const c = await ragline.collection(collection);
