@@ -16,6 +16,7 @@ export const errorSchema = z.object({
 export const collectionSchema = z.object({
   id: z.string(),
   name: z.string(),
+  tenantId: z.string().describe('the owning tenant; names are unique per tenant'),
   embeddingModel: z.string(),
   dimensions: z.number().int(),
   metadata: z.record(z.string(), z.unknown()),
@@ -26,6 +27,14 @@ export const collectionSchema = z.object({
 export const collectionDetailSchema = collectionSchema.extend({ chunkCount: z.number().int() });
 export const collectionListSchema = z.object({ collections: z.array(collectionSchema) });
 export const deletedSchema = z.object({ deleted: z.literal(true), id: z.string() });
+export const collectionDeletedSchema = deletedSchema.extend({
+  restorableForDays: z.number().int().describe('POST /v1/collections/{id}/restore brings it back within this window'),
+});
+export const collectionRestoredSchema = z.object({ restored: z.literal(true), id: z.string(), name: z.string() });
+export const deletedCollectionListSchema = z.object({
+  collections: z.array(z.object({ id: z.string(), name: z.string(), tenantId: z.string(), deletedAt: isoDate })),
+  restoreWindowDays: z.number().int(),
+});
 
 export const documentSchema = z.object({
   id: z.string(),
@@ -196,6 +205,64 @@ export const traceSchema = z.object({
   cacheHit: z.boolean(),
   feedback: feedbackSchema.nullable(),
 });
+
+const keyRole = z.enum(['admin', 'writer', 'reader']);
+
+export const apiKeySchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  role: keyRole,
+  collections: z.array(z.string()).nullable().describe('null: every collection of the tenant'),
+  label: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: isoDate,
+  revokedAt: isoDate.nullable(),
+});
+export const createdKeySchema = apiKeySchema.extend({
+  key: z.string().describe('the secret, shown only this once'),
+  tenant: z.string(),
+});
+export const apiKeyListSchema = z.object({ keys: z.array(apiKeySchema) });
+export const revokedKeySchema = z.object({ revoked: z.literal(true), key: apiKeySchema });
+
+export const tenantSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  settings: z.object({ requireDeleteApproval: z.boolean() }),
+  createdAt: isoDate,
+});
+export const tenantListSchema = z.object({ tenants: z.array(tenantSchema) });
+
+export const auditEntrySchema = z.object({
+  id: z.number().int(),
+  at: isoDate,
+  tenantId: z.string(),
+  actor: z.string().describe('key id, or system:<job>'),
+  client: z.string(),
+  action: z.string(),
+  target: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export const auditListSchema = z.object({
+  entries: z.array(auditEntrySchema),
+  limit: z.number().int(),
+  offset: z.number().int(),
+});
+
+export const deletionRequestSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  kind: z.literal('document'),
+  collectionId: z.string(),
+  targetId: z.string(),
+  requestedBy: z.string(),
+  state: z.enum(['pending', 'approved', 'rejected']),
+  decidedBy: z.string().nullable(),
+  createdAt: isoDate,
+  decidedAt: isoDate.nullable(),
+});
+export const deletionPendingSchema = z.object({ deleted: z.literal(false), pendingApproval: deletionRequestSchema });
+export const deletionRequestListSchema = z.object({ requests: z.array(deletionRequestSchema) });
 
 const check = z.object({ ok: z.boolean() }).catchall(z.unknown());
 export const healthSchema = z.object({

@@ -5,6 +5,14 @@ import { createCollectionSchema } from '../routes/collections.ts';
 import { documentListQuerySchema, uploadQuerySchema } from '../routes/documents.ts';
 import { jobListQuerySchema } from '../routes/jobs.ts';
 import { feedbackRequestSchema } from '../routes/requests.ts';
+import {
+  auditQuerySchema,
+  createKeySchema,
+  createTenantSchema,
+  deletionQuerySchema,
+  settingsSchema,
+  tenantScopeSchema,
+} from '../routes/tenancy.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -14,7 +22,7 @@ import * as s from './schemas.ts';
  * walks `app.routes` so a route added without an entry here fails the build.
  */
 export interface RouteDoc {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'patch' | 'delete';
   path: string;
   summary: string;
   tag: string;
@@ -27,6 +35,8 @@ export interface RouteDoc {
 }
 
 const errors = { 400: s.errorSchema, 404: s.errorSchema };
+/** Admin-only routes: 403 for a lesser role (or, for tenants, a non-bootstrap key). */
+const adminErrors = { ...errors, 403: s.errorSchema };
 
 export const ROUTES: RouteDoc[] = [
   {
@@ -98,9 +108,17 @@ export const ROUTES: RouteDoc[] = [
     method: 'delete',
     path: '/v1/collections/:id',
     tag: 'collections',
-    summary: 'Delete a collection',
+    summary: 'Delete a collection (soft: restorable within the restore window)',
     auth: true,
-    responses: { 200: s.deletedSchema, 404: s.errorSchema },
+    responses: { 200: s.collectionDeletedSchema, 403: s.errorSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/restore',
+    tag: 'collections',
+    summary: 'Restore a deleted collection (id or name) within the restore window',
+    auth: true,
+    responses: { 200: s.collectionRestoredSchema, 403: s.errorSchema, 404: s.errorSchema, 409: s.errorSchema },
   },
   {
     method: 'post',
@@ -133,9 +151,9 @@ export const ROUTES: RouteDoc[] = [
     method: 'delete',
     path: '/v1/collections/:id/documents/:docId',
     tag: 'documents',
-    summary: 'Delete a document',
+    summary: 'Delete a document; 202 with a deletion request when the tenant requires approval',
     auth: true,
-    responses: { 200: s.deletedSchema, 404: s.errorSchema },
+    responses: { 200: s.deletedSchema, 202: s.deletionPendingSchema, 403: s.errorSchema, 404: s.errorSchema },
   },
   {
     method: 'post',
@@ -179,6 +197,117 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Retry a failed job',
     auth: true,
     responses: { 200: s.jobSchema, 404: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/:id/cancel',
+    tag: 'jobs',
+    summary: 'Cancel a queued or running job',
+    auth: true,
+    responses: { 200: s.jobSchema, 403: s.errorSchema, 404: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/keys',
+    tag: 'tenancy',
+    summary: 'Issue an API key (the secret is returned only here); bootstrap keys may name another tenant',
+    auth: true,
+    body: createKeySchema,
+    responses: { 201: s.createdKeySchema, ...adminErrors },
+  },
+  {
+    method: 'get',
+    path: '/v1/keys',
+    tag: 'tenancy',
+    summary: "List a tenant's API keys (no secrets)",
+    auth: true,
+    query: tenantScopeSchema,
+    responses: { 200: s.apiKeyListSchema, ...adminErrors },
+  },
+  {
+    method: 'delete',
+    path: '/v1/keys/:keyId',
+    tag: 'tenancy',
+    summary: 'Revoke an API key',
+    auth: true,
+    query: tenantScopeSchema,
+    responses: { 200: s.revokedKeySchema, ...adminErrors },
+  },
+  {
+    method: 'post',
+    path: '/v1/tenants',
+    tag: 'tenancy',
+    summary: 'Create a tenant (bootstrap keys only)',
+    auth: true,
+    body: createTenantSchema,
+    responses: { 201: s.tenantSchema, 400: s.errorSchema, 403: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/tenants',
+    tag: 'tenancy',
+    summary: 'List tenants (bootstrap keys only)',
+    auth: true,
+    responses: { 200: s.tenantListSchema, 403: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/tenant',
+    tag: 'tenancy',
+    summary: "The caller's tenant and its settings",
+    auth: true,
+    responses: { 200: s.tenantSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'patch',
+    path: '/v1/tenant',
+    tag: 'tenancy',
+    summary: "Change the caller's tenant settings",
+    auth: true,
+    body: settingsSchema,
+    responses: { 200: s.tenantSchema, ...adminErrors },
+  },
+  {
+    method: 'get',
+    path: '/v1/audit',
+    tag: 'tenancy',
+    summary: "The caller's tenant audit log, newest first",
+    auth: true,
+    query: auditQuerySchema,
+    responses: { 200: s.auditListSchema, 400: s.errorSchema, 403: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/deleted-collections',
+    tag: 'tenancy',
+    summary: 'Deleted collections still within the restore window',
+    auth: true,
+    responses: { 200: s.deletedCollectionListSchema, 403: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/deletions',
+    tag: 'tenancy',
+    summary: 'Document deletion requests awaiting (or past) approval',
+    auth: true,
+    query: deletionQuerySchema,
+    responses: { 200: s.deletionRequestListSchema, 400: s.errorSchema, 403: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/deletions/:requestId/approve',
+    tag: 'tenancy',
+    summary: 'Approve a deletion request (deletes the document)',
+    auth: true,
+    responses: { 200: s.deletionRequestSchema, 403: s.errorSchema, 404: s.errorSchema, 409: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/deletions/:requestId/reject',
+    tag: 'tenancy',
+    summary: 'Reject a deletion request (the document stays)',
+    auth: true,
+    responses: { 200: s.deletionRequestSchema, 403: s.errorSchema, 404: s.errorSchema, 409: s.errorSchema },
   },
   {
     method: 'get',

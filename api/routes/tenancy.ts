@@ -10,7 +10,7 @@ import type { Principal } from '../principal.ts';
 const collectionName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a collection name');
 const tenantId = z.string().regex(TENANT_ID_PATTERN, 'tenant ids are 1–63 lowercase letters, digits, "_" or "-"');
 
-const createKeySchema = z
+export const createKeySchema = z
   .object({
     role: z.enum(['admin', 'writer', 'reader']),
     collections: z.array(collectionName).min(1).max(100).optional(),
@@ -20,17 +20,17 @@ const createKeySchema = z
   })
   .strict();
 
-const tenantScopeSchema = z.object({ tenant: tenantId.optional() }).strict();
-const createTenantSchema = z.object({ id: tenantId, name: z.string().trim().min(1).max(200).optional() }).strict();
-const settingsSchema = z.object({ requireDeleteApproval: z.boolean() }).strict();
-const auditQuerySchema = z
+export const tenantScopeSchema = z.object({ tenant: tenantId.optional() }).strict();
+export const createTenantSchema = z.object({ id: tenantId, name: z.string().trim().min(1).max(200).optional() }).strict();
+export const settingsSchema = z.object({ requireDeleteApproval: z.boolean() }).strict();
+export const auditQuerySchema = z
   .object({
     action: z.string().min(1).max(64).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
     offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
   })
   .strict();
-const deletionQuerySchema = z.object({ state: z.enum(['pending', 'approved', 'rejected']).optional() }).strict();
+export const deletionQuerySchema = z.object({ state: z.enum(['pending', 'approved', 'rejected']).optional() }).strict();
 
 /** The tenant an admin acts on: their own, or any one for a bootstrap key that names it. */
 function targetTenant(principal: Principal, requested: string | undefined): string {
