@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { RequestContext } from '../facade/traced-queries.ts';
-import { DEFAULT_TENANT, type Principal } from './principal.ts';
-
-/** Who is calling when auth set no principal (auth off): the default tenant, with every right. */
-export const ANONYMOUS: Principal = { keyId: 'anonymous', tenantId: DEFAULT_TENANT, role: 'admin', collections: null };
-
-export function principalOf(c: Context): Principal {
-  return c.get('principal') ?? ANONYMOUS;
-}
+import { principalOf } from './access.ts';
 
 /**
  * The trace id is the request id the server generated. A client's own X-Request-Id stays the

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { notFound } from '../../core/errors.ts';
 import type { RequestLedger } from '../../facade/ledger.ts';
 import { readJson } from '../http-errors.ts';
-import { principalOf } from '../request-context.ts';
+import { principalOf } from '../access.ts';
 
 export const feedbackRequestSchema = z
   .object({
