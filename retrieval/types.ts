@@ -24,6 +24,10 @@ export const searchRequestSchema = z
       .object({ halfLifeDays: z.number().positive().max(36_500), weight: z.number().min(0).max(1).default(0.2) })
       .strict()
       .optional(),
+    /** A named configuration of the collection to use instead of its active one (or its experiment's variant). */
+    config: z.string().trim().min(1).max(100).optional(),
+    /** The app's end user: experiments assign variants by it (else by API key) so a user sees one variant. */
+    user: z.string().min(1).max(200).optional(),
   })
   .strict();
 
