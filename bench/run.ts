@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -38,6 +38,13 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./bm25-snapshot.ts')).runBm25SnapshotBench(cmd.args));
+
+program
+  .command('bm25-long')
+  .description('BM25 latency for 200-word and ordinary queries: every query term vs the 32 rarest')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => (await import('./bm25-long.ts')).runBm25LongBench(cmd.args));
 
 program
   .command('pdf-qa')

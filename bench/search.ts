@@ -70,7 +70,7 @@ export function passages(text: string, maxWords: number): string[] {
 }
 
 /** ~10k real passages: SciFact abstracts (≤ 100 words per passage) and all SQuAD dev paragraphs. */
-function realCorpus(target: number): Passage[] {
+export function realCorpus(target: number): Passage[] {
   const squad = JSON.parse(fs.readFileSync(datasetPath('squad-v1.1-dev', 'dev-v1.1.json'), 'utf8')) as {
     data: { title: string; paragraphs: { context: string }[] }[];
   };
@@ -90,7 +90,7 @@ function realCorpus(target: number): Passage[] {
 }
 
 /** Real queries of three kinds: SciFact claims, SQuAD questions, and pasted ~120-word paragraphs. */
-function realQueries(n: number): { kind: string; text: string }[] {
+export function realQueries(n: number): { kind: string; text: string }[] {
   const test = loadQrels('test');
   const claims = loadQueries()
     .filter((q) => test.has(q.id))
