@@ -13,10 +13,12 @@ export interface RoutingThresholds {
   /** The best hit must lead the second by this much dense similarity, or by `minEasyFusedMargin` of its fused score. */
   minEasyDenseGap: number;
   minEasyFusedMargin: number;
-  /** More distinct documents than this among the top hits means the answer needs several sources: hard. */
+  /** More distinct documents than this among the relevant top hits means the answer needs several sources: hard. */
   maxEasyDocuments: number;
   /** How many top hits the document count looks at. */
   topHits: number;
+  /** A top hit counts as a source when its dense similarity is within this of the best one's. */
+  sourceSimilarityMargin: number;
 }
 
 /** The measurements the rule looked at, kept in the trace so a choice can be checked by hand. */
@@ -50,7 +52,11 @@ export function countClauses(question: string): number {
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
-export function difficultySignals(question: string, hits: SearchHit[], topHits: number): DifficultySignals {
+export function difficultySignals(
+  question: string,
+  hits: SearchHit[],
+  t: Pick<RoutingThresholds, 'topHits' | 'sourceSimilarityMargin'>,
+): DifficultySignals {
   const dense = hits.map((h) => h.explanation.denseScore).filter((s): s is number => s !== null);
   const sortedDense = [...dense].sort((a, b) => b - a);
   const fused = hits.map((h) => h.explanation.fusedScore);
@@ -60,7 +66,13 @@ export function difficultySignals(question: string, hits: SearchHit[], topHits: 
     topSimilarity: sortedDense.length ? round(sortedDense[0]!) : null,
     denseGap: sortedDense.length > 1 ? round(sortedDense[0]! - sortedDense[1]!) : sortedDense.length ? round(sortedDense[0]!) : null,
     fusedMargin: fused.length > 1 && fused[0]! > 0 ? round((fused[0]! - fused[1]!) / fused[0]!) : fused.length ? 1 : null,
-    documents: new Set(hits.slice(0, topHits).map((h) => h.chunk.documentId)).size,
+    // Sources the answer would draw on: top hits nearly as similar as the best (all top hits without dense scores).
+    documents: new Set(
+      hits
+        .slice(0, t.topHits)
+        .filter((h) => h.explanation.denseScore === null || h.explanation.denseScore >= (sortedDense[0] ?? 0) - t.sourceSimilarityMargin)
+        .map((h) => h.chunk.documentId),
+    ).size,
   };
 }
 
@@ -71,7 +83,7 @@ export function difficultySignals(question: string, hits: SearchHit[], topHits: 
  * results already at hand.
  */
 export function routeQuestion(question: string, hits: SearchHit[], t: RoutingThresholds): RouteDecision {
-  const s = difficultySignals(question, hits, t.topHits);
+  const s = difficultySignals(question, hits, t);
   const hard = (reason: string): RouteDecision => ({ tier: 'strong', reason, signals: s });
   if (s.words > t.maxEasyWords) return hard(`question has ${s.words} words (> ${t.maxEasyWords})`);
   if (s.clauses > t.maxEasyClauses) return hard(`question has ${s.clauses} clauses (> ${t.maxEasyClauses})`);
@@ -86,7 +98,9 @@ export function routeQuestion(question: string, hits: SearchHit[], t: RoutingThr
     );
   }
   if (s.documents > t.maxEasyDocuments) {
-    return hard(`top ${t.topHits} hits come from ${s.documents} documents (> ${t.maxEasyDocuments}): needs several sources`);
+    return hard(
+      `${s.documents} documents among the top ${t.topHits} hits are about as relevant (> ${t.maxEasyDocuments}): needs several sources`,
+    );
   }
   return {
     tier: 'small',

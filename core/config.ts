@@ -111,6 +111,7 @@ export const ROUTING_DEFAULTS = {
   minEasyFusedMargin: 0.25,
   maxEasyDocuments: 2,
   topHits: 3,
+  sourceSimilarityMargin: 0.1,
 };
 
 const OPERATIONS_DEFAULTS = {
@@ -367,6 +368,8 @@ export const configSchema = z.object({
       maxEasyDocuments: positiveInt.max(100).default(ROUTING_DEFAULTS.maxEasyDocuments),
       /** How many top hits the document count looks at. */
       topHits: positiveInt.max(50).default(ROUTING_DEFAULTS.topHits),
+      /** A top hit counts as a needed source when its dense similarity is within this of the best hit's. */
+      sourceSimilarityMargin: unitInterval.default(ROUTING_DEFAULTS.sourceSimilarityMargin),
     })
     .default(ROUTING_DEFAULTS),
   pinecone: z
@@ -499,6 +502,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_ROUTING_MIN_EASY_FUSED_MARGIN: ['routing', 'minEasyFusedMargin'],
   RAGLINE_ROUTING_MAX_EASY_DOCUMENTS: ['routing', 'maxEasyDocuments'],
   RAGLINE_ROUTING_TOP_HITS: ['routing', 'topHits'],
+  RAGLINE_ROUTING_SOURCE_MARGIN: ['routing', 'sourceSimilarityMargin'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],
