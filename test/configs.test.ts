@@ -131,6 +131,33 @@ describeShared('collection configs (PGlite + real model)', () => {
     expect((await call('GET', `${base}/configs/missing`, undefined)).status).toBe(404);
     expect((await call('GET', `${base}/configs/main?version=999`, undefined)).status).toBe(404);
   });
+
+  it('keeps each API key in one variant when requests name no user', async () => {
+    await call('POST', `${base}/configs`, { name: 'narrow', settings: { retrieval: { topK: 1, mode: 'bm25' } } });
+    const started = await call('POST', `${base}/experiments`, {
+      name: 'by-key',
+      variants: [
+        { config: 'main', percent: 50 },
+        { config: 'narrow', percent: 50 },
+      ],
+    });
+    expect(started.status).toBe(201);
+    const collection = (await f.store.getCollection('guide', 'team-c'))!;
+    for (let k = 0; k < 6; k++) {
+      const key = await f.key('team-c', 'reader');
+      const variants = new Set<string>();
+      for (let r = 0; r < 3; r++) {
+        const res = await call('POST', `${base}/search`, { query: BROAD }, key);
+        const t = await trace(res.body.requestId);
+        expect(t.experiment).toBe('by-key');
+        expect(t.variant).toBe(assignVariant(collection.id, 'by-key', `key:${t.keyId}`, started.body.variants));
+        expect(res.body.hits).toHaveLength(t.variant === 'narrow' ? 1 : 2);
+        variants.add(t.variant);
+      }
+      expect(variants.size).toBe(1);
+    }
+    await call('POST', `${base}/experiments/by-key/stop`, { winner: 'main' });
+  });
 });
 
 describe('variant assignment', () => {
