@@ -152,11 +152,14 @@ describeShared('model routing contract (two fake OpenAI servers, real SDK, PGlit
     await api.app.request('/v1/collections/guide/configs', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'always-strong', settings: { generation: { routing: 'strong', temperature: 0.7, maxTokens: 64 } } }),
+      body: JSON.stringify({
+        name: 'always-strong',
+        settings: { generation: { routing: 'strong', model: 'strong-model-b', temperature: 0.7, maxTokens: 64 } },
+      }),
     });
     const answer = await ask(EASY, { config: 'always-strong' });
     expect(small.to(CHAT)).toHaveLength(0);
-    expect(strong.to(CHAT)[0]!.body).toMatchObject({ model: 'strong-model', temperature: 0.7, max_tokens: 64 });
-    expect(answer.routing).toMatchObject({ tier: 'strong', reason: 'the config sets routing: strong' });
+    expect(strong.to(CHAT)[0]!.body).toMatchObject({ model: 'strong-model-b', temperature: 0.7, max_tokens: 64 });
+    expect(answer.routing).toMatchObject({ tier: 'strong', reason: 'the config sets routing: strong', strongModel: 'strong-model-b' });
   });
 });
