@@ -8,8 +8,10 @@ import type { CollectionRef } from '../store/types.ts';
 import { searchRequestSchema, type SearchHit, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { MarkerFilter, chunkReference, verifyCitations, type ChunkReference, type Citation } from './citations.ts';
 import { ExtractiveGenerator, NOT_COVERED } from './generators/extractive.ts';
-import { OpenAIChatGenerator } from './generators/openai-chat.ts';
-import type { ContextChunk, FallbackReason, Generator, TokenUsage } from './types.ts';
+import { OpenAIChatGenerator, chatOptionsFromConfig } from './generators/openai-chat.ts';
+import type { ContextChunk, FallbackReason, GenerationOverrides, Generator, TokenUsage } from './types.ts';
+import type { AnswerOverrides } from './collection-config.ts';
+import { routeQuestion, type DifficultySignals, type ModelTier, type RoutingThresholds } from './routing.ts';
 import { redact } from '../core/redact.ts';
 import {
   type AnswerGuardrails,
@@ -90,6 +92,17 @@ export interface AnswerResponse {
   questionFlag: InjectionMatch | null;
   /** Set when kind is `refused`: which guardrail withheld the answer and why. */
   refusal?: Refusal;
+  /** Set when model routing chose the generator: which tier, why, and what the strong model would have cost. */
+  routing?: RoutingChoice;
+}
+
+export interface RoutingChoice {
+  tier: ModelTier;
+  reason: string;
+  signals: DifficultySignals | null;
+  strongModel: string;
+  /** The same tokens priced at the strong model (null when its price is unknown). */
+  strongCostUsd: number | null;
 }
 
 export type AnswerEvent =
@@ -116,6 +129,10 @@ export interface AnswerServiceOptions {
   requireBm25Match?: boolean;
   /** Injection screening, blocklist and redaction; by default from `config.guardrails`. */
   guardrails?: AnswerGuardrails;
+  /** A cheaper model for easy questions (model routing); `generator` is then the strong one. */
+  small?: Generator;
+  /** The difficulty rule's thresholds; by default `config.routing`. */
+  routing?: RoutingThresholds;
 }
 
 type Prices = Config['answer']['prices'];
@@ -135,6 +152,7 @@ export function costUsd(model: string, usage: TokenUsage, prices: Prices): numbe
 
 interface Retrieved {
   request: AnswerRequest;
+  overrides: AnswerOverrides;
   hits: SearchHit[];
   context: ContextChunk[];
   chunks: AnswerChunk[];
@@ -161,6 +179,10 @@ export class AnswerService {
   private readonly minDenseSimilarity: number;
   private readonly requireBm25Match: boolean;
   private readonly guardrails: AnswerGuardrails;
+  private readonly small: Generator | undefined;
+  private readonly routing: RoutingThresholds;
+  /** The configured price table with the routing section's prices for the small and strong models. */
+  private readonly prices: Prices;
 
   constructor(
     private readonly backend: AnswerBackend,
@@ -171,6 +193,9 @@ export class AnswerService {
     this.minDenseSimilarity = options.minDenseSimilarity ?? backend.config.answer.minDenseSimilarity;
     this.requireBm25Match = options.requireBm25Match ?? backend.config.answer.requireBm25Match;
     this.guardrails = options.guardrails ?? guardrailsFromConfig(backend.config.guardrails);
+    this.small = options.generator ? options.small : undefined;
+    this.routing = options.routing ?? backend.config.routing;
+    this.prices = routingPrices(backend.config, this.generator?.model, this.small?.model);
   }
 
   /** The configured setup: the OpenAI-compatible LLM when one is configured, the extractive generator always. */
@@ -189,15 +214,17 @@ export class AnswerService {
     const useLlm = answer.generator === 'openai' || (answer.generator === 'auto' && llmConfigured);
     return new AnswerService(backend, {
       generator: useLlm ? OpenAIChatGenerator.fromConfig(backend.config) : undefined,
+      small: useLlm ? smallGeneratorFromConfig(backend.config) : undefined,
       fallback: new ExtractiveGenerator(() => backend.embedder()),
     });
   }
 
   /** What shapes this service's answers besides the request: the answer cache keys on it. */
-  get identity(): { model: string; promptVersion: string; minDenseSimilarity: number; requireBm25Match: boolean } {
+  get identity(): { model: string; smallModel?: string; promptVersion: string; minDenseSimilarity: number; requireBm25Match: boolean } {
     const g = this.generator ?? this.fallback;
     return {
       model: g.model,
+      ...(this.small ? { smallModel: this.small.model } : {}),
       promptVersion: g.promptVersion,
       minDenseSimilarity: this.minDenseSimilarity,
       requireBm25Match: this.requireBm25Match,
@@ -217,12 +244,17 @@ export class AnswerService {
     return parsed.data;
   }
 
-  async answer(collection: CollectionRef, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
+  async answer(
+    collection: CollectionRef,
+    input: AnswerRequestInput | AnswerRequest,
+    signal?: AbortSignal,
+    overrides: AnswerOverrides = {},
+  ): Promise<AnswerResponse> {
     const start = performance.now();
     const request = this.parse(input);
     const questionFlag = this.guardrails.screen.detect(request.question);
     if (questionFlag && this.guardrails.questionInjection === 'refuse') return this.refuseQuestion(questionFlag, start);
-    const r = await this.retrieve(collection, request, questionFlag);
+    const r = await this.retrieve(collection, request, questionFlag, overrides);
     if (!r.confident) return this.present(this.notCovered(r, start));
 
     const genStart = performance.now();
@@ -233,7 +265,12 @@ export class AnswerService {
   }
 
   /** Events in order: one `retrieval`, `token`s, one `done`. Throws (before `retrieval`) for bad input or an unknown collection. */
-  async *stream(collection: CollectionRef, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): AsyncGenerator<AnswerEvent> {
+  async *stream(
+    collection: CollectionRef,
+    input: AnswerRequestInput | AnswerRequest,
+    signal?: AbortSignal,
+    overrides: AnswerOverrides = {},
+  ): AsyncGenerator<AnswerEvent> {
     const start = performance.now();
     const request = this.parse(input);
     const questionFlag = this.guardrails.screen.detect(request.question);
@@ -244,7 +281,7 @@ export class AnswerService {
       yield { event: 'done', data: done };
       return;
     }
-    const r = await this.retrieve(collection, request, questionFlag);
+    const r = await this.retrieve(collection, request, questionFlag, overrides);
     const shown = this.present({ chunks: r.chunks, citations: [], answer: '' });
     yield {
       event: 'retrieval',
@@ -259,7 +296,8 @@ export class AnswerService {
 
     const genStart = performance.now();
     const known = new Set(r.context.map((c) => c.marker));
-    let generator = this.generator ?? this.fallback;
+    const route = this.chooseGenerator(r);
+    let generator = route.generator;
     let fallback: AnswerResponse['fallback'];
     // At most two passes: the LLM, then the extractive answer if the LLM failed before sending anything.
     for (;;) {
@@ -274,6 +312,7 @@ export class AnswerService {
           context: r.context,
           signal,
           questionVector: r.questionVector,
+          overrides: this.generationOverrides(r, generator),
         })) {
           if ('delta' in event) {
             const out = filter.push(event.delta);
@@ -300,6 +339,7 @@ export class AnswerService {
           model: final?.model ?? generator.model,
           generator,
           fallback,
+          routing: route.routing,
         };
         const response = this.withholdIfBlocked(this.finish(r, start, genStart, generation, verified), gate.blocked);
         const { chunks: _chunks, ...done } = this.present(response);
@@ -308,6 +348,7 @@ export class AnswerService {
       } catch (err) {
         if (err instanceof CallAbortedError) return; // the client left; nobody is listening
         if (err instanceof ProviderError && !sent && generator !== this.fallback) {
+          // The generator that failed may be the small one: the fallback is extractive either way.
           fallback = this.fallbackFor(err, r.request.question);
           generator = this.fallback;
           continue;
@@ -322,7 +363,14 @@ export class AnswerService {
     }
   }
 
-  private async retrieve(collection: CollectionRef, request: AnswerRequest, questionFlag: InjectionMatch | null): Promise<Retrieved> {
+  private async retrieve(
+    collection: CollectionRef,
+    request: AnswerRequest,
+    questionFlag: InjectionMatch | null,
+    overrides: AnswerOverrides,
+  ): Promise<Retrieved> {
+    const minDenseSimilarity = overrides.policy?.minDenseSimilarity ?? this.minDenseSimilarity;
+    const requireBm25Match = overrides.policy?.requireBm25Match ?? this.requireBm25Match;
     const start = performance.now();
     const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.
@@ -345,12 +393,13 @@ export class AnswerService {
     const confidence: Confidence = {
       bestDenseSimilarity: denseScores.length ? Math.max(...denseScores) : null,
       bm25Matched: hits.some((h) => h.explanation.bm25Rank !== null),
-      minDenseSimilarity: this.minDenseSimilarity,
+      minDenseSimilarity,
     };
-    const denseOk = request.mode === 'bm25' ? confidence.bm25Matched : (confidence.bestDenseSimilarity ?? -1) >= this.minDenseSimilarity;
-    const confident = context.length > 0 && denseOk && (!this.requireBm25Match || confidence.bm25Matched);
+    const denseOk = request.mode === 'bm25' ? confidence.bm25Matched : (confidence.bestDenseSimilarity ?? -1) >= minDenseSimilarity;
+    const confident = context.length > 0 && denseOk && (!requireBm25Match || confidence.bm25Matched);
     return {
       request,
+      overrides,
       hits,
       context,
       chunks: hits.map((h, i) => toAnswerChunk(h, i + 1)),
@@ -366,16 +415,48 @@ export class AnswerService {
 
   private async generateWithFallback(r: Retrieved, signal?: AbortSignal) {
     const input = { question: r.request.question, context: r.context, signal, questionVector: r.questionVector };
-    if (this.generator) {
+    const { generator, routing } = this.chooseGenerator(r);
+    if (generator !== this.fallback) {
       try {
-        return { ...(await this.generator.generate(input)), generator: this.generator, fallback: undefined };
+        const generated = await generator.generate({ ...input, overrides: this.generationOverrides(r, generator) });
+        return { ...generated, generator, fallback: undefined, routing };
       } catch (err) {
         if (!(err instanceof ProviderError)) throw err;
         const fallback = this.fallbackFor(err, r.request.question);
-        return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback };
+        return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback, routing };
       }
     }
-    return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback: undefined };
+    return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback: undefined, routing: undefined };
+  }
+
+  /**
+   * The LLM for this question: the strong one, unless a small one is configured and the difficulty
+   * rule (or the config's `routing: small`) picks it. Without an LLM, the extractive generator.
+   */
+  private chooseGenerator(r: Retrieved): { generator: Generator; routing?: Omit<RoutingChoice, 'strongCostUsd'> } {
+    if (!this.generator) return { generator: this.fallback };
+    if (!this.small) return { generator: this.generator };
+    const strongModel = r.overrides.generation?.model ?? this.generator.model;
+    const forced = r.overrides.generation?.routing;
+    if (forced === 'small' || forced === 'strong') {
+      const reason = `the config sets routing: ${forced}`;
+      return { generator: forced === 'small' ? this.small : this.generator, routing: { tier: forced, reason, signals: null, strongModel } };
+    }
+    const decision = routeQuestion(r.request.question, r.hits, this.routing);
+    const generator = decision.tier === 'small' ? this.small : this.generator;
+    return { generator, routing: { tier: decision.tier, reason: decision.reason, signals: decision.signals, strongModel } };
+  }
+
+  /** A config's generation settings; its model names the strong endpoint's model, so the small one keeps its own. */
+  private generationOverrides(r: Retrieved, generator: Generator): GenerationOverrides | undefined {
+    const g = r.overrides.generation;
+    if (!g) return undefined;
+    return {
+      ...(g.model && generator === this.generator ? { model: g.model } : {}),
+      ...(g.temperature !== undefined ? { temperature: g.temperature } : {}),
+      ...(g.maxTokens !== undefined ? { maxOutputTokens: g.maxTokens } : {}),
+      ...(g.promptVersion ? { promptVersion: g.promptVersion } : {}),
+    };
   }
 
   private fallbackFor(err: ProviderError, question: string): NonNullable<AnswerResponse['fallback']> {
@@ -449,19 +530,32 @@ export class AnswerService {
     r: Retrieved,
     start: number,
     genStart: number,
-    generation: { text: string; usage: TokenUsage; model: string; generator: Generator; fallback?: AnswerResponse['fallback'] },
+    generation: {
+      text: string;
+      usage: TokenUsage;
+      model: string;
+      generator: Generator;
+      fallback?: AnswerResponse['fallback'];
+      routing?: Omit<RoutingChoice, 'strongCostUsd'>;
+    },
     verified: ReturnType<typeof verifyCitations>,
   ): AnswerResponse {
     const extractive = generation.generator === this.fallback;
+    const promptVersion =
+      generation.generator instanceof OpenAIChatGenerator
+        ? generation.generator.promptVersionFor(
+            r.overrides.generation?.promptVersion ? { promptVersion: r.overrides.generation.promptVersion } : undefined,
+          )
+        : generation.generator.promptVersion;
     const declined = verified.text.includes(NOT_COVERED) && !verified.citations.length;
     const response: AnswerResponse = {
       answer: verified.text,
       kind: declined ? 'not_covered' : extractive ? 'extractive' : 'generated',
       citations: verified.citations,
       chunks: r.chunks,
-      usage: { ...generation.usage, costUsd: costUsd(generation.model, generation.usage, this.backend.config.answer.prices) },
+      usage: { ...generation.usage, costUsd: costUsd(generation.model, generation.usage, this.prices) },
       model: generation.model,
-      promptVersion: generation.generator.promptVersion,
+      promptVersion,
       timings: { retrievalMs: r.retrievalMs, generationMs: ms(genStart), totalMs: ms(start), search: r.search },
       grounded: verified.citations.length > 0,
       confidence: r.confidence,
@@ -470,6 +564,9 @@ export class AnswerService {
       questionFlag: r.questionFlag,
     };
     if (generation.fallback) response.fallback = generation.fallback;
+    if (generation.routing) {
+      response.routing = { ...generation.routing, strongCostUsd: costUsd(generation.routing.strongModel, generation.usage, this.prices) };
+    }
     logger.info(
       {
         model: response.model,
@@ -501,4 +598,31 @@ function toAnswerChunk(hit: SearchHit, marker: number): AnswerChunk {
     bm25Score: hit.explanation.bm25Score,
     text: c.text,
   };
+}
+
+/** The small model's generator when routing is configured (`routing.smallModel`), on its own endpoint and breaker. */
+export function smallGeneratorFromConfig(config: Config): OpenAIChatGenerator | undefined {
+  const r = config.routing;
+  if (!r.smallModel) return undefined;
+  const options = chatOptionsFromConfig(config);
+  return new OpenAIChatGenerator({
+    ...options,
+    model: r.smallModel,
+    baseURL: r.smallBaseUrl ?? options.baseURL,
+    apiKey: r.smallApiKey ?? options.apiKey,
+  });
+}
+
+/** The price table with the routing section's explicit prices for the strong and small models laid over it. */
+function routingPrices(config: Config, strongModel: string | undefined, smallModel: string | undefined): Prices {
+  const r = config.routing;
+  const prices: Prices = { ...config.answer.prices };
+  const lay = (model: string | undefined, input: number | undefined, output: number | undefined) => {
+    if (!model || (input === undefined && output === undefined)) return;
+    const known = prices[model];
+    prices[model] = { inputPerMTok: input ?? known?.inputPerMTok ?? 0, outputPerMTok: output ?? known?.outputPerMTok ?? 0 };
+  };
+  lay(strongModel, r.strongInputPerMTok, r.strongOutputPerMTok);
+  lay(smallModel, r.smallInputPerMTok, r.smallOutputPerMTok);
+  return prices;
 }

@@ -21,6 +21,15 @@ export interface GenerateInput {
   signal?: AbortSignal;
   /** The question's embedding when the caller already has it (saves the extractive generator one call). */
   questionVector?: Float32Array;
+  /** Per-request generation settings (from a collection config); unset fields keep the generator's own. */
+  overrides?: GenerationOverrides;
+}
+
+export interface GenerationOverrides {
+  model?: string;
+  temperature?: number;
+  maxOutputTokens?: number;
+  promptVersion?: string;
 }
 
 export interface GenerateResult {

@@ -26,6 +26,8 @@ import { openOperations, type Operations } from '../facade/operations.ts';
 import { registerOperationsMetrics } from './operations-metrics.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { configRoutes } from './routes/configs.ts';
+import { experimentRoutes } from './routes/experiments.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -99,6 +101,8 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
   app.route('/v1/collections', searchRoutes(ragline, operations.queries));
   app.route('/v1/collections', answerRoutes(ragline, operations.queries));
+  app.route('/v1/collections', configRoutes(ragline, operations.queries.configs));
+  app.route('/v1/collections', experimentRoutes(ragline, operations.queries.configs, operations.ledger));
   app.route('/v1', tenancyRoutes(tenancy));
   app.route(
     '/v1/jobs',

@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa | configs. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -51,5 +51,10 @@ program
   .description('pdf-qa questions over the 21 shared PDFs, ingested into a store of their own, plus the noise-chunk share')
   .option('--label <name>', 'names the store and the results file, e.g. before | after', 'current')
   .action(async (opts) => (await import('./pdf-qa.ts')).runPdfQaBench(opts));
+
+program
+  .command('configs')
+  .description('/search latency with no config, an active config and a running experiment (what resolving a config costs)')
+  .action(async () => (await import('./configs.ts')).runConfigsBench());
 
 await program.parseAsync(process.argv);

@@ -102,6 +102,18 @@ export const LIMIT_DEFAULTS = {
   shutdownGraceMs: 10_000,
 };
 
+/** The difficulty rule of model routing (answer/routing.ts, docs/experiments.md); not calibrated on data yet. */
+export const ROUTING_DEFAULTS = {
+  maxEasyWords: 16,
+  maxEasyClauses: 1,
+  minEasyTopSimilarity: 0.5,
+  minEasyDenseGap: 0.05,
+  minEasyFusedMargin: 0.25,
+  maxEasyDocuments: 2,
+  topHits: 3,
+  sourceSimilarityMargin: 0.1,
+};
+
 const OPERATIONS_DEFAULTS = {
   retentionDays: 30,
   ledgerFlushMs: 1000,
@@ -324,6 +336,42 @@ export const configSchema = z.object({
       redisKeyPrefix: z.string().min(1).max(200).default(OPERATIONS_DEFAULTS.redisKeyPrefix),
     })
     .default(OPERATIONS_DEFAULTS),
+  /**
+   * Model routing (docs/experiments.md): a second, cheaper OpenAI-compatible model for easy
+   * questions. The `openai` section stays the strong model; without `smallModel` there is no routing.
+   */
+  routing: z
+    .object({
+      /** The small model's endpoint; the strong one's (OPENAI_BASE_URL) when unset. */
+      smallBaseUrl: z.string().url().optional(),
+      /** The small endpoint's key; OPENAI_API_KEY when unset. */
+      smallApiKey: z.string().min(1).optional(),
+      /** The small model's name; setting it turns routing on. */
+      smallModel: z.string().min(1).optional(),
+      /** USD per 1M tokens of the small model (in / out); the price table's entry for its name when unset. */
+      smallInputPerMTok: z.coerce.number().min(0).optional(),
+      smallOutputPerMTok: z.coerce.number().min(0).optional(),
+      /** USD per 1M tokens of the strong model (in / out); the price table's entry for its name when unset. */
+      strongInputPerMTok: z.coerce.number().min(0).optional(),
+      strongOutputPerMTok: z.coerce.number().min(0).optional(),
+      /** Longer questions (in words) go to the strong model. */
+      maxEasyWords: positiveInt.max(10_000).default(ROUTING_DEFAULTS.maxEasyWords),
+      /** Questions with more clauses go to the strong model. */
+      maxEasyClauses: positiveInt.max(100).default(ROUTING_DEFAULTS.maxEasyClauses),
+      /** The best hit's dense similarity an easy question needs. */
+      minEasyTopSimilarity: unitInterval.default(ROUTING_DEFAULTS.minEasyTopSimilarity),
+      /** Dense similarity by which the best hit must lead the second (or the fused margin below). */
+      minEasyDenseGap: unitInterval.default(ROUTING_DEFAULTS.minEasyDenseGap),
+      /** Share of its fused score by which the best hit must lead the second (or the dense gap above). */
+      minEasyFusedMargin: unitInterval.default(ROUTING_DEFAULTS.minEasyFusedMargin),
+      /** More distinct documents among the top hits means several sources are needed: strong model. */
+      maxEasyDocuments: positiveInt.max(100).default(ROUTING_DEFAULTS.maxEasyDocuments),
+      /** How many top hits the document count looks at. */
+      topHits: positiveInt.max(50).default(ROUTING_DEFAULTS.topHits),
+      /** A top hit counts as a needed source when its dense similarity is within this of the best hit's. */
+      sourceSimilarityMargin: unitInterval.default(ROUTING_DEFAULTS.sourceSimilarityMargin),
+    })
+    .default(ROUTING_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -440,6 +488,21 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_MAX_IN_FLIGHT_ANSWER: ['loadShedding', 'answer'],
   RAGLINE_MAX_IN_FLIGHT_UPLOAD: ['loadShedding', 'upload'],
   RAGLINE_SHED_RETRY_AFTER_SECONDS: ['loadShedding', 'retryAfterSeconds'],
+  RAGLINE_SMALL_LLM_BASE_URL: ['routing', 'smallBaseUrl'],
+  RAGLINE_SMALL_LLM_API_KEY: ['routing', 'smallApiKey'],
+  RAGLINE_SMALL_LLM_MODEL: ['routing', 'smallModel'],
+  RAGLINE_SMALL_LLM_PRICE_IN: ['routing', 'smallInputPerMTok'],
+  RAGLINE_SMALL_LLM_PRICE_OUT: ['routing', 'smallOutputPerMTok'],
+  RAGLINE_STRONG_LLM_PRICE_IN: ['routing', 'strongInputPerMTok'],
+  RAGLINE_STRONG_LLM_PRICE_OUT: ['routing', 'strongOutputPerMTok'],
+  RAGLINE_ROUTING_MAX_EASY_WORDS: ['routing', 'maxEasyWords'],
+  RAGLINE_ROUTING_MAX_EASY_CLAUSES: ['routing', 'maxEasyClauses'],
+  RAGLINE_ROUTING_MIN_EASY_SIMILARITY: ['routing', 'minEasyTopSimilarity'],
+  RAGLINE_ROUTING_MIN_EASY_DENSE_GAP: ['routing', 'minEasyDenseGap'],
+  RAGLINE_ROUTING_MIN_EASY_FUSED_MARGIN: ['routing', 'minEasyFusedMargin'],
+  RAGLINE_ROUTING_MAX_EASY_DOCUMENTS: ['routing', 'maxEasyDocuments'],
+  RAGLINE_ROUTING_TOP_HITS: ['routing', 'topHits'],
+  RAGLINE_ROUTING_SOURCE_MARGIN: ['routing', 'sourceSimilarityMargin'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

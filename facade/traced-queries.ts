@@ -13,6 +13,8 @@ import type { SearchHit, SearchRequestInput, SearchResponse } from '../retrieval
 import type { Trace, TraceStages } from '../store/ledger.ts';
 import type { Collection, CollectionRef } from '../store/types.ts';
 import { answerCacheKey, type AnswerCache } from './answer-cache.ts';
+import type { AnswerOverrides } from '../answer/collection-config.ts';
+import { CollectionConfigs, NO_CONFIG, type AppliedConfig, type ConfiguredRequest } from './configs.ts';
 import type { RequestLedger } from './ledger.ts';
 import type { Ragline } from './ragline.ts';
 
@@ -73,13 +75,17 @@ export function answerOutcome(r: Pick<AnswerResponse, 'kind' | 'fallback'>): str
  */
 export class TracedQueries {
   private readonly listeners: ((trace: Trace) => void)[] = [];
+  /** Collection configs and experiments (docs/experiments.md); absent without a SQL store. */
+  readonly configs: CollectionConfigs | undefined;
 
   constructor(
     readonly ragline: Ragline,
     readonly answers: AnswerService,
     readonly ledger: RequestLedger | undefined,
     readonly cache: AnswerCache | undefined,
-  ) {}
+  ) {
+    this.configs = CollectionConfigs.for(ragline.store);
+  }
 
   onTrace(listener: (trace: Trace) => void): void {
     this.listeners.push(listener);
@@ -91,7 +97,9 @@ export class TracedQueries {
     try {
       const collection = await this.resolve(collectionRef);
       Object.assign(base, collectionFields(collection));
-      const response = await this.ragline.search(collection, input);
+      const configured = await this.configure(ctx, collection, input, 'search');
+      Object.assign(base, configured.applied);
+      const response = await this.ragline.search(collection, configured.input);
       this.record({
         ...base,
         settings: response.settings,
@@ -117,12 +125,12 @@ export class TracedQueries {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
     try {
-      const { request, collection, key, cached } = await this.prepare(ctx, collectionRef, input, base);
+      const { request, collection, key, cached, overrides } = await this.prepare(ctx, collectionRef, input, base);
       if (cached) {
         this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
         return { ...cached, requestId: ctx.requestId, cache: 'hit' };
       }
-      const response = await this.answers.answer(collection, request, signal);
+      const response = await this.answers.answer(collection, request, signal, overrides);
       if (key && !response.fallback) await this.cache!.set(key, response);
       this.record(
         this.answerTrace(base, response, { cacheHit: false, embedCostUsd: await this.embedCost(request.question, request.mode) }),
@@ -145,7 +153,7 @@ export class TracedQueries {
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
     let finished = false;
     try {
-      const { request, collection, key, cached } = await this.prepare(ctx, collectionRef, input, base);
+      const { request, collection, key, cached, overrides } = await this.prepare(ctx, collectionRef, input, base);
       if (cached) {
         const { chunks, ...done } = cached;
         yield {
@@ -160,7 +168,7 @@ export class TracedQueries {
       }
       let chunks: AnswerResponse['chunks'] = [];
       let firstTokenMs: number | undefined;
-      for await (const event of this.answers.stream(collection, request, signal)) {
+      for await (const event of this.answers.stream(collection, request, signal, overrides)) {
         if (event.event === 'retrieval') chunks = event.data.chunks;
         if (event.event === 'token') firstTokenMs ??= performance.now() - started;
         if (event.event !== 'done') {
@@ -194,24 +202,49 @@ export class TracedQueries {
   }
 
   private async prepare(ctx: RequestContext, collectionRef: CollectionSource, input: AnswerRequestInput, base: Trace) {
-    const request = this.answers.parse(input);
+    this.answers.parse(input); // a bad request is a 400 before the collection is looked up
     const collection = await this.resolve(collectionRef);
-    Object.assign(base, collectionFields(collection), { settings: this.settingsOf(request) });
-    const key = this.cacheKey(ctx, collection, request);
+    const configured = await this.configure(ctx, collection, input, 'answer');
+    const request = this.answers.parse(configured.input);
+    Object.assign(base, collectionFields(collection), configured.applied, { settings: this.settingsOf(request) });
+    const key = this.cacheKey(ctx, collection, request, configured);
     const cached = key ? await this.cache!.get(key) : undefined;
-    return { request, collection, key, cached };
+    return { request, collection, key, cached, overrides: configured.overrides };
   }
 
-  private cacheKey(ctx: RequestContext, collection: Collection, request: AnswerRequest): string | undefined {
+  /** The request with the collection config it runs under (named, experiment variant or active) folded in. */
+  private configure<T>(
+    ctx: RequestContext,
+    collection: Collection,
+    input: T,
+    kind: 'search' | 'answer',
+  ): Promise<ConfiguredRequest<T>> | ConfiguredRequest<T> {
+    if (!this.configs) return { input, overrides: {} as AnswerOverrides, applied: NO_CONFIG };
+    return this.configs.forRequest(collection, input, ctx.keyId, kind);
+  }
+
+  private cacheKey(
+    ctx: RequestContext,
+    collection: Collection,
+    request: AnswerRequest,
+    configured: { applied: AppliedConfig; overrides: AnswerOverrides },
+  ): string | undefined {
     if (!this.cache) return undefined;
-    const { question, stream: _s, ...settings } = request;
+    // The end user only picks the variant; the variant's settings are what shape the answer.
+    const { question, stream: _s, user: _u, ...settings } = request;
     return answerCacheKey({
       tenantId: ctx.tenantId ?? '',
       collectionId: collection.id,
       collectionVersion: collection.version,
       question,
-      settings: { ...settings, ...this.answers.identity },
-      promptVersion: this.answers.identity.promptVersion,
+      settings: {
+        ...settings,
+        ...this.answers.identity,
+        config: configured.applied.configName,
+        configVersion: configured.applied.configVersion,
+        overrides: configured.overrides,
+      },
+      promptVersion: configured.overrides.generation?.promptVersion ?? this.answers.identity.promptVersion,
     });
   }
 
@@ -286,6 +319,7 @@ export class TracedQueries {
       totalMs: round(extra.totalMs ?? r.timings.totalMs),
       outcome: answerOutcome(r),
       cacheHit: extra.cacheHit,
+      routing: r.routing && !extra.cacheHit ? { ...r.routing } : null,
     };
   }
 

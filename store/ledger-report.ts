@@ -1,4 +1,5 @@
 import { TRACE_STAGES, type LedgerStore } from './ledger.ts';
+import { routingReport, type RoutingReport } from './routing-report.ts';
 
 export interface Percentiles {
   p50: number | null;
@@ -29,6 +30,8 @@ export interface LedgerReport {
   /** Questions answered "not covered" most often: the corpus gaps to fill. */
   unanswered: { question: string; count: number }[];
   feedback: { count: number; rate: number; averageRating: number | null };
+  /** Model routing: answers per tier and the cost saved against always using the strong model. */
+  routing: RoutingReport;
 }
 
 const LIST_LIMIT = 10;
@@ -137,5 +140,6 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
       rate: share(feedbackCount, totals.answer!),
       averageRating: fb.avg === null ? null : Math.round(Number(fb.avg) * 100) / 100,
     },
+    routing: await routingReport(ledger, since),
   };
 }

@@ -47,6 +47,13 @@ export interface Trace {
   /** `answered`, `not_covered`, `fallback:<reason>` or `error:<code>`. */
   outcome: string;
   cacheHit: boolean;
+  /** The collection config that served the request, and its experiment and variant (migrations/011). */
+  configName?: string | null;
+  configVersion?: number | null;
+  experiment?: string | null;
+  variant?: string | null;
+  /** Model routing's choice: tier, reason, signals, and the strong model's cost of the same tokens. */
+  routing?: Record<string, unknown> | null;
 }
 
 export interface Feedback {
@@ -81,8 +88,13 @@ const COLUMNS = [
   'total_ms',
   'outcome',
   'cache_hit',
+  'config_name',
+  'config_version',
+  'experiment',
+  'variant',
+  'routing',
 ] as const;
-const JSON_COLUMNS = new Set(['settings', 'retrieved', 'stages']);
+const JSON_COLUMNS = new Set(['settings', 'retrieved', 'stages', 'routing']);
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 const numberOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -112,6 +124,11 @@ function toTrace(r: Record<string, unknown>): Trace {
     totalMs: Number(r.total_ms),
     outcome: String(r.outcome),
     cacheHit: Boolean(r.cache_hit),
+    configName: stringOrNull(r.config_name),
+    configVersion: numberOrNull(r.config_version),
+    experiment: stringOrNull(r.experiment),
+    variant: stringOrNull(r.variant),
+    routing: (r.routing as Record<string, unknown> | null) ?? null,
   };
 }
 
@@ -139,11 +156,16 @@ function traceValues(t: Trace): unknown[] {
     total_ms: t.totalMs,
     outcome: t.outcome,
     cache_hit: t.cacheHit,
+    config_name: t.configName ?? null,
+    config_version: t.configVersion ?? null,
+    experiment: t.experiment ?? null,
+    variant: t.variant ?? null,
+    routing: t.routing ? JSON.stringify(t.routing) : null,
   };
   return COLUMNS.map((c) => byColumn[c]);
 }
 
-/** Rows per INSERT: 22 parameters each stays far below Postgres's 65,535-parameter limit. */
+/** Rows per INSERT: 27 parameters each stays far below Postgres's 65,535-parameter limit. */
 const INSERT_ROWS = 200;
 
 /** The ledger's tables (migrations/005_ledger.sql), in the store's own database. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OPERATOR, type TenancyFixture, jsonRequest, seedCollection, tenancyFixture } from './helpers/tenants.ts';
 import { describeShared } from './helpers/shared.ts';
+import { CollectionConfigs } from '../facade/configs.ts';
 
 /**
  * Team B (an admin key, the strongest a tenant can hold) aims every /v1 route at team A's
@@ -100,6 +101,41 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
   { method: 'GET', route: '/v1/deletions', paths: ['/v1/deletions'], status: 200 },
   { method: 'POST', route: '/v1/deletions/:requestId/approve', paths: ['/v1/deletions/{aRequestId}/approve'] },
   { method: 'POST', route: '/v1/deletions/:requestId/reject', paths: ['/v1/deletions/{aRequestId}/reject'] },
+  { method: 'GET', route: '/v1/collections/:id/configs', paths: onACollection('/configs') },
+  {
+    method: 'POST',
+    route: '/v1/collections/:id/configs',
+    paths: onACollection('/configs'),
+    body: { name: 'b-plant', settings: { retrieval: { topK: 3 } } },
+  },
+  { method: 'GET', route: '/v1/collections/:id/configs/:name', paths: onACollection('/configs/a-config') },
+  { method: 'GET', route: '/v1/collections/:id/configs/:name/history', paths: onACollection('/configs/a-config/history') },
+  { method: 'POST', route: '/v1/collections/:id/configs/:name/rollback', paths: onACollection('/configs/a-config/rollback'), body: {} },
+  { method: 'POST', route: '/v1/collections/:id/configs/:name/activate', paths: onACollection('/configs/a-config/activate') },
+  // B's own handbook has no config named like A's: nothing of A's shows through.
+  { method: 'GET', route: '/v1/collections/:id/configs/:name', paths: ['/v1/collections/handbook/configs/a-config'] },
+  { method: 'GET', route: '/v1/collections/:id/experiments', paths: onACollection('/experiments') },
+  {
+    method: 'POST',
+    route: '/v1/collections/:id/experiments',
+    paths: onACollection('/experiments'),
+    body: {
+      name: 'b-split',
+      variants: [
+        { config: 'a-config', percent: 50 },
+        { config: 'a-other', percent: 50 },
+      ],
+    },
+  },
+  { method: 'GET', route: '/v1/collections/:id/experiments/:name', paths: onACollection('/experiments/a-split') },
+  {
+    method: 'POST',
+    route: '/v1/collections/:id/experiments/:name/stop',
+    paths: onACollection('/experiments/a-split/stop'),
+    body: { winner: 'a-config' },
+  },
+  { method: 'GET', route: '/v1/collections/:id/experiments/:name/report', paths: onACollection('/experiments/a-split/report') },
+  { method: 'GET', route: '/v1/collections/:id/experiments/:name/report', paths: ['/v1/collections/handbook/experiments/a-split/report'] },
 ];
 
 const SECRET = 'ALPHA-SECRET-VAULT-4471';
@@ -133,6 +169,16 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     await f.store.db.query("UPDATE ingest_jobs SET state = 'failed' WHERE id = $1", [failed!.id]);
     const aKey = await f.tenancy.createKey(OPERATOR, { tenantId: 'team-a', role: 'writer' });
     const aTraceId = await tracedSearchOf(f, aKey.key);
+    // A's configs and a running experiment on the alpha-only collection, which B aims at by id and name.
+    const configs = CollectionConfigs.for(f.store)!;
+    const aOnly = (await f.store.getCollection('alpha-only', 'team-a'))!;
+    await configs.set(OPERATOR, aOnly, 'a-config', { retrieval: { topK: 4 } });
+    await configs.set(OPERATOR, aOnly, 'a-config', { retrieval: { topK: 5 } });
+    await configs.set(OPERATOR, aOnly, 'a-other', { retrieval: { mode: 'bm25' } });
+    await configs.startExperiment(OPERATOR, aOnly, 'a-split', [
+      { config: 'a-config', percent: 50 },
+      { config: 'a-other', percent: 50 },
+    ]);
     await f.tenancy.updateSettings(OPERATOR, 'team-a', { requireDeleteApproval: true });
     const request = await f.tenancy.deleteDocument({ ...OPERATOR, tenantId: 'team-a' }, a.collection, a.document.id, true);
     if (request.deleted) throw new Error('expected a pending deletion');
@@ -178,6 +224,11 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
 
   it("leaves every one of A's resources as it was", async () => {
     expect((await f.store.listCollections('team-a')).map((c) => c.name)).toEqual(['alpha-only', 'handbook']);
+    const configs = CollectionConfigs.for(f.store)!;
+    const aOnly = (await f.store.getCollection('alpha-only', 'team-a'))!;
+    expect((await configs.history(aOnly, 'a-config')).map((v) => v.version)).toEqual([2, 1]);
+    expect(await configs.store.activeName(aOnly.id)).toBe('a-config');
+    expect((await configs.experiment(aOnly, 'a-split')).state).toBe('running');
     expect(await f.store.getDocument(victim.aCollectionId!, victim.aDocumentId!)).not.toBeNull();
     expect((await f.queue.get(victim.aJobId!))?.state).toBe('queued');
     const trace = await f.app.request(`/v1/requests/${victim.aTraceId}`, jsonRequest('GET', undefined, await f.key('team-a', 'reader')));

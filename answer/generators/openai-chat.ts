@@ -4,9 +4,9 @@ import type CircuitBreaker from 'opossum';
 import type { Config } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
 import { Deadline, ProviderError, callProvider, classify, createBreaker, type ResiliencePolicy } from '../../core/resilience.ts';
-import { CURRENT_ANSWER_PROMPT, renderAnswerPrompt, type AnswerPromptVersion } from '../prompts/index.ts';
+import { ANSWER_PROMPT_VERSIONS, CURRENT_ANSWER_PROMPT, renderAnswerPrompt, type AnswerPromptVersion } from '../prompts/index.ts';
 import { countChatTokens, countTokens } from '../../models/tokenizers/tiktoken.ts';
-import type { GenerateInput, GenerateResult, Generator, StreamEvent, TokenUsage } from '../types.ts';
+import type { GenerateInput, GenerateResult, GenerationOverrides, Generator, StreamEvent, TokenUsage } from '../types.ts';
 
 export interface OpenAIChatOptions {
   /** Local servers (vLLM, Ollama, llama.cpp) usually need no key. */
@@ -65,8 +65,15 @@ export class OpenAIChatGenerator implements Generator {
     return new OpenAIChatGenerator(chatOptionsFromConfig(config));
   }
 
+  /** The prompt version a request's overrides pick, else this generator's. */
+  promptVersionFor(overrides?: GenerationOverrides): AnswerPromptVersion {
+    const wanted = overrides?.promptVersion;
+    if (wanted && (ANSWER_PROMPT_VERSIONS as readonly string[]).includes(wanted)) return wanted as AnswerPromptVersion;
+    return this.promptVersion as AnswerPromptVersion;
+  }
+
   private messages(input: GenerateInput): ChatCompletionMessageParam[] {
-    const prompt = renderAnswerPrompt(input.question, input.context, this.options.promptVersion);
+    const prompt = renderAnswerPrompt(input.question, input.context, this.promptVersionFor(input.overrides));
     logger.debug({ promptVersion: prompt.version, promptHash: prompt.hash, model: this.model }, 'answer prompt rendered');
     return [
       { role: 'system', content: prompt.system },
@@ -74,24 +81,28 @@ export class OpenAIChatGenerator implements Generator {
     ];
   }
 
-  private params(messages: ChatCompletionMessageParam[]): ChatCompletionCreateParamsBase {
+  private params(messages: ChatCompletionMessageParam[], overrides: GenerationOverrides = {}): ChatCompletionCreateParamsBase {
+    const maxOutputTokens = overrides.maxOutputTokens ?? this.options.maxOutputTokens;
     // The official API wants max_completion_tokens (reasoning models reject max_tokens); compatible
     // servers have long understood max_tokens, not all of them the newer name.
-    const limit = this.options.baseURL
-      ? { max_tokens: this.options.maxOutputTokens }
-      : { max_completion_tokens: this.options.maxOutputTokens };
-    return { model: this.model, messages, temperature: this.options.temperature, ...limit };
+    const limit = this.options.baseURL ? { max_tokens: maxOutputTokens } : { max_completion_tokens: maxOutputTokens };
+    return { model: overrides.model ?? this.model, messages, temperature: overrides.temperature ?? this.options.temperature, ...limit };
   }
 
-  private usage(messages: ChatCompletionMessageParam[], text: string, reported?: OpenAI.CompletionUsage | null): TokenUsage {
+  private usage(
+    messages: ChatCompletionMessageParam[],
+    text: string,
+    reported?: OpenAI.CompletionUsage | null,
+    model = this.model,
+  ): TokenUsage {
     return {
       promptTokens:
         reported?.prompt_tokens ??
         countChatTokens(
-          this.model,
+          model,
           messages.map((m) => ({ content: String(m.content) })),
         ),
-      completionTokens: reported?.completion_tokens ?? countTokens(this.model, text),
+      completionTokens: reported?.completion_tokens ?? countTokens(model, text),
     };
   }
 
@@ -99,14 +110,22 @@ export class OpenAIChatGenerator implements Generator {
     const messages = this.messages(input);
     const completion = await callProvider(
       async (signal) => {
-        const response = await this.client.chat.completions.create({ ...this.params(messages), stream: false }, { signal });
+        const response = await this.client.chat.completions.create(
+          { ...this.params(messages, input.overrides), stream: false },
+          { signal },
+        );
         const text = response?.choices?.[0]?.message?.content;
         if (typeof text !== 'string' || !text.trim()) throw new Error('the completion has no message content');
         return { text, usage: response.usage, model: response.model };
       },
       { policy: this.options.policy, breaker: this.breaker, signal: input.signal, label: `chat:${this.provider}` },
     );
-    return { text: completion.text, usage: this.usage(messages, completion.text, completion.usage), model: completion.model || this.model };
+    const asked = input.overrides?.model ?? this.model;
+    return {
+      text: completion.text,
+      usage: this.usage(messages, completion.text, completion.usage, asked),
+      model: completion.model || asked,
+    };
   }
 
   /**
@@ -119,7 +138,7 @@ export class OpenAIChatGenerator implements Generator {
     const opened = await callProvider(
       async (signal) => {
         const stream = await this.client.chat.completions.create(
-          { ...this.params(messages), stream: true, stream_options: { include_usage: true } },
+          { ...this.params(messages, input.overrides), stream: true, stream_options: { include_usage: true } },
           { signal },
         );
         const iterator = stream[Symbol.asyncIterator]();
@@ -135,7 +154,7 @@ export class OpenAIChatGenerator implements Generator {
     idle.signal.addEventListener('abort', stop, { once: true });
     let text = '';
     let reported: OpenAI.CompletionUsage | null | undefined;
-    let model = this.model;
+    let model = input.overrides?.model ?? this.model;
     let finished = false;
     try {
       for (let next = opened.first; !next.done; next = await opened.iterator.next()) {
@@ -164,6 +183,6 @@ export class OpenAIChatGenerator implements Generator {
       // A consumer that stops iterating early (client gone) must not leave the upstream request open.
       if (!opened.stream.controller.signal.aborted) opened.stream.controller.abort();
     }
-    yield { done: true, usage: this.usage(messages, text, reported), model };
+    yield { done: true, usage: this.usage(messages, text, reported, model), model };
   }
 }

@@ -203,6 +203,11 @@ export const traceSchema = z.object({
   totalMs: z.number(),
   outcome: z.string().describe('answered | not_covered | fallback:<reason> | error:<code>'),
   cacheHit: z.boolean(),
+  configName: z.string().nullable().optional().describe('the collection config that served the request'),
+  configVersion: z.number().int().nullable().optional(),
+  experiment: z.string().nullable().optional(),
+  variant: z.string().nullable().optional(),
+  routing: z.record(z.string(), z.unknown()).nullable().optional().describe('model routing: tier, reason, signals, strongCostUsd'),
   feedback: feedbackSchema.nullable(),
 });
 

@@ -14,6 +14,9 @@ import {
   tenantScopeSchema,
 } from '../routes/tenancy.ts';
 import * as s from './schemas.ts';
+import * as x from './experiment-schemas.ts';
+import { configHistoryQuerySchema, rollbackConfigSchema, setConfigSchema, showConfigQuerySchema } from '../routes/configs.ts';
+import { startExperimentSchema, stopExperimentSchema } from '../routes/experiments.ts';
 
 /**
  * The route registry: one entry per route the app registers (Hono path syntax), with the zod schemas
@@ -325,6 +328,100 @@ export const ROUTES: RouteDoc[] = [
     auth: true,
     body: feedbackRequestSchema,
     responses: { 200: s.feedbackSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/configs',
+    tag: 'experiments',
+    summary: "The collection's configs (newest version of each), the active one and the running experiment",
+    auth: true,
+    responses: { 200: x.configListSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/configs',
+    tag: 'experiments',
+    summary: 'Store the next version of a named config (admin; audited)',
+    auth: true,
+    body: setConfigSchema,
+    responses: { 201: x.configSetSchema, ...adminErrors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/configs/:name',
+    tag: 'experiments',
+    summary: 'A config: its newest version, or ?version=',
+    auth: true,
+    query: showConfigQuerySchema,
+    responses: { 200: x.configVersionSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/configs/:name/history',
+    tag: 'experiments',
+    summary: "A config's versions, newest first",
+    auth: true,
+    query: configHistoryQuerySchema,
+    responses: { 200: x.configHistorySchema, ...errors },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/configs/:name/rollback',
+    tag: 'experiments',
+    summary: 'Restore an earlier version (default: the one before the newest) as a new version (admin; audited)',
+    auth: true,
+    body: rollbackConfigSchema,
+    responses: { 200: x.configVersionSchema, ...adminErrors, 409: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/configs/:name/activate',
+    tag: 'experiments',
+    summary: "Make the config the collection's active one (admin; audited)",
+    auth: true,
+    responses: { 200: x.configVersionSchema, ...adminErrors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/experiments',
+    tag: 'experiments',
+    summary: "The collection's experiments, newest first",
+    auth: true,
+    responses: { 200: x.experimentListSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/experiments',
+    tag: 'experiments',
+    summary: 'Start splitting traffic between configs, sticky per user or key (admin; audited)',
+    auth: true,
+    body: startExperimentSchema,
+    responses: { 201: x.experimentSchema, ...adminErrors, 409: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/experiments/:name',
+    tag: 'experiments',
+    summary: 'One experiment',
+    auth: true,
+    responses: { 200: x.experimentSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/experiments/:name/stop',
+    tag: 'experiments',
+    summary: 'Stop the experiment; the winner becomes the active config (admin; audited)',
+    auth: true,
+    body: stopExperimentSchema,
+    responses: { 200: x.experimentSchema, ...adminErrors, 409: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/experiments/:name/report',
+    tag: 'experiments',
+    summary: 'Per variant: requests, latency, tokens and cost, outcomes, feedback up-rate with interval and test',
+    auth: true,
+    responses: { 200: x.experimentReportSchema, 404: s.errorSchema },
   },
 ];
 

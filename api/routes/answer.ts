@@ -7,8 +7,8 @@ import { answerRequestSchema } from '../../answer/service.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { scopedCollection } from '../access.ts';
-import { readJson } from '../http-errors.ts';
 import { requestContext } from '../request-context.ts';
+import { readSentJson } from './sent-body.ts';
 
 /**
  * POST /:id/answer (mounted under /v1/collections). JSON by default; with `"stream": true`, Server-Sent
@@ -20,7 +20,8 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
 
   app.post('/:id/answer', async (c) => {
-    const request = await readJson(c, answerRequestSchema);
+    // The body as sent goes on: fields left out take the collection config's values (docs/experiments.md).
+    const { parsed: request, sent } = await readSentJson(c, answerRequestSchema);
     const collection = () => scopedCollection(c, ragline, c.req.param('id'));
     const context = requestContext(c);
     const upstream = new AbortController();
@@ -29,7 +30,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
 
     if (!request.stream) {
       try {
-        const response = await queries.answer(context, collection, request, upstream.signal);
+        const response = await queries.answer(context, collection, sent, upstream.signal);
         // A cached answer cost no LLM tokens this time, so it spends none of the budget.
         if (response.cache !== 'hit') await c.get('chargeAnswerTokens')?.(response.usage);
         return c.json(response);
@@ -40,7 +41,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
       }
     }
 
-    const events = queries.stream(context, collection, request, upstream.signal);
+    const events = queries.stream(context, collection, sent, upstream.signal);
     // Retrieval runs before the response is committed, so its errors (404, 400) keep their status.
     const first = await events.next();
 

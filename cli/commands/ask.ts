@@ -42,9 +42,18 @@ export function register(program: Command) {
     .option('--json', 'print the full JSON response (with --stream: one JSON event per line)')
     .option('--stream', 'print the answer as it is generated')
     .option('--allow-any-top-k', 'allow --top-k outside 5–10')
+    .option('--config <name>', "a named config of the collection instead of its active one (or its experiment's variant)")
+    .option('--user <id>', 'the end user an experiment assigns a variant by')
     .action(async (question: string, opts: Record<string, unknown>) => {
       const { query: _query, ...search } = searchRequestFromOptions(question, opts);
-      const request: AnswerRequestInput = { ...search, topK: search.topK ?? 6, question, allowAnyTopK: Boolean(opts.allowAnyTopK) };
+      // Options left out stay unset, so the collection's config (then the defaults) fills them.
+      const request: AnswerRequestInput = {
+        ...search,
+        question,
+        ...(opts.allowAnyTopK ? { allowAnyTopK: true } : {}),
+        ...(typeof opts.config === 'string' ? { config: opts.config } : {}),
+        ...(typeof opts.user === 'string' ? { user: opts.user } : {}),
+      };
       await withRagline(async (ragline) => {
         // The CLI's answers are traced too (no tenant; key "cli"), written before the command exits.
         const operations = openOperations(ragline, AnswerService.fromConfig(ragline));

@@ -49,6 +49,12 @@ function print(r: LedgerReport) {
       costUsd: u.costUsd.toFixed(6),
     })),
   );
+  if (r.routing.routed) {
+    const g = r.routing;
+    console.log(
+      `\nModel routing: ${g.small} small, ${g.strong} strong; cost $${g.costUsd.toFixed(6)} against $${g.strongOnlyCostUsd.toFixed(6)} with the strong model only: saved $${g.savedUsd.toFixed(6)}`,
+    );
+  }
   if (r.worstRated.length) {
     console.log('\nWorst-rated answers:');
     for (const w of r.worstRated) console.log(`  ${w.rating}/5  ${w.question}${w.comment ? `  — "${w.comment}"` : ''}`);
