@@ -22,6 +22,7 @@ import {
   questionRefusal,
 } from './guardrails.ts';
 import type { InjectionFlag, InjectionMatch } from './prompts/injection.ts';
+import { StructuredFormat, citeStructured, generateStructured, mapStrings, responseFormatSchema } from './structured.ts';
 
 /** The answer request: the search request's fields, with `question` for `query` and a smaller topK. */
 export const answerRequestSchema = searchRequestSchema
@@ -33,9 +34,18 @@ export const answerRequestSchema = searchRequestSchema
     /** Lifts the 5–10 bound on topK (evaluation, experiments). */
     allowAnyTopK: z.boolean().default(false),
     stream: z.boolean().default(false),
+    /** Ask for one JSON object valid against a JSON Schema (OpenAI's shape); needs an LLM, not with stream. */
+    response_format: responseFormatSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
+    if (r.stream && r.response_format) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['response_format'],
+        message: 'response_format cannot be combined with stream: the object is validated (and repaired) whole, so send stream: false',
+      });
+    }
     if (!r.allowAnyTopK && (r.topK < 5 || r.topK > 10)) {
       ctx.addIssue({ code: 'custom', path: ['topK'], message: 'topK must be between 5 and 10 (set allowAnyTopK to override)' });
     }
@@ -90,6 +100,8 @@ export interface AnswerResponse {
   questionFlag: InjectionMatch | null;
   /** Set when kind is `refused`: which guardrail withheld the answer and why. */
   refusal?: Refusal;
+  /** With response_format: the validated object (its [n] markers checked); null when none was generated (not covered, refused). */
+  structured?: unknown;
 }
 
 export type AnswerEvent =
@@ -220,10 +232,13 @@ export class AnswerService {
   async answer(collection: CollectionRef, input: AnswerRequestInput | AnswerRequest, signal?: AbortSignal): Promise<AnswerResponse> {
     const start = performance.now();
     const request = this.parse(input);
+    const format = request.response_format ? this.structuredFormat(request) : undefined;
     const questionFlag = this.guardrails.screen.detect(request.question);
-    if (questionFlag && this.guardrails.questionInjection === 'refuse') return this.refuseQuestion(questionFlag, start);
+    if (questionFlag && this.guardrails.questionInjection === 'refuse')
+      return this.withStructured(this.refuseQuestion(questionFlag, start), format);
     const r = await this.retrieve(collection, request, questionFlag);
-    if (!r.confident) return this.present(this.notCovered(r, start));
+    if (!r.confident) return this.present(this.withStructured(this.notCovered(r, start), format));
+    if (format) return this.present(await this.answerStructured(r, format, start, signal));
 
     const genStart = performance.now();
     const generation = await this.generateWithFallback(r, signal);
@@ -324,7 +339,7 @@ export class AnswerService {
 
   private async retrieve(collection: CollectionRef, request: AnswerRequest, questionFlag: InjectionMatch | null): Promise<Retrieved> {
     const start = performance.now();
-    const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
+    const { question, allowAnyTopK: _a, stream: _s, response_format: _f, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.
     let questionVector: Float32Array | undefined;
     if (request.mode !== 'bm25') {
@@ -376,6 +391,52 @@ export class AnswerService {
       }
     }
     return { ...(await this.fallback.generate(input)), generator: this.fallback, fallback: undefined };
+  }
+
+  /** 400 before any work when structured output cannot be produced (no LLM) or its schema is refused. */
+  private structuredFormat(request: AnswerRequest): StructuredFormat {
+    if (!this.generator) {
+      throw new RaglineError(
+        'bad_request',
+        'response_format needs an LLM: this server answers extractively (set OPENAI_API_KEY or OPENAI_BASE_URL)',
+        { field: 'response_format', generator: this.fallback.model },
+      );
+    }
+    return StructuredFormat.compile(request.response_format!, this.backend.config.compat);
+  }
+
+  /** Answers without a generated object still carry the field, so a client can always read `structured`. */
+  private withStructured(response: AnswerResponse, format: StructuredFormat | undefined): AnswerResponse {
+    return format ? { ...response, structured: null } : response;
+  }
+
+  /**
+   * The object from the LLM (one repair call at most; a 422 when both replies fail the schema). No
+   * extractive fallback: quoted sentences cannot fill a schema, so a failing LLM is a 503.
+   */
+  private async answerStructured(r: Retrieved, format: StructuredFormat, start: number, signal?: AbortSignal): Promise<AnswerResponse> {
+    const genStart = performance.now();
+    const generator = this.generator!;
+    const input = { question: r.request.question, context: r.context, signal, questionVector: r.questionVector };
+    let generation: Awaited<ReturnType<typeof generateStructured>>;
+    try {
+      generation = await generateStructured(generator, input, format);
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      throw new RaglineError('upstream_unavailable', `structured output needs the LLM, and the LLM failed: ${err.message}`, {
+        reason: err.reason,
+      });
+    }
+    const cited = citeStructured(generation.value, r.context, r.request.question);
+    const text = JSON.stringify(cited.value);
+    const response = this.finish(
+      r,
+      start,
+      genStart,
+      { text, usage: generation.usage, model: generation.model, generator },
+      { text, citations: cited.citations, strippedMarkers: cited.strippedMarkers },
+    );
+    return this.withholdIfBlocked({ ...response, structured: cited.value }, this.guardrails.blocklist.check(text));
   }
 
   private fallbackFor(err: ProviderError, question: string): NonNullable<AnswerResponse['fallback']> {
@@ -430,7 +491,15 @@ export class AnswerService {
   private withholdIfBlocked(response: AnswerResponse, matched: string[]): AnswerResponse {
     if (!matched.length) return response;
     logger.warn({ matched: matched.length }, 'answer withheld: it matched the output blocklist');
-    return { ...response, answer: BLOCKED_ANSWER, kind: 'refused', citations: [], grounded: false, refusal: blocklistRefusal(matched) };
+    const withheld = {
+      ...response,
+      answer: BLOCKED_ANSWER,
+      kind: 'refused' as const,
+      citations: [],
+      grounded: false,
+      refusal: blocklistRefusal(matched),
+    };
+    return response.structured === undefined ? withheld : { ...withheld, structured: null };
   }
 
   /** PII redaction of what the caller sees (answer, chunk texts, quotes), when configured. */
@@ -442,6 +511,9 @@ export class AnswerService {
       answer: redact(response.answer, options),
       chunks: response.chunks.map((c) => ({ ...c, text: redact(c.text, options) })),
       citations: response.citations.map((c) => ({ ...c, quote: redact(c.quote, options) })),
+      ...('structured' in response && response.structured
+        ? { structured: mapStrings(response.structured, (t) => redact(t, options)) }
+        : {}),
     };
   }
 

@@ -21,6 +21,16 @@ export interface GenerateInput {
   signal?: AbortSignal;
   /** The question's embedding when the caller already has it (saves the extractive generator one call). */
   questionVector?: Float32Array;
+  /** Asks for one JSON object matching a schema instead of prose (answer/structured.ts); LLM generators only. */
+  structured?: StructuredInstruction;
+}
+
+/** What a generator needs to ask for structured output, and, on the repair call, what went wrong the first time. */
+export interface StructuredInstruction {
+  name: string;
+  schema: Record<string, unknown>;
+  strict: boolean;
+  repair?: { previous: string; errors: string[] };
 }
 
 export interface GenerateResult {
