@@ -22,6 +22,7 @@ import {
   questionRefusal,
 } from './guardrails.ts';
 import type { InjectionFlag, InjectionMatch } from './prompts/injection.ts';
+import { type ChatTurn, type Condensed, condenseQuestion } from './condense.ts';
 import { StructuredFormat, citeStructured, generateStructured, mapStrings, responseFormatSchema } from './structured.ts';
 
 /** The answer request: the search request's fields, with `question` for `query` and a smaller topK. */
@@ -221,6 +222,13 @@ export class AnswerService {
     if (!(this.generator instanceof OpenAIChatGenerator)) return null;
     const b = this.generator.breaker;
     return b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed';
+  }
+
+  /** A chat's last question made standalone: an LLM rewrite when one is configured (and compat.condense is auto), else the rule. */
+  condense(turns: ChatTurn[], signal?: AbortSignal): Promise<Condensed> {
+    const { condense, condenseMaxTokens } = this.backend.config.compat;
+    const rewriter = condense === 'auto' && this.generator instanceof OpenAIChatGenerator ? this.generator : undefined;
+    return condenseQuestion(turns, { rewriter, maxTokens: condenseMaxTokens, signal });
   }
 
   parse(input: unknown): AnswerRequest {
