@@ -6,6 +6,7 @@ import { condenseByRule } from '../answer/condense.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
 import { AnswerService } from '../answer/service.ts';
 import { createApi } from '../api/app.ts';
+import { RequestLimits } from '../api/limits/request-limits.ts';
 import { openApiPath } from '../api/openapi/spec.ts';
 import { configSchema } from '../core/config.ts';
 import { type Operations, openOperations } from '../facade/operations.ts';
@@ -303,5 +304,49 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
       expect(validate(body) ? [] : validate.errors, `${method} ${route} ${status}`).toEqual([]);
     }
     expect(spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema.required).toEqual(['model', 'messages']);
+  });
+
+  it('streams an LLM answer as chunks with the model-reported usage; a failure mid-stream arrives as an OpenAI error event', async () => {
+    fake.enqueue(CHAT, respond.chatStream(['Backups run ', 'every night [1].']));
+    const stream = await client(llmApp, keys.a!).chat.completions.create({
+      model: 'handbook',
+      messages: ask('How often should backups run?'),
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks: Json[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    expect(text).toMatch(/^Backups run every night \[1\]\.\n\nSources:\n\[1\] .*backups\.txt/);
+    expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 222, completion_tokens: 2, total_tokens: 224 });
+
+    fake.enqueue(CHAT, respond.chatStream(['Backups run ', 'every ', 'night [1].'], { stopAfter: 2 }));
+    const broken = await client(llmApp, keys.a!).chat.completions.create({
+      model: 'handbook',
+      messages: ask('How often should backups run?'),
+      stream: true,
+    });
+    const received: string[] = [];
+    const failure = await (async () => {
+      for await (const chunk of broken) received.push(chunk.choices[0]?.delta?.content ?? '');
+    })().catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(OpenAI.APIError);
+    expect((failure as Error).message).toMatch(/the answer stream failed/);
+    expect(received.join('')).toBe('Backups run every'); // trailing whitespace is held back until the next delta
+  });
+
+  it("spends the same LLM-token budget as /answer: a key over it gets OpenAI's 429 rate_limit_error", async () => {
+    const limits = RequestLimits.fromConfig(configSchema.parse({ rateLimits: { keyTokensPerMinute: 500 } }));
+    const app = createApi(ragline, { operations: llmOps, limits });
+    const c = client(app, keys.a!);
+    const complete = () => c.chat.completions.create({ model: 'handbook', messages: ask('How often should backups run?') });
+    fake.enqueue(CHAT, respond.chat({ content: 'Every night [1].' }), respond.chat({ content: 'Every night [1].' }));
+    await complete(); // 333 tokens
+    await complete(); // 666: over the budget from now on
+    const refused = await complete().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(refused).toMatchObject({ status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+    expect(fake.to(CHAT)).toHaveLength(2);
+    await limits.close();
   });
 });
