@@ -1,14 +1,14 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Hono } from 'hono';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { condenseByRule } from '../answer/condense.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
 import { AnswerService } from '../answer/service.ts';
 import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
 import { openApiPath } from '../api/openapi/spec.ts';
-import { configSchema } from '../core/config.ts';
+import { configSchema, loadConfig } from '../core/config.ts';
 import { type Operations, openOperations } from '../facade/operations.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { Tenancy } from '../facade/tenancy.ts';
@@ -32,6 +32,53 @@ type Json = Record<string, any>;
 
 const BACKUP_Q = 'How do I back up the embedded database?';
 const CHAT = '/v1/chat/completions';
+
+describe('compat settings', () => {
+  it('reads every structured-answer and facade setting from its variable, with the documented defaults', () => {
+    expect(loadConfig({}).compat).toEqual({
+      maxSchemaBytes: 16_384,
+      maxSchemaDepth: 10,
+      condense: 'auto',
+      condenseMaxTokens: 96,
+      maxMessages: 64,
+      maxConversationChars: 64_000,
+    });
+    const set = loadConfig({
+      RAGLINE_STRUCTURED_MAX_SCHEMA_BYTES: '2048',
+      RAGLINE_STRUCTURED_MAX_SCHEMA_DEPTH: '4',
+      RAGLINE_CHAT_CONDENSE: 'rule',
+      RAGLINE_CHAT_CONDENSE_MAX_TOKENS: '32',
+      RAGLINE_CHAT_MAX_MESSAGES: '8',
+      RAGLINE_CHAT_MAX_CONVERSATION_CHARS: '1000',
+    });
+    expect(set.compat).toEqual({
+      maxSchemaBytes: 2048,
+      maxSchemaDepth: 4,
+      condense: 'rule',
+      condenseMaxTokens: 32,
+      maxMessages: 8,
+      maxConversationChars: 1000,
+    });
+    expect(() => loadConfig({ RAGLINE_CHAT_CONDENSE: 'always' })).toThrow(/Invalid configuration: RAGLINE_CHAT_CONDENSE/);
+    expect(() => loadConfig({ RAGLINE_STRUCTURED_MAX_SCHEMA_DEPTH: '0' })).toThrow(/RAGLINE_STRUCTURED_MAX_SCHEMA_DEPTH/);
+  });
+
+  it('condenses by rule only when the last question leans on the previous one', () => {
+    const turns = (...questions: string[]) => questions.map((content) => ({ role: 'user' as const, content }));
+    const previous = 'How do I back up the embedded database?';
+    expect(condenseByRule(turns('What about Postgres?'))).toBe('What about Postgres?'); // nothing earlier
+    expect(condenseByRule(turns(previous, 'Why?'))).toBe(`${previous} Why?`); // short
+    expect(condenseByRule(turns(previous, 'Also, which directory holds the embedded database files?'))).toBe(
+      `${previous} Also, which directory holds the embedded database files?`,
+    ); // a follow-up opening
+    expect(condenseByRule(turns(previous, 'Does that work while the server keeps running?'))).toBe(
+      `${previous} Does that work while the server keeps running?`,
+    ); // points back
+    expect(condenseByRule(turns(previous, 'Which port does the HTTP API listen on by default?'))).toBe(
+      'Which port does the HTTP API listen on by default?',
+    );
+  });
+});
 
 describeShared('OpenAI-compatible facade (real openai SDK as the client)', () => {
   const fake = new FakeOpenAI();

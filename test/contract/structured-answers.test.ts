@@ -219,4 +219,25 @@ describeShared('structured answers (real SDK generator against a fake LLM)', () 
     expect(status).toBe(503);
     expect(body.error).toMatchObject({ code: 'upstream_unavailable', details: { reason: expect.any(String) } });
   });
+
+  it('applies the output blocklist and answer redaction to the object too', async () => {
+    const guarded = (guardrails: Record<string, unknown>) => {
+      const cfg = configSchema.parse({ operations: { answerCacheSize: 0 }, guardrails });
+      const service = new AnswerService(Object.assign(Object.create(ragline), { config: cfg }) as Ragline, {
+        generator: fakeChatGenerator(fake.baseURL),
+        fallback: new ExtractiveGenerator(() => ragline.embedder()),
+      });
+      const app = new Hono();
+      app.onError(onError);
+      app.route('/v1/collections', answerRoutes(ragline, new TracedQueries(ragline, service, undefined, undefined)));
+      return app;
+    };
+    const reply = '{"summary": "Mail ops@example.com, then copy the data directory [1].", "steps": ["Copy the Moonbase archive [1]."]}';
+    fake.enqueue(CHAT, respond.chat({ content: reply }), respond.chat({ content: reply }));
+    const blocked = await ask({ response_format: FORMAT }, guarded({ outputBlocklist: ['moonbase'] }));
+    expect(blocked.body).toMatchObject({ kind: 'refused', structured: null, citations: [] });
+    const redacted = await ask({ response_format: FORMAT }, guarded({ redactAnswers: true }));
+    expect(redacted.body.structured.summary).not.toContain('ops@example.com');
+    expect(redacted.body.structured.steps).toEqual(['Copy the Moonbase archive [1].']);
+  });
 });
