@@ -149,7 +149,7 @@ describeShared('structured answers (real SDK generator against a fake LLM)', () 
     );
     expect(fake.to(CHAT)).toHaveLength(2);
     expect(messagesOf(1)[3]!.content).toContain('the reply is not JSON');
-    expect(traces.map((t) => t.outcome)).toEqual(['error:invalid_structured_output']);
+    expect(traces.map((t) => [t.outcome, t.tokensIn, t.tokensOut])).toEqual([['error:invalid_structured_output', 642, 24]]);
   });
 
   it('asks for JSON in the prompt alone when the server refuses response_format with a 400', async () => {
