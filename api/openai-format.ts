@@ -11,7 +11,11 @@ import type { TokenUsage } from '../answer/types.ts';
  */
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
-const content = z.union([z.string(), z.array(textPart).max(100)]).nullable();
+const content = z
+  .union([z.string(), z.array(textPart).max(100)], {
+    error: 'content must be a string or a list of {type: "text", text} parts (images, audio and files are not supported)',
+  })
+  .nullable();
 
 const chatMessageSchema = z
   .object({

@@ -236,6 +236,11 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
         /last message must be a non-empty user message/,
       ],
       [{ model: 'handbook', messages: ask(BACKUP_Q), n: 2 }, 400, /n must be 1/],
+      [
+        { model: 'handbook', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] }] },
+        400,
+        /images, audio and files are not supported/,
+      ],
       [{ model: 'handbook', messages: Array.from({ length: 65 }, () => ask('hello')[0]) }, 400, /too many messages: at most 64/],
       [{ model: 'handbook', messages: ask('x'.repeat(70_000)) }, 400, /more than 64000 characters/],
       [{ model: 'handbook', messages: ask(BACKUP_Q), tools: [{ type: 'function' }] }, 400, /tools are not supported/],
