@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Hono } from 'hono';
 import OpenAI from 'openai';
@@ -400,5 +402,27 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     expect(refused).toMatchObject({ status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
     expect(fake.to(CHAT)).toHaveLength(2);
     await limits.close();
+  });
+
+  it('works over a real socket too: the SDK streams from and gets errors from a server on 127.0.0.1', async () => {
+    const server = serve({ fetch: extractiveApp.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const sdk = new OpenAI({ apiKey: keys.a!, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+      const stream = await sdk.chat.completions.create({ model: 'handbook', messages: ask(BACKUP_Q), stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text).toContain('copy the whole data directory');
+      expect(text).toContain('Sources:');
+      const missing = await sdk.chat.completions.create({ model: 'nope', messages: ask(BACKUP_Q) }).catch((e: unknown) => e);
+      expect(missing).toMatchObject({ status: 404, code: 'model_not_found' });
+      const limited = await new OpenAI({ apiKey: 'rk_not_a_key', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }).models
+        .list()
+        .catch((e: unknown) => e);
+      expect(limited).toMatchObject({ status: 401, type: 'authentication_error' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
