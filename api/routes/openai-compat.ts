@@ -67,7 +67,14 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
       const charge = async (usage: AnswerResponse['usage'] | { promptTokens: number; completionTokens: number }) =>
         c.get('chargeAnswerTokens')?.(usage);
 
-      const condensed = await queries.answers.condense(turns, upstream.signal);
+      let condensed: Awaited<ReturnType<typeof queries.answers.condense>>;
+      try {
+        condensed = await queries.answers.condense(turns, upstream.signal);
+      } catch (err) {
+        // The client left during the rewrite call: nobody to answer.
+        if (err instanceof CallAbortedError) return new Response(null, { status: 499 });
+        throw err;
+      }
       await charge(condensed.usage);
       const format = body.response_format && body.response_format.type !== 'text' ? body.response_format : undefined;
       const request: AnswerRequestInput = {
