@@ -24,6 +24,8 @@ import {
   questionRefusal,
 } from './guardrails.ts';
 import type { InjectionFlag, InjectionMatch } from './prompts/injection.ts';
+import { type ChatTurn, type Condensed, condenseQuestion } from './condense.ts';
+import { StructuredFormat, citeStructured, generateStructured, mapStrings, responseFormatSchema } from './structured.ts';
 
 /** The answer request: the search request's fields, with `question` for `query` and a smaller topK. */
 export const answerRequestSchema = searchRequestSchema
@@ -35,9 +37,18 @@ export const answerRequestSchema = searchRequestSchema
     /** Lifts the 5–10 bound on topK (evaluation, experiments). */
     allowAnyTopK: z.boolean().default(false),
     stream: z.boolean().default(false),
+    /** Ask for one JSON object valid against a JSON Schema (OpenAI's shape); needs an LLM, not with stream. */
+    response_format: responseFormatSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
+    if (r.stream && r.response_format) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['response_format'],
+        message: 'response_format cannot be combined with stream: the object is validated (and repaired) whole, so send stream: false',
+      });
+    }
     if (!r.allowAnyTopK && (r.topK < 5 || r.topK > 10)) {
       ctx.addIssue({ code: 'custom', path: ['topK'], message: 'topK must be between 5 and 10 (set allowAnyTopK to override)' });
     }
@@ -94,6 +105,8 @@ export interface AnswerResponse {
   refusal?: Refusal;
   /** Set when model routing chose the generator: which tier, why, and what the strong model would have cost. */
   routing?: RoutingChoice;
+  /** With response_format: the validated object (its [n] markers checked); null when none was generated (not covered, refused). */
+  structured?: unknown;
 }
 
 export interface RoutingChoice {
@@ -238,6 +251,13 @@ export class AnswerService {
     return b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed';
   }
 
+  /** A chat's last question made standalone: an LLM rewrite when one is configured (and compat.condense is auto), else the rule. */
+  condense(turns: ChatTurn[], signal?: AbortSignal): Promise<Condensed> {
+    const { condense, condenseMaxTokens } = this.backend.config.compat;
+    const rewriter = condense === 'auto' && this.generator instanceof OpenAIChatGenerator ? this.generator : undefined;
+    return condenseQuestion(turns, { rewriter, maxTokens: condenseMaxTokens, signal });
+  }
+
   parse(input: unknown): AnswerRequest {
     const parsed = answerRequestSchema.safeParse(input);
     if (!parsed.success) throw validationError('answer request', parsed.error);
@@ -252,10 +272,13 @@ export class AnswerService {
   ): Promise<AnswerResponse> {
     const start = performance.now();
     const request = this.parse(input);
+    const format = request.response_format ? this.structuredFormat(request) : undefined;
     const questionFlag = this.guardrails.screen.detect(request.question);
-    if (questionFlag && this.guardrails.questionInjection === 'refuse') return this.refuseQuestion(questionFlag, start);
+    if (questionFlag && this.guardrails.questionInjection === 'refuse')
+      return this.withStructured(this.refuseQuestion(questionFlag, start), format);
     const r = await this.retrieve(collection, request, questionFlag, overrides);
-    if (!r.confident) return this.present(this.notCovered(r, start));
+    if (!r.confident) return this.present(this.withStructured(this.notCovered(r, start), format));
+    if (format) return this.present(await this.answerStructured(r, format, start, signal));
 
     const genStart = performance.now();
     const generation = await this.generateWithFallback(r, signal);
@@ -372,7 +395,7 @@ export class AnswerService {
     const minDenseSimilarity = overrides.policy?.minDenseSimilarity ?? this.minDenseSimilarity;
     const requireBm25Match = overrides.policy?.requireBm25Match ?? this.requireBm25Match;
     const start = performance.now();
-    const { question, allowAnyTopK: _a, stream: _s, ...searchFields } = request;
+    const { question, allowAnyTopK: _a, stream: _s, response_format: _f, ...searchFields } = request;
     // Embedding the question here once serves both the dense search and the extractive generator.
     let questionVector: Float32Array | undefined;
     if (request.mode !== 'bm25') {
@@ -459,6 +482,59 @@ export class AnswerService {
     };
   }
 
+  /** 400 before any work when structured output cannot be produced (no LLM) or its schema is refused. */
+  private structuredFormat(request: AnswerRequest): StructuredFormat {
+    if (!this.generator) {
+      throw new RaglineError(
+        'bad_request',
+        'response_format needs an LLM: this server answers extractively (set OPENAI_API_KEY or OPENAI_BASE_URL)',
+        { field: 'response_format', generator: this.fallback.model },
+      );
+    }
+    return StructuredFormat.compile(request.response_format!, this.backend.config.compat);
+  }
+
+  /** Answers without a generated object still carry the field, so a client can always read `structured`. */
+  private withStructured(response: AnswerResponse, format: StructuredFormat | undefined): AnswerResponse {
+    return format ? { ...response, structured: null } : response;
+  }
+
+  /**
+   * The object from the LLM (one repair call at most; a 422 when both replies fail the schema). No
+   * extractive fallback: quoted sentences cannot fill a schema, so a failing LLM is a 503.
+   */
+  private async answerStructured(r: Retrieved, format: StructuredFormat, start: number, signal?: AbortSignal): Promise<AnswerResponse> {
+    const genStart = performance.now();
+    // Structured output always goes to the strong model: the difficulty rule judges prose answers.
+    const generator = this.generator!;
+    const input = {
+      question: r.request.question,
+      context: r.context,
+      signal,
+      questionVector: r.questionVector,
+      overrides: this.generationOverrides(r, generator),
+    };
+    let generation: Awaited<ReturnType<typeof generateStructured>>;
+    try {
+      generation = await generateStructured(generator, input, format);
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      throw new RaglineError('upstream_unavailable', `structured output needs the LLM, and the LLM failed: ${err.message}`, {
+        reason: err.reason,
+      });
+    }
+    const cited = citeStructured(generation.value, r.context, r.request.question);
+    const text = JSON.stringify(cited.value);
+    const response = this.finish(
+      r,
+      start,
+      genStart,
+      { text, usage: generation.usage, model: generation.model, generator },
+      { text, citations: cited.citations, strippedMarkers: cited.strippedMarkers },
+    );
+    return this.withholdIfBlocked({ ...response, structured: cited.value }, this.guardrails.blocklist.check(text));
+  }
+
   private fallbackFor(err: ProviderError, question: string): NonNullable<AnswerResponse['fallback']> {
     logger.warn(
       { provider: this.generator?.provider, reason: err.reason, err: err.message, question: question.slice(0, 80) },
@@ -511,7 +587,15 @@ export class AnswerService {
   private withholdIfBlocked(response: AnswerResponse, matched: string[]): AnswerResponse {
     if (!matched.length) return response;
     logger.warn({ matched: matched.length }, 'answer withheld: it matched the output blocklist');
-    return { ...response, answer: BLOCKED_ANSWER, kind: 'refused', citations: [], grounded: false, refusal: blocklistRefusal(matched) };
+    const withheld = {
+      ...response,
+      answer: BLOCKED_ANSWER,
+      kind: 'refused' as const,
+      citations: [],
+      grounded: false,
+      refusal: blocklistRefusal(matched),
+    };
+    return response.structured === undefined ? withheld : { ...withheld, structured: null };
   }
 
   /** PII redaction of what the caller sees (answer, chunk texts, quotes), when configured. */
@@ -523,6 +607,9 @@ export class AnswerService {
       answer: redact(response.answer, options),
       chunks: response.chunks.map((c) => ({ ...c, text: redact(c.text, options) })),
       citations: response.citations.map((c) => ({ ...c, quote: redact(c.quote, options) })),
+      ...('structured' in response && response.structured
+        ? { structured: mapStrings(response.structured, (t) => redact(t, options)) }
+        : {}),
     };
   }
 

@@ -23,6 +23,8 @@ export interface GenerateInput {
   questionVector?: Float32Array;
   /** Per-request generation settings (from a collection config); unset fields keep the generator's own. */
   overrides?: GenerationOverrides;
+  /** Asks for one JSON object matching a schema instead of prose (answer/structured.ts); LLM generators only. */
+  structured?: StructuredInstruction;
 }
 
 export interface GenerationOverrides {
@@ -30,6 +32,14 @@ export interface GenerationOverrides {
   temperature?: number;
   maxOutputTokens?: number;
   promptVersion?: string;
+}
+
+/** What a generator needs to ask for structured output, and, on the repair call, what went wrong the first time. */
+export interface StructuredInstruction {
+  name: string;
+  schema: Record<string, unknown>;
+  strict: boolean;
+  repair?: { previous: string; errors: string[] };
 }
 
 export interface GenerateResult {

@@ -28,6 +28,8 @@ import { requestRoutes } from './routes/requests.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { configRoutes } from './routes/configs.ts';
 import { experimentRoutes } from './routes/experiments.ts';
+import { openAIErrors } from './openai-format.ts';
+import { openAICompatRoutes } from './routes/openai-compat.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -71,10 +73,13 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   );
 
   const limits = options.limits ?? RequestLimits.fromConfig(ragline.config);
+  // The OpenAI-compatible routes answer every error (auth and limits included) in OpenAI's shape.
+  for (const path of ['/v1/chat/*', '/v1/models', '/v1/models/*']) app.use(path, openAIErrors());
   app.use('/v1/*', authFailureLimit(limits)); // before auth: counts the 401s auth answers
   app.use('/v1/*', apiKeyAuth(keys));
   app.use('/v1/*', requestLimit(limits));
   app.use('/v1/collections/:id/answer', answerTokenBudget(limits));
+  app.use('/v1/chat/completions', answerTokenBudget(limits));
   const shed = ragline.config.loadShedding;
   app.use(
     '/v1/*',
@@ -109,6 +114,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
   );
   app.route('/v1', requestRoutes(operations.ledger));
+  app.route('/v1', openAICompatRoutes(ragline, operations.queries));
   app.route('/', docsRoutes());
   return app;
 }

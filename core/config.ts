@@ -125,6 +125,16 @@ const OPERATIONS_DEFAULTS = {
   redisKeyPrefix: 'ragline:',
 };
 
+/** Structured answers (response_format on /answer) and the OpenAI-compatible facade (docs/openai-compat.md). */
+const COMPAT_DEFAULTS = {
+  maxSchemaBytes: 16 * 1024,
+  maxSchemaDepth: 10,
+  condense: 'auto' as 'auto' | 'rule',
+  condenseMaxTokens: 96,
+  maxMessages: 64,
+  maxConversationChars: 64_000,
+};
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
   databaseUrl: z.string().url().optional(),
@@ -372,6 +382,22 @@ export const configSchema = z.object({
       sourceSimilarityMargin: unitInterval.default(ROUTING_DEFAULTS.sourceSimilarityMargin),
     })
     .default(ROUTING_DEFAULTS),
+  compat: z
+    .object({
+      /** A response_format JSON Schema larger than this (serialised) is refused with 400. */
+      maxSchemaBytes: positiveInt.max(1024 * 1024).default(COMPAT_DEFAULTS.maxSchemaBytes),
+      /** Subschemas nested deeper than this (properties, items, anyOf…) are refused with 400. */
+      maxSchemaDepth: positiveInt.max(64).default(COMPAT_DEFAULTS.maxSchemaDepth),
+      /** How earlier chat turns make the last question standalone: auto = an LLM rewrite when an LLM is configured, else the rule; rule = never call the LLM for it. */
+      condense: z.enum(['auto', 'rule']).default(COMPAT_DEFAULTS.condense),
+      /** Output tokens the rewrite call may use. */
+      condenseMaxTokens: positiveInt.max(1_000).default(COMPAT_DEFAULTS.condenseMaxTokens),
+      /** Messages one /v1/chat/completions request may carry. */
+      maxMessages: positiveInt.max(1_000).default(COMPAT_DEFAULTS.maxMessages),
+      /** Characters of message content one /v1/chat/completions request may carry, all messages together. */
+      maxConversationChars: positiveInt.max(1_000_000).default(COMPAT_DEFAULTS.maxConversationChars),
+    })
+    .default(COMPAT_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -503,6 +529,12 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_ROUTING_MAX_EASY_DOCUMENTS: ['routing', 'maxEasyDocuments'],
   RAGLINE_ROUTING_TOP_HITS: ['routing', 'topHits'],
   RAGLINE_ROUTING_SOURCE_MARGIN: ['routing', 'sourceSimilarityMargin'],
+  RAGLINE_STRUCTURED_MAX_SCHEMA_BYTES: ['compat', 'maxSchemaBytes'],
+  RAGLINE_STRUCTURED_MAX_SCHEMA_DEPTH: ['compat', 'maxSchemaDepth'],
+  RAGLINE_CHAT_CONDENSE: ['compat', 'condense'],
+  RAGLINE_CHAT_CONDENSE_MAX_TOKENS: ['compat', 'condenseMaxTokens'],
+  RAGLINE_CHAT_MAX_MESSAGES: ['compat', 'maxMessages'],
+  RAGLINE_CHAT_MAX_CONVERSATION_CHARS: ['compat', 'maxConversationChars'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'upstream_unavailable'
   | 'overloaded'
   | 'dataset_missing'
+  | 'invalid_structured_output'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -37,6 +38,7 @@ const STATUS: Record<ErrorCode, number> = {
   upstream_unavailable: 503,
   overloaded: 503,
   dataset_missing: 404,
+  invalid_structured_output: 422,
   internal: 500,
 };
 

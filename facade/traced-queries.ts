@@ -7,6 +7,7 @@ import {
   type AnswerResponse,
   type AnswerService,
 } from '../answer/service.ts';
+import { StructuredOutputError } from '../answer/structured.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { SearchHit, SearchRequestInput, SearchResponse } from '../retrieval/types.ts';
@@ -335,7 +336,9 @@ export class TracedQueries {
 
   private recordError(base: Trace, err: unknown, started: number): void {
     const code = err instanceof RaglineError ? err.code : 'internal';
-    this.record({ ...base, totalMs: round(performance.now() - started), outcome: `error:${code}` });
+    // A structured answer that failed validation twice still spent the tokens of both calls.
+    const spent = err instanceof StructuredOutputError ? { tokensIn: err.usage.promptTokens, tokensOut: err.usage.completionTokens } : {};
+    this.record({ ...base, ...spent, totalMs: round(performance.now() - started), outcome: `error:${code}` });
   }
 
   private record(trace: Trace): void {

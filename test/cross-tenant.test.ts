@@ -19,6 +19,8 @@ export interface CrossTenantRow {
   body?: unknown;
   /** Defaults to 404. */
   status?: number;
+  /** The OpenAI-compatible routes answer errors as {error: {message, type, param, code, details}}. */
+  openaiErrors?: boolean;
 }
 
 const A_COLLECTION = ['{aCollectionId}', '{aCollectionIdUpper}', '{aCollectionName}'];
@@ -136,6 +138,31 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
   },
   { method: 'GET', route: '/v1/collections/:id/experiments/:name/report', paths: onACollection('/experiments/a-split/report') },
   { method: 'GET', route: '/v1/collections/:id/experiments/:name/report', paths: ['/v1/collections/handbook/experiments/a-split/report'] },
+  { method: 'GET', route: '/v1/models', paths: ['/v1/models'], status: 200, openaiErrors: true },
+  {
+    method: 'GET',
+    route: '/v1/models/:model',
+    paths: ['/v1/models/{aCollectionName}', '/v1/models/{aCollectionId}', '/v1/models/{aCollectionIdUpper}'],
+    openaiErrors: true,
+  },
+  ...['{aCollectionName}', '{aCollectionId}', '{aCollectionName}:some-config'].map(
+    (model): CrossTenantRow => ({
+      method: 'POST',
+      route: '/v1/chat/completions',
+      paths: ['/v1/chat/completions'],
+      body: { model, messages: [{ role: 'user', content: 'What is the vault code?' }] },
+      openaiErrors: true,
+    }),
+  ),
+  // B's own handbook as the model: B's collection answers, with nothing of A's.
+  {
+    method: 'POST',
+    route: '/v1/chat/completions',
+    paths: ['/v1/chat/completions'],
+    body: { model: 'handbook', messages: [{ role: 'user', content: 'What is the secret vault code?' }] },
+    status: 200,
+    openaiErrors: true,
+  },
 ];
 
 const SECRET = 'ALPHA-SECRET-VAULT-4471';
@@ -211,8 +238,16 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
       const res = await f.app.request(path, jsonRequest(row.method, body, bKey));
       const text = await res.text();
       expect({ path, status: res.status }).toEqual({ path, status: row.status ?? 404 });
-      if (res.status >= 400)
-        expect(JSON.parse(text)).toEqual({ error: { code: expect.any(String), message: expect.any(String), details: expect.any(Object) } });
+      const shape = row.openaiErrors
+        ? {
+            message: expect.any(String),
+            type: expect.any(String),
+            param: expect.anything(),
+            code: expect.any(String),
+            details: expect.any(Object),
+          }
+        : { code: expect.any(String), message: expect.any(String), details: expect.any(Object) };
+      if (res.status >= 400) expect(JSON.parse(text)).toEqual({ error: shape });
       // Nothing of A's beyond what this request itself sent (error messages may echo the input).
       const sent = `${path} ${JSON.stringify(body ?? '')}`.toLowerCase();
       const leaked = [SECRET, ...Object.values(victim)].filter(

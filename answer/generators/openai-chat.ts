@@ -6,6 +6,7 @@ import { logger } from '../../core/logger.ts';
 import { Deadline, ProviderError, callProvider, classify, createBreaker, type ResiliencePolicy } from '../../core/resilience.ts';
 import { ANSWER_PROMPT_VERSIONS, CURRENT_ANSWER_PROMPT, renderAnswerPrompt, type AnswerPromptVersion } from '../prompts/index.ts';
 import { countChatTokens, countTokens } from '../../models/tokenizers/tiktoken.ts';
+import { renderStructuredPrompt } from '../structured.ts';
 import type { GenerateInput, GenerateResult, GenerationOverrides, Generator, StreamEvent, TokenUsage } from '../types.ts';
 
 export interface OpenAIChatOptions {
@@ -75,18 +76,43 @@ export class OpenAIChatGenerator implements Generator {
   private messages(input: GenerateInput): ChatCompletionMessageParam[] {
     const prompt = renderAnswerPrompt(input.question, input.context, this.promptVersionFor(input.overrides));
     logger.debug({ promptVersion: prompt.version, promptHash: prompt.hash, model: this.model }, 'answer prompt rendered');
+    if (!input.structured) {
+      return [
+        { role: 'system', content: prompt.system },
+        { role: 'user', content: prompt.user },
+      ];
+    }
+    const structured = renderStructuredPrompt(input.structured);
+    const repair = input.structured.repair;
     return [
-      { role: 'system', content: prompt.system },
+      { role: 'system', content: `${prompt.system}\n\n${structured.system}` },
       { role: 'user', content: prompt.user },
+      ...(repair && structured.repair
+        ? [
+            { role: 'assistant' as const, content: repair.previous },
+            { role: 'user' as const, content: structured.repair },
+          ]
+        : []),
     ];
   }
 
-  private params(messages: ChatCompletionMessageParam[], overrides: GenerationOverrides = {}): ChatCompletionCreateParamsBase {
+  private params(messages: ChatCompletionMessageParam[], input?: GenerateInput, nativeJson = false): ChatCompletionCreateParamsBase {
+    const overrides: GenerationOverrides = input?.overrides ?? {};
     const maxOutputTokens = overrides.maxOutputTokens ?? this.options.maxOutputTokens;
     // The official API wants max_completion_tokens (reasoning models reject max_tokens); compatible
     // servers have long understood max_tokens, not all of them the newer name.
     const limit = this.options.baseURL ? { max_tokens: maxOutputTokens } : { max_completion_tokens: maxOutputTokens };
-    return { model: overrides.model ?? this.model, messages, temperature: overrides.temperature ?? this.options.temperature, ...limit };
+    const s = nativeJson ? input?.structured : undefined;
+    const format = s
+      ? { response_format: { type: 'json_schema' as const, json_schema: { name: s.name, schema: s.schema, strict: s.strict } } }
+      : {};
+    return {
+      model: overrides.model ?? this.model,
+      messages,
+      temperature: overrides.temperature ?? this.options.temperature,
+      ...limit,
+      ...format,
+    };
   }
 
   private usage(
@@ -106,12 +132,29 @@ export class OpenAIChatGenerator implements Generator {
     };
   }
 
+  /**
+   * With `input.structured`, OpenAI's `response_format` is sent too; a server that refuses it (400
+   * or 422: an older compatible server, or a schema its strict mode rejects) is asked again with
+   * the JSON instruction in the prompt only. Not remembered: the next schema may well be accepted.
+   */
   async generate(input: GenerateInput): Promise<GenerateResult> {
+    if (!input.structured) return this.complete(input, false);
+    try {
+      return await this.complete(input, true);
+    } catch (err) {
+      const refused = err instanceof ProviderError && err.reason === 'rejected' && [400, 422].includes(err.details.status ?? 0);
+      if (!refused || input.signal?.aborted) throw err;
+      logger.info({ provider: this.provider, err: err.message }, 'response_format refused: asking for JSON in the prompt only');
+      return this.complete(input, false);
+    }
+  }
+
+  private async complete(input: GenerateInput, nativeJson: boolean): Promise<GenerateResult> {
     const messages = this.messages(input);
     const completion = await callProvider(
       async (signal) => {
         const response = await this.client.chat.completions.create(
-          { ...this.params(messages, input.overrides), stream: false },
+          { ...this.params(messages, input, nativeJson), stream: false },
           { signal },
         );
         const text = response?.choices?.[0]?.message?.content;
@@ -129,6 +172,31 @@ export class OpenAIChatGenerator implements Generator {
   }
 
   /**
+   * A short completion outside the answer prompt (the chat facade's question rewrite): the caller's
+   * messages, at most `maxTokens` of output, temperature 0, through the same retries and breaker.
+   */
+  async rewrite(
+    messages: { role: 'system' | 'user'; content: string }[],
+    maxTokens: number,
+    signal?: AbortSignal,
+  ): Promise<GenerateResult> {
+    const limit = this.options.baseURL ? { max_tokens: maxTokens } : { max_completion_tokens: maxTokens };
+    const completion = await callProvider(
+      async (callSignal) => {
+        const response = await this.client.chat.completions.create(
+          { model: this.model, messages, temperature: 0, ...limit, stream: false },
+          { signal: callSignal },
+        );
+        const text = response?.choices?.[0]?.message?.content;
+        if (typeof text !== 'string' || !text.trim()) throw new Error('the completion has no message content');
+        return { text, usage: response.usage, model: response.model };
+      },
+      { policy: this.options.policy, breaker: this.breaker, signal, label: `chat-rewrite:${this.provider}` },
+    );
+    return { text: completion.text, usage: this.usage(messages, completion.text, completion.usage), model: completion.model || this.model };
+  }
+
+  /**
    * Connecting and receiving the first chunk are retried like any call. After the first token has
    * been passed on nothing is retried (the caller has already shown it): a failure then is thrown.
    */
@@ -138,7 +206,7 @@ export class OpenAIChatGenerator implements Generator {
     const opened = await callProvider(
       async (signal) => {
         const stream = await this.client.chat.completions.create(
-          { ...this.params(messages, input.overrides), stream: true, stream_options: { include_usage: true } },
+          { ...this.params(messages, input), stream: true, stream_options: { include_usage: true } },
           { signal },
         );
         const iterator = stream[Symbol.asyncIterator]();

@@ -14,6 +14,7 @@ export interface LoadSheddingOptions {
 const CLASS_BY_ROUTE: [RegExp, RouteClass][] = [
   [/^\/v1\/collections\/[^/]+\/search\/?$/, 'search'],
   [/^\/v1\/collections\/[^/]+\/answer\/?$/, 'answer'],
+  [/^\/v1\/chat\/completions\/?$/, 'answer'],
   [/^\/v1\/collections\/[^/]+\/documents\/?$/, 'upload'],
 ];
 

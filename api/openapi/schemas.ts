@@ -166,6 +166,7 @@ export const answerResponseSchema = z
     fallback: z.object({ reason: z.string(), message: z.string() }).optional(),
     strippedMarkers: z.array(z.number().int()),
     suspiciousChunks: z.array(z.object({ marker: z.number().int(), chunkId: z.string(), source: z.string() }).catchall(z.unknown())),
+    structured: z.unknown().optional().describe('with response_format: the validated object (null when none was generated)'),
   })
   .catchall(z.unknown())
   .describe('JSON answer; with "stream": true, Server-Sent Events retrieval, token…, done (this object without chunks) or error');
@@ -278,3 +279,58 @@ export const readySchema = z.object({
   status: z.enum(['ready', 'starting']),
   checks: z.object({ modelLoaded: z.boolean(), bm25IndexesBuilt: z.boolean() }),
 });
+
+/** The OpenAI-compatible routes answer errors in OpenAI's shape (Ragline's details kept beside it). */
+export const openAIErrorSchema = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.string().describe('invalid_request_error | authentication_error | permission_error | rate_limit_error | server_error'),
+    param: z.string().nullable(),
+    code: z.string().describe('model_not_found, rate_limit_exceeded, or the Ragline error code'),
+    details: z.record(z.string(), z.unknown()),
+  }),
+});
+
+export const openAIModelSchema = z.object({
+  id: z.string().describe('the collection name; "name:config" selects a named configuration'),
+  object: z.literal('model'),
+  created: z.number().int(),
+  owned_by: z.string().describe('the tenant'),
+});
+export const openAIModelListSchema = z.object({ object: z.literal('list'), data: z.array(openAIModelSchema) });
+
+const citationSchema = chunkReferenceSchema.extend({ quote: z.string() });
+
+export const chatCompletionSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({
+          role: z.literal('assistant'),
+          content: z.string().describe('the answer, then "Sources:" with one line per citation (not appended to a structured answer)'),
+          refusal: z.null(),
+          citations: z.array(citationSchema),
+        }),
+        finish_reason: z.enum(['stop', 'content_filter']),
+        logprobs: z.null(),
+      }),
+    ),
+    usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }),
+    citations: z.array(citationSchema),
+    ragline: z
+      .object({
+        requestId: z.string(),
+        kind: z.string(),
+        grounded: z.boolean(),
+        standaloneQuestion: z.string().describe('the question retrieval saw, after condensing earlier turns'),
+        condensedBy: z.enum(['none', 'rule', 'llm']),
+        structured: z.unknown().optional(),
+      })
+      .catchall(z.unknown()),
+  })
+  .describe('chat.completion; with "stream": true, chat.completion.chunk Server-Sent Events ending in data: [DONE]');

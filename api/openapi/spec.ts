@@ -5,6 +5,7 @@ import { createCollectionSchema } from '../routes/collections.ts';
 import { documentListQuerySchema, uploadQuerySchema } from '../routes/documents.ts';
 import { jobListQuerySchema } from '../routes/jobs.ts';
 import { feedbackRequestSchema } from '../routes/requests.ts';
+import { chatCompletionRequestSchema } from '../openai-format.ts';
 import {
   auditQuerySchema,
   createKeySchema,
@@ -175,6 +176,39 @@ export const ROUTES: RouteDoc[] = [
     auth: true,
     body: answerRequestSchema,
     responses: { 200: s.answerResponseSchema, ...errors, 415: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/chat/completions',
+    tag: 'openai',
+    summary: 'OpenAI-compatible chat completion: model = collection (or collection:config); JSON or SSE chunks',
+    auth: true,
+    body: chatCompletionRequestSchema,
+    responses: {
+      200: s.chatCompletionSchema,
+      400: s.openAIErrorSchema,
+      401: s.openAIErrorSchema,
+      404: s.openAIErrorSchema,
+      413: s.openAIErrorSchema,
+      422: s.openAIErrorSchema,
+      429: s.openAIErrorSchema,
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/models',
+    tag: 'openai',
+    summary: "OpenAI-compatible model list: the caller's collections",
+    auth: true,
+    responses: { 200: s.openAIModelListSchema, 401: s.openAIErrorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/models/:model',
+    tag: 'openai',
+    summary: 'OpenAI-compatible model: one collection',
+    auth: true,
+    responses: { 200: s.openAIModelSchema, 404: s.openAIErrorSchema },
   },
   {
     method: 'get',

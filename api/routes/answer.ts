@@ -4,6 +4,7 @@ import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { CallAbortedError } from '../../core/resilience.ts';
 import { answerRequestSchema } from '../../answer/service.ts';
+import { StructuredOutputError } from '../../answer/structured.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { scopedCollection } from '../access.ts';
@@ -37,6 +38,8 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
       } catch (err) {
         // The client went away and the LLM call was cancelled: there is nobody to answer.
         if (err instanceof CallAbortedError) return new Response(null, { status: 499 });
+        // Both structured replies were spent on the LLM even though neither was usable.
+        if (err instanceof StructuredOutputError) await c.get('chargeAnswerTokens')?.(err.usage);
         throw err;
       }
     }
