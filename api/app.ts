@@ -26,6 +26,9 @@ import { openOperations, type Operations } from '../facade/operations.ts';
 import { registerOperationsMetrics } from './operations-metrics.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { Batches } from '../facade/batches.ts';
+import { batchRoutes } from './routes/batches.ts';
+import { handoffRoutes } from './routes/handoffs.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -40,6 +43,8 @@ export interface ApiOptions {
   limits?: RequestLimits;
   /** The request ledger and answer cache; defaults to those configured in `operations` (the caller closes them). */
   operations?: Operations;
+  /** Question batches; defaults to batches answered through `operations`. */
+  batches?: Batches;
 }
 
 /**
@@ -105,6 +110,8 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
   );
   app.route('/v1', requestRoutes(operations.ledger));
+  app.route('/v1/handoffs', handoffRoutes(ragline, operations.handoffs.store));
+  app.route('/v1/collections', batchRoutes(ragline, options.batches ?? Batches.fromOperations(ragline, operations.queries), wake));
   app.route('/', docsRoutes());
   return app;
 }
