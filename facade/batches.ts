@@ -110,6 +110,12 @@ export class Batches {
     return this.store.progress(id, collection.tenantId, collection.id);
   }
 
+  /** By id within a tenant (the CLI, which names no collection). */
+  async progressInTenant(id: string, tenantId: string): Promise<BatchProgress | null> {
+    const batch = /^[0-9a-f-]{36}$/i.test(id) ? await this.store.batch(id) : null;
+    return batch && batch.tenantId === tenantId ? this.store.progress(id, tenantId, batch.collectionId) : null;
+  }
+
   /** The results file, one JSON line per question in order, read from SQL a page at a time. */
   async *results(batchId: string): AsyncGenerator<string> {
     for (let after = -1; ; ) {
