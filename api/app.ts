@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -100,6 +100,19 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     }),
   );
 
+  const batches = options.batches ?? Batches.fromOperations(ragline, operations.queries);
+  // Interactive work marks itself so batch questions in this process wait for a quiet moment.
+  const interactive: MiddlewareHandler = async (_c, next) => {
+    batches.interactive.enter();
+    try {
+      await next();
+    } finally {
+      batches.interactive.leave();
+    }
+  };
+  app.use('/v1/collections/:id/search', interactive);
+  app.use('/v1/collections/:id/answer', interactive);
+
   app.route('/v1/collections', collectionRoutes(ragline, tenancy));
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
   app.route('/v1/collections', searchRoutes(ragline, operations.queries));
@@ -111,7 +124,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   );
   app.route('/v1', requestRoutes(operations.ledger));
   app.route('/v1/handoffs', handoffRoutes(ragline, operations.handoffs.store));
-  app.route('/v1/collections', batchRoutes(ragline, options.batches ?? Batches.fromOperations(ragline, operations.queries), wake));
+  app.route('/v1/collections', batchRoutes(ragline, batches, wake));
   app.route('/', docsRoutes());
   return app;
 }

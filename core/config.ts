@@ -126,6 +126,8 @@ const BATCH_DEFAULTS = {
   maxQuestions: 1000,
   priority: -10,
   maxAttempts: 3,
+  yieldQuietMs: 50,
+  yieldMaxWaitMs: 2000,
 };
 
 export const configSchema = z.object({
@@ -376,6 +378,10 @@ export const configSchema = z.object({
       priority: z.coerce.number().int().min(-1000).max(-1).default(BATCH_DEFAULTS.priority),
       /** Attempts per question before its line records the error. */
       maxAttempts: positiveInt.max(10).default(BATCH_DEFAULTS.maxAttempts),
+      /** A batch question starts once no /search or /answer of this process has run for this long… */
+      yieldQuietMs: z.coerce.number().int().min(0).max(10_000).default(BATCH_DEFAULTS.yieldQuietMs),
+      /** …or after waiting this long, so steady interactive traffic slows batches without starving them. */
+      yieldMaxWaitMs: z.coerce.number().int().min(0).max(60_000).default(BATCH_DEFAULTS.yieldMaxWaitMs),
     })
     .default(BATCH_DEFAULTS),
   pinecone: z
@@ -505,6 +511,8 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_BATCH_MAX_QUESTIONS: ['batches', 'maxQuestions'],
   RAGLINE_BATCH_PRIORITY: ['batches', 'priority'],
   RAGLINE_BATCH_MAX_ATTEMPTS: ['batches', 'maxAttempts'],
+  RAGLINE_BATCH_YIELD_QUIET_MS: ['batches', 'yieldQuietMs'],
+  RAGLINE_BATCH_YIELD_MAX_WAIT_MS: ['batches', 'yieldMaxWaitMs'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

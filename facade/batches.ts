@@ -8,6 +8,7 @@ import { type TaskProcessor, classifyFailure } from '../ingest/jobs/worker.ts';
 import { type BatchItem, type BatchProgress, BatchStore } from '../store/batches.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
+import { InteractiveLoad } from './interactive-load.ts';
 import type { Ragline } from './ragline.ts';
 import type { RequestContext, TracedQueries } from './traced-queries.ts';
 
@@ -62,6 +63,8 @@ const RESULTS_PAGE = 200;
  */
 export class Batches {
   readonly store: BatchStore;
+  /** The API marks /search and /answer here; batch questions in this process wait for a quiet moment. */
+  readonly interactive = new InteractiveLoad();
 
   constructor(
     private readonly ragline: Ragline,
@@ -131,6 +134,7 @@ export class Batches {
     return async (job, signal) => {
       const item = await this.store.item(String(job.payload.batchItemId ?? ''));
       if (item?.state !== 'queued') return; // answered already (a duplicate run) or deleted
+      await this.interactive.quiet(this.options.yieldQuietMs, this.options.yieldMaxWaitMs, signal);
       try {
         await this.answer(item, signal);
       } catch (err) {

@@ -287,3 +287,24 @@ describe('batch request schema', () => {
     expect(parsed).toEqual({ questions: ['a', { question: 'b', id: 'x' }], settings: { mode: 'bm25', topK: 5 } });
   });
 });
+
+describe('InteractiveLoad (batch questions step aside)', () => {
+  it('waits while an interactive request runs and for the quiet period after it, but never past maxWait', async () => {
+    const { InteractiveLoad } = await import('../facade/interactive-load.ts');
+    const load = new InteractiveLoad();
+    const order: string[] = [];
+    load.enter();
+    const waiting = load.quiet(30, 60_000).then(() => order.push('batch question starts'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    order.push('search ends');
+    load.leave();
+    await waiting;
+    expect(order).toEqual(['search ends', 'batch question starts']);
+
+    load.enter(); // never leaves: the bound lets the batch go on anyway
+    let done = false;
+    await Promise.race([load.quiet(10, 100).then(() => (done = true)), new Promise((r) => setTimeout(r, 5_000))]);
+    expect(done).toBe(true);
+    expect(load.busy).toBe(true);
+  });
+});
