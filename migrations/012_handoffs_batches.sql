@@ -71,3 +71,6 @@ ALTER TABLE ingest_jobs ADD COLUMN priority integer NOT NULL DEFAULT 0;
 ALTER TABLE ingest_jobs ADD COLUMN payload jsonb NOT NULL DEFAULT '{}'::jsonb;
 DROP INDEX ingest_jobs_open_idx;
 CREATE INDEX ingest_jobs_open_idx ON ingest_jobs (priority DESC, created_at) WHERE state IN ('queued', 'running');
+-- Finds a batch question's job: a question whose job failed for good outside the processor (cancelled,
+-- or its worker died on the last attempt) is marked failed from it.
+CREATE INDEX ingest_jobs_batch_item_idx ON ingest_jobs ((payload->>'batchItemId')) WHERE kind = 'batch_question';

@@ -113,9 +113,26 @@ export class BatchStore {
     return { batch, itemIds: ordered.map((r) => String(r.id)) };
   }
 
+  /**
+   * Questions whose job ended `failed` without the processor recording it (cancelled, or the
+   * worker died on the last attempt) are failed with the job's error, so the batch can complete.
+   */
+  async reconcile(batchId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE batch_items i SET state = 'failed', finished_at = coalesce(j.finished_at, now()),
+         result = jsonb_build_object('error', coalesce(j.last_error, '{"code":"failed","message":"the job failed"}'::jsonb))
+                  || CASE WHEN i.result ? 'label' THEN jsonb_build_object('label', i.result->>'label') ELSE '{}'::jsonb END
+       FROM ingest_jobs j
+       WHERE i.batch_id = $1 AND i.state = 'queued' AND j.kind = 'batch_question'
+         AND j.payload->>'batchItemId' = i.id::text AND j.state = 'failed'`,
+      [batchId],
+    );
+  }
+
   /** The batch with its counts, if it belongs to that tenant and collection. */
   async progress(id: string, tenantId: string, collectionId: string): Promise<BatchProgress | null> {
     if (!UUID.test(id)) return null;
+    await this.reconcile(id);
     const { rows } = await this.db.query(
       `SELECT b.*,
          count(*) FILTER (WHERE i.state = 'queued')::int AS queued,

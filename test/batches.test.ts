@@ -227,6 +227,33 @@ describeShared('question batches (PGlite + real model, through the job queue)', 
   });
 });
 
+describeShared('question batches: a question whose job is cancelled', () => {
+  it('ends failed with the job error, and the batch still completes', async () => {
+    const node = await openNode(await testEmbedder());
+    try {
+      const keys = await keysFor(node);
+      const created = await submit(node, keys.writer, {
+        questions: [{ question: 'Which file types can I upload?', id: 'gone' }, 'What does a citation contain?'],
+      });
+      const { rows } = await node.store.db.query<{ id: string }>(
+        "SELECT id FROM ingest_jobs WHERE kind = 'batch_question' AND source = $1",
+        [`batch:${created.body.id}#0`],
+      );
+      await node.queue.cancel(rows[0]!.id);
+      node.worker.start();
+      await completed(node, keys.writer, created.body.id);
+      expect(await progress(node, keys.writer, created.body.id)).toMatchObject({ succeeded: 1, failed: 1, queued: 0 });
+      const lines = await results(node, keys.writer, created.body.id);
+      expect(lines.map((l) => [l.state, l.id ?? null, l.error?.code ?? null])).toEqual([
+        ['failed', 'gone', 'cancelled'],
+        ['succeeded', null, null],
+      ]);
+    } finally {
+      await node.close();
+    }
+  });
+});
+
 describeShared('question batches survive a restart (PGlite on disk)', () => {
   let dir: string;
   beforeAll(() => {

@@ -178,9 +178,11 @@ export class JobQueue {
     if (!tasks.length) return 0;
     const { rows } = await db.query<{ n: number }>(
       `WITH inserted AS (
-         INSERT INTO ingest_jobs (collection_id, kind, priority, source, payload, max_attempts, progress)
-         SELECT $1, $2, $3, t->>'source', t->'payload', $4, '{"stage":"queued"}'::jsonb
-         FROM jsonb_array_elements($5::jsonb) t
+         INSERT INTO ingest_jobs (collection_id, kind, priority, source, payload, max_attempts, progress, created_at)
+         SELECT $1, $2, $3, t.value->>'source', t.value->'payload', $4, '{"stage":"queued"}'::jsonb,
+                -- one microsecond apart, so claims follow the order given (now() is one value per transaction)
+                now() + t.ordinality * interval '1 microsecond'
+         FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY t
          RETURNING 1)
        SELECT count(*)::int AS n FROM inserted`,
       [collectionId, kind, options.priority, options.maxAttempts ?? this.maxAttempts, JSON.stringify(tasks)],
