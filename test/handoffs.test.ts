@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../api/app.ts';
-import { configSchema } from '../core/config.ts';
+import { configSchema, loadConfig } from '../core/config.ts';
 import { Handoffs, handoffReason } from '../facade/handoffs.ts';
 import { type Operations, openOperations } from '../facade/operations.ts';
 import { Ragline } from '../facade/ragline.ts';
@@ -75,6 +75,15 @@ describe('handoffReason', () => {
     expect(handoffReason({ kind: 'extractive', confidence: confidence(null) }, 0.4)).toBeNull();
     expect(handoffReason({ kind: 'refused', confidence: confidence(0.1) }, 0.4)).toBeNull();
     expect(handoffReason({ kind: 'extractive', confidence: confidence(0.35) }, 0)).toBeNull();
+  });
+});
+
+describe('handoff configuration', () => {
+  it('refuses a webhook URL without a secret, naming the variable', () => {
+    expect(() => loadConfig({ RAGLINE_HANDOFF_WEBHOOK_URL: 'http://127.0.0.1:9/hook' })).toThrow(/RAGLINE_HANDOFF_WEBHOOK_SECRET/);
+    expect(() => loadConfig({ RAGLINE_HANDOFF_MIN_CONFIDENCE: '1.5' })).toThrow(/RAGLINE_HANDOFF_MIN_CONFIDENCE/);
+    const config = loadConfig({ RAGLINE_HANDOFF_WEBHOOK_URL: 'http://127.0.0.1:9/hook', RAGLINE_HANDOFF_WEBHOOK_SECRET: SECRET });
+    expect(config.handoffs).toMatchObject({ enabled: true, minConfidence: 0.4, webhookMaxAttempts: 5, webhookSecret: SECRET });
   });
 });
 
@@ -230,6 +239,35 @@ describeShared('human handoff (PGlite + real model + a webhook on 127.0.0.1)', (
     const res = await app.request(`/v1/handoffs/${handoff!.id}/resolve`, jsonRequest('POST', { note: 'b was here' }, otherKey));
     expect(res.status).toBe(404);
     expect((await list('?state=open')).body.handoffs[0].state).toBe('open');
+  });
+
+  it('hands off a streamed not-covered answer too', async () => {
+    const question = 'How many moons does Neptune have?';
+    const res = await app.request('/v1/collections/guide/answer', jsonRequest('POST', { question, stream: true }, writerKey));
+    expect(res.status).toBe(200);
+    const events = await res.text();
+    const requestId = /"requestId":"([^"]+)"/.exec(events)?.[1];
+    expect(requestId).toEqual(expect.any(String));
+    receiver.release();
+    await operations.handoffs.settled();
+    const mine = (await list()).body.handoffs.filter((h: Json) => h.question === question);
+    expect(mine).toMatchObject([{ reason: 'not_covered', requestId }]);
+  });
+
+  it('hands off an answered question below the confidence threshold as low_confidence', async () => {
+    const strict = new Handoffs(new HandoffStore(store.db), { ...ragline.config.handoffs, webhookUrl: undefined, minConfidence: 0.99 });
+    const collection = (await ragline.store.getCollection('guide', 'team-a'))!;
+    const { answers } = operations.queries;
+    const request = answers.parse({ question: COVERED });
+    const response = await answers.answer(collection, request);
+    expect(response.kind).toBe('extractive');
+    strict.observe({ requestId: 'req-weak-1', tenantId: 'team-a', keyId: null }, collection, request, response);
+    await strict.settled();
+    const row = (await new HandoffStore(store.db).list({ tenantId: 'team-a', limit: 50, offset: 0 })).find(
+      (h) => h.requestId === 'req-weak-1',
+    );
+    expect(row).toMatchObject({ reason: 'low_confidence', question: COVERED, webhook: { state: 'none' } });
+    expect(row?.confidence).toBeCloseTo(response.confidence.bestDenseSimilarity!, 6);
   });
 
   it('gives up after the configured attempts and records the failure; the webhook never throws into answers', async () => {

@@ -41,7 +41,7 @@ interface WorkerCommandOptions {
 export function register(program: Command) {
   program
     .command('worker')
-    .description('Process queued ingestion jobs until stopped. Any number of workers can share one Postgres database.')
+    .description('Process queued ingestion jobs and batch questions until stopped. Any number of workers can share one Postgres database.')
     .option('--concurrency <n>', 'jobs processed at the same time', positiveInt('--concurrency'), 1)
     .option('--poll-ms <n>', 'wait between polls of an empty queue', positiveInt('--poll-ms'), 1000)
     .option('--heartbeat-ms <n>', 'heartbeat interval while a job runs', positiveInt('--heartbeat-ms'), 5000)
