@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -30,6 +30,9 @@ import { configRoutes } from './routes/configs.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { openAIErrors } from './openai-format.ts';
 import { openAICompatRoutes } from './routes/openai-compat.ts';
+import { Batches } from '../facade/batches.ts';
+import { batchRoutes } from './routes/batches.ts';
+import { handoffRoutes } from './routes/handoffs.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -44,6 +47,8 @@ export interface ApiOptions {
   limits?: RequestLimits;
   /** The request ledger and answer cache; defaults to those configured in `operations` (the caller closes them). */
   operations?: Operations;
+  /** Question batches; defaults to batches answered through `operations`. */
+  batches?: Batches;
 }
 
 /**
@@ -102,6 +107,19 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     }),
   );
 
+  const batches = options.batches ?? Batches.fromOperations(ragline, operations.queries);
+  // Interactive work marks itself so batch questions in this process wait for a quiet moment.
+  const interactive: MiddlewareHandler = async (_c, next) => {
+    batches.interactive.enter();
+    try {
+      await next();
+    } finally {
+      batches.interactive.leave();
+    }
+  };
+  app.use('/v1/collections/:id/search', interactive);
+  app.use('/v1/collections/:id/answer', interactive);
+
   app.route('/v1/collections', collectionRoutes(ragline, tenancy));
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
   app.route('/v1/collections', searchRoutes(ragline, operations.queries));
@@ -115,6 +133,8 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   );
   app.route('/v1', requestRoutes(operations.ledger));
   app.route('/v1', openAICompatRoutes(ragline, operations.queries));
+  app.route('/v1/handoffs', handoffRoutes(ragline, operations.handoffs.store));
+  app.route('/v1/collections', batchRoutes(ragline, batches, wake));
   app.route('/', docsRoutes());
   return app;
 }

@@ -15,6 +15,7 @@ import { Tenancy } from '../facade/tenancy.ts';
 import { checkOpenMode } from './open-mode.ts';
 import { AnswerService } from '../answer/service.ts';
 import { openOperations } from '../facade/operations.ts';
+import { BATCH_JOB_KIND, Batches } from '../facade/batches.ts';
 
 export interface ServerOptions {
   host: string;
@@ -41,14 +42,18 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const { limits } = ragline.config;
   const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(limits));
   const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
-  const worker = options.inProcessWorker ? new JobWorker(queue, pipelineProcessor(ragline), workerOptions).start() : undefined;
-  const requestLimits = RequestLimits.fromConfig(ragline.config);
   const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+  const batches = Batches.fromOperations(ragline, operations.queries);
+  const worker = options.inProcessWorker
+    ? new JobWorker(queue, pipelineProcessor(ragline), { ...workerOptions, tasks: { [BATCH_JOB_KIND]: batches.processor() } }).start()
+    : undefined;
+  const requestLimits = RequestLimits.fromConfig(ragline.config);
   operations.ledger.startPurging();
   const app = createApi(ragline, {
     queue,
     worker,
     operations,
+    batches,
     metrics: createMetrics(queue, { processMetrics: true }),
     limits: requestLimits,
   });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa | configs. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -56,5 +56,16 @@ program
   .command('configs')
   .description('/search latency with no config, an active config and a running experiment (what resolving a config costs)')
   .action(async () => (await import('./configs.ts')).runConfigsBench());
+
+program
+  .command('batch')
+  .description('interactive /search p95 while a 200-question batch runs, against idle in the same run')
+  .option('--questions <n>', 'questions in the batch (at most 200)', (v) => Number.parseInt(v, 10), 200)
+  .option('--interval-ms <n>', 'one interactive search every n ms', (v) => Number.parseInt(v, 10), 200)
+  .option('--yield-max-wait-ms <n>', 'override RAGLINE_BATCH_YIELD_MAX_WAIT_MS (0: batch questions never wait)', (v) =>
+    Number.parseInt(v, 10),
+  )
+  .option('--label <name>', 'results file bench/results/batch-<label>.json instead of batch.json')
+  .action(async (opts) => (await import('./batch.ts')).runBatchBench(opts));
 
 await program.parseAsync(process.argv);

@@ -14,6 +14,8 @@ import { register as registerWorkerCommand } from './commands/worker.ts';
 import { register as registerReportCommand } from './commands/report.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerExperimentCommands } from './commands/experiments.ts';
+import { register as registerHandoffCommands } from './commands/handoffs.ts';
+import { register as registerBatchCommands } from './commands/batch.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerConfigCommands(program);
   registerExperimentCommands(program);
+  registerHandoffCommands(program);
+  registerBatchCommands(program);
   // Commands print only their output; logs (JSON on stderr) are for servers, workers and --verbose.
   const daemons = new Set(['serve', 'worker']);
   for (const command of program.commands) command.option('--verbose', 'log progress and diagnostics as JSON on stderr');

@@ -135,6 +135,23 @@ const COMPAT_DEFAULTS = {
   maxConversationChars: 64_000,
 };
 
+const HANDOFF_DEFAULTS = {
+  enabled: true,
+  minConfidence: 0.4,
+  webhookMaxAttempts: 5,
+  webhookRetryBaseMs: 1000,
+  webhookTimeoutMs: 5000,
+  webhookMaxPending: 1000,
+};
+
+const BATCH_DEFAULTS = {
+  maxQuestions: 1000,
+  priority: -10,
+  maxAttempts: 3,
+  yieldQuietMs: 50,
+  yieldMaxWaitMs: 2000,
+};
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./.ragline'),
   databaseUrl: z.string().url().optional(),
@@ -398,6 +415,49 @@ export const configSchema = z.object({
       maxConversationChars: positiveInt.max(1_000_000).default(COMPAT_DEFAULTS.maxConversationChars),
     })
     .default(COMPAT_DEFAULTS),
+  /** Questions a person should answer: not covered or weakly grounded answers (docs/handoffs-batches.md). */
+  handoffs: z
+    .object({
+      /** Record handoffs at all. */
+      enabled: booleanFlag.default(HANDOFF_DEFAULTS.enabled),
+      /**
+       * An answered question whose best dense similarity is below this is handed off too (the
+       * not-covered gate, RAGLINE_MIN_DENSE_SIMILARITY, sits lower); 0 hands off only `not_covered`.
+       */
+      minConfidence: unitInterval.default(HANDOFF_DEFAULTS.minConfidence),
+      /** Where each new handoff is POSTed as JSON; unset = no webhook. */
+      webhookUrl: z.string().url().optional(),
+      /** HMAC-SHA256 key of the `X-Ragline-Signature` header; required with a webhook URL. */
+      webhookSecret: z.string().min(16).optional(),
+      /** Deliveries tried before the handoff is marked `failed`. */
+      webhookMaxAttempts: positiveInt.max(20).default(HANDOFF_DEFAULTS.webhookMaxAttempts),
+      /** First retry delay; doubled on each attempt (with jitter). */
+      webhookRetryBaseMs: positiveInt.max(600_000).default(HANDOFF_DEFAULTS.webhookRetryBaseMs),
+      /** One delivery attempt is abandoned after this long. */
+      webhookTimeoutMs: positiveInt.max(120_000).default(HANDOFF_DEFAULTS.webhookTimeoutMs),
+      /** Deliveries in flight at once; beyond it new ones are recorded as `dropped` rather than queued in memory. */
+      webhookMaxPending: positiveInt.max(100_000).default(HANDOFF_DEFAULTS.webhookMaxPending),
+    })
+    .refine((h) => !h.webhookUrl || h.webhookSecret, {
+      message: 'a handoff webhook URL needs RAGLINE_HANDOFF_WEBHOOK_SECRET (at least 16 characters)',
+      path: ['webhookSecret'],
+    })
+    .default(HANDOFF_DEFAULTS),
+  /** Non-urgent question batches run through the job queue (docs/handoffs-batches.md). */
+  batches: z
+    .object({
+      /** Questions one batch may hold. */
+      maxQuestions: positiveInt.max(10_000).default(BATCH_DEFAULTS.maxQuestions),
+      /** Queue priority of a batch's jobs; ingestion runs at 0 and higher priorities are claimed first. */
+      priority: z.coerce.number().int().min(-1000).max(-1).default(BATCH_DEFAULTS.priority),
+      /** Attempts per question before its line records the error. */
+      maxAttempts: positiveInt.max(10).default(BATCH_DEFAULTS.maxAttempts),
+      /** A batch question starts once no /search or /answer of this process has run for this long… */
+      yieldQuietMs: z.coerce.number().int().min(0).max(10_000).default(BATCH_DEFAULTS.yieldQuietMs),
+      /** …or after waiting this long, so steady interactive traffic slows batches without starving them. */
+      yieldMaxWaitMs: z.coerce.number().int().min(0).max(60_000).default(BATCH_DEFAULTS.yieldMaxWaitMs),
+    })
+    .default(BATCH_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -535,6 +595,19 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_CHAT_CONDENSE_MAX_TOKENS: ['compat', 'condenseMaxTokens'],
   RAGLINE_CHAT_MAX_MESSAGES: ['compat', 'maxMessages'],
   RAGLINE_CHAT_MAX_CONVERSATION_CHARS: ['compat', 'maxConversationChars'],
+  RAGLINE_HANDOFFS: ['handoffs', 'enabled'],
+  RAGLINE_HANDOFF_MIN_CONFIDENCE: ['handoffs', 'minConfidence'],
+  RAGLINE_HANDOFF_WEBHOOK_URL: ['handoffs', 'webhookUrl'],
+  RAGLINE_HANDOFF_WEBHOOK_SECRET: ['handoffs', 'webhookSecret'],
+  RAGLINE_HANDOFF_WEBHOOK_MAX_ATTEMPTS: ['handoffs', 'webhookMaxAttempts'],
+  RAGLINE_HANDOFF_WEBHOOK_RETRY_BASE_MS: ['handoffs', 'webhookRetryBaseMs'],
+  RAGLINE_HANDOFF_WEBHOOK_TIMEOUT_MS: ['handoffs', 'webhookTimeoutMs'],
+  RAGLINE_HANDOFF_WEBHOOK_MAX_PENDING: ['handoffs', 'webhookMaxPending'],
+  RAGLINE_BATCH_MAX_QUESTIONS: ['batches', 'maxQuestions'],
+  RAGLINE_BATCH_PRIORITY: ['batches', 'priority'],
+  RAGLINE_BATCH_MAX_ATTEMPTS: ['batches', 'maxAttempts'],
+  RAGLINE_BATCH_YIELD_QUIET_MS: ['batches', 'yieldQuietMs'],
+  RAGLINE_BATCH_YIELD_MAX_WAIT_MS: ['batches', 'yieldMaxWaitMs'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -5,6 +5,7 @@ import { LedgerStore } from '../store/ledger.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import type { Store } from '../store/types.ts';
 import { createAnswerCache, type AnswerCache } from './answer-cache.ts';
+import { type HandoffDeps, type Handoffs, openHandoffs } from './handoffs.ts';
 import { RequestLedger } from './ledger.ts';
 import type { Ragline } from './ragline.ts';
 import { TracedQueries } from './traced-queries.ts';
@@ -13,7 +14,9 @@ export interface Operations {
   queries: TracedQueries;
   ledger: RequestLedger;
   cache: AnswerCache | undefined;
-  /** Writes buffered traces and disconnects the cache. */
+  /** The human handoff queue, fed by every answer (docs/handoffs-batches.md). */
+  handoffs: Handoffs;
+  /** Writes buffered traces and handoffs and disconnects the cache. */
   close(): Promise<void>;
 }
 
@@ -22,6 +25,8 @@ export interface OperationsOptions {
   redact?: (text: string) => string;
   /** Overrides the configured answer cache (tests, benches). `null` turns it off. */
   cache?: AnswerCache | null;
+  /** The handoff webhook's HTTP client (tests). */
+  handoffFetch?: HandoffDeps['fetch'];
 }
 
 /** The ledger tables in the store's database; only SQL stores hold them. */
@@ -46,11 +51,14 @@ export function openOperations(ragline: Ragline, answers: AnswerService, options
   });
   const cache = options.cache === null ? undefined : (options.cache ?? createAnswerCache({ ...o, redisUrl: ragline.config.redisUrl }));
   const queries = new TracedQueries(ragline, answers, ledger, cache);
+  const handoffs = openHandoffs(ragline.config, ragline.store, queries, { redact: ledger.redact, fetch: options.handoffFetch });
   return {
     queries,
     ledger,
     cache,
+    handoffs,
     async close() {
+      await handoffs.close();
       await ledger.close();
       await cache?.close();
     },

@@ -34,6 +34,8 @@ export type CacheStatus = 'hit' | 'miss' | 'off';
 export type CollectionSource = CollectionRef | (() => Promise<Collection>);
 
 export type TracedAnswer = AnswerResponse & { requestId: string; cache: CacheStatus };
+/** Sees every completed answer (also cache hits and streams); must not throw or block (handoffs hang here). */
+export type AnswerObserver = (ctx: RequestContext, collection: Collection, request: AnswerRequest, response: AnswerResponse) => void;
 export type TracedSearch = SearchResponse & { requestId: string };
 
 const round = (n: number) => Math.round(n * 10) / 10;
@@ -78,6 +80,7 @@ export class TracedQueries {
   private readonly listeners: ((trace: Trace) => void)[] = [];
   /** Collection configs and experiments (docs/experiments.md); absent without a SQL store. */
   readonly configs: CollectionConfigs | undefined;
+  private readonly answerObservers: AnswerObserver[] = [];
 
   constructor(
     readonly ragline: Ragline,
@@ -90,6 +93,20 @@ export class TracedQueries {
 
   onTrace(listener: (trace: Trace) => void): void {
     this.listeners.push(listener);
+  }
+
+  onAnswer(observer: AnswerObserver): void {
+    this.answerObservers.push(observer);
+  }
+
+  private answered(ctx: RequestContext, collection: Collection, request: AnswerRequest, response: AnswerResponse): void {
+    for (const observe of this.answerObservers) {
+      try {
+        observe(ctx, collection, request, response);
+      } catch (err) {
+        logger.warn({ err: errorMessage(err), requestId: ctx.requestId }, 'answer observer failed');
+      }
+    }
   }
 
   async search(ctx: RequestContext, collectionRef: CollectionSource, input: SearchRequestInput): Promise<TracedSearch> {
@@ -129,6 +146,7 @@ export class TracedQueries {
       const { request, collection, key, cached, overrides } = await this.prepare(ctx, collectionRef, input, base);
       if (cached) {
         this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        this.answered(ctx, collection, request, cached);
         return { ...cached, requestId: ctx.requestId, cache: 'hit' };
       }
       const response = await this.answers.answer(collection, request, signal, overrides);
@@ -136,6 +154,7 @@ export class TracedQueries {
       this.record(
         this.answerTrace(base, response, { cacheHit: false, embedCostUsd: await this.embedCost(request.question, request.mode) }),
       );
+      this.answered(ctx, collection, request, response);
       return { ...response, requestId: ctx.requestId, cache: key ? 'miss' : 'off' };
     } catch (err) {
       this.recordError(base, err, started);
@@ -163,6 +182,7 @@ export class TracedQueries {
         };
         yield { event: 'token', data: { delta: cached.answer } };
         this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        this.answered(ctx, collection, request, cached);
         finished = true;
         yield { event: 'done', data: Object.assign(done, { requestId: ctx.requestId, cache: 'hit' as CacheStatus }) };
         return;
@@ -185,6 +205,7 @@ export class TracedQueries {
             embedCostUsd: await this.embedCost(request.question, request.mode),
           }),
         );
+        this.answered(ctx, collection, request, response);
         finished = true;
         yield {
           event: 'done',

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OPERATOR, type TenancyFixture, jsonRequest, seedCollection, tenancyFixture } from './helpers/tenants.ts';
 import { describeShared } from './helpers/shared.ts';
 import { CollectionConfigs } from '../facade/configs.ts';
+import { BatchStore } from '../store/batches.ts';
+import { HandoffStore } from '../store/handoffs.ts';
 
 /**
  * Team B (an admin key, the strongest a tenant can hold) aims every /v1 route at team A's
@@ -88,6 +90,26 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
     route: '/v1/feedback',
     paths: ['/v1/feedback'],
     body: { requestId: '{aTraceId}', rating: 'down', comment: 'b was here' },
+  },
+  { method: 'GET', route: '/v1/handoffs', paths: ['/v1/handoffs', '/v1/handoffs?state=open'], status: 200 },
+  { method: 'GET', route: '/v1/handoffs', paths: A_COLLECTION.map((c) => `/v1/handoffs?collection=${c}`) },
+  { method: 'GET', route: '/v1/handoffs/:id', paths: ['/v1/handoffs/{aHandoffId}', '/v1/handoffs/{aHandoffIdUpper}'] },
+  { method: 'POST', route: '/v1/handoffs/:id/resolve', paths: ['/v1/handoffs/{aHandoffId}/resolve'], body: { note: 'b was here' } },
+  {
+    method: 'POST',
+    route: '/v1/collections/:id/batches',
+    paths: onACollection('/batches'),
+    body: { questions: ['What is the vault code?'] },
+  },
+  {
+    method: 'GET',
+    route: '/v1/collections/:id/batches/:batchId',
+    paths: [...onACollection('/batches/{aBatchId}'), '/v1/collections/handbook/batches/{aBatchId}'],
+  },
+  {
+    method: 'GET',
+    route: '/v1/collections/:id/batches/:batchId/results',
+    paths: [...onACollection('/batches/{aBatchId}/results'), '/v1/collections/handbook/batches/{aBatchId}/results'],
   },
   { method: 'POST', route: '/v1/keys', paths: ['/v1/keys'], body: { role: 'admin', tenant: 'team-a' }, status: 403 },
   { method: 'GET', route: '/v1/keys', paths: ['/v1/keys'], status: 200 },
@@ -195,6 +217,25 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     const [failed] = await f.queue.enqueue(a.collection.id, [{ source: 'a-failed.txt', bytes: new TextEncoder().encode(SECRET) }]);
     await f.store.db.query("UPDATE ingest_jobs SET state = 'failed' WHERE id = $1", [failed!.id]);
     const aKey = await f.tenancy.createKey(OPERATOR, { tenantId: 'team-a', role: 'writer' });
+    const { handoff } = await new HandoffStore(f.store.db).record({
+      tenantId: 'team-a',
+      collectionId: a.collection.id,
+      collectionName: 'handbook',
+      requestId: 'a-handoff-request',
+      question: `Where is ${SECRET} kept?`,
+      reason: 'not_covered',
+      confidence: 0.1,
+      answer: '',
+      webhookState: 'none',
+    });
+    const { batch } = await new BatchStore(f.store.db).create({
+      tenantId: 'team-a',
+      keyId: null,
+      collectionId: a.collection.id,
+      collectionName: 'handbook',
+      settings: {},
+      questions: [{ question: `Is ${SECRET} the code?` }],
+    });
     const aTraceId = await tracedSearchOf(f, aKey.key);
     // A's configs and a running experiment on the alpha-only collection, which B aims at by id and name.
     const configs = CollectionConfigs.for(f.store)!;
@@ -221,6 +262,9 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
       aKeyId: aKey.record.id,
       aRequestId: request.pending.id,
       aTraceId,
+      aHandoffId: handoff.id,
+      aHandoffIdUpper: handoff.id.toUpperCase(),
+      aBatchId: batch.id,
     });
     bKey = await f.key('team-b', 'admin');
   });
@@ -269,6 +313,8 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     const trace = await f.app.request(`/v1/requests/${victim.aTraceId}`, jsonRequest('GET', undefined, await f.key('team-a', 'reader')));
     expect(((await trace.json()) as { feedback: unknown }).feedback ?? null).toBeNull();
     expect((await f.queue.get(victim.aFailedJobId!))?.state).toBe('failed');
+    expect((await new HandoffStore(f.store.db).get(victim.aHandoffId!, 'team-a'))?.state).toBe('open');
+    expect((await new BatchStore(f.store.db).items(victim.aBatchId!, -1, 10)).map((i) => i.state)).toEqual(['queued']);
     expect((await f.tenancy.store.listKeys('team-a')).every((k) => k.revokedAt === null)).toBe(true);
     expect((await f.tenancy.store.listDeletionRequests('team-a')).map((r) => r.state)).toEqual(['pending']);
     expect((await f.tenancy.deletedCollections('team-a')).map((c) => c.name)).toEqual(['old-a']);

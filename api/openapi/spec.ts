@@ -18,6 +18,9 @@ import * as s from './schemas.ts';
 import * as x from './experiment-schemas.ts';
 import { configHistoryQuerySchema, rollbackConfigSchema, setConfigSchema, showConfigQuerySchema } from '../routes/configs.ts';
 import { startExperimentSchema, stopExperimentSchema } from '../routes/experiments.ts';
+import * as hb from './handoff-batch-schemas.ts';
+import { handoffListQuerySchema, resolveHandoffSchema } from '../routes/handoffs.ts';
+import { batchRequestSchema } from '../../facade/batches.ts';
 
 /**
  * The route registry: one entry per route the app registers (Hono path syntax), with the zod schemas
@@ -456,6 +459,60 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Per variant: requests, latency, tokens and cost, outcomes, feedback up-rate with interval and test',
     auth: true,
     responses: { 200: x.experimentReportSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/handoffs',
+    tag: 'handoffs',
+    summary: 'Questions handed off to a person (not covered or low confidence), newest first',
+    auth: true,
+    query: handoffListQuerySchema,
+    responses: { 200: hb.handoffListSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/handoffs/:id',
+    tag: 'handoffs',
+    summary: "One handoff (the caller's tenant only)",
+    auth: true,
+    responses: { 200: hb.handoffSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/handoffs/:id/resolve',
+    tag: 'handoffs',
+    summary: 'Resolve a handoff with a note and optionally the answer it should have had',
+    auth: true,
+    body: resolveHandoffSchema,
+    responses: { 200: hb.handoffSchema, ...adminErrors, 409: s.errorSchema },
+  },
+  {
+    method: 'post',
+    path: '/v1/collections/:id/batches',
+    tag: 'batches',
+    summary: 'Queue many questions, answered at low priority by the workers',
+    auth: true,
+    body: batchRequestSchema(1000),
+    responses: { 202: hb.batchSchema, ...adminErrors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/batches/:batchId',
+    tag: 'batches',
+    summary: "A batch's progress",
+    auth: true,
+    responses: { 200: hb.batchSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/batches/:batchId/results',
+    tag: 'batches',
+    summary: 'One JSON line per question: question, answer, kind, citations, requestId (or error)',
+    auth: true,
+    responses: {
+      200: { contentType: 'application/x-ndjson', description: 'JSONL, in question order; unanswered questions have state "queued"' },
+      404: s.errorSchema,
+    },
   },
 ];
 

@@ -4,6 +4,9 @@ import { RaglineError } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
 import { Ragline } from '../../facade/ragline.ts';
 import { pipelineProcessor } from '../../facade/job-processor.ts';
+import { AnswerService } from '../../answer/service.ts';
+import { BATCH_JOB_KIND, Batches } from '../../facade/batches.ts';
+import { openOperations } from '../../facade/operations.ts';
 import { JobQueue, queueOptionsFromLimits } from '../../ingest/jobs/queue.ts';
 import { JobWorker } from '../../ingest/jobs/worker.ts';
 
@@ -38,7 +41,7 @@ interface WorkerCommandOptions {
 export function register(program: Command) {
   program
     .command('worker')
-    .description('Process queued ingestion jobs until stopped. Any number of workers can share one Postgres database.')
+    .description('Process queued ingestion jobs and batch questions until stopped. Any number of workers can share one Postgres database.')
     .option('--concurrency <n>', 'jobs processed at the same time', positiveInt('--concurrency'), 1)
     .option('--poll-ms <n>', 'wait between polls of an empty queue', positiveInt('--poll-ms'), 1000)
     .option('--heartbeat-ms <n>', 'heartbeat interval while a job runs', positiveInt('--heartbeat-ms'), 5000)
@@ -59,14 +62,19 @@ export function register(program: Command) {
       const ragline = await Ragline.open(config);
       try {
         await ragline.embedder(); // fail now, not on the first job, when the model is missing
+        // Batch questions are answered here too, traced (and handed off) like any answer.
+        const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+        const batches = Batches.fromOperations(ragline, operations.queries);
         const worker = new JobWorker(JobQueue.forStore(ragline.store, queueOptionsFromLimits(config.limits)), pipelineProcessor(ragline), {
           jobDeadlineMs: config.limits.jobDeadlineMs,
           ...opts,
+          tasks: { [BATCH_JOB_KIND]: batches.processor() },
         }).start();
         console.log(`ragline worker ${worker.id} started (concurrency ${opts.concurrency}); Ctrl-C to stop`);
         const signal = await untilShutdownSignal();
         logger.info({ signal }, 'stopping: finishing the jobs in progress (send the signal again to quit at once)');
         await worker.stop(config.limits.shutdownGraceMs);
+        await operations.close();
       } finally {
         await ragline.close();
       }

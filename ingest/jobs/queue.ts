@@ -7,9 +7,11 @@ import {
   isTerminal,
   type Job,
   type JobError,
+  type JobKind,
   type JobProgress,
   type JobResult,
   type JobState,
+  type TaskInput,
   type Upload,
   type UploadInput,
 } from './types.ts';
@@ -51,6 +53,9 @@ const iso = (v: unknown) =>
 function toJob(r: Record<string, unknown>): Job {
   return {
     id: String(r.id),
+    kind: (r.kind as JobKind | undefined) ?? 'ingest',
+    priority: Number(r.priority ?? 0),
+    payload: (r.payload as Record<string, unknown> | null) ?? {},
     uploadId: r.upload_id === null || r.upload_id === undefined ? null : String(r.upload_id),
     collectionId: String(r.collection_id),
     source: String(r.source),
@@ -72,6 +77,9 @@ function toJob(r: Record<string, unknown>): Job {
 
 const COLUMN_NAMES = [
   'id',
+  'kind',
+  'priority',
+  'payload',
   'upload_id',
   'collection_id',
   'source',
@@ -156,6 +164,32 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Queues jobs of another kind than ingestion (no upload), in one statement; `db` lets a caller
+   * enqueue inside its own transaction.
+   */
+  async enqueueTasks(
+    collectionId: string,
+    kind: Exclude<JobKind, 'ingest'>,
+    tasks: TaskInput[],
+    options: { priority: number; maxAttempts?: number },
+    db: SqlExecutor = this.db,
+  ): Promise<number> {
+    if (!tasks.length) return 0;
+    const { rows } = await db.query<{ n: number }>(
+      `WITH inserted AS (
+         INSERT INTO ingest_jobs (collection_id, kind, priority, source, payload, max_attempts, progress, created_at)
+         SELECT $1, $2, $3, t.value->>'source', t.value->'payload', $4, '{"stage":"queued"}'::jsonb,
+                -- one microsecond apart, so claims follow the order given (now() is one value per transaction)
+                now() + t.ordinality * interval '1 microsecond'
+         FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY t
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM inserted`,
+      [collectionId, kind, options.priority, options.maxAttempts ?? this.maxAttempts, JSON.stringify(tasks)],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** With `tenantId`, only a job whose collection belongs to that tenant (and is not deleted) is found. */
   async get(id: string, tenantId?: string): Promise<Job | null> {
     if (!UUID.test(id)) return null;
@@ -168,12 +202,21 @@ export class JobQueue {
 
   /** `collectionIds` narrows to those collections (an empty list matches nothing). */
   async list(
-    filter: { state?: JobState; collectionId?: string; collectionIds?: string[]; tenantId?: string; limit?: number; offset?: number } = {},
+    filter: {
+      state?: JobState;
+      collectionId?: string;
+      collectionIds?: string[];
+      tenantId?: string;
+      limit?: number;
+      offset?: number;
+      /** Ingestion jobs unless told otherwise: a batch's per-question jobs would drown them. */
+      kind?: JobKind;
+    } = {},
   ): Promise<Job[]> {
     const { rows } = await this.db.query(
       `SELECT ${JOB_COLUMNS} FROM ingest_jobs
        WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR collection_id = $2) AND ${IN_TENANT('$5')}
-         AND ($6::uuid[] IS NULL OR collection_id = ANY($6::uuid[]))
+         AND ($6::uuid[] IS NULL OR collection_id = ANY($6::uuid[])) AND kind = $7
        ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
       [
         filter.state ?? null,
@@ -182,6 +225,7 @@ export class JobQueue {
         filter.offset ?? 0,
         filter.tenantId ?? null,
         filter.collectionIds ?? null,
+        filter.kind ?? 'ingest',
       ],
     );
     return rows.map(toJob);
@@ -204,8 +248,9 @@ export class JobQueue {
   }
 
   /**
-   * Takes the oldest runnable job: queued (and past its backoff), or running with a heartbeat
-   * older than `staleMs` (its worker died). Jobs that died on their last attempt end `failed`.
+   * Takes the runnable job of highest priority, oldest first: queued (and past its backoff), or
+   * running with a heartbeat older than `staleMs` (its worker died). Jobs that died on their last
+   * attempt end `failed`.
    */
   async claim(workerId: string, staleMs = DEFAULT_STALE_MS): Promise<Job | null> {
     await this.db.query(
@@ -220,7 +265,7 @@ export class JobQueue {
          SELECT id FROM ingest_jobs
          WHERE (state = 'queued' AND run_after <= now())
             OR (state = 'running' AND heartbeat_at < now() - $2::int * interval '1 millisecond' AND attempts < max_attempts)
-         ORDER BY created_at, id
+         ORDER BY priority DESC, created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
        UPDATE ingest_jobs j SET
@@ -246,7 +291,7 @@ export class JobQueue {
     return rows.length > 0;
   }
 
-  async complete(lease: Lease, result: JobResult, progress: JobProgress): Promise<boolean> {
+  async complete(lease: Lease, result: JobResult | null, progress: JobProgress): Promise<boolean> {
     const { rows } = await this.db.query(
       `UPDATE ingest_jobs SET state = 'succeeded', result = $4::jsonb, progress = $5::jsonb, last_error = NULL,
          heartbeat_at = now(), finished_at = now(), updated_at = now()
@@ -381,7 +426,7 @@ export class JobQueue {
 
   async counts(): Promise<Record<JobState, number>> {
     const { rows } = await this.db.query<{ state: JobState; n: number }>(
-      'SELECT state, count(*)::int AS n FROM ingest_jobs GROUP BY state',
+      "SELECT state, count(*)::int AS n FROM ingest_jobs WHERE kind = 'ingest' GROUP BY state",
     );
     const counts: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0 };
     for (const r of rows) counts[r.state] = Number(r.n);
@@ -391,7 +436,7 @@ export class JobQueue {
   /** Seconds the oldest queued job has waited (0 when none waits): how far behind the workers are. */
   async oldestQueuedAgeSeconds(): Promise<number> {
     const { rows } = await this.db.query<{ age: number | null }>(
-      "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM ingest_jobs WHERE state = 'queued'",
+      "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM ingest_jobs WHERE state = 'queued' AND kind = 'ingest'",
     );
     return Math.max(0, Number(rows[0]?.age ?? 0));
   }

@@ -3,6 +3,13 @@
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
+/** `ingest` turns an upload into a document; other kinds are run by the processor registered for them. */
+export const JOB_KINDS = ['ingest', 'batch_question'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** Ingestion's priority; a higher one is claimed first, batches run below it. */
+export const DEFAULT_JOB_PRIORITY = 0;
+
 export interface JobProgress {
   stage?: 'queued' | 'load' | 'chunk' | 'embed' | 'store' | 'done';
   pages?: number | null;
@@ -26,6 +33,10 @@ export interface JobResult {
 
 export interface Job {
   id: string;
+  kind: JobKind;
+  priority: number;
+  /** What a non-ingest job works on (e.g. `{batchItemId}`); empty for ingestion. */
+  payload: Record<string, unknown>;
   /** Null once the upload was deleted (after processing, or with its document). */
   uploadId: string | null;
   collectionId: string;
@@ -35,6 +46,7 @@ export interface Job {
   attempts: number;
   maxAttempts: number;
   lastError: JobError | null;
+  /** Set by ingestion jobs; other kinds keep their results in their own tables. */
   result: JobResult | null;
   lockedBy: string | null;
   heartbeatAt: string | null;
@@ -43,6 +55,12 @@ export interface Job {
   updatedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+}
+
+/** A job of a kind other than ingestion: a label for listings and what it works on. */
+export interface TaskInput {
+  source: string;
+  payload: Record<string, unknown>;
 }
 
 /** What a client sends to be ingested; stored before any processing starts. */

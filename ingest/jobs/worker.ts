@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
 import { logger as rootLogger } from '../../core/logger.ts';
 import { DEFAULT_STALE_MS, type JobQueue, type Lease } from './queue.ts';
-import type { Job, JobError, JobProgress, JobResult, Upload } from './types.ts';
+import type { Job, JobError, JobKind, JobProgress, JobResult, Upload } from './types.ts';
 
 /**
  * Turns one stored upload into a document; `report` records progress (written with the next
@@ -11,6 +11,12 @@ import type { Job, JobError, JobProgress, JobResult, Upload } from './types.ts';
  * processors should stop at their next checkpoint (the worker moves on regardless).
  */
 export type JobProcessor = (job: Job, upload: Upload, report: (progress: JobProgress) => void, signal?: AbortSignal) => Promise<JobResult>;
+
+/**
+ * Runs a job of another kind than ingestion (no upload); its results live in its own tables.
+ * `signal` aborts like a processor's.
+ */
+export type TaskProcessor = (job: Job, signal: AbortSignal) => Promise<void>;
 
 /** A failure with a known error code; `permanent` ones (a corrupt file) are not retried. */
 export class JobFailure extends Error {
@@ -54,6 +60,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** A job still running after this long is abandoned and fails for good (default 15 min). */
   jobDeadlineMs?: number;
+  /** Processors of the other job kinds (e.g. `batch_question`); a job of a kind without one fails for good. */
+  tasks?: Partial<Record<Exclude<JobKind, 'ingest'>, TaskProcessor>>;
 }
 
 /** Why a running job was abandoned: each is a JobFailure the queue records. */
@@ -78,6 +86,7 @@ export class JobWorker {
   private readonly heartbeatMs: number;
   private readonly staleMs: number;
   private readonly jobDeadlineMs: number;
+  private readonly tasks: NonNullable<WorkerOptions['tasks']>;
   private readonly running = new Map<string, AbortController>();
   private readonly log;
   private stopping = false;
@@ -95,6 +104,7 @@ export class JobWorker {
     this.heartbeatMs = options.heartbeatMs ?? 5000;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     this.jobDeadlineMs = options.jobDeadlineMs ?? 15 * 60_000;
+    this.tasks = options.tasks ?? {};
     this.log = rootLogger.child({ component: 'worker', worker: this.id });
   }
 
@@ -170,6 +180,19 @@ export class JobWorker {
     }
   }
 
+  /** Ingestion reads the stored upload; other kinds go to their task processor and record no result here. */
+  private async process(job: Job, report: (p: JobProgress) => void, signal: AbortSignal): Promise<JobResult | null> {
+    if (job.kind !== 'ingest') {
+      const task = this.tasks[job.kind];
+      if (!task) throw new JobFailure({ code: 'unsupported_job', message: `this worker runs no ${job.kind} jobs` }, true);
+      await task(job, signal);
+      return null;
+    }
+    const upload = job.uploadId ? await this.queue.getUpload(job.uploadId) : null;
+    if (!upload) throw new JobFailure({ code: 'not_found', message: `the upload of job ${job.id} is gone` }, true);
+    return this.processor(job, upload, report, signal);
+  }
+
   /** Runs one claimed job to a recorded outcome; never throws. */
   async run(job: Job, workerId: string): Promise<void> {
     const lease: Lease = { jobId: job.id, workerId, attempt: job.attempts };
@@ -199,26 +222,17 @@ export class JobWorker {
     log.info('job started');
     beat();
     try {
-      const upload = job.uploadId ? await this.queue.getUpload(job.uploadId) : null;
-      if (!upload) throw new JobFailure({ code: 'not_found', message: `the upload of job ${job.id} is gone` }, true);
-      const result = await untilAborted(
-        this.processor(
-          job,
-          upload,
-          (p) => {
-            const stageChanged = p.stage !== progress.stage;
-            progress = { ...progress, ...p };
-            if (stageChanged) beat();
-          },
-          controller.signal,
-        ),
-        controller.signal,
-      );
+      const report = (p: JobProgress) => {
+        const stageChanged = p.stage !== progress.stage;
+        progress = { ...progress, ...p };
+        if (stageChanged) beat();
+      };
+      const result = await untilAborted(this.process(job, report, controller.signal), controller.signal);
       clearInterval(timer);
       await beats;
-      const saved = await this.queue.complete(lease, result, { ...progress, stage: 'done', pages: result.pages });
+      const saved = await this.queue.complete(lease, result, { ...progress, stage: 'done', pages: result?.pages ?? null });
       if (saved) {
-        log.info({ status: result.status, chunks: result.chunks }, 'job succeeded');
+        log.info({ status: result?.status, chunks: result?.chunks }, 'job succeeded');
         await this.releaseUpload(job, 'succeeded', log);
       } else log.warn({ leaseLost }, 'job finished after another worker took it over; result not recorded');
     } catch (err) {
