@@ -11,6 +11,7 @@ import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
 import { openApiPath } from '../api/openapi/spec.ts';
 import { configSchema, loadConfig } from '../core/config.ts';
+import { CollectionConfigs } from '../facade/configs.ts';
 import { type Operations, openOperations } from '../facade/operations.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { Tenancy } from '../facade/tenancy.ts';
@@ -119,6 +120,9 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
       'backups.txt',
       'Backups\n\nTo back up the embedded database, stop Ragline and copy the whole data directory to the backup server. Backups should run every night.',
     );
+    // A named config that is not active: `handbook:cheap` picks it per request.
+    const handbook = await ragline.collection('handbook', 'team-a');
+    await CollectionConfigs.for(store)!.set(OPERATOR, handbook, 'cheap', { retrieval: { topK: 5 } }, { activate: false });
     await seed('team-a', 'alpha-only', 'alpha.txt', 'Alpha notes: the vault code is kept offline.');
     await seed('team-b', 'handbook', 'bikes.txt', 'Team B keeps its bicycles in the basement.');
     keys.a = (await tenancy.createKey(OPERATOR, { tenantId: 'team-a', role: 'reader' })).key;
