@@ -26,6 +26,9 @@ import { openOperations, type Operations } from '../facade/operations.ts';
 import { registerOperationsMetrics } from './operations-metrics.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { requestListRoutes } from './routes/request-list.ts';
+import { documentChunkRoutes } from './routes/document-chunks.ts';
+import { consoleRoutes } from './routes/console.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -97,6 +100,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
 
   app.route('/v1/collections', collectionRoutes(ragline, tenancy));
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
+  app.route('/v1/collections', documentChunkRoutes(ragline, ragline.config.console.maxChunksPage));
   app.route('/v1/collections', searchRoutes(ragline, operations.queries));
   app.route('/v1/collections', answerRoutes(ragline, operations.queries));
   app.route('/v1', tenancyRoutes(tenancy));
@@ -104,7 +108,9 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     '/v1/jobs',
     jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
   );
+  app.route('/v1', requestListRoutes(operations.ledger, ragline.config.console.maxRequestsPage));
   app.route('/v1', requestRoutes(operations.ledger));
   app.route('/', docsRoutes());
+  if (ragline.config.console.enabled) app.route('/', consoleRoutes());
   return app;
 }

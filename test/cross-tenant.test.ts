@@ -50,6 +50,11 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
     route: '/v1/collections/:id/documents/:docId',
     paths: [...onACollection('/documents/{aDocumentId}'), '/v1/collections/handbook/documents/{aDocumentId}'],
   },
+  {
+    method: 'GET',
+    route: '/v1/collections/:id/documents/:docId/chunks',
+    paths: [...onACollection('/documents/{aDocumentId}/chunks'), '/v1/collections/handbook/documents/{aDocumentId}/chunks'],
+  },
   { method: 'POST', route: '/v1/collections/:id/search', paths: onACollection('/search'), body: { query: 'secret vault code' } },
   // B's own handbook, filtered to A's document: B's collection answers, with nothing of A's.
   {
@@ -80,6 +85,9 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
   { method: 'POST', route: '/v1/jobs/:id/retry', paths: ['/v1/jobs/{aJobId}/retry', '/v1/jobs/{aFailedJobId}/retry'] },
   { method: 'POST', route: '/v1/jobs/:id/cancel', paths: ['/v1/jobs/{aJobId}/cancel', '/v1/jobs/{aJobIdUpper}/cancel'] },
   { method: 'GET', route: '/v1/requests/:id', paths: ['/v1/requests/{aTraceId}'] },
+  // B's own traces only: A's trace id and question never appear.
+  { method: 'GET', route: '/v1/requests', paths: ['/v1/requests', '/v1/requests?kind=search&limit=200'], status: 200 },
+  { method: 'GET', route: '/v1/report', paths: ['/v1/report', '/v1/report?sinceDays=30'], status: 200 },
   {
     method: 'POST',
     route: '/v1/feedback',
