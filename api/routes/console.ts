@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { notFound } from '../../core/errors.ts';
+import { errorResponse } from '../http-errors.ts';
 
 /** The console's files: hand-written ES modules, no build step (docs/console.md). */
 export const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
@@ -34,14 +35,14 @@ export function consoleAssets(dir = CONSOLE_DIR): Map<string, { body: Uint8Array
  */
 export function consoleRoutes(assets = consoleAssets()): Hono {
   const app = new Hono();
-  const send = (file: string) => {
+  const send = (c: Context, file: string) => {
     const asset = assets.get(file);
-    if (!asset) throw notFound(`console file "${file}" not found`, { file });
+    if (!asset) return errorResponse(c, notFound(`console file "${file}" not found`, { file }));
     return new Response(asset.body, {
       headers: { 'Content-Type': asset.type, 'Content-Security-Policy': CSP, 'Cache-Control': 'no-cache' },
     });
   };
-  app.get('/', () => send('index.html'));
-  app.get('/console/:file', (c) => send(c.req.param('file')));
+  app.get('/', (c) => send(c, 'index.html'));
+  app.get('/console/:file', (c) => send(c, c.req.param('file')));
   return app;
 }
