@@ -200,7 +200,12 @@ function feedbackForm(requestId) {
       },
     },
     h('h2', { text: 'Was this answer useful?' }),
-    h('div', { class: 'row', role: 'group', 'aria-label': 'Rating' }, thumb('up', 'Thumbs up', '👍'), thumb('down', 'Thumbs down', '👎')),
+    h(
+      'div',
+      { class: 'row', role: 'group', 'aria-label': 'Rating' },
+      thumb('up', 'Thumbs up', '▲ Up'),
+      thumb('down', 'Thumbs down', '▼ Down'),
+    ),
     field('Comment (optional)', comment),
     h('button', { type: 'submit', text: 'Send feedback' }),
     status,

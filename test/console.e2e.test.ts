@@ -29,6 +29,7 @@ const ARGS = [
 ];
 const SHOTS = path.join(PROJECT_ROOT, 'test-artifacts', 'console');
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const DOC_SHOTS = ['playground', 'ask', 'operations'];
 const QUESTION = 'How do I back up Ragline when it uses the embedded database?';
 
 /** What the in-page callbacks read, typed here because the project compiles without DOM types. */
@@ -72,7 +73,13 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
   let requestId: string;
   const problems: Record<string, string[]> = {};
 
-  const shot = async (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (name: string) => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    // RAGLINE_CONSOLE_DOC_SHOTS=1 refreshes the small pictures docs/console.md and the README show.
+    if (process.env.RAGLINE_CONSOLE_DOC_SHOTS === '1' && DOC_SHOTS.includes(name)) {
+      await page.screenshot({ path: path.join(PROJECT_ROOT, 'docs', 'console', `${name}.jpg`), type: 'jpeg', quality: 70 });
+    }
+  };
   const visit = async (route: string) => {
     await page.goto(`${server.url}/#/${route}`);
     await page.locator('h1').waitFor();
