@@ -142,8 +142,9 @@ function collectionDetail(root, collection, { signal, openDoc, openChunk }) {
     'div',
     { class: 'dropzone', id: 'dropzone' },
     h('p', { text: 'Drop files here, or' }),
-    h('label', { for: 'file-input', class: 'button', text: 'Choose files…' }),
+    // The input stays in the tab order (only visually hidden); its label is the visible button and shows its focus.
     fileInput,
+    h('label', { for: 'file-input', class: 'button', text: 'Choose files…' }),
   );
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();

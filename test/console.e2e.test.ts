@@ -9,6 +9,7 @@ import { configSchema } from '../core/config.ts';
 import type { EvalReport } from '../eval/runner.ts';
 import type { TuneReport } from '../eval/tune.ts';
 import { Ragline } from '../facade/ragline.ts';
+import { Tenancy } from '../facade/tenancy.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
@@ -34,7 +35,7 @@ const QUESTION = 'How do I back up Ragline when it uses the embedded database?';
 
 /** What the in-page callbacks read, typed here because the project compiles without DOM types. */
 type Dataset = { dataset: Record<string, string | undefined> };
-type InPage = { document: { documentElement: { scrollWidth: number } } };
+type InPage = { document: { documentElement: { scrollWidth: number } }; sessionStorage: { getItem(key: string): string | null } };
 
 const metrics = (ndcg10: number, recall100: number) => ({ ndcg10, recall10: recall100 - 0.05, recall100, mrr10: ndcg10 - 0.03 });
 const evalRun = (hybrid: number): Pick<EvalReport, 'results'> => ({
@@ -294,5 +295,23 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     expect(scriptBytes).toBeGreaterThan(10_000);
     expect(scriptBytes).toBeLessThan(200_000);
     await shot('playground-390');
+  });
+
+  it('asks for a key once the server has keys, keeps it in the tab, and shows the role the API enforces', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const issued = await Tenancy.for(ragline).createKey(
+      { keyId: 'test:setup', tenantId: 'default', client: 'test' },
+      { tenantId: 'default', role: 'reader', collections: null },
+    );
+    await visit('collections');
+    const dialog = page.getByRole('dialog', { name: 'API key' });
+    await dialog.waitFor();
+    await page.getByLabel('Key (rk_…)').fill(issued.key);
+    await page.getByRole('button', { name: 'Use key' }).click();
+    await expect.poll(() => page.locator('tbody th', { hasText: 'guide' }).count()).toBe(1);
+    expect(await page.evaluate(() => (globalThis as unknown as InPage).sessionStorage.getItem('ragline.apiKey'))).toBe(issued.key);
+    await page.getByLabel('New collection name').fill('not-allowed');
+    await page.getByRole('button', { name: 'Create collection' }).click();
+    await expect.poll(() => page.locator('p.status.error').first().textContent()).toMatch(/needs the admin role; the key is a reader/);
   });
 });
