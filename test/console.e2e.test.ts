@@ -144,6 +144,15 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
       expect.stringMatching(/^attempt 1\/\d+ · \d+ chunks$/),
     ]);
 
+    // A file no loader reads: its row ends in "failed" with the API's reason, and the others stay as they were.
+    await page.setInputFiles('#file-input', {
+      name: 'noise.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from([0, 159, 146, 150, 0, 1, 2]),
+    });
+    await expect.poll(() => states.allTextContents(), { timeout: 60_000 }).toEqual(['succeeded', 'succeeded', 'failed']);
+    expect(await page.locator('.uploads li[data-file="noise.bin"] .job-detail').textContent()).toMatch(/\S{10,}/);
+
     const pdfRow = page.locator('tr', { has: page.locator('th', { hasText: 'operations-handbook.pdf' }) });
     await pdfRow.waitFor();
     expect(await pdfRow.locator('td.num').allTextContents()).toEqual([expect.stringMatching(/^[1-9]\d*$/), '3']);
@@ -167,6 +176,8 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     expect(await page.locator('svg.lines path.link').count()).toBeGreaterThan(0);
     expect(await page.locator('.column mark').count()).toBeGreaterThan(0);
     expect(await page.locator('.stage-list').textContent()).toMatch(/embed .*dense .*BM25 .*fuse \+ load .*total/);
+    // This server has no versioned configs (GET …/configs is a 404), so "Save as config" stays hidden.
+    expect(await page.getByRole('button', { name: 'Save as config' }).count()).toBe(0);
 
     const order = (kind: string) =>
       page.locator(`.column.${kind} li.hit`).evaluateAll((els) => els.map((e) => (e as unknown as Dataset).dataset.chunkId));
