@@ -40,7 +40,8 @@ export async function operationsPage(root, { signal }) {
 
   async function openTrace(id) {
     try {
-      mount(trace, traceView(await api('GET', `/v1/requests/${encodeURIComponent(id)}`, undefined, { signal })));
+      const t = await api('GET', `/v1/requests/${encodeURIComponent(id)}`, undefined, { signal });
+      mount(trace, traceView(t, await chunksOf(t, signal)));
       trace.focus();
     } catch (err) {
       showError(status, err);
@@ -174,7 +175,21 @@ function requestsView(page, openTrace, goTo) {
   ];
 }
 
-function traceView(t) {
+/** The retrieved chunks' text and place, when their collection still holds them (a trace outlives re-ingests). */
+async function chunksOf(t, signal) {
+  const ids = t.retrieved.map((c) => c.chunkId).slice(0, 100);
+  if (!t.collectionId || !ids.length) return new Map();
+  try {
+    const { chunks } = await api('GET', `/v1/collections/${encodeURIComponent(t.collectionId)}/chunks?ids=${ids.join(',')}`, undefined, {
+      signal,
+    });
+    return new Map(chunks.map((c) => [c.id, c]));
+  } catch {
+    return new Map();
+  }
+}
+
+function traceView(t, chunks) {
   const facts = [
     ['Request', t.id],
     ['When', fmt.date(t.createdAt)],
@@ -215,7 +230,9 @@ function traceView(t) {
           h(
             'tr',
             {},
-            ['#', 'Chunk', 'Dense rank', 'Dense score', 'BM25 rank', 'BM25 score', 'Fused'].map((x) => h('th', { scope: 'col', text: x })),
+            ['#', 'Chunk (source · page · section)', 'Dense rank', 'Dense score', 'BM25 rank', 'BM25 score', 'Fused'].map((x) =>
+              h('th', { scope: 'col', text: x }),
+            ),
           ),
         ),
         h(
@@ -226,7 +243,7 @@ function traceView(t) {
               'tr',
               {},
               h('td', { text: i + 1 }),
-              h('td', { class: 'mono', text: c.chunkId.slice(0, 8) }),
+              h('td', { class: 'chunk' }, chunkCell(c.chunkId, chunks.get(c.chunkId))),
               h('td', { class: 'num', text: c.denseRank ?? '–' }),
               h('td', { class: 'num', text: fmt.score(c.denseScore) }),
               h('td', { class: 'num', text: c.bm25Rank ?? '–' }),
@@ -237,5 +254,20 @@ function traceView(t) {
         ),
       ),
     ),
+  ];
+}
+
+function chunkCell(id, chunk) {
+  if (!chunk) return h('span', { class: 'mono', text: `${id.slice(0, 8)} (no longer stored)` });
+  const where = [
+    chunk.source,
+    chunk.pageStart ? `page ${fmt.pages(chunk.pageStart, chunk.pageEnd)}` : null,
+    chunk.headingPath.join(' › ') || null,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  return [
+    h('p', { class: 'meta', text: where }),
+    h('p', { class: 'excerpt', text: chunk.text.length > 160 ? `${chunk.text.slice(0, 160)}…` : chunk.text }),
   ];
 }

@@ -76,6 +76,22 @@ describeShared('console API routes: chunks, recent requests, report (PGlite + re
     expect(first.body.nextOffset).toBe(chunks.length > 1 ? 1 : null);
   });
 
+  it('looks chunks up by id within the collection only, and bounds the list', async () => {
+    const all = (await get(`/v1/collections/ops/documents/${documentId}/chunks`, aKey)).body.chunks as Json[];
+    const ids = [all[1]!.id, 'not-a-uuid', all[0]!.id];
+    const found = await conforming(`/v1/collections/ops/chunks?ids=${ids.join(',')}`, '/v1/collections/:id/chunks', aKey);
+    expect(found.body.chunks.map((c: Json) => [c.id, c.source])).toEqual([
+      [all[1]!.id, 'ops.md'],
+      [all[0]!.id, 'ops.md'],
+    ]);
+    const b = await get(`/v1/collections/ops/chunks?ids=${all[0]!.id}`, bKey); // B's own "ops"
+    expect(b).toEqual({ status: 200, body: { chunks: [] } });
+    const tooMany = Array.from({ length: 101 }, (_, i) => `id${i}`).join(',');
+    for (const query of ['', 'ids=', `ids=${tooMany}`, 'ids=a&extra=1']) {
+      expect({ query, status: (await get(`/v1/collections/ops/chunks?${query}`, aKey)).status }).toEqual({ query, status: 400 });
+    }
+  });
+
   it('refuses bad paging with a 400 naming the parameter, and unknown documents with a 404', async () => {
     for (const query of ['limit=0', 'limit=501', 'offset=-1', 'limit=abc', 'page=2']) {
       const res = await get(`/v1/collections/ops/documents/${documentId}/chunks?${query}`, aKey);

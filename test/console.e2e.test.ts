@@ -243,6 +243,8 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
       expect.arrayContaining(['answered', 'extractive', '1/5 “missing the restore steps”', 'extractive-v1']),
     );
     expect(await page.locator('.trace tbody tr').count()).toBeGreaterThan(0);
+    // What was retrieved, in words: the first chunk is the cited page of the PDF.
+    expect(await page.locator('.trace td.chunk .meta').first().textContent()).toMatch(/^operations-handbook\.pdf · page 1\b/);
     await shot('operations');
     problems.operations = await accessibilityProblems(page);
   });

@@ -277,6 +277,21 @@ export const readySchema = z.object({
 // The console's read-only routes (docs/console.md).
 const pageFields = { limit: z.number().int(), offset: z.number().int(), nextOffset: nullableInt };
 
+const chunkViewSchema = z.object({
+  id: z.string(),
+  ordinal: z.number().int(),
+  headingPath: z.array(z.string()),
+  pageStart: nullableInt,
+  pageEnd: nullableInt,
+  tokenCount: z.number().int(),
+  kind: z.string(),
+  text: z.string(),
+});
+
+export const chunkLookupSchema = z.object({
+  chunks: z.array(chunkViewSchema.extend({ documentId: z.string(), source: z.string(), title: z.string() })),
+});
+
 export const chunkListSchema = z.object({
   document: z.object({ id: z.string(), source: z.string(), title: z.string(), chunkCount: z.number().int() }),
   chunks: z.array(

@@ -5,7 +5,7 @@ import { createCollectionSchema } from '../routes/collections.ts';
 import { documentListQuerySchema, uploadQuerySchema } from '../routes/documents.ts';
 import { jobListQuerySchema } from '../routes/jobs.ts';
 import { feedbackRequestSchema } from '../routes/requests.ts';
-import { chunkListQuerySchema } from '../routes/document-chunks.ts';
+import { chunkListQuerySchema, chunkLookupQuerySchema } from '../routes/document-chunks.ts';
 import { reportQuerySchema, requestListQuerySchema } from '../routes/request-list.ts';
 import {
   auditQuerySchema,
@@ -157,6 +157,15 @@ export const ROUTES: RouteDoc[] = [
     auth: true,
     query: chunkListQuerySchema(5_000),
     responses: { 200: s.chunkListSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/chunks',
+    tag: 'documents',
+    summary: "Chunks by id (e.g. a trace's), at most 100; ids of other collections are left out",
+    auth: true,
+    query: chunkLookupQuerySchema,
+    responses: { 200: s.chunkLookupSchema, ...errors },
   },
   {
     method: 'delete',
