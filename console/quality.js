@@ -168,7 +168,7 @@ function compareTable(a, b) {
 }
 
 const rowLabel = (st) => (st.fusion === 'rrf' ? `RRF k=${st.k ?? 60}` : 'convex');
-const colLabel = (st) => (st.weights ? `dense ${st.weights.dense} : BM25 ${st.weights.bm25}` : 'query-dependent');
+const colLabel = (st) => (st.weights ? `${st.weights.dense} / ${st.weights.bm25}` : 'query-dep.');
 
 /** Train nDCG@10 of the tune grid: fusion (and k) down, weighting across; a cell shows the best over candidate depths. */
 function heatMap(run) {
@@ -181,10 +181,10 @@ function heatMap(run) {
   const cols = [...new Set(run.report.grid.map((r) => colLabel(r.settings)))];
   const values = [...cells.values()];
   const [min, max] = [Math.min(...values), Math.max(...values)];
-  const cellW = 110;
+  const cellW = 96;
   const cellH = 34;
   const left = 100;
-  const top = 60;
+  const top = 64;
   const shade = (v) => (max > min ? (v - min) / (max - min) : 1);
   const rects = rows.flatMap((r, i) =>
     cols.map((c, j) => {
@@ -197,7 +197,7 @@ function heatMap(run) {
         s('rect', { x: left + j * cellW, y: top + i * cellH, width: cellW - 2, height: cellH - 2, fill: `hsl(215 70% ${92 - t * 62}%)` }),
         s(
           'text',
-          { x: left + j * cellW + cellW / 2, y: top + i * cellH + cellH / 2 + 4, 'text-anchor': 'middle', fill: t > 0.5 ? '#fff' : '#111' },
+          { x: left + j * cellW + cellW / 2, y: top + i * cellH + cellH / 2 + 4, 'text-anchor': 'middle', fill: t > 0.7 ? '#fff' : '#111' },
           v.toFixed(4),
         ),
       );
@@ -205,7 +205,7 @@ function heatMap(run) {
   );
   const width = left + cols.length * cellW;
   const height = top + rows.length * cellH + 10;
-  const title = `${run.name}: train nDCG@10 by fusion × weighting (best over candidate depths)`;
+  const title = `${run.name}: train nDCG@10 by fusion × weights dense / BM25 (best over candidate depths)`;
   return h(
     'figure',
     { class: 'chart heat' },
@@ -216,6 +216,7 @@ function heatMap(run) {
       s(
         'svg',
         { viewBox: `0 0 ${width} ${height}`, width, role: 'img', 'aria-label': title, class: 'heatmap' },
+        s('text', { x: left + (cols.length * cellW) / 2, y: 16, 'text-anchor': 'middle', class: 'axis' }, 'weights dense / BM25'),
         cols.map((c, j) => s('text', { x: left + j * cellW + cellW / 2, y: top - 10, 'text-anchor': 'middle', class: 'axis' }, c)),
         rows.map((r, i) => s('text', { x: left - 8, y: top + i * cellH + cellH / 2 + 4, 'text-anchor': 'end', class: 'axis' }, r)),
         rects,

@@ -275,9 +275,8 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     await page.setInputFiles('input[name="run-b"]', file('tune.json', tuneRun));
     const cells = page.locator('svg.heatmap g.cell');
     await expect.poll(() => cells.count()).toBe(4);
-    expect(await page.locator('svg.heatmap g.cell[data-row="convex"][data-col="dense 0.3 : BM25 0.7"]').getAttribute('data-value')).toBe(
-      '0.7199',
-    );
+    expect(await page.locator('svg.heatmap g.cell[data-row="convex"][data-col="0.3 / 0.7"]').getAttribute('data-value')).toBe('0.7199');
+    await shot('quality-tune');
     await page.setInputFiles('input[name="run-b"]', file('bad.json', { nothing: true }));
     await expect.poll(() => page.locator('p.status.error').textContent()).toMatch(/^bad\.json: expected the JSON of `ragline eval --json`/);
   });
