@@ -137,6 +137,7 @@ function collectionDetail(root, collection, { signal, openDoc, openChunk }) {
   const fileInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', id: 'file-input' });
   const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
   const docs = h('div', { class: 'table-wrap' });
+  const jobs = h('div', { class: 'table-wrap jobs' });
   const chunks = h('section', { class: 'chunks', 'aria-label': 'Chunks of the open document' });
   const drop = h(
     'div',
@@ -167,6 +168,8 @@ function collectionDetail(root, collection, { signal, openDoc, openChunk }) {
     h('h3', { text: 'Upload' }),
     drop,
     uploads,
+    h('h3', { text: 'Recent jobs' }),
+    jobs,
     h('h3', { text: 'Documents' }),
     docs,
     chunks,
@@ -197,13 +200,67 @@ function collectionDetail(root, collection, { signal, openDoc, openChunk }) {
         await new Promise((resolve) => setTimeout(resolve, 400));
         current = await api('GET', `/v1/jobs/${current.id}`, undefined, { signal });
       }
-      await listDocuments();
+      await Promise.all([listDocuments(), listJobs()]);
     } catch (err) {
       if (signal.aborted) return;
       state.textContent = 'failed';
       state.dataset.state = 'failed';
       detailLine.textContent = err.message;
     }
+  }
+
+  async function listJobs() {
+    const page = await api('GET', `/v1/jobs?collection=${encodeURIComponent(collection.id)}&limit=20`, undefined, { signal });
+    mount(
+      jobs,
+      page.jobs.length
+        ? h(
+            'table',
+            {},
+            h('caption', { class: 'visually-hidden', text: `Recent ingestion jobs of ${collection.name}` }),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Source', 'State', 'Attempts', 'Error', 'Finished', ''].map((t) => h('th', { scope: 'col', text: t })),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              page.jobs.map((j) =>
+                h(
+                  'tr',
+                  { dataset: { jobId: j.id } },
+                  h('th', { scope: 'row', text: j.source }),
+                  h('td', { class: 'job-state', dataset: { state: j.state }, text: j.state }),
+                  h('td', { class: 'num', text: `${j.attempts}/${j.maxAttempts}` }),
+                  h('td', { text: j.lastError ?? '' }),
+                  h('td', { text: fmt.date(j.finishedAt) }),
+                  h(
+                    'td',
+                    {},
+                    j.state === 'failed'
+                      ? h('button', {
+                          type: 'button',
+                          class: 'secondary',
+                          text: 'Retry',
+                          'aria-label': `Retry ${j.source}`,
+                          onClick: async () => {
+                            await api('POST', `/v1/jobs/${j.id}/retry`).catch(() => {});
+                            await listJobs();
+                          },
+                        })
+                      : null,
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h('p', { text: 'No jobs yet.' }),
+    );
   }
 
   async function listDocuments() {
@@ -294,6 +351,7 @@ function collectionDetail(root, collection, { signal, openDoc, openChunk }) {
     }
   }
 
+  void listJobs().catch(() => {});
   void listDocuments().then(() => openDoc && showChunks(openDoc, openChunk));
 }
 

@@ -153,7 +153,16 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     await expect.poll(() => states.allTextContents(), { timeout: 60_000 }).toEqual(['succeeded', 'succeeded', 'failed']);
     expect(await page.locator('.uploads li[data-file="noise.bin"] .job-detail').textContent()).toMatch(/\S{10,}/);
 
-    const pdfRow = page.locator('tr', { has: page.locator('th', { hasText: 'operations-handbook.pdf' }) });
+    // The collection's job list (GET /v1/jobs?collection=) agrees: two jobs, both done on the first attempt.
+    const jobRows = page.locator('.jobs tbody tr');
+    await expect.poll(() => jobRows.locator('td.job-state').allTextContents()).toEqual(['succeeded', 'succeeded']);
+    expect((await jobRows.locator('th').allTextContents()).sort()).toEqual(['faq.txt', 'operations-handbook.pdf']);
+    expect(await jobRows.locator('td.num').allTextContents()).toEqual([
+      expect.stringMatching(/^1\/\d+$/),
+      expect.stringMatching(/^1\/\d+$/),
+    ]);
+
+    const pdfRow = page.locator('.table-wrap:not(.jobs) tr', { has: page.locator('th', { hasText: 'operations-handbook.pdf' }) });
     await pdfRow.waitFor();
     expect(await pdfRow.locator('td.num').allTextContents()).toEqual([expect.stringMatching(/^[1-9]\d*$/), '3']);
     await page.getByRole('button', { name: 'Chunks of operations-handbook.pdf' }).click();
