@@ -43,6 +43,7 @@ export async function playgroundPage(root, { signal }) {
   const columns = h('div', { class: 'columns' });
   const saveSlot = h('div');
 
+  restoreControls(controls);
   const picker = await collectionPicker(() => rerun());
   const weightsDisabled = () => {
     controls.dense.disabled = controls.bm25.disabled = controls.auto.checked;
@@ -84,6 +85,7 @@ export async function playgroundPage(root, { signal }) {
   for (const control of Object.values(controls)) {
     control.addEventListener(control.type === 'checkbox' || control.tagName === 'SELECT' ? 'change' : 'input', () => {
       weightsDisabled();
+      saveControls(controls);
       rerun();
     });
   }
@@ -95,6 +97,8 @@ export async function playgroundPage(root, { signal }) {
   void offerSaveAsConfig(saveSlot, () => request(controls), signal);
 
   let generation = 0;
+  if (controls.query.value.trim()) void run(); // settings kept from the last visit in this tab
+
   async function run() {
     if (!controls.query.value.trim() || !selection.collection) return;
     let body;
@@ -131,6 +135,29 @@ export async function playgroundPage(root, { signal }) {
     } catch (err) {
       if (!signal.aborted && mine === generation) showError(status, err);
     }
+  }
+}
+
+const SAVED = 'ragline.playground';
+
+/** The controls' values for this tab, so leaving the page and coming back keeps the experiment. */
+function saveControls(controls) {
+  const values = Object.fromEntries(Object.entries(controls).map(([name, c]) => [name, c.type === 'checkbox' ? c.checked : c.value]));
+  sessionStorage.setItem(SAVED, JSON.stringify(values));
+}
+
+function restoreControls(controls) {
+  let values;
+  try {
+    values = JSON.parse(sessionStorage.getItem(SAVED) ?? '{}');
+  } catch {
+    return;
+  }
+  for (const [name, value] of Object.entries(values ?? {})) {
+    const control = controls[name];
+    if (!control) continue;
+    if (control.type === 'checkbox') control.checked = Boolean(value);
+    else control.value = String(value);
   }
 }
 

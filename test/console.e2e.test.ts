@@ -73,6 +73,8 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
   let page: Page;
   let requestId: string;
   const problems: Record<string, string[]> = {};
+  /** Uncaught errors in the page's scripts: none is expected on any page. */
+  const pageErrors: string[] = [];
 
   const shot = async (name: string) => {
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -102,9 +104,7 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
       bypassCSP: true,
     });
     page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (err) => {
-      throw err;
-    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
   });
 
   afterAll(async () => {
@@ -290,6 +290,10 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     await expect.poll(() => page.locator('p.status.error').textContent()).toMatch(/^bad\.json: expected the JSON of `ragline eval --json`/);
   });
 
+  it('ran every page without an uncaught script error', () => {
+    expect(pageErrors).toEqual([]);
+  });
+
   it('has no serious or critical accessibility violations on any page', () => {
     expect(Object.keys(problems).sort()).toEqual(['ask', 'collections', 'operations', 'playground', 'quality']);
     expect(problems).toEqual({ ask: [], collections: [], operations: [], playground: [], quality: [] });
@@ -307,6 +311,10 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     }
     await page.goto(`${server.url}/#/playground`);
     await page.waitForLoadState('networkidle');
+    // The tab kept the playground's settings: the query is back and its results with it.
+    expect(await page.getByLabel('Query', { exact: true }).inputValue()).toBe('restore the data directory after the model provider fails');
+    await expect.poll(() => page.locator('.column.fused li.hit').count()).toBeGreaterThan(2);
+    expect(await page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollWidth)).toBe(390);
     const scriptBytes = await page.evaluate(() =>
       (performance.getEntriesByType('resource') as unknown as { name: string; initiatorType: string; decodedBodySize: number }[])
         .filter((e) => e.initiatorType === 'script' || e.name.endsWith('.js'))
