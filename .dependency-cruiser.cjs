@@ -48,6 +48,20 @@ module.exports = {
       to: { path: '^test/' },
     },
     {
+      name: 'console-is-a-leaf',
+      comment: 'console/ is browser code served as files: it imports only console/, and nothing imports it',
+      severity: 'error',
+      from: { path: '^console/' },
+      to: { pathNot: '^console/' },
+    },
+    {
+      name: 'nothing-imports-console',
+      comment: 'api/ serves console/ as static files; no module imports them',
+      severity: 'error',
+      from: { pathNot: '^console/' },
+      to: { path: '^console/' },
+    },
+    {
       name: 'no-cycles',
       severity: 'error',
       from: {},

@@ -33,6 +33,9 @@ import { openAICompatRoutes } from './routes/openai-compat.ts';
 import { Batches } from '../facade/batches.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { handoffRoutes } from './routes/handoffs.ts';
+import { requestListRoutes } from './routes/request-list.ts';
+import { documentChunkRoutes } from './routes/document-chunks.ts';
+import { consoleRoutes } from './routes/console.ts';
 
 export interface ApiOptions {
   /** Defaults to the queue in the Ragline store's database. */
@@ -122,6 +125,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
 
   app.route('/v1/collections', collectionRoutes(ragline, tenancy));
   app.route('/v1/collections', documentRoutes(ragline, queue, tenancy, wake));
+  app.route('/v1/collections', documentChunkRoutes(ragline, ragline.config.console.maxChunksPage));
   app.route('/v1/collections', searchRoutes(ragline, operations.queries));
   app.route('/v1/collections', answerRoutes(ragline, operations.queries));
   app.route('/v1/collections', configRoutes(ragline, operations.queries.configs));
@@ -131,10 +135,12 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     '/v1/jobs',
     jobRoutes(ragline, queue, wake, (id) => options.worker?.cancel(id)),
   );
+  app.route('/v1', requestListRoutes(operations.ledger, ragline.config.console.maxRequestsPage));
   app.route('/v1', requestRoutes(operations.ledger));
   app.route('/v1', openAICompatRoutes(ragline, operations.queries));
   app.route('/v1/handoffs', handoffRoutes(ragline, operations.handoffs.store));
   app.route('/v1/collections', batchRoutes(ragline, batches, wake));
   app.route('/', docsRoutes());
+  if (ragline.config.console.enabled) app.route('/', consoleRoutes());
   return app;
 }

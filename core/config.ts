@@ -75,6 +75,7 @@ const bearerToken = (minLength: number) =>
     .min(minLength)
     .regex(BEARER_TOKEN_PATTERN, 'must use only bearer-token characters: letters, digits and - . _ ~ + / (then optional =)');
 
+const CONSOLE_DEFAULTS = { enabled: true, maxRequestsPage: 200, maxChunksPage: 500 };
 const TENANCY_DEFAULTS = { restoreWindowDays: 7, purgeIntervalMinutes: 60, allowOpen: false };
 
 /**
@@ -458,6 +459,17 @@ export const configSchema = z.object({
       yieldMaxWaitMs: z.coerce.number().int().min(0).max(60_000).default(BATCH_DEFAULTS.yieldMaxWaitMs),
     })
     .default(BATCH_DEFAULTS),
+  /** The web console `ragline serve` shows at `/` (docs/console.md). */
+  console: z
+    .object({
+      /** Serve the console's page and scripts; the API is unaffected either way. */
+      enabled: booleanFlag.default(CONSOLE_DEFAULTS.enabled),
+      /** Most requests one page of `GET /v1/requests` may return. */
+      maxRequestsPage: positiveInt.max(1_000).default(CONSOLE_DEFAULTS.maxRequestsPage),
+      /** Most chunks one page of `GET /v1/collections/:id/documents/:docId/chunks` may return. */
+      maxChunksPage: positiveInt.max(5_000).default(CONSOLE_DEFAULTS.maxChunksPage),
+    })
+    .default(CONSOLE_DEFAULTS),
   pinecone: z
     .object({
       apiKey: z.string().min(1),
@@ -566,6 +578,9 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_ANSWER_CACHE_SIZE: ['operations', 'answerCacheSize'],
   RAGLINE_ANSWER_CACHE_TTL_SECONDS: ['operations', 'answerCacheTtlSeconds'],
   RAGLINE_REDIS_KEY_PREFIX: ['operations', 'redisKeyPrefix'],
+  RAGLINE_CONSOLE: ['console', 'enabled'],
+  RAGLINE_CONSOLE_MAX_REQUESTS_PAGE: ['console', 'maxRequestsPage'],
+  RAGLINE_CONSOLE_MAX_CHUNKS_PAGE: ['console', 'maxChunksPage'],
   RAGLINE_BM25_MEMORY_MB: ['bm25Cache', 'memoryMb'],
   RAGLINE_BM25_SNAPSHOTS: ['bm25Cache', 'snapshots'],
   RAGLINE_BM25_SNAPSHOT_EVERY_DOCUMENTS: ['bm25Cache', 'snapshotEveryDocuments'],

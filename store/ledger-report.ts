@@ -38,9 +38,11 @@ const LIST_LIMIT = 10;
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const share = (n: number, total: number) => (total ? Math.round((n / total) * 10_000) / 10_000 : 0);
 
-/** The figures `ragline report` prints, computed in SQL over the traces since `since`. */
-export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<LedgerReport> {
-  const from = [since.toISOString()];
+/** The figures `ragline report` prints, computed in SQL over the traces since `since` (of one tenant when `tenantId` is given). */
+export async function ledgerReport(ledger: LedgerStore, since: Date, tenantId?: string): Promise<LedgerReport> {
+  const from = tenantId === undefined ? [since.toISOString()] : [since.toISOString(), tenantId];
+  const inTenant = tenantId === undefined ? '' : ' AND tenant_id = $2';
+  const inTenantT = tenantId === undefined ? '' : ' AND t.tenant_id = $2';
   const totals = (
     await ledger.query<Record<string, number>>(
       `SELECT count(*)::int AS total,
@@ -51,7 +53,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
               count(*) FILTER (WHERE kind = 'answer' AND outcome = 'not_covered')::int AS not_covered,
               count(*) FILTER (WHERE kind = 'answer' AND outcome LIKE 'fallback:%')::int AS fallback,
               count(*) FILTER (WHERE kind = 'answer' AND outcome LIKE 'error:%')::int AS error
-       FROM request_traces WHERE created_at >= $1`,
+       FROM request_traces WHERE created_at >= $1${inTenant}`,
       from,
     )
   ).rows[0]!;
@@ -65,7 +67,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
             `percentile_cont(0.5) WITHIN GROUP (ORDER BY ${expr}) AS "${name}_p50", percentile_cont(0.95) WITHIN GROUP (ORDER BY ${expr}) AS "${name}_p95"`,
         )
         .join(', ')}
-       FROM request_traces WHERE created_at >= $1 AND NOT cache_hit`,
+       FROM request_traces WHERE created_at >= $1${inTenant} AND NOT cache_hit`,
       from,
     )
   ).rows[0]!;
@@ -76,7 +78,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
     await ledger.query<Record<string, unknown>>(
       `SELECT tenant_id, key_id, model, count(*)::int AS requests, sum(tokens_in)::int AS tokens_in, sum(tokens_out)::int AS tokens_out,
               sum(coalesce(cost_usd, 0) + coalesce(embed_cost_usd, 0))::float8 AS cost_usd
-       FROM request_traces WHERE created_at >= $1
+       FROM request_traces WHERE created_at >= $1${inTenant}
        GROUP BY tenant_id, key_id, model ORDER BY cost_usd DESC, requests DESC`,
       from,
     )
@@ -93,7 +95,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
   const worstRated = (
     await ledger.query<Record<string, unknown>>(
       `SELECT t.id, t.question, f.rating, f.comment, f.expected FROM request_feedback f JOIN request_traces t ON t.id = f.request_id
-       WHERE t.created_at >= $1 AND f.rating <= 2 ORDER BY f.rating, f.created_at DESC LIMIT ${LIST_LIMIT}`,
+       WHERE t.created_at >= $1${inTenantT} AND f.rating <= 2 ORDER BY f.rating, f.created_at DESC LIMIT ${LIST_LIMIT}`,
       from,
     )
   ).rows.map((r) => ({
@@ -107,7 +109,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
   const unanswered = (
     await ledger.query<Record<string, unknown>>(
       `SELECT min(question) AS question, count(*)::int AS n FROM request_traces
-       WHERE created_at >= $1 AND kind = 'answer' AND outcome = 'not_covered'
+       WHERE created_at >= $1${inTenant} AND kind = 'answer' AND outcome = 'not_covered'
        GROUP BY lower(regexp_replace(btrim(question), '\\s+', ' ', 'g')) ORDER BY n DESC, question LIMIT ${LIST_LIMIT}`,
       from,
     )
@@ -116,7 +118,7 @@ export async function ledgerReport(ledger: LedgerStore, since: Date): Promise<Le
   const fb = (
     await ledger.query<Record<string, unknown>>(
       `SELECT count(*)::int AS n, avg(f.rating)::float8 AS avg FROM request_feedback f JOIN request_traces t ON t.id = f.request_id
-       WHERE t.created_at >= $1`,
+       WHERE t.created_at >= $1${inTenantT}`,
       from,
     )
   ).rows[0]!;

@@ -55,6 +55,14 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
     route: '/v1/collections/:id/documents/:docId',
     paths: [...onACollection('/documents/{aDocumentId}'), '/v1/collections/handbook/documents/{aDocumentId}'],
   },
+  {
+    method: 'GET',
+    route: '/v1/collections/:id/documents/:docId/chunks',
+    paths: [...onACollection('/documents/{aDocumentId}/chunks'), '/v1/collections/handbook/documents/{aDocumentId}/chunks'],
+  },
+  { method: 'GET', route: '/v1/collections/:id/chunks', paths: onACollection('/chunks?ids={aChunkId}') },
+  // B's own handbook asked for A's chunk: B's collection answers, with no chunk.
+  { method: 'GET', route: '/v1/collections/:id/chunks', paths: ['/v1/collections/handbook/chunks?ids={aChunkId}'], status: 200 },
   { method: 'POST', route: '/v1/collections/:id/search', paths: onACollection('/search'), body: { query: 'secret vault code' } },
   // B's own handbook, filtered to A's document: B's collection answers, with nothing of A's.
   {
@@ -85,6 +93,9 @@ export const CROSS_TENANT_ROUTES: CrossTenantRow[] = [
   { method: 'POST', route: '/v1/jobs/:id/retry', paths: ['/v1/jobs/{aJobId}/retry', '/v1/jobs/{aFailedJobId}/retry'] },
   { method: 'POST', route: '/v1/jobs/:id/cancel', paths: ['/v1/jobs/{aJobId}/cancel', '/v1/jobs/{aJobIdUpper}/cancel'] },
   { method: 'GET', route: '/v1/requests/:id', paths: ['/v1/requests/{aTraceId}'] },
+  // B's own traces only: A's trace id and question never appear.
+  { method: 'GET', route: '/v1/requests', paths: ['/v1/requests', '/v1/requests?kind=search&limit=200'], status: 200 },
+  { method: 'GET', route: '/v1/report', paths: ['/v1/report', '/v1/report?sinceDays=30'], status: 200 },
   {
     method: 'POST',
     route: '/v1/feedback',
@@ -211,6 +222,7 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
     const a = await seedCollection(f, 'team-a', 'handbook', 'a-handbook.txt', `The vault code is ${SECRET}. Keep it secret.`);
     await seedCollection(f, 'team-a', 'alpha-only', 'a-notes.txt', `Alpha notes mention ${SECRET} too.`);
     await seedCollection(f, 'team-b', 'handbook', 'b-handbook.txt', 'Team B keeps its bicycles in the basement.');
+    const [aChunk] = await f.store.chunksOfDocuments(a.collection.id, [a.document.id]);
     const old = await f.ragline.createCollection('old-a', {}, 'team-a');
     await f.tenancy.deleteCollection(OPERATOR, old);
     const [job] = await f.queue.enqueue(a.collection.id, [{ source: 'a-queued.txt', bytes: new TextEncoder().encode(SECRET) }]);
@@ -265,6 +277,7 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
       aHandoffId: handoff.id,
       aHandoffIdUpper: handoff.id.toUpperCase(),
       aBatchId: batch.id,
+      aChunkId: aChunk!.id,
     });
     bKey = await f.key('team-b', 'admin');
   });

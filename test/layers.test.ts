@@ -66,6 +66,7 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
       'cli',
       'bench',
       'test',
+      'console',
     ]);
     expect(found.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`)).toEqual([]);
   });
@@ -82,5 +83,22 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
     // The legal imports (models → core, retrieval → store) raise nothing of their own.
     expect(found.filter((v) => v.from === 'models/embedder.ts' && v.rule.name !== 'no-cycles')).toEqual([]);
     expect(found.filter((v) => v.from === 'retrieval/search.ts')).toEqual([]);
+  });
+
+  it('keeps console/ a leaf: it imports only itself, and nothing imports it', async () => {
+    const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-layers-console-'));
+    try {
+      writeTree(tree, {
+        'console/dom.js': 'export const h = 1;\n',
+        'console/app.js': "import { h } from './dom.js';\nimport { route } from '../api/app.ts';\nexport const app = [h, route];\n",
+        'api/app.ts': "import { h } from '../console/dom.js';\nexport const route = h;\n",
+      });
+      const found = await violations(tree, ['console', 'api']);
+      const byRule = (name: string) => found.filter((v) => v.rule.name === name).map((v) => `${v.from} → ${v.to}`);
+      expect(byRule('console-is-a-leaf')).toEqual(['console/app.js → api/app.ts']);
+      expect(byRule('nothing-imports-console')).toEqual(['api/app.ts → console/dom.js']);
+    } finally {
+      fs.rmSync(tree, { recursive: true, force: true });
+    }
   });
 });

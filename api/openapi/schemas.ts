@@ -334,3 +334,91 @@ export const chatCompletionSchema = z
       .catchall(z.unknown()),
   })
   .describe('chat.completion; with "stream": true, chat.completion.chunk Server-Sent Events ending in data: [DONE]');
+// The console's read-only routes (docs/console.md).
+const pageFields = { limit: z.number().int(), offset: z.number().int(), nextOffset: nullableInt };
+
+const chunkViewSchema = z.object({
+  id: z.string(),
+  ordinal: z.number().int(),
+  headingPath: z.array(z.string()),
+  pageStart: nullableInt,
+  pageEnd: nullableInt,
+  tokenCount: z.number().int(),
+  kind: z.string(),
+  text: z.string(),
+});
+
+export const chunkLookupSchema = z.object({
+  chunks: z.array(chunkViewSchema.extend({ documentId: z.string(), source: z.string(), title: z.string() })),
+});
+
+export const chunkListSchema = z.object({
+  document: z.object({ id: z.string(), source: z.string(), title: z.string(), chunkCount: z.number().int() }),
+  chunks: z.array(
+    z.object({
+      id: z.string(),
+      ordinal: z.number().int(),
+      headingPath: z.array(z.string()),
+      pageStart: nullableInt,
+      pageEnd: nullableInt,
+      tokenCount: z.number().int(),
+      kind: z.string(),
+      text: z.string(),
+    }),
+  ),
+  ...pageFields,
+});
+
+export const traceSummaryListSchema = z.object({
+  requests: z.array(
+    z.object({
+      id: z.string(),
+      createdAt: isoDate,
+      kind: z.enum(['search', 'answer']),
+      collectionName: z.string().nullable(),
+      question: z.string(),
+      model: z.string().nullable(),
+      tokensIn: z.number().int(),
+      tokensOut: z.number().int(),
+      costUsd: z.number().nullable().describe('chat plus query embedding'),
+      stages: z.record(z.string(), z.number()),
+      totalMs: z.number(),
+      outcome: z.string(),
+      cacheHit: z.boolean(),
+      rating: nullableInt.describe('the feedback, 1–5; null when unrated'),
+      comment: z.string().nullable(),
+    }),
+  ),
+  ...pageFields,
+});
+
+const percentilesSchema = z.object({ p50: z.number().nullable(), p95: z.number().nullable() });
+
+export const reportSchema = z.object({
+  since: isoDate,
+  requests: z.object({ total: z.number().int(), search: z.number().int(), answer: z.number().int(), cacheHits: z.number().int() }),
+  latency: z.record(z.string(), percentilesSchema),
+  answerOutcomes: z.object({ answered: z.number(), notCovered: z.number(), fallback: z.number(), error: z.number() }),
+  usage: z.array(
+    z.object({
+      tenantId: z.string().nullable(),
+      keyId: z.string().nullable(),
+      model: z.string().nullable(),
+      requests: z.number().int(),
+      tokensIn: z.number().int(),
+      tokensOut: z.number().int(),
+      costUsd: z.number(),
+    }),
+  ),
+  worstRated: z.array(
+    z.object({
+      requestId: z.string(),
+      question: z.string(),
+      rating: z.number().int(),
+      comment: z.string().nullable(),
+      expected: z.string().nullable(),
+    }),
+  ),
+  unanswered: z.array(z.object({ question: z.string(), count: z.number().int() })),
+  feedback: z.object({ count: z.number().int(), rate: z.number(), averageRating: z.number().nullable() }),
+});

@@ -6,6 +6,8 @@ import { documentListQuerySchema, uploadQuerySchema } from '../routes/documents.
 import { jobListQuerySchema } from '../routes/jobs.ts';
 import { feedbackRequestSchema } from '../routes/requests.ts';
 import { chatCompletionRequestSchema } from '../openai-format.ts';
+import { chunkListQuerySchema, chunkLookupQuerySchema } from '../routes/document-chunks.ts';
+import { reportQuerySchema, requestListQuerySchema } from '../routes/request-list.ts';
 import {
   auditQuerySchema,
   createKeySchema,
@@ -153,6 +155,24 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Show a document',
     auth: true,
     responses: { 200: s.documentSchema, 404: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/documents/:docId/chunks',
+    tag: 'documents',
+    summary: "A document's chunks in order: heading path, pages, token count, text (paged)",
+    auth: true,
+    query: chunkListQuerySchema(5_000),
+    responses: { 200: s.chunkListSchema, ...errors },
+  },
+  {
+    method: 'get',
+    path: '/v1/collections/:id/chunks',
+    tag: 'documents',
+    summary: "Chunks by id (e.g. a trace's), at most 100; ids of other collections are left out",
+    auth: true,
+    query: chunkLookupQuerySchema,
+    responses: { 200: s.chunkLookupSchema, ...errors },
   },
   {
     method: 'delete',
@@ -351,6 +371,24 @@ export const ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    path: '/v1/requests',
+    tag: 'ledger',
+    summary: "The caller's tenant's recent requests, newest first: latency by stage, cost, outcome, rating (paged)",
+    auth: true,
+    query: requestListQuerySchema(1_000),
+    responses: { 200: s.traceSummaryListSchema, 400: s.errorSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/report',
+    tag: 'ledger',
+    summary: "`ragline report` for the caller's tenant: volume, latency, outcomes, cost, worst-rated and unanswered questions",
+    auth: true,
+    query: reportQuerySchema,
+    responses: { 200: s.reportSchema, 400: s.errorSchema },
+  },
+  {
+    method: 'get',
     path: '/v1/requests/:id',
     tag: 'ledger',
     summary: "A request's trace and feedback (the caller's tenant only)",
@@ -513,6 +551,22 @@ export const ROUTES: RouteDoc[] = [
       200: { contentType: 'application/x-ndjson', description: 'JSONL, in question order; unanswered questions have state "queued"' },
       404: s.errorSchema,
     },
+  },
+  {
+    method: 'get',
+    path: '/',
+    tag: 'console',
+    summary: 'The web console (docs/console.md); RAGLINE_CONSOLE=false turns it off',
+    auth: false,
+    responses: { 200: { contentType: 'text/html', description: 'HTML page; its data comes from /v1 with the key typed in' } },
+  },
+  {
+    method: 'get',
+    path: '/console/:file',
+    tag: 'console',
+    summary: "The console's scripts and style sheet (files of the project's console/ folder only)",
+    auth: false,
+    responses: { 200: { contentType: 'text/javascript', description: 'ES module or CSS' }, 404: s.errorSchema },
   },
 ];
 
