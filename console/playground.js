@@ -39,6 +39,7 @@ export async function playgroundPage(root, { signal }) {
   const denseOut = h('output', { for: controls.dense.id || undefined });
   const bm25Out = h('output');
   const status = statusLine();
+  status.dataset.of = 'search';
   const timings = h('div', { class: 'timings', 'aria-label': 'Per-stage timings' });
   const columns = h('div', { class: 'columns' });
   const saveSlot = h('div');
@@ -296,7 +297,7 @@ function drawLines(columns) {
   }
 }
 
-/** "Save as config" appears only when the server has versioned configs (GET …/configs answers). */
+/** "Save as config" stores the playground's retrieval settings as the next version of a named config (admin keys; audited). */
 async function offerSaveAsConfig(slot, settings, signal) {
   const collection = selection.collection;
   if (!collection) return;
@@ -316,9 +317,16 @@ async function offerSaveAsConfig(slot, settings, signal) {
       text: 'Save as config',
       onClick: async () => {
         try {
-          const { query: _query, ...rest } = settings();
-          await api('POST', `/v1/collections/${encodeURIComponent(collection)}/configs`, { name: name.value.trim(), settings: rest });
-          showStatus(note, `Saved ${name.value.trim()}.`);
+          // A config holds retrieval settings only; filters and the query stay per request.
+          const { query: _query, filter: _filter, weights, ...retrieval } = settings();
+          const body = { retrieval: { ...retrieval, weights: weights ?? 'query-dependent' } };
+          // Saving never changes live traffic: activating is a separate, deliberate step.
+          const saved = await api('POST', `/v1/collections/${encodeURIComponent(collection)}/configs`, {
+            name: name.value.trim(),
+            settings: body,
+            activate: false,
+          });
+          showStatus(note, `Saved ${saved.config.name} version ${saved.config.version}${saved.active ? ' (active)' : ' (not active)'}.`);
         } catch (err) {
           showError(note, err);
         }

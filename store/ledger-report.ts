@@ -142,6 +142,6 @@ export async function ledgerReport(ledger: LedgerStore, since: Date, tenantId?: 
       rate: share(feedbackCount, totals.answer!),
       averageRating: fb.avg === null ? null : Math.round(Number(fb.avg) * 100) / 100,
     },
-    routing: await routingReport(ledger, since),
+    routing: await routingReport(ledger, since, tenantId),
   };
 }

@@ -14,8 +14,10 @@ export interface RoutingReport {
 
 const usd = (n: number) => Math.round(n * 1e8) / 1e8;
 
-/** Over the answers whose trace has a routing choice (migrations/011): no routing configured means all zeros. */
-export async function routingReport(ledger: LedgerStore, since: Date): Promise<RoutingReport> {
+/** Over the answers whose trace has a routing choice (migrations/011), of one tenant when given: no routing configured means all zeros. */
+export async function routingReport(ledger: LedgerStore, since: Date, tenantId?: string): Promise<RoutingReport> {
+  const params = tenantId === undefined ? [since.toISOString()] : [since.toISOString(), tenantId];
+  const inTenant = tenantId === undefined ? '' : ' AND tenant_id = $2';
   const row = (
     await ledger.query<Record<string, unknown>>(
       `SELECT count(*)::int AS routed,
@@ -23,8 +25,8 @@ export async function routingReport(ledger: LedgerStore, since: Date): Promise<R
               count(*) FILTER (WHERE routing->>'tier' = 'strong')::int AS strong,
               coalesce(sum(cost_usd) FILTER (WHERE routing->>'strongCostUsd' IS NOT NULL), 0)::float8 AS cost,
               coalesce(sum((routing->>'strongCostUsd')::float8), 0)::float8 AS strong_cost
-       FROM request_traces WHERE created_at >= $1 AND kind = 'answer' AND routing IS NOT NULL AND NOT cache_hit`,
-      [since.toISOString()],
+       FROM request_traces WHERE created_at >= $1 AND kind = 'answer' AND routing IS NOT NULL AND NOT cache_hit${inTenant}`,
+      params,
     )
   ).rows[0]!;
   const cost = Number(row.cost);

@@ -185,8 +185,6 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     expect(await page.locator('svg.lines path.link').count()).toBeGreaterThan(0);
     expect(await page.locator('.column mark').count()).toBeGreaterThan(0);
     expect(await page.locator('.stage-list').textContent()).toMatch(/embed .*dense .*BM25 .*fuse \+ load .*total/);
-    // This server has no versioned configs (GET …/configs is a 404), so "Save as config" stays hidden.
-    expect(await page.getByRole('button', { name: 'Save as config' }).count()).toBe(0);
 
     const order = (kind: string) =>
       page.locator(`.column.${kind} li.hit`).evaluateAll((els) => els.map((e) => (e as unknown as Dataset).dataset.chunkId));
@@ -194,14 +192,25 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     const bm25 = page.getByLabel('BM25 weight');
     await bm25.focus();
     await page.keyboard.press('Home'); // BM25 weight 0: the fused order is the dense order
-    await expect.poll(() => page.locator('p.status').first().textContent()).toMatch(/BM25 0\.00/);
+    await expect.poll(() => page.locator('p.status[data-of="search"]').textContent()).toMatch(/BM25 0\.00/);
     const denseOnly = await order('fused');
     expect(denseOnly).toEqual(await order('dense'));
     await page.keyboard.press('End'); // BM25 weight 1 against dense 0.5
-    await expect.poll(() => page.locator('p.status').first().textContent()).toMatch(/BM25 1\.00/);
+    await expect.poll(() => page.locator('p.status[data-of="search"]').textContent()).toMatch(/BM25 1\.00/);
     const bm25Heavy = await order('fused');
     expect(await order('bm25')).not.toEqual(await order('dense')); // otherwise no weight could change anything
     expect(bm25Heavy).not.toEqual(denseOnly);
+
+    // The settings on screen become a named config version, stored but not made active.
+    await page.getByLabel('Config name').fill('bm25-heavy');
+    await page.getByRole('button', { name: 'Save as config' }).click();
+    await expect.poll(() => page.getByText(/Saved bm25-heavy version 1/).count()).toBe(1);
+    const saved = (await (await fetch(`${server.url}/v1/collections/guide/configs/bm25-heavy`)).json()) as {
+      settings: { retrieval: Record<string, unknown> };
+    };
+    expect(saved.settings.retrieval).toMatchObject({ weights: { dense: 0.5, bm25: 1 }, mode: 'hybrid' });
+    const listed = (await (await fetch(`${server.url}/v1/collections/guide/configs`)).json()) as { active: string | null };
+    expect(listed.active).toBeNull();
     await shot('playground');
     problems.playground = await accessibilityProblems(page);
   });

@@ -421,4 +421,14 @@ export const reportSchema = z.object({
   ),
   unanswered: z.array(z.object({ question: z.string(), count: z.number().int() })),
   feedback: z.object({ count: z.number().int(), rate: z.number(), averageRating: z.number().nullable() }),
+  routing: z
+    .object({
+      routed: z.number().int(),
+      small: z.number().int(),
+      strong: z.number().int(),
+      costUsd: z.number(),
+      strongOnlyCostUsd: z.number(),
+      savedUsd: z.number(),
+    })
+    .describe('model routing: answers per tier and the cost saved against always using the strong model'),
 });
