@@ -5,7 +5,7 @@ import type { LoadContext, LoadedDocument, Loader } from '../types.ts';
 import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
 import { type PdfOcrResult, ocrPdfPages } from './pdf-ocr.ts';
 import { pageText } from './pdf-text.ts';
-import { extractPdfTextInThread, type PdfThreadOutcome } from './pdf-text-thread.ts';
+import { extractPdfTextInThread, type PdfThreadOutcome } from './pdf-thread.ts';
 
 export const PDF_LIMITS = { timeoutMs: 120_000, maxPages: 2000, maxHeapMb: 1024 } as const;
 
@@ -47,7 +47,7 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       const hasTextLayer = blank.length < extracted.pages.length;
       const ocr =
         blank.length && limits.ocr === 'on'
-          ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits).catch((err: unknown) => {
+          ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits, { maxHeapMb, signal }).catch((err: unknown) => {
               throw asDocumentError(err, source);
             })
           : { pages: new Map(), skipped: [] };
