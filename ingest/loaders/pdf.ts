@@ -14,7 +14,7 @@ const pdfLoaderOptions = z.object({
   timeoutMs: z.number().int().positive().default(PDF_LIMITS.timeoutMs),
   /** Documents with more pages are refused before any page is read. */
   maxPages: z.number().int().positive().default(PDF_LIMITS.maxPages),
-  /** Heap ceiling of the worker thread that parses the text layer. */
+  /** Heap ceiling of each worker thread that parses the text layer or draws a page for OCR. */
   maxHeapMb: z.number().int().min(64).default(PDF_LIMITS.maxHeapMb),
 });
 export type PdfLoaderOptions = z.input<typeof pdfLoaderOptions>;
@@ -48,7 +48,7 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       const ocr =
         blank.length && limits.ocr === 'on'
           ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits, { maxHeapMb, signal }).catch((err: unknown) => {
-              throw asDocumentError(err, source);
+              throw signal?.aborted ? err : asDocumentError(err, source); // a cancelled job keeps its own reason
             })
           : { pages: new Map(), skipped: [] };
       return buildDocument(extracted, ocr, bytes.length, source, hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING);
