@@ -8,8 +8,12 @@ import { type CliRun, runCli, waitForOutput } from './helpers/cli-process.ts';
 import { describeShared } from './helpers/shared.ts';
 
 const GRACE_MS = 1500;
-/** Closing the store, the ledger and the limiters after the grace; generous for a loaded 2-core machine. */
-const MARGIN_MS = 8000;
+/**
+ * After the grace: closing the store, the ledger and the limiters, and the SIGTERM handler's own wait
+ * for the event loop (the semantic chunker holds it up to ~1 s at a time on an idle machine). Measured
+ * 2.2–3.4 s in all; generous because this 2-core machine is shared and often loaded 10×.
+ */
+const MARGIN_MS = 15_000;
 
 /** About 1.2 M characters of distinct sentences: hundreds of chunks, far more work than the grace allows. */
 function longText(): string {
@@ -33,7 +37,13 @@ describeShared('SIGTERM to `ragline serve` while a job runs (real child process,
   });
 
   it('exits 0 within the shutdown grace plus a margin, and leaves the running job queued with its upload', async () => {
-    server = runCli(['serve', '--port', '0'], { RAGLINE_DATA_DIR: dataDir, RAGLINE_SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+    server = runCli(['serve', '--port', '0'], {
+      RAGLINE_DATA_DIR: dataDir,
+      RAGLINE_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      // Embedded PGlite whatever this test process inherited (an empty value counts as unset).
+      DATABASE_URL: '',
+      REDIS_URL: '',
+    });
     const url = await waitForOutput(server, /http:\/\/[^\s)]+/);
     const post = (route: string, body: unknown) =>
       fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -47,7 +57,7 @@ describeShared('SIGTERM to `ragline serve` while a job runs (real child process,
     for (let state = 'queued'; state !== 'running'; ) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const job = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as { state: string };
-      expect(['queued', 'running']).toContain(job.state);
+      expect(['queued', 'running'], JSON.stringify(job)).toContain(job.state);
       state = job.state;
     }
     const signalled = performance.now();
@@ -55,8 +65,9 @@ describeShared('SIGTERM to `ragline serve` while a job runs (real child process,
     const code = await server.exited;
     const tookMs = performance.now() - signalled;
     console.info(`[sigterm] serve exited ${code} after ${Math.round(tookMs)} ms (grace ${GRACE_MS} ms)`);
-    expect(code).toBe(0);
-    expect(tookMs).toBeLessThan(GRACE_MS + MARGIN_MS);
+    const diagnostics = `exit ${code} after ${Math.round(tookMs)} ms; stderr: ${server.stderr().slice(-2000)}`;
+    expect(code, diagnostics).toBe(0);
+    expect(tookMs, diagnostics).toBeLessThan(GRACE_MS + MARGIN_MS);
 
     // Not lost: queued again for the next start, its upload still stored.
     const store = await openPgliteStore(path.join(dataDir, 'pglite'));
@@ -64,7 +75,7 @@ describeShared('SIGTERM to `ragline serve` while a job runs (real child process,
       const queue = JobQueue.forStore(store);
       const job = await queue.get(id);
       // The attempt is given back: shutdowns must not use up a job's retries until it fails for good.
-      expect(job).toMatchObject({ state: 'queued', attempts: 0, lastError: { code: 'worker_stopped' } });
+      expect(job, server.stderr().slice(-2000)).toMatchObject({ state: 'queued', attempts: 0, lastError: { code: 'worker_stopped' } });
       expect(job!.uploadId).not.toBeNull();
       expect(await queue.getUpload(job!.uploadId!)).not.toBeNull();
     } finally {
