@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { NO_TRUSTED_PROXIES, type TrustedProxies, resolveClientAddress } from '../core/client-address.ts';
 import { RaglineError, notFound } from '../core/errors.ts';
 import type { Actor } from '../facade/tenancy.ts';
 import type { Ragline } from '../facade/ragline.ts';
@@ -18,13 +19,34 @@ export function isSuperAdmin(principal: Principal): boolean {
   return principal.keyId === ANONYMOUS.keyId || principal.keyId.startsWith('bootstrap:');
 }
 
-/**
- * The peer address of the socket; in-process requests (tests, app.request) have none. Forwarding
- * headers are not trusted: any client can send them, and per-address limits would be one header away from useless.
- */
-export function clientAddress(c: Context): string {
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The client's address, resolved once per request through the trusted proxies (see clientAddressResolver). */
+    clientAddress: string;
+  }
+}
+
+/** The socket's peer address; in-process requests (tests, app.request) have none and are 'local'. */
+function peerAddress(c: Context): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
   return env?.incoming?.socket?.remoteAddress ?? 'local';
+}
+
+/**
+ * Resolves the client's address for the rest of the request: X-Forwarded-For is believed only
+ * from a trusted proxy (RAGLINE_TRUSTED_PROXIES), and then its right-most untrusted address wins.
+ * Everything that asks "from where" (rate limits, audit, the keyless loopback guard) reads this.
+ */
+export function clientAddressResolver(trusted: TrustedProxies): MiddlewareHandler {
+  return async (c, next) => {
+    c.set('clientAddress', resolveClientAddress(peerAddress(c), c.req.header('x-forwarded-for'), trusted));
+    await next();
+  };
+}
+
+/** The client address clientAddressResolver set (the bare peer address where it did not run). */
+export function clientAddress(c: Context): string {
+  return c.get('clientAddress') ?? resolveClientAddress(peerAddress(c), undefined, NO_TRUSTED_PROXIES);
 }
 
 export function actorOf(c: Context): Actor {

@@ -7,7 +7,10 @@ import type { Ragline } from '../facade/ragline.ts';
 import { JobQueue, queueOptionsFromLimits } from '../ingest/jobs/queue.ts';
 import { AnswerService } from '../answer/service.ts';
 import type { JobWorker } from '../ingest/jobs/worker.ts';
+import { trustedProxies } from '../core/client-address.ts';
+import { clientAddressResolver } from './access.ts';
 import { errorResponse, onError, onNotFound } from './http-errors.ts';
+import { keylessLoopbackOnly } from './open-mode.ts';
 import { createMetrics, type ApiMetrics } from './metrics.ts';
 import { Tenancy } from '../facade/tenancy.ts';
 import { KeyResolver, apiKeyAuth, metricsAuth } from './middleware/auth.ts';
@@ -69,13 +72,16 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   registerOperationsMetrics(metrics.registry, { queries: operations.queries, ragline, answers, queue });
 
   const app = new Hono();
-  app.use(requestId(), observe(metrics), secureHeaders());
+  app.use(requestId(), observe(metrics), secureHeaders(), clientAddressResolver(trustedProxies(server.trustedProxies)));
   app.onError(onError);
   app.notFound(onNotFound);
 
   app.route('/', healthRoutes(ragline, queue));
   const tenancy = Tenancy.for(ragline);
   const keys = new KeyResolver({ bootstrapKeys: server.apiKeys, tenancy: tenancy.store });
+  const loopbackOnly = keylessLoopbackOnly(() => keys.authRequired(), ragline.config.tenancy.allowOpen);
+  app.use('/metrics', loopbackOnly);
+  app.use('/v1/*', loopbackOnly);
   app.get('/metrics', metricsAuth(keys, ragline.config.tenancy.metricsToken), async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
   );

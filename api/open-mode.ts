@@ -1,5 +1,8 @@
 import net from 'node:net';
+import type { MiddlewareHandler } from 'hono';
 import { RaglineError } from '../core/errors.ts';
+import { clientAddress } from './access.ts';
+import { errorResponse } from './http-errors.ts';
 
 export function isLoopback(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
@@ -24,4 +27,23 @@ export function checkOpenMode(host: string, keysExist: boolean, allowOpen: boole
     );
   }
   return `RAGLINE_ALLOW_OPEN=1: serving ${host} without API keys; anyone who can reach it is admin of the default tenant`;
+}
+
+/**
+ * While no key exists, the server answers loopback clients only (unless RAGLINE_ALLOW_OPEN): a
+ * trusted reverse proxy on the same host must not turn a keyless local server into an open one.
+ * The client is the address resolved through the trusted proxies; in-process requests are local.
+ */
+export function keylessLoopbackOnly(authRequired: () => Promise<boolean>, allowOpen: boolean): MiddlewareHandler {
+  return async (c, next) => {
+    const client = clientAddress(c);
+    if (allowOpen || client === 'local' || isLoopback(client) || (await authRequired())) return next();
+    return errorResponse(
+      c,
+      new RaglineError('forbidden', `this server has no API keys and answers loopback clients only; ${client} is not one`, {
+        client,
+        variable: 'RAGLINE_API_KEYS',
+      }),
+    );
+  };
 }

@@ -22,6 +22,8 @@ export function buildProgram(): Command {
   const program = new Command('ragline')
     .description('Ragline: ingest documents, search them with hybrid retrieval, answer with citations.')
     .showHelpAfterError()
+    // An option belongs to the command it follows: `collections deleted --tenant t` is the subcommand's --tenant.
+    .enablePositionalOptions()
     .exitOverride();
   registerIngestCommand(program);
   registerCollectionCommands(program);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { BEARER_TOKEN_PATTERN } from './api-keys.ts';
+import { proxyEntryProblem } from './client-address.ts';
 import { RaglineError } from './errors.ts';
 import { PII_KINDS } from './redact.ts';
 
@@ -270,8 +271,24 @@ export const configSchema = z.object({
       apiKeys: z.array(bearerToken(8)).default([]),
       maxUploadBytes: positiveInt.default(50 * 1024 * 1024),
       rateLimitPerMinute: positiveInt.default(600),
+      /**
+       * Reverse proxies (IPs or CIDR ranges) whose X-Forwarded-For is believed: the client is then the
+       * right-most forwarded address that is not one of them. Empty: X-Forwarded-For is ignored.
+       */
+      trustedProxies: z
+        .array(
+          z
+            .string()
+            .trim()
+            .superRefine((entry, ctx) => {
+              const problem = proxyEntryProblem(entry);
+              if (problem) ctx.addIssue({ code: 'custom', message: problem });
+            }),
+        )
+        .max(1_000)
+        .default([]),
     })
-    .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600 }),
+    .default({ host: '127.0.0.1', port: 8787, apiKeys: [], maxUploadBytes: 50 * 1024 * 1024, rateLimitPerMinute: 600, trustedProxies: [] }),
   /** Prompt-injection screening, PII redaction and the output blocklist (docs/guardrails.md). */
   guardrails: z
     .object({
@@ -531,6 +548,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_API_KEYS: ['server', 'apiKeys'],
   RAGLINE_MAX_UPLOAD_BYTES: ['server', 'maxUploadBytes'],
   RAGLINE_RATE_LIMIT_PER_MINUTE: ['server', 'rateLimitPerMinute'],
+  RAGLINE_TRUSTED_PROXIES: ['server', 'trustedProxies'],
   RAGLINE_INJECTION_PATTERNS_FILE: ['guardrails', 'injectionPatternsFile'],
   RAGLINE_CHUNK_INJECTION: ['guardrails', 'chunkInjection'],
   RAGLINE_QUESTION_INJECTION: ['guardrails', 'questionInjection'],
@@ -629,7 +647,7 @@ export const ENV_VARS: Record<string, string[]> = {
   PINECONE_CONTROLLER_HOST: ['pinecone', 'controllerHost'],
 };
 
-const LIST_VARS = new Set(['RAGLINE_API_KEYS', 'RAGLINE_REDACT_KINDS', 'RAGLINE_OUTPUT_BLOCKLIST']);
+const LIST_VARS = new Set(['RAGLINE_API_KEYS', 'RAGLINE_REDACT_KINDS', 'RAGLINE_OUTPUT_BLOCKLIST', 'RAGLINE_TRUSTED_PROXIES']);
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown) {
   let node = target;

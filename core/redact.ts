@@ -77,8 +77,11 @@ const findIbans: Finder = (text) => {
   return found;
 };
 
+const FILE_EXTENSION = /\.(?:png|jpe?g|gif|svg|webp|avif|bmp|ico|tiff?|pdf|css|js|json)$/i;
+
 const FINDERS: Record<PiiKind, Finder> = {
-  email: regexFinder(/\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g),
+  // A file-type "domain" (logo@2x.png, the retina-image convention) is a file name, not an address.
+  email: regexFinder(/\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g, (s) => !FILE_EXTENSION.test(s)),
   // 13–19 digits, optionally grouped by spaces or dashes, passing the Luhn check.
   card: regexFinder(/(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g, (s) => luhnValid(digitsOf(s))),
   iban: findIbans,

@@ -142,6 +142,7 @@ export class IngestionPipeline {
         mime: input.mime,
         limits: this.loaderLimits,
         budget: { maxChars: maxDocumentChars },
+        signal,
       });
       // Every loader's output is checked here, whether or not it kept the budget while extracting.
       if (loaded.text.length > maxDocumentChars) {

@@ -43,6 +43,8 @@ export interface LoadContext {
   limits: LoaderLimits;
   /** The document limits the loader should stop at while extracting (the pipeline re-checks its output). */
   budget?: LoadBudget;
+  /** Aborted when the job is cancelled or overdue: loaders that work off the main thread stop that work. */
+  signal?: AbortSignal;
 }
 
 /** What a loader is told about the bounds it must keep while extracting. */

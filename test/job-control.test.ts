@@ -85,7 +85,9 @@ describe('job deadline, cancel and bounded stop (PGlite in memory)', () => {
     const stuck = await enqueue('stuck-shutdown.pdf');
     await runningNow(stuck);
     await worker.stop(200);
-    expect(await queue.get(stuck.id)).toMatchObject({ state: 'queued', lastError: { code: 'worker_stopped' } });
+    // The attempt is given back: a job interrupted by shutdown on its last attempt must not fail for good.
+    expect(await queue.get(stuck.id)).toMatchObject({ state: 'queued', attempts: 0, lastError: { code: 'worker_stopped' } });
+    expect((await queue.claim('next-start'))?.id).toBe(stuck.id); // no backoff: the next start takes it at once
     await queue.cancel(stuck.id); // so later workers do not pick it up
   });
 });

@@ -15,24 +15,38 @@ export interface InjectionPattern {
 
 const pattern = (name: string, source: string): InjectionPattern => ({ name, re: new RegExp(source, 'imu') });
 
+/** Not right after a modal verb or a negation: "will override", "don't forget", "vergessen Sie nicht". */
+const NOT_AFTER_MODAL = String.raw`(?<!\b(?:will|would|shall|should\s+not|could|might|may|can|does|did|not|never|don't|n't)\s+)`;
+
 export const BUILTIN_INJECTION_PATTERNS: InjectionPattern[] = [
+  // An imperative: after a modal or a negation ("will override the previous rules", "don't forget the
+  // previous instructions") the sentence describes or reminds rather than commands.
   pattern(
     'ignore-instructions',
-    String.raw`\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|the|system)\b[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b`,
+    String.raw`${NOT_AFTER_MODAL}\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|preceding|all|any|your|the|system)\b[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b|${NOT_AFTER_MODAL}\b(?:forget|ignore|disregard)\s+(?:everything|all)\s+(?:(?:that\s+)?you\s+(?:were|have\s+been|'ve\s+been)\s+(?:told|taught|instructed|given)|(?:above|before|so\s+far))`,
   ),
   pattern(
     'ignore-instructions-de',
-    String.raw`\b(?:ignorier(?:e|en sie)?|vergiss|vergessen sie|missachte|uberschreibe)\b[^.\n]{0,40}?\b(?:vorherigen?|bisherigen?|obigen?|vorigen?|alle|alten|deine)\b[^.\n]{0,20}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben)\b`,
+    String.raw`\b(?:ignorier(?:e|en sie)?|vergiss|vergessen sie|missachte|uberschreibe)\b(?!,?\s+nicht\b)[^.\n]{0,40}?\b(?:vorherigen?|bisherigen?|obigen?|vorigen?|alle|alten|deine)\b[^.\n]{0,20}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben)\b`,
   ),
   pattern(
     'ignore-instructions-fr',
     String.raw`\b(?:ignore[rz]?|oublie[rz]?|ne tiens? pas compte)\b[^.\n]{0,40}?\b(?:instructions?|consignes?|regles|directives)\b[^.\n]{0,30}?\b(?:precedentes?|anterieures?|ci-dessus)\b`,
   ),
   pattern(
+    // Spanish, and its neighbours Italian and Portuguese, which share the verbs and the word order.
     'ignore-instructions-es',
-    String.raw`\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite)\b[^.\n]{0,40}?\b(?:instrucciones|indicaciones|reglas|ordenes)\b[^.\n]{0,30}?\b(?:anteriores|previas|de arriba)\b`,
+    String.raw`\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite|dimentica|esqueca|esquece)\b[^.\n]{0,40}?\b(?:instrucciones|indicaciones|reglas|ordenes|istruzioni|regole|instrucoes|regras)\b[^.\n]{0,30}?\b(?:anteriores|previas|de arriba|precedenti|anteriori|previe)\b`,
   ),
-  pattern('new-instructions', String.raw`\b(?:new|updated|real|actual)\s+(?:system\s+)?instructions?\s*:`),
+  pattern(
+    'new-instructions',
+    String.raw`\b(?:new|updated|real|actual)\s+(?:system\s+)?instructions?\s*:|\b(?:system|admin|developer|security)\s+override\b`,
+  ),
+  // Text in a document that speaks to the model reading it: the shape of indirect injection.
+  pattern(
+    'addressed-to-model',
+    String.raw`\b(?:if\s+you\s+are|note\s+(?:to|for)|attention|dear)\s+(?:an?\s+|the\s+|all\s+)?(?:ai|llm|large\s+language\s+model|language\s+model|chatbot)(?:\s+(?:assistant|model|agent|system|bot))?s?\s*(?:[,:]|\b(?:reading|processing|summari[sz]ing|parsing|that|who)\b)`,
+  ),
   pattern(
     'role-change',
     String.raw`\byou\s+are\s+now\s+(?:a|an|the|my|dan|no\s+longer|free|unrestricted|jailbroken|in\s+\w+\s+mode)\b|\bfrom\s+now\s+on,?\s+you\b|\bpretend\s+(?:to\s+be|you\s+are)\b|\bdu bist (?:jetzt|nun|ab sofort)\b|\btu es (?:maintenant|desormais)\b|\bahora eres\b|\ba partir de ahora,? (?:eres|tu)\b`,
@@ -43,7 +57,7 @@ export const BUILTIN_INJECTION_PATTERNS: InjectionPattern[] = [
   ),
   pattern(
     'chat-markup',
-    String.raw`<\|im_(?:start|end)\|>|\[\/?INST\]|<<\/?SYS>>|^\s*(?:system|assistant|developer)\s*:\s*(?:you|ignore|disregard|forget|from now|new|always|never|do not|don't)\b`,
+    String.raw`<\|im_(?:start|end)\|>|\[\/?INST\]|<<\/?SYS>>|(?:^|[([{<"'])\s*(?:system|assistant|developer)\s*:\s*(?:you|ignore|disregard|forget|from now|new|always|never|do not|don't)\b`,
   ),
   pattern('delimiter-escape', String.raw`<\s*\/?\s*documents?\b`),
 ];

@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { AnswerService, type AnswerRequestInput, type AnswerResponse } from '../../answer/service.ts';
 import { openOperations } from '../../facade/operations.ts';
 import type { RequestContext, TracedQueries } from '../../facade/traced-queries.ts';
+import type { Collection } from '../../store/types.ts';
 import { printJson, withRagline } from '../context.ts';
 import { addSearchOptions, searchRequestFromOptions } from './search.ts';
+import { resolveTenant } from './tenancy.ts';
 
 function describeKind(r: Omit<AnswerResponse, 'chunks'>): string | undefined {
   if (r.refusal) return `refused by a guardrail (${r.refusal.reason}): ${r.refusal.message}`;
@@ -55,11 +57,13 @@ export function register(program: Command) {
         ...(typeof opts.user === 'string' ? { user: opts.user } : {}),
       };
       await withRagline(async (ragline) => {
-        // The CLI's answers are traced too (no tenant; key "cli"), written before the command exits.
+        // The CLI's answers are traced too (in the --tenant tenant; key "cli"), written before the command exits.
         const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
         const service = operations.queries;
-        const context = { requestId: randomUUID(), tenantId: null, keyId: 'cli' };
-        const collection = String(opts.collection);
+        const tenantId = await resolveTenant(ragline, String(opts.tenant));
+        const context = { requestId: randomUUID(), tenantId, keyId: 'cli' };
+        // Resolved inside the traced call, like the HTTP route, so a miss is traced too.
+        const collection = () => ragline.collection(String(opts.collection), tenantId);
         try {
           if (!opts.stream) {
             const response = await service.answer(context, collection, request);
@@ -78,7 +82,7 @@ export function register(program: Command) {
 async function streamAnswer(
   service: TracedQueries,
   context: RequestContext,
-  collection: string,
+  collection: () => Promise<Collection>,
   request: AnswerRequestInput,
   json: boolean,
 ) {

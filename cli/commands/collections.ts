@@ -2,18 +2,21 @@ import type { Command } from 'commander';
 import { notFound } from '../../core/errors.ts';
 import { Tenancy } from '../../facade/tenancy.ts';
 import { printJson, withRagline } from '../context.ts';
-import { cliActor, registerCollectionLifecycleCommands, tenantOption } from './tenancy.ts';
+import { cliActor, registerCollectionLifecycleCommands, resolveTenant, tenantScopeOption } from './tenancy.ts';
 
 export function registerCollectionCommands(program: Command) {
   const collections = program
     .command('collections')
     .description('List collections with their model and document counts.')
     .option('--json', 'print JSON')
-    .addOption(tenantOption())
+    .addOption(tenantScopeOption())
+    // `collections restore x --tenant t`: the option after a subcommand is the subcommand's, not this list's.
+    .enablePositionalOptions()
     .action(async (opts: { json?: boolean; tenant: string }) => {
       await withRagline(async (ragline) => {
+        const tenant = await resolveTenant(ragline, opts.tenant);
         const rows = await Promise.all(
-          (await ragline.store.listCollections(opts.tenant)).map(async (c) => ({
+          (await ragline.store.listCollections(tenant)).map(async (c) => ({
             name: c.name,
             id: c.id,
             model: `${c.embeddingModel} (${c.dimensions}-d)`,
@@ -34,9 +37,10 @@ export function registerCollectionCommands(program: Command) {
     .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
     .option('--offset <n>', 'skip this many', (v) => Number.parseInt(v, 10), 0)
     .option('--json', 'print JSON')
-    .action(async (opts: { collection: string; limit: number; offset: number; json?: boolean }) => {
+    .addOption(tenantScopeOption())
+    .action(async (opts: { collection: string; limit: number; offset: number; json?: boolean; tenant: string }) => {
       await withRagline(async (ragline) => {
-        const collection = await ragline.collection(opts.collection);
+        const collection = await ragline.collection(opts.collection, await resolveTenant(ragline, opts.tenant));
         const docs = await ragline.store.listDocuments(collection.id, { limit: opts.limit, offset: opts.offset });
         if (opts.json) return printJson(docs);
         console.table(
@@ -58,22 +62,24 @@ export function registerCollectionCommands(program: Command) {
     .argument('[document]', 'document id or source')
     .option('-c, --collection <name>', 'collection name', 'default')
     .option('--all', 'delete the collection itself')
-    .action(async (document: string | undefined, opts: { collection: string; all?: boolean }) => {
+    .addOption(tenantScopeOption())
+    .action(async (document: string | undefined, opts: { collection: string; all?: boolean; tenant: string }) => {
       await withRagline(async (ragline) => {
         const tenancy = Tenancy.for(ragline);
+        const tenant = await resolveTenant(ragline, opts.tenant);
         if (opts.all) {
-          await tenancy.deleteCollection(cliActor('default'), await ragline.collection(opts.collection));
+          await tenancy.deleteCollection(cliActor(tenant), await ragline.collection(opts.collection, tenant));
           console.log(
             `deleted collection ${opts.collection} (restorable for ${tenancy.restoreWindowDays} days: ragline collections restore)`,
           );
           return;
         }
         if (!document) throw notFound('name a document (id or source), or pass --all to delete the collection');
-        const collection = await ragline.collection(opts.collection);
+        const collection = await ragline.collection(opts.collection, tenant);
         const doc =
           (await ragline.store.getDocument(collection.id, document)) ?? (await ragline.store.getDocumentBySource(collection.id, document));
         if (!doc) throw notFound(`no document "${document}" in collection ${opts.collection}`);
-        await tenancy.deleteDocument(cliActor('default'), collection, doc.id, false);
+        await tenancy.deleteDocument(cliActor(tenant), collection, doc.id, false);
         console.log(`deleted ${doc.source} (${doc.chunkCount} chunks)`);
       });
     });

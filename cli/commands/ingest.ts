@@ -7,6 +7,7 @@ import { assertValidMetadata } from '../../ingest/metadata.ts';
 import { badRequest } from '../../core/errors.ts';
 import type { IngestInput, IngestOutcome } from '../../ingest/pipeline.ts';
 import { withRagline } from '../context.ts';
+import { resolveTenant, tenantScopeOption } from './tenancy.ts';
 
 const SUPPORTED = /\.(pdf|md|markdown|mdx|html?|txt|text|docx|pptx|xlsx|csv|eml|epub|png|jpe?g)$/i;
 
@@ -57,15 +58,17 @@ export function registerIngestCommand(program: Command) {
     .argument('<paths...>', 'files, directories or glob patterns')
     .option('-c, --collection <name>', 'collection name', 'default')
     .option('-m, --metadata <json>', 'JSON object stored as document metadata (filterable as metadata.<key>)')
-    .action(async (paths: string[], opts: { collection: string; metadata?: string }) => {
+    .addOption(tenantScopeOption())
+    .action(async (paths: string[], opts: { collection: string; metadata?: string; tenant: string }) => {
       const metadata = parseMetadata(opts.metadata);
       const files = await expandPaths(paths);
       if (!files.length) throw badRequest(`no supported files found in: ${paths.join(' ')}`);
       await withRagline(async (ragline) => {
         assertValidMetadata(metadata, ragline.config.limits, '--metadata');
-        await ragline.ensureCollection(opts.collection);
+        const tenant = await resolveTenant(ragline, opts.tenant);
+        const collection = await ragline.ensureCollection(opts.collection, tenant);
         const started = performance.now();
-        const outcomes = await ingestWithProgress(ragline, opts.collection, files, metadata);
+        const outcomes = await ingestWithProgress(ragline, collection, files, metadata);
         summarize(outcomes, (performance.now() - started) / 1000);
         if (outcomes.some((o) => o.status === 'failed')) process.exitCode = 1;
       });
@@ -85,7 +88,7 @@ function parseMetadata(raw: string | undefined): Record<string, unknown> {
 
 async function ingestWithProgress(
   ragline: import('../../facade/ragline.ts').Ragline,
-  collection: string,
+  collection: import('../../store/types.ts').Collection,
   files: string[],
   metadata: Record<string, unknown>,
 ): Promise<IngestOutcome[]> {

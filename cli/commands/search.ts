@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { badRequest } from '../../core/errors.ts';
 import type { SearchRequestInput } from '../../retrieval/types.ts';
 import { printJson, withRagline } from '../context.ts';
+import { resolveTenant, tenantScopeOption } from './tenancy.ts';
 
 const int = (v: string) => Number.parseInt(v, 10);
 
@@ -24,7 +25,8 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--rrf-k <k>', 'RRF constant', Number)
     .option('--weights <dense,bm25>', 'retriever weights, e.g. 1,0.5')
     .option('--candidates <n>', 'candidates per retriever', int)
-    .option('--filter <json>', 'metadata filter, e.g. {"source":{"prefix":"docs/"}}');
+    .option('--filter <json>', 'metadata filter, e.g. {"source":{"prefix":"docs/"}}')
+    .addOption(tenantScopeOption());
 }
 
 export function searchRequestFromOptions(query: string, o: Record<string, unknown>): SearchRequestInput {
@@ -49,7 +51,8 @@ export function registerSearchCommand(program: Command) {
     .option('--json', 'print the full JSON response')
     .action(async (query: string, opts: Record<string, unknown>) => {
       await withRagline(async (ragline) => {
-        const response = await ragline.search(String(opts.collection), searchRequestFromOptions(query, opts));
+        const collection = await ragline.collection(String(opts.collection), await resolveTenant(ragline, String(opts.tenant)));
+        const response = await ragline.search(collection, searchRequestFromOptions(query, opts));
         if (opts.json) return printJson(response);
         response.hits.forEach((hit, i) => {
           const c = hit.chunk;

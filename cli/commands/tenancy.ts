@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { TENANT_ID_PATTERN } from '../../core/api-keys.ts';
-import { notFound } from '../../core/errors.ts';
+import { DEFAULT_TENANT_ID, TENANT_ID_PATTERN } from '../../core/api-keys.ts';
+import { badRequest, notFound } from '../../core/errors.ts';
 import { Tenancy, type Actor } from '../../facade/tenancy.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import { printJson, withRagline } from '../context.ts';
@@ -14,6 +14,27 @@ function tenantId(value: string): string {
 }
 
 export const tenantOption = () => new Option('--tenant <id>', 'tenant id').default('default').argParser(tenantId);
+
+/** `--tenant` on the commands that read or write a tenant's collections: an id or a display name. */
+export const tenantScopeOption = () =>
+  new Option('--tenant <id|name>', 'work inside this tenant (id or display name)').default(DEFAULT_TENANT_ID);
+
+/**
+ * The tenant id for `--tenant`: an id first, otherwise a unique display name. Unknown or ambiguous is
+ * bad usage (exit 2), so a typo never silently falls back to the default tenant.
+ */
+export async function resolveTenant(ragline: Ragline, ref: string): Promise<string> {
+  const tenancy = Tenancy.for(ragline);
+  if (TENANT_ID_PATTERN.test(ref) && (await tenancy.store.getTenant(ref))) return ref;
+  const named = (await tenancy.store.listTenants()).filter((t) => t.name === ref);
+  if (named.length === 1) return named[0]!.id;
+  if (named.length > 1) {
+    throw badRequest(`--tenant "${ref}" names ${named.length} tenants (${named.map((t) => t.id).join(', ')}); pass the id`, {
+      tenant: ref,
+    });
+  }
+  throw badRequest(`unknown tenant "${ref}": "ragline tenants list" shows the tenants`, { tenant: ref });
+}
 
 function collectionList(value: string): string[] {
   const names = value
@@ -155,21 +176,22 @@ export function registerCollectionLifecycleCommands(collections: Command) {
     .command('restore')
     .description('Restore a deleted collection (by id or name) within the restore window.')
     .argument('<collection>', 'collection id or name')
-    .addOption(tenantOption())
+    .addOption(tenantScopeOption())
     .action(async (ref: string, opts: { tenant: string }) => {
-      await withTenancy(async (tenancy) => {
-        const restored = await tenancy.restoreCollection(cliActor(opts.tenant), opts.tenant, ref);
+      await withTenancy(async (tenancy, ragline) => {
+        const tenant = await resolveTenant(ragline, opts.tenant);
+        const restored = await tenancy.restoreCollection(cliActor(tenant), tenant, ref);
         console.log(`restored collection ${restored.name} (${restored.id})`);
       });
     });
   collections
     .command('deleted')
     .description('Deleted collections that can still be restored.')
-    .addOption(tenantOption())
+    .addOption(tenantScopeOption())
     .option('--json', 'print JSON')
     .action(async (opts: { tenant: string; json?: boolean }) => {
-      await withTenancy(async (tenancy) => {
-        const rows = await tenancy.deletedCollections(opts.tenant);
+      await withTenancy(async (tenancy, ragline) => {
+        const rows = await tenancy.deletedCollections(await resolveTenant(ragline, opts.tenant));
         if (opts.json) return printJson(rows);
         if (!rows.length) console.log('no deleted collections to restore');
         else console.table(rows);

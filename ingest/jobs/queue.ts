@@ -318,6 +318,21 @@ export class JobQueue {
     return rows[0]?.state ?? null;
   }
 
+  /**
+   * Gives a running job back to the queue without counting the attempt: the worker stopped (shutdown),
+   * the job did nothing wrong, so the next start takes it at once with all its attempts left.
+   */
+  async requeue(lease: Lease, error: JobError): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `UPDATE ingest_jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), last_error = $4::jsonb,
+         locked_by = NULL, heartbeat_at = NULL, progress = '{"stage":"queued"}'::jsonb, run_after = now(),
+         started_at = NULL, finished_at = NULL, updated_at = now()
+       WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' RETURNING id`,
+      [lease.jobId, lease.workerId, lease.attempt, JSON.stringify(error)],
+    );
+    return rows.length > 0;
+  }
+
   /** Puts a failed job back in the queue with a fresh set of attempts. */
   async retry(id: string, tenantId?: string): Promise<Job> {
     const { rows } = UUID.test(id)

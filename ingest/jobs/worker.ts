@@ -71,9 +71,9 @@ const deadlineExceeded = (ms: number) =>
     true,
   );
 const cancelled = () => new JobFailure({ code: 'cancelled', message: 'the job was cancelled' }, true);
-/** Not permanent: the job is queued again and finished by the next worker. */
-const interruptedByShutdown = () =>
-  new JobFailure({ code: 'worker_stopped', message: 'the worker stopped before the job finished' }, false);
+const SHUTDOWN_CODE = 'worker_stopped';
+/** Not permanent: the job is queued again (its attempt given back) and finished by the next worker. */
+const interruptedByShutdown = () => new JobFailure({ code: SHUTDOWN_CODE, message: 'the worker stopped before the job finished' }, false);
 
 /**
  * Claims jobs from the queue and runs them through a processor. Several workers, in one process
@@ -240,6 +240,12 @@ export class JobWorker {
       await beats;
       const { error, permanent } = classifyFailure(err);
       try {
+        if (error.code === SHUTDOWN_CODE && this.stopping) {
+          // Not the job's fault: back in the queue with the attempt given back, so shutdowns never use up its retries.
+          const requeued = await this.queue.requeue(lease, error);
+          log.warn({ error, requeued }, 'job interrupted by shutdown; queued again');
+          return;
+        }
         const state = await this.queue.fail(lease, error, { permanent });
         log.warn({ error, permanent, state }, state === 'failed' ? 'job failed' : 'job attempt failed; will retry');
         if (state === 'failed') await this.releaseUpload(job, 'failed', log);

@@ -43,6 +43,8 @@ export interface LoadOptions {
   limits?: LoaderLimitsInput;
   /** Passed to the loader, which stops extracting once it is spent. */
   budget?: LoadBudget;
+  /** Stops a loader's off-thread work (the PDF text layer) when a job is cancelled or overdue. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -53,10 +55,16 @@ export async function loadDocument(bytes: Uint8Array, source: string, opts: Load
   if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
   const detection = await detectType(bytes, source, opts.mime);
   try {
-    const doc = await LOADERS[detection.mime].load(bytes, source, { limits: resolveLoaderLimits(opts.limits), budget: opts.budget });
+    const doc = await LOADERS[detection.mime].load(bytes, source, {
+      limits: resolveLoaderLimits(opts.limits),
+      budget: opts.budget,
+      signal: opts.signal,
+    });
     return { ...doc, metadata: { ...doc.metadata, detectedBy: detection.via } };
   } catch (err) {
     if (err instanceof RaglineError) throw err;
+    // A cancelled or overdue job: its own reason, not a complaint about the document.
+    if (opts.signal?.aborted && err === opts.signal.reason) throw err;
     // A parser bug on odd input is still the document's problem to report, not a crash.
     throw new DocumentError(source, `could not be read as ${detection.mime}: ${errorMessage(err)}`, {}, { cause: err });
   }

@@ -1,43 +1,23 @@
-import { getResolvedPDFJS } from 'unpdf';
 import { z } from 'zod';
 import { DocumentError, DocumentLimitError, RaglineError, errorMessage } from '../../core/errors.ts';
 import { DEFAULT_LOAD_CONTEXT } from './limits.ts';
 import type { LoadContext, LoadedDocument, Loader } from '../types.ts';
 import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
 import { type PdfOcrResult, ocrPdfPages } from './pdf-ocr.ts';
-import { pageText, type PdfTextItem } from './pdf-text.ts';
+import { pageText } from './pdf-text.ts';
+import { extractPdfTextInThread, type PdfThreadOutcome } from './pdf-thread.ts';
 
-export const PDF_LIMITS = { timeoutMs: 120_000, maxPages: 2000 } as const;
+export const PDF_LIMITS = { timeoutMs: 120_000, maxPages: 2000, maxHeapMb: 1024 } as const;
 
 const pdfLoaderOptions = z.object({
   /** The whole document must be read within this time, or it is abandoned. */
   timeoutMs: z.number().int().positive().default(PDF_LIMITS.timeoutMs),
   /** Documents with more pages are refused before any page is read. */
   maxPages: z.number().int().positive().default(PDF_LIMITS.maxPages),
+  /** Heap ceiling of each worker thread that parses the text layer or draws a page for OCR. */
+  maxHeapMb: z.number().int().min(64).default(PDF_LIMITS.maxHeapMb),
 });
 export type PdfLoaderOptions = z.input<typeof pdfLoaderOptions>;
-
-/**
- * The part of pdf.js this loader uses. unpdf ships pdf.js typings with extensionless imports
- * that do not resolve under NodeNext (they silently become `any`), so the surface is stated here.
- */
-interface PdfJs {
-  getDocument(params: { data: Uint8Array; isEvalSupported: boolean; useSystemFonts: boolean; verbosity: number }): {
-    promise: Promise<PdfDocument>;
-    destroy(): Promise<void>;
-  };
-}
-interface PdfDocument {
-  numPages: number;
-  getPage(pageNumber: number): Promise<PdfPage>;
-  getMetadata(): Promise<{ info?: unknown }>;
-}
-type PdfTextChunk = { items: (PdfTextItem | { type: string })[] };
-interface PdfPage {
-  /** The page's text content in pieces as pdf.js parses it; items are text runs and marked-content markers. */
-  streamTextContent(): ReadableStream<PdfTextChunk>;
-  cleanup(): unknown;
-}
 
 const PASSWORD_REASON = 'is password-protected; remove the password and retry';
 const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages) and OCR is turned off (RAGLINE_OCR=off)';
@@ -53,39 +33,25 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
   if (!parsed.success) {
     throw new RaglineError('invalid_config', `Invalid PDF loader options: ${z.prettifyError(parsed.error)}`, { options });
   }
-  const { timeoutMs, maxPages } = parsed.data;
+  const { timeoutMs, maxPages, maxHeapMb } = parsed.data;
   return {
     mimes: ['application/pdf'],
-    async load(bytes: Uint8Array, source: string, { limits, budget }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
+    async load(bytes: Uint8Array, source: string, context: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
+      const { limits, budget, signal } = context;
       if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
-      const pdfjs: PdfJs = await getResolvedPDFJS();
-      // pdf.js refuses Node Buffers and may take ownership of its input: give it a plain copy.
-      const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
-      try {
-        const extracted = await withDeadline(
-          readPages(task.promise, source, maxPages, budget?.maxChars ?? Number.POSITIVE_INFINITY),
-          timeoutMs,
-          () => new DocumentError(source, `took longer than ${timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`),
-        );
-        const blank = extracted.pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
-        const hasTextLayer = blank.length < extracted.pages.length;
-        const ocr =
-          blank.length && limits.ocr === 'on'
-            ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits)
-            : { pages: new Map(), skipped: [] };
-        return buildDocument(
-          extracted,
-          ocr,
-          bytes.length,
-          source,
-          hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING,
-        );
-      } catch (err) {
-        throw asDocumentError(err, source);
-      } finally {
-        // Stops any parsing still under way after a timeout and frees pdf.js's memory.
-        await task.destroy();
-      }
+      const maxChars = budget?.maxChars ?? Number.POSITIVE_INFINITY;
+      // pdf.js runs in a worker thread: a hostile file costs that thread's time, not the server's event loop.
+      const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, timeoutMs, maxHeapMb, signal });
+      const extracted = extractedOrThrow(outcome, source, { maxPages, maxChars, timeoutMs });
+      const blank = extracted.pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
+      const hasTextLayer = blank.length < extracted.pages.length;
+      const ocr =
+        blank.length && limits.ocr === 'on'
+          ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits, { maxHeapMb, signal }).catch((err: unknown) => {
+              throw signal?.aborted ? err : asDocumentError(err, source); // a cancelled job keeps its own reason
+            })
+          : { pages: new Map(), skipped: [] };
+      return buildDocument(extracted, ocr, bytes.length, source, hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING);
     },
   };
 }
@@ -97,42 +63,40 @@ interface ExtractedPdf {
   info: Record<string, unknown>;
 }
 
-async function readPages(opening: Promise<PdfDocument>, source: string, maxPages: number, maxChars: number): Promise<ExtractedPdf> {
-  const pdf = await opening;
-  if (pdf.numPages > maxPages) {
-    throw new DocumentError(source, `has ${pdf.numPages} pages, more than the limit of ${maxPages}`, { pages: pdf.numPages, maxPages });
-  }
-  const pages: string[] = [];
-  let chars = 0;
-  for (let number = 1; number <= pdf.numPages; number++) {
-    const page = await pdf.getPage(number);
-    const items: PdfTextItem[] = [];
-    // Streamed, so one hostile page (a small compressed stream that expands to millions of
-    // characters) is abandoned as soon as the budget is spent, not after it was all extracted.
-    const reader = page.streamTextContent().getReader();
-    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
-      for (const item of piece.value.items) {
-        if (!('str' in item)) continue;
-        chars += item.str.length;
-        items.push(item);
-      }
-      if (chars > maxChars) {
-        await reader.cancel(new Error('text budget spent')).catch(() => {});
-        throw new DocumentLimitError(
-          source,
-          'maxDocumentChars',
-          'RAGLINE_MAX_DOCUMENT_CHARS',
-          maxChars,
-          `more than ${maxChars} characters by page ${number}`,
-        );
-      }
+/** The thread's answer as pages of text, or the error the loader reports for it. */
+function extractedOrThrow(
+  outcome: PdfThreadOutcome,
+  source: string,
+  bounds: { maxPages: number; maxChars: number; timeoutMs: number },
+): ExtractedPdf {
+  switch (outcome.kind) {
+    case 'extracted':
+      return { pages: outcome.pages.map(pageText), info: outcome.info };
+    case 'too_many_pages':
+      throw new DocumentError(source, `has ${outcome.pages} pages, more than the limit of ${bounds.maxPages}`, {
+        pages: outcome.pages,
+        maxPages: bounds.maxPages,
+      });
+    case 'over_budget':
+      throw new DocumentLimitError(
+        source,
+        'maxDocumentChars',
+        'RAGLINE_MAX_DOCUMENT_CHARS',
+        bounds.maxChars,
+        `more than ${bounds.maxChars} characters by page ${outcome.page}`,
+      );
+    case 'timeout':
+      throw new DocumentError(source, `took longer than ${bounds.timeoutMs / 1000} s to read and was abandoned (damaged or hostile PDF?)`);
+    case 'aborted':
+      // The job was cancelled or ran past its deadline: its own reason says which.
+      throw outcome.reason instanceof Error ? outcome.reason : new Error('PDF reading was aborted');
+    case 'crashed':
+      throw new DocumentError(source, `could not be parsed as a PDF: ${outcome.message}`);
+    case 'failed': {
+      const err = Object.assign(new Error(outcome.message), { name: outcome.name });
+      throw asDocumentError(err, source);
     }
-    pages.push(pageText(items));
-    page.cleanup();
   }
-  // Metadata is a nicety: a broken info dictionary must not fail a readable document.
-  const meta = await pdf.getMetadata().catch(() => undefined);
-  return { pages, info: (meta?.info ?? {}) as Record<string, unknown> };
 }
 
 function buildDocument(
@@ -195,17 +159,4 @@ function asDocumentError(err: unknown, source: string): DocumentError {
     return new DocumentError(source, `is not a valid PDF (corrupt or truncated): ${errorMessage(err)}`, {}, { cause: err });
   }
   return new DocumentError(source, `could not be parsed as a PDF: ${errorMessage(err)}`, {}, { cause: err });
-}
-
-/**
- * Rejects when `work` is not done within `ms`. pdf.js yields to the event loop between parsing
- * steps, so the timer fires even while a slow file is being read; the caller then destroys the
- * loading task, which stops pdf.js.
- */
-function withDeadline<T>(work: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeoutError()), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

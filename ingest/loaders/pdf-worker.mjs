@@ -1,0 +1,79 @@
+// pdf.js work in a worker thread, so parsing a PDF never blocks the server's event loop: the text
+// layer (task "text") and page images for OCR (task "render"). Plain JavaScript on purpose: a worker
+// thread does not inherit tsx's loader when it runs under vitest or plain node, and this file needs
+// nothing but unpdf and the canvas. The main thread (pdf-thread.ts) validates every message with zod
+// and terminates this thread on its deadline, on cancel, and once the answer arrived.
+import { parentPort, workerData } from 'node:worker_threads';
+import { getResolvedPDFJS, renderPageAsImage } from 'unpdf';
+
+/** @param {{ bytes: Uint8Array, maxPages: number, maxChars: number }} input */
+async function extractText({ bytes, maxPages, maxChars }) {
+  const pdfjs = await getResolvedPDFJS();
+  const task = pdfjs.getDocument({ data: bytes, isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
+  const pdf = await task.promise;
+  if (pdf.numPages > maxPages) return { kind: 'too_many_pages', pages: pdf.numPages };
+  const pages = [];
+  let chars = 0;
+  for (let number = 1; number <= pdf.numPages; number++) {
+    const page = await pdf.getPage(number);
+    const items = [];
+    // Streamed, so a page that expands to millions of characters stops as soon as the budget is spent.
+    const reader = page.streamTextContent().getReader();
+    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+      for (const item of piece.value.items) {
+        if (typeof item.str !== 'string') continue; // marked-content markers carry no text
+        chars += item.str.length;
+        items.push({ str: item.str, transform: Array.from(item.transform ?? []), hasEOL: Boolean(item.hasEOL) });
+      }
+      if (chars > maxChars) {
+        await reader.cancel(new Error('text budget spent')).catch(() => {});
+        return { kind: 'over_budget', page: number };
+      }
+    }
+    pages.push(items);
+    page.cleanup();
+  }
+  // Metadata is a nicety: a broken info dictionary must not fail a readable document.
+  const meta = await pdf.getMetadata().catch(() => undefined);
+  const info = {};
+  for (const field of ['Title', 'Author']) {
+    if (typeof meta?.info?.[field] === 'string') info[field] = meta.info[field];
+  }
+  return { kind: 'extracted', pages, info };
+}
+
+/**
+ * pdf.js's font renderer calls ArrayBuffer.prototype.transferToFixedLength (Node 21+); on Node 20
+ * glyphs would render blank. This supplies it with the same contract where it is missing: a buffer of
+ * the requested length holding the old bytes, the old one detached.
+ */
+function ensureTransferToFixedLength() {
+  if (ArrayBuffer.prototype.transferToFixedLength) return;
+  Object.defineProperty(ArrayBuffer.prototype, 'transferToFixedLength', {
+    configurable: true,
+    writable: true,
+    value(length = this.byteLength) {
+      const moved = structuredClone(this, { transfer: [this] });
+      if (length === moved.byteLength) return moved;
+      const resized = new ArrayBuffer(length);
+      new Uint8Array(resized).set(new Uint8Array(moved, 0, Math.min(length, moved.byteLength)));
+      return resized;
+    },
+  });
+}
+
+/** @param {{ bytes: Uint8Array, page: number, scale: number }} input */
+async function renderPage({ bytes, page, scale }) {
+  ensureTransferToFixedLength();
+  const png = await renderPageAsImage(bytes, page, { canvasImport: () => import('@napi-rs/canvas'), scale });
+  return { kind: 'rendered', png: new Uint8Array(png) };
+}
+
+try {
+  const answer = workerData.task === 'render' ? await renderPage(workerData) : await extractText(workerData);
+  parentPort.postMessage(answer);
+} catch (err) {
+  const name = err instanceof Error ? err.name : 'Error';
+  const message = err instanceof Error ? err.message : String(err);
+  parentPort.postMessage({ kind: 'failed', name, message });
+}
