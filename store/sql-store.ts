@@ -1,6 +1,7 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
 import { filterToSql } from './filters.ts';
+import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import { migrate } from './migrate.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
@@ -121,6 +122,9 @@ export class SqlStore implements Store {
      */
     readonly denseIndex?: DenseIndex,
   ) {}
+
+  /** Announces this process's collection writes as soon as they commit (caches evict on them). */
+  readonly localChanges = new LocalCollectionChanges();
 
   get denseBackend(): 'pgvector' | 'pinecone' {
     return this.denseIndex?.backend ?? 'pgvector';
@@ -258,6 +262,7 @@ export class SqlStore implements Store {
       await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
       return true;
     });
+    if (deleted) this.localChanges.announce({ collectionId: id, deleted: true });
     const denseIndex = this.denseIndex;
     if (deleted && denseIndex) {
       await cleanupAfterCommit("deleting the collection's dense vectors", { collectionId: id }, () => denseIndex.deleteCollection(id));
@@ -333,6 +338,7 @@ export class SqlStore implements Store {
       if (this.denseIndex && inserted.length) await this.denseIndex.upsert(document, inserted);
       return { document, oldChunkIds: old.rows.map((r) => String(r.id)) };
     });
+    this.localChanges.announce({ collectionId: collection.id, deleted: false });
     const denseIndex = this.denseIndex;
     if (denseIndex && oldChunkIds.length) {
       await cleanupAfterCommit("deleting the replaced version's dense vectors", { documentId: document.id }, () =>
@@ -386,6 +392,7 @@ export class SqlStore implements Store {
       return rows.length ? { chunks: Number(rows[0]!.chunk_count), chunkIds } : null;
     });
     if (deleted === null) return false;
+    this.localChanges.announce({ collectionId, deleted: false });
     const denseIndex = this.denseIndex;
     if (denseIndex && deleted.chunkIds.length) {
       await cleanupAfterCommit("deleting the document's dense vectors", { documentId }, () =>

@@ -6,7 +6,7 @@ import { CallAbortedError } from '../../core/resilience.ts';
 import { answerRequestSchema } from '../../answer/service.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
-import { scopedCollection } from '../access.ts';
+import { scopedQueryCollection } from '../access.ts';
 import { readJson } from '../http-errors.ts';
 import { requestContext } from '../request-context.ts';
 
@@ -21,7 +21,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
 
   app.post('/:id/answer', async (c) => {
     const request = await readJson(c, answerRequestSchema);
-    const collection = () => scopedCollection(c, ragline, c.req.param('id'));
+    const collection = () => scopedQueryCollection(c, ragline, c.req.param('id'));
     const context = requestContext(c);
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).

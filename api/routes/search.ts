@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { searchRequestSchema } from '../../retrieval/types.ts';
-import { scopedCollection } from '../access.ts';
+import { scopedQueryCollection } from '../access.ts';
 import { readJson } from '../http-errors.ts';
 import { requestContext } from '../request-context.ts';
 
@@ -11,7 +11,7 @@ export function searchRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
   app.post('/:id/search', async (c) => {
     const request = await readJson(c, searchRequestSchema);
-    const collection = () => scopedCollection(c, ragline, c.req.param('id'));
+    const collection = () => scopedQueryCollection(c, ragline, c.req.param('id'));
     return c.json(await queries.search(requestContext(c), collection, request));
   });
   return app;
