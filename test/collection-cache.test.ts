@@ -146,12 +146,14 @@ describeBoth('collection versions in memory across processes (Postgres server, L
   let embedder: Embedder;
   let reader: Served; // the server answering
   let writer: Ragline; // another process's connection to the same database
+  let writerStore: SqlStore;
 
   beforeAll(async () => {
     db = await createScratchDatabase('collcache');
     embedder = await testEmbedder();
     reader = serve(await Ragline.open(config(), { store: await openPostgresStore(db.url), embedder }));
-    writer = await Ragline.open(config(), { store: await openPostgresStore(db.url), embedder });
+    writerStore = await openPostgresStore(db.url);
+    writer = await Ragline.open(config(), { store: writerStore, embedder });
     await writer.createCollection('guide');
     await writer.ingest('guide', [text('guide.txt', GUIDE)]);
   });
@@ -214,7 +216,7 @@ describeBoth('collection versions in memory across processes (Postgres server, L
     await directory.start();
     expect(directory.changeFeed).toBe('unavailable');
     const first = (await directory.resolve('guide', 'default'))!;
-    await writer.store.db.query('UPDATE collections SET version = version + 1 WHERE id = $1', [first.id]);
+    await writerStore.db.query('UPDATE collections SET version = version + 1 WHERE id = $1', [first.id]);
     // Within the TTL the old version is what this directory knows: the window the TTL bounds.
     expect((await directory.resolve('guide', 'default'))!.version).toBe(first.version);
     const later = await pollUntil(
