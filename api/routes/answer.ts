@@ -7,8 +7,7 @@ import { answerRequestSchema } from '../../answer/service.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
 import { scopedQueryCollection } from '../access.ts';
-import { readJson } from '../http-errors.ts';
-import { requestContext } from '../request-context.ts';
+import { readTracedJson, tracedContext } from '../traced-request.ts';
 
 /**
  * POST /:id/answer (mounted under /v1/collections). JSON by default; with `"stream": true`, Server-Sent
@@ -20,9 +19,9 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
 
   app.post('/:id/answer', async (c) => {
-    const request = await readJson(c, answerRequestSchema);
+    const context = tracedContext(c);
+    const request = await readTracedJson(c, queries, context, 'answer', answerRequestSchema);
     const collection = () => scopedQueryCollection(c, ragline, c.req.param('id'));
-    const context = requestContext(c);
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).
     c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
@@ -60,7 +59,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
         if (sse.aborted) return;
         const error = err instanceof RaglineError ? err : new RaglineError('internal', 'the answer failed', { cause: errorMessage(err) });
         logger.warn({ err: errorMessage(err), collection: c.req.param('id') }, 'answer stream failed');
-        await sse.writeSSE({ event: 'error', data: JSON.stringify(error.toJSON()) });
+        await sse.writeSSE({ event: 'error', data: JSON.stringify({ ...error.toJSON(), requestId: context.requestId }) });
       }
     });
   });
