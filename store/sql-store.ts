@@ -306,12 +306,12 @@ export class SqlStore implements Store {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
       const { rows } = await tx.query(
-        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')))
+        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')), coalesce($10::timestamptz, now()))
          ON CONFLICT (collection_id, source) DO UPDATE SET
            title = EXCLUDED.title, mime = EXCLUDED.mime, content_hash = EXCLUDED.content_hash,
            metadata = EXCLUDED.metadata, page_count = EXCLUDED.page_count, chunk_count = EXCLUDED.chunk_count,
-           version = documents.version + 1, updated_at = now(), upload_seq = EXCLUDED.upload_seq
+           version = documents.version + 1, updated_at = EXCLUDED.updated_at, upload_seq = EXCLUDED.upload_seq
          WHERE documents.upload_seq IS NULL OR documents.upload_seq < EXCLUDED.upload_seq
          RETURNING *`,
         [
@@ -324,6 +324,7 @@ export class SqlStore implements Store {
           input.pageCount,
           input.chunks.length,
           input.uploadSeq ?? null,
+          input.updatedAt ?? null,
         ],
       );
       if (!rows[0]) throw supersededUpload(input.source); // rolls back the version bump too

@@ -137,6 +137,13 @@ describe('email (.eml)', () => {
     expect(new TextDecoder().decode(doc.attachments![0]!.bytes)).toBe('Agenda: budget, hiring, travel');
   });
 
+  it('dates the document by its Date header, never later than now', async () => {
+    expect((await loadDocument(makeEmail(), 'm.eml')).contentDate).toBe('2026-03-03T09:15:00.000Z');
+    const future = await loadDocument(makeEmail([], { date: new Date(Date.now() + 365 * 86_400_000) }), 'm.eml');
+    expect(Date.parse(future.contentDate!)).toBeLessThanOrEqual(Date.now());
+    expect(future.metadata.date).not.toBe(future.contentDate); // what the header claimed stays in metadata
+  });
+
   it('is recognised by its headers without a file extension', async () => {
     await expect(detectType(makeEmail(), 'message-0042')).resolves.toEqual({ mime: 'message/rfc822', via: 'content' });
   });
@@ -245,6 +252,35 @@ describeShared('office formats through the pipeline (PGlite + real model)', () =
 
     const { hits } = await ragline.search('office', { query: 'gearboxes replaced on turbines', topK: 3 });
     expect(hits[0]!.chunk.text).toContain('nine turbines');
+  });
+
+  it("an email's Date header is its document's updatedAt, so recency ranks newer mail higher", async () => {
+    const day = 86_400_000;
+    const sentOld = new Date(Math.floor((Date.now() - 400 * day) / 1000) * 1000);
+    const sentNew = new Date(Math.floor((Date.now() - 2 * day) / 1000) * 1000);
+    // The older message matches the query better, so it leads until recency is asked for.
+    const old = makeEmail([{ name: 'rota.txt', type: 'text/plain', content: text('Rota for the kiln shifts.') }], {
+      date: sentOld,
+      subject: 'Kiln maintenance schedule',
+      body: 'The kiln maintenance schedule: kiln maintenance runs every Monday, kiln inspections on Friday.',
+    });
+    const recent = makeEmail([], { date: sentNew, subject: 'Kiln update', body: 'New kiln maintenance plan from next week.' });
+    const outcomes = await ragline.ingest('office', [
+      { source: 'inbox/kiln-old.eml', bytes: old },
+      { source: 'inbox/kiln-new.eml', bytes: recent },
+    ]);
+    const [o, n] = outcomes.map((x) => (x.status === 'ingested' ? x : undefined));
+    expect(o!.document.updatedAt).toBe(sentOld.toISOString());
+    expect(n!.document.updatedAt).toBe(sentNew.toISOString());
+    const rota = o!.attachments![0]!;
+    expect(rota.status === 'ingested' && rota.document.updatedAt).toBe(sentOld.toISOString()); // as old as its message
+
+    const query = { query: 'kiln maintenance schedule', topK: 2, mode: 'bm25' as const, filter: { source: { prefix: 'inbox/kiln-' } } };
+    const plain = await ragline.search('office', query);
+    expect(plain.hits.map((h) => h.chunk.source)).toEqual(['inbox/kiln-old.eml', 'inbox/kiln-new.eml']);
+    const recentFirst = await ragline.search('office', { ...query, recency: { halfLifeDays: 30, weight: 0.8 } });
+    expect(recentFirst.hits.map((h) => h.chunk.source)).toEqual(['inbox/kiln-new.eml', 'inbox/kiln-old.eml']);
+    expect(recentFirst.hits[1]!.chunk.updatedAt).toBe(sentOld.toISOString());
   });
 
   it('repeats the header row in every chunk of a long sheet', async () => {
