@@ -1,9 +1,11 @@
 import path from 'node:path';
 import CFB from 'cfb';
 import JSZip from 'jszip';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Ragline } from '../facade/ragline.ts';
 import { detectType, loadDocument, loadFile } from '../ingest/loaders/index.ts';
+import { CellTagCounter } from '../ingest/loaders/spreadsheet.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
 import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx } from '../testkit/format-fixtures.ts';
 import { raglineWithCollection, refusal } from './helpers/formats.ts';
@@ -106,6 +108,37 @@ describe('spreadsheets (.xlsx, .csv)', () => {
   it('refuses a workbook past the cell limit before reading its rows', async () => {
     const err = await refusal(loadDocument(await makeXlsx(50), 'big.xlsx', { limits: { sheetMaxCells: 100 } }));
     expect(err.message).toMatch(/more than 100 cells/);
+  });
+
+  it('counts cells while the sheets inflate, so a sheet over the limit is never built by exceljs', async () => {
+    // makeXlsx(n): (n + 1) × 4 sales cells + 3 × 3 staff cells.
+    const large = await makeXlsx(5_000);
+    const cells = 4 * 5_001 + 9;
+    const built = vi.spyOn(ExcelJS.Workbook.prototype, 'xlsx', 'get');
+    try {
+      const err = await refusal(loadDocument(large, 'huge.xlsx', { limits: { sheetMaxCells: cells - 1 } }));
+      expect(err.message).toMatch(new RegExp(`more than ${cells - 1} cells`));
+      expect(err.details).toMatchObject({ limit: cells - 1 });
+      expect(built).not.toHaveBeenCalled();
+      // The count is exact: at the limit the workbook loads.
+      const doc = await loadDocument(large, 'huge.xlsx', { limits: { sheetMaxCells: cells } });
+      expect(built).toHaveBeenCalled();
+      expect(doc.sections[0]!.text.split('\n')).toHaveLength(5_001);
+    } finally {
+      built.mockRestore();
+    }
+  });
+
+  it('counts a cell tag once when a chunk boundary cuts it', () => {
+    const xml = '<sheetData><row r="1"><c r="A1"><v>1</v></c><x:c r="B1"/><col min="1"/><c>2</c></row></sheetData>';
+    const whole = new CellTagCounter().count(text(xml));
+    expect(whole).toBe(3);
+    for (let size = 1; size <= 7; size++) {
+      const counter = new CellTagCounter();
+      let total = 0;
+      for (let i = 0; i < xml.length; i += size) total += counter.count(text(xml.slice(i, i + size)));
+      expect({ size, total }).toEqual({ size, total: whole });
+    }
   });
 
   it('reads CSV with a detected delimiter and quoted fields', async () => {
