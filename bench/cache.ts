@@ -37,9 +37,10 @@ const FORMS = [
   'What limits apply to {}?',
 ];
 
-export async function runCacheBench() {
+export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}) {
   const store = await openPgliteStore();
-  const ragline = await Ragline.open(configSchema.parse({ server: { rateLimitPerMinute: 1_000_000 } }), {
+  const operationsConfig = opts.collectionCacheTtlMs === undefined ? {} : { collectionCacheTtlMs: opts.collectionCacheTtlMs };
+  const ragline = await Ragline.open(configSchema.parse({ server: { rateLimitPerMinute: 1_000_000 }, operations: operationsConfig }), {
     store,
     embedder: await testEmbedder(),
   });
@@ -103,6 +104,7 @@ export async function runCacheBench() {
   );
   writeResults('cache', {
     machine: { cpus: os.cpus().length, loadBefore: load, loadAfter: os.loadavg() },
+    collectionCacheTtlMs: ragline.config.operations.collectionCacheTtlMs,
     questions: questions.length,
     miss: m,
     hit: h,

@@ -33,7 +33,10 @@ program
 program
   .command('cache')
   .description('/answer latency: answer cache hit vs miss (extractive)')
-  .action(async () => (await import('./cache.ts')).runCacheBench());
+  .option('--collection-cache-ttl-ms <n>', '0 reads the collection version from SQL on every request (the old way)', (v) =>
+    Number.parseInt(v, 10),
+  )
+  .action(async (opts) => (await import('./cache.ts')).runCacheBench(opts));
 
 program
   .command('bm25-snapshot')
