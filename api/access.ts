@@ -87,3 +87,15 @@ export async function scopedCollection(c: Context, ragline: Ragline, idOrName: s
   if (!collection || !mayUse(principal, collection)) throw notFound(`collection "${idOrName}" not found`, { collection: idOrName });
   return collection;
 }
+
+/**
+ * scopedCollection for searches and answers: resolved from the in-memory directory, so a cached
+ * answer costs no SQL round trip. Writes evict the directory, so the version is never older than
+ * the last write this process saw.
+ */
+export async function scopedQueryCollection(c: Context, ragline: Ragline, idOrName: string): Promise<Collection> {
+  const principal = principalOf(c);
+  const collection = await ragline.collections.resolve(idOrName, principal.tenantId);
+  if (!collection || !mayUse(principal, collection)) throw notFound(`collection "${idOrName}" not found`, { collection: idOrName });
+  return collection;
+}

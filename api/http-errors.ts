@@ -5,6 +5,13 @@ import type { z } from 'zod';
 import { RaglineError, badRequest, validationError, type ErrorCode } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set by routes that write a trace (search, answer): error responses then carry it as `requestId`. */
+    traceId: string;
+  }
+}
+
 /** Every error response: `{ error: { code, message, details } }` with the status of its code. */
 export function errorResponse(c: Context, err: RaglineError): Response {
   return c.json(err.toJSON(), err.httpStatus as ContentfulStatusCode);
@@ -26,6 +33,9 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 export const onError: ErrorHandler = (err, c) => {
   if (err instanceof RaglineError) {
     if (err.httpStatus >= 500) logger.error({ err, requestId: c.get('requestId') }, err.message);
+    const traceId = c.get('traceId');
+    // A traced request's error names its trace, so the caller can look it up (GET /v1/requests/:id).
+    if (traceId) return c.json({ ...err.toJSON(), requestId: traceId }, err.httpStatus as ContentfulStatusCode);
     return errorResponse(c, err);
   }
   if (err instanceof HTTPException) {
@@ -56,15 +66,23 @@ export function unsupportedMediaType(contentType: string | undefined, expected: 
 
 /** Reads a JSON body: 415 for another content type, 400 for malformed JSON or a body the schema refuses. */
 export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  return parseJsonBody(schema, await readJsonValue(c));
+}
+
+/** The body as JSON, unvalidated: 415 for another content type, 400 when it is empty or malformed. */
+export async function readJsonValue(c: Context): Promise<unknown> {
   const contentType = c.req.header('content-type');
   if (!isJsonContentType(contentType)) throw unsupportedMediaType(contentType, ['application/json']);
   const text = await c.req.text();
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw badRequest(text.trim() ? `malformed JSON body: ${(err as Error).message}` : 'request body is empty; expected a JSON object');
   }
+}
+
+/** 400 naming the first issue (all issues in details) when `schema` refuses the body. */
+export function parseJsonBody<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw validationError('request body', parsed.error);
   return parsed.data;

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createCanvas } from '@napi-rs/canvas';
 import { distance } from 'fastest-levenshtein';
-import { datasetPath } from '../core/shared-data.ts';
-import { printTable } from '../eval/results.ts';
+import { PROJECT_ROOT, datasetPath } from '../core/shared-data.ts';
+import { printTable, writeResults } from '../eval/results.ts';
 import { LOADER_LIMITS, loadDocument } from '../ingest/loaders/index.ts';
 import { ocrPdfPages } from '../ingest/loaders/pdf-ocr.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
@@ -21,9 +24,21 @@ interface FormatSample {
   bytes: Uint8Array;
 }
 
+const shared = (...parts: string[]) => new Uint8Array(fs.readFileSync(datasetPath(...parts)));
+const fixture = (name: string) => new Uint8Array(fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', name)));
+
 async function samples(): Promise<FormatSample[]> {
   const docx = await makeDocx({ extraSections: 40 });
   return [
+    // The formats Ragline read before: a text-layer PDF, Markdown, HTML and plain text.
+    { format: 'pdf', source: 'nist-fips-199.pdf', bytes: shared('pdfs', 'nist-fips-199.pdf') },
+    {
+      format: 'md',
+      source: 'ch04-01-what-is-ownership.md',
+      bytes: shared('docs-markdown', 'rust-book', 'src', 'ch04-01-what-is-ownership.md'),
+    },
+    { format: 'html', source: 'retrieval-tuning.html', bytes: fixture('retrieval-tuning.html') },
+    { format: 'txt', source: 'faq.txt', bytes: fixture('faq.txt') },
     { format: 'docx', source: 'report.docx', bytes: docx },
     { format: 'pptx', source: 'deck.pptx', bytes: await makePptx(30) },
     { format: 'xlsx', source: 'book.xlsx', bytes: await makeXlsx(2000) },
@@ -75,12 +90,58 @@ async function measureFormats(rounds: number) {
   return rows;
 }
 
-async function measureOcr() {
+/** A scanned-looking page: text drawn into a PNG, what a phone photo of a notice would be. */
+function notePng(): Uint8Array {
+  const canvas = createCanvas(1240, 400);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = 'white';
+  ctx.fillRect(0, 0, 1240, 400);
+  ctx.fillStyle = 'black';
+  ctx.font = '36px sans-serif';
+  const lines = [
+    'Maintenance notice for building C',
+    'The lifts are serviced on Tuesday 14 May',
+    'from 08:00 to 12:30.',
+    'Please use the east stairs meanwhile.',
+  ];
+  lines.forEach((line, i) => ctx.fillText(line, 40, 70 + i * 80));
+  return new Uint8Array(canvas.toBuffer('image/png'));
+}
+
+/** OCR through the loaders as uploads arrive: the shared scanned PDF and a PNG (one worker start each, included). */
+async function measureOcrUploads() {
+  const uploads = [
+    {
+      input: 'scanned PDF (image-only-no-text-layer.pdf)',
+      source: 'scan.pdf',
+      bytes: shared('pdfs', 'edge-cases', 'image-only-no-text-layer.pdf'),
+    },
+    { input: 'PNG image, 1240×400', source: 'notice.png', bytes: notePng() },
+  ];
+  const rows: Record<string, string | number>[] = [];
+  for (const upload of uploads) {
+    const start = performance.now();
+    const doc = await loadDocument(upload.bytes, upload.source);
+    const seconds = (performance.now() - start) / 1000;
+    const pages = (doc.metadata.ocrPages as { page: number; confidence: number }[] | undefined) ?? [];
+    rows.push({
+      input: upload.input,
+      'pages OCR’d': pages.length,
+      seconds,
+      'pages/s': pages.length / seconds,
+      confidence: pages[0]?.confidence ?? 0,
+    });
+  }
+  return rows;
+}
+
+async function measureOcr(pageCount: number) {
   const rows: Record<string, string | number>[] = [];
   let errors = 0;
   let reference = 0;
   let seconds = 0;
-  for (const { file, page } of CER_PAGES) {
+  const measured = CER_PAGES.slice(0, pageCount);
+  for (const { file, page } of measured) {
     const bytes = new Uint8Array(fs.readFileSync(datasetPath('pdfs', file)));
     const layer = await loadDocument(bytes, file);
     const truth = normalise(
@@ -106,7 +167,7 @@ async function measureOcr() {
       's/page': elapsed,
     });
   }
-  return { rows, cer: errors / reference, pagesPerSecond: CER_PAGES.length / seconds };
+  return { rows, cer: reference ? errors / reference : 0, pagesPerSecond: measured.length / seconds, pages: measured.length };
 }
 
 /**
@@ -114,13 +175,24 @@ async function measureOcr() {
  * text-layer pages of the shared PDFs rendered to images: the character error rate is the edit
  * distance between OCR output and the text layer over the text layer's length.
  */
-export async function runFormatBench(rounds = 5) {
+export async function runFormatBench(options: { rounds?: number; ocrPages?: number } = {}) {
+  const rounds = options.rounds ?? 5;
+  const load = os.loadavg();
   const formats = await measureFormats(rounds);
-  printTable('Loading by format (generated files, parse only)', formats);
-  const ocr = await measureOcr();
+  printTable(`Loading by format (parse only, ${rounds} rounds; load average ${load[0]!.toFixed(1)})`, formats);
+  const uploads = await measureOcrUploads();
+  printTable('OCR of uploads without a text layer (render + recognise, worker start included)', uploads);
+  const ocr = await measureOcr(options.ocrPages ?? CER_PAGES.length);
   printTable(
-    `OCR: ${CER_PAGES.length} text-layer pages rendered at 144 dpi (CER ${(ocr.cer * 100).toFixed(1)} %, ${ocr.pagesPerSecond.toFixed(2)} pages/s, one worker start per page included)`,
+    `OCR quality: ${ocr.pages} text-layer pages rendered at 144 dpi (CER ${(ocr.cer * 100).toFixed(1)} %, ${ocr.pagesPerSecond.toFixed(2)} pages/s, one worker start per page included)`,
     ocr.rows,
   );
-  return { formats, ocr: { cer: ocr.cer, pagesPerSecond: ocr.pagesPerSecond, pages: ocr.rows } };
+  const results = {
+    machine: { cpus: os.cpus().length, loadBefore: load, loadAfter: os.loadavg() },
+    rounds,
+    formats,
+    ocr: { uploads, cer: ocr.cer, pagesPerSecond: ocr.pagesPerSecond, pages: ocr.rows },
+  };
+  writeResults('formats', results);
+  return results;
 }

@@ -14,6 +14,10 @@ import { runFormatBench } from './formats.ts';
 interface Options {
   files: number;
   strategies: string;
+  /** Only the per-format loading and OCR figures (bench/results/formats.json); the pipeline comparison is skipped. */
+  formatsOnly?: boolean;
+  rounds: number;
+  ocrPages: number;
 }
 
 function pickFiles(perKind: number): string[] {
@@ -40,6 +44,10 @@ function pickFiles(perKind: number): string[] {
  * throughput on the very same chunk texts (passages/s), both measured in this run.
  */
 export async function runIngestBench(opts: Options) {
+  if (opts.formatsOnly) {
+    await runFormatBench({ rounds: opts.rounds, ocrPages: opts.ocrPages });
+    return;
+  }
   const modelDir = process.env.RAG_MODEL_DIR ?? datasetPath('..', 'models');
   const embedder = await LocalEmbedder.load({ model: 'Xenova/all-MiniLM-L6-v2', dtype: 'fp32', modelDir, batchSize: 32 });
   const files = pickFiles(opts.files);
@@ -105,7 +113,7 @@ export async function runIngestBench(opts: Options) {
   console.log('the model saw: the chunks, plus, for the semantic strategy, each sentence it embeds to find boundaries.');
   await embedder.close();
   // Office formats and OCR: loading only, so the figures above keep their meaning.
-  const { formats, ocr } = await runFormatBench();
+  const { formats, ocr } = await runFormatBench({ rounds: opts.rounds, ocrPages: opts.ocrPages });
   writeResults('ingest', {
     files: files.map((f) => path.basename(f)),
     pages,

@@ -11,6 +11,9 @@ program
   .description('pipeline throughput vs raw model throughput on the shared PDFs and Markdown')
   .option('--files <n>', 'how many documents per kind', (v) => Number.parseInt(v, 10), 8)
   .option('--strategies <list>', 'chunking strategies to compare', 'sentence,semantic')
+  .option('--formats-only', 'only loading per format and OCR (bench/results/formats.json)')
+  .option('--rounds <n>', 'loads per format file', (v) => Number.parseInt(v, 10), 5)
+  .option('--ocr-pages <n>', "text-layer pages OCR'd for the error rate (at most 4)", (v) => Number.parseInt(v, 10), 4)
   .action(async (opts) => (await import('./ingest.ts')).runIngestBench(opts));
 
 program
@@ -30,7 +33,10 @@ program
 program
   .command('cache')
   .description('/answer latency: answer cache hit vs miss (extractive)')
-  .action(async () => (await import('./cache.ts')).runCacheBench());
+  .option('--collection-cache-ttl-ms <n>', '0 reads the collection version from SQL on every request (the old way)', (v) =>
+    Number.parseInt(v, 10),
+  )
+  .action(async (opts) => (await import('./cache.ts')).runCacheBench(opts));
 
 program
   .command('bm25-snapshot')

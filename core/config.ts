@@ -124,6 +124,7 @@ const OPERATIONS_DEFAULTS = {
   queryEmbeddingCacheSize: 10_000,
   answerCacheSize: 1_000,
   answerCacheTtlSeconds: 3600,
+  collectionCacheTtlMs: 1000,
   redisKeyPrefix: 'ragline:',
 };
 
@@ -376,7 +377,12 @@ export const configSchema = z.object({
       answerCacheSize: z.coerce.number().int().min(0).max(1_000_000).default(OPERATIONS_DEFAULTS.answerCacheSize),
       /** How long a cached answer lives (also in Redis). */
       answerCacheTtlSeconds: positiveInt.max(30 * 86_400).default(OPERATIONS_DEFAULTS.answerCacheTtlSeconds),
-      /** Shares the answer cache between server processes. */
+      /**
+       * How long a search or answer trusts a collection (and its version) resolved from memory
+       * without asking SQL. Writes evict it at once (this process's directly, other processes'
+       * through LISTEN/NOTIFY); the TTL bounds what no notice reaches. 0 = ask SQL every time.
+       */
+      collectionCacheTtlMs: z.coerce.number().int().min(0).max(60_000).default(OPERATIONS_DEFAULTS.collectionCacheTtlMs),
       /** Prefix of every Redis key Ragline writes. */
       redisKeyPrefix: z.string().min(1).max(200).default(OPERATIONS_DEFAULTS.redisKeyPrefix),
     })
@@ -595,6 +601,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_QUERY_EMBEDDING_CACHE_SIZE: ['operations', 'queryEmbeddingCacheSize'],
   RAGLINE_ANSWER_CACHE_SIZE: ['operations', 'answerCacheSize'],
   RAGLINE_ANSWER_CACHE_TTL_SECONDS: ['operations', 'answerCacheTtlSeconds'],
+  RAGLINE_COLLECTION_CACHE_TTL_MS: ['operations', 'collectionCacheTtlMs'],
   RAGLINE_REDIS_KEY_PREFIX: ['operations', 'redisKeyPrefix'],
   RAGLINE_CONSOLE: ['console', 'enabled'],
   RAGLINE_CONSOLE_MAX_REQUESTS_PAGE: ['console', 'maxRequestsPage'],

@@ -5,6 +5,7 @@ import { IngestionPipeline, assertModelMatches, type IngestInput, type IngestOut
 import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
+import { CollectionDirectory } from '../store/collection-directory.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
@@ -29,6 +30,8 @@ export interface RaglineParts {
  */
 export class Ragline {
   readonly bm25: Bm25Registry;
+  /** Collections resolved from memory for searches and answers, evicted on every write. */
+  readonly collections: CollectionDirectory;
   private embedderPromise: Promise<Embedder> | undefined;
 
   private constructor(
@@ -47,6 +50,11 @@ export class Ragline {
       memoryBudgetBytes: bm25Cache.memoryMb * 1024 * 1024,
       snapshotEveryDocuments: bm25Cache.snapshotEveryDocuments,
       catchUpDelayMs: bm25Cache.catchUpDelayMs,
+    });
+    this.collections = new CollectionDirectory(store, {
+      ttlMs: config.operations.collectionCacheTtlMs,
+      local: sql?.localChanges,
+      changes: sql?.db,
     });
     if (embedder) this.embedderPromise = Promise.resolve(this.withQueryCache(embedder));
   }
@@ -69,6 +77,7 @@ export class Ragline {
     const store = parts.store ?? (await openStore(config));
     const ragline = new Ragline(config, store, parts.embedder);
     await ragline.bm25.start();
+    await ragline.collections.start();
     return ragline;
   }
 
@@ -216,6 +225,7 @@ export class Ragline {
     const embedder = await this.embedderPromise?.catch(() => undefined);
     await embedder?.close?.();
     await this.bm25.close();
+    await this.collections.close();
     await this.store.close();
   }
 }

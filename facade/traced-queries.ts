@@ -355,6 +355,18 @@ export class TracedQueries {
     return costUsd(embedder.modelId, { promptTokens: tokens, completionTokens: 0 }, config.answer.prices);
   }
 
+  /**
+   * A request refused before it reached search or answer (malformed or invalid body). Its trace is
+   * bounded whatever was sent: the question (or query) cut short, the first few issues, no body.
+   */
+  recordRejected(ctx: RequestContext, kind: Trace['kind'], err: unknown, refused: { body: unknown; collection: string }): void {
+    const field = kind === 'search' ? 'query' : 'question';
+    const sent = (refused.body as Record<string, unknown> | null | undefined)?.[field];
+    const base = this.baseTrace(ctx, kind, typeof sent === 'string' ? sent.slice(0, REJECTED_QUESTION_CHARS) : '');
+    base.settings = { collection: refused.collection.slice(0, REJECTED_FIELD_CHARS), issues: rejectionIssues(err) };
+    this.recordError(base, err, performance.now());
+  }
+
   private recordError(base: Trace, err: unknown, started: number): void {
     const code = err instanceof RaglineError ? err.code : 'internal';
     // A structured answer that failed validation twice still spent the tokens of both calls.
@@ -370,6 +382,20 @@ export class TracedQueries {
       logger.warn({ err: errorMessage(err), requestId: trace.id }, 'trace not recorded');
     }
   }
+}
+
+/** What a refused request's trace keeps of it: enough to see why, bounded whatever the body was. */
+const REJECTED_QUESTION_CHARS = 2_000;
+const REJECTED_FIELD_CHARS = 200;
+const REJECTED_MAX_ISSUES = 10;
+
+function rejectionIssues(err: unknown): { path: string; message: string }[] {
+  const issues = err instanceof RaglineError ? err.details?.issues : undefined;
+  if (!Array.isArray(issues)) return [{ path: '', message: errorMessage(err).slice(0, REJECTED_FIELD_CHARS) }];
+  return issues.slice(0, REJECTED_MAX_ISSUES).map((issue: { path?: unknown; message?: unknown }) => ({
+    path: String(issue.path ?? '').slice(0, REJECTED_FIELD_CHARS),
+    message: String(issue.message ?? '').slice(0, REJECTED_FIELD_CHARS),
+  }));
 }
 
 function collectionFields(c: Collection): Pick<Trace, 'collectionId' | 'collectionName' | 'collectionVersion'> {

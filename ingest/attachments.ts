@@ -6,6 +6,7 @@ interface DocumentInput {
   bytes: Uint8Array;
   mime?: string;
   metadata?: Record<string, unknown>;
+  contentDate?: string;
 }
 
 /**
@@ -24,6 +25,8 @@ export function attachmentInputs(parent: DocumentInput, doc: LoadedDocument): Do
       bytes: attachment.bytes,
       ...(attachment.mime ? { mime: attachment.mime } : {}),
       metadata: { ...parent.metadata, attachmentOf: parent.source, attachmentName: attachment.fileName, parentTitle: doc.title },
+      // An attachment is as old as the message that carried it.
+      ...(doc.contentDate ? { contentDate: doc.contentDate } : {}),
     };
   });
 }

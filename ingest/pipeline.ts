@@ -22,6 +22,8 @@ export interface IngestInput {
   metadata?: Record<string, unknown>;
   /** The stored upload's sequence number (jobs): an older upload never replaces a newer one. */
   uploadSeq?: number;
+  /** When the content was written, if the loader cannot tell (an attachment gets its message's date). */
+  contentDate?: string;
 }
 
 export interface IngestTimings {
@@ -183,6 +185,7 @@ export class IngestionPipeline {
         pageCount: doc.pageCount ?? null,
         chunks: drafts.map((d, i) => ({ ...d, embedding: embeddings[i]! })),
         uploadSeq: input.uploadSeq,
+        updatedAt: doc.contentDate ?? input.contentDate,
       });
       const t4 = performance.now();
       const attachments: IngestOutcome[] = [];

@@ -29,6 +29,11 @@ export interface LoadedDocument {
   metadata: Record<string, unknown>;
   /** Files carried inside this one (an email's attachments), ingested as documents of their own. */
   attachments?: Attachment[];
+  /**
+   * When the content itself was written (an email's Date header), ISO 8601, never in the future.
+   * It becomes the document's updatedAt, which the recency boost and date filters read.
+   */
+  contentDate?: string;
 }
 
 export interface Attachment {

@@ -2,13 +2,11 @@ import { z } from 'zod';
 import { errorMessage } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { Bm25SnapshotStore } from '../store/bm25-snapshots.ts';
+import { COLLECTION_CHANGES_CHANNEL } from '../store/collection-changes.ts';
 import type { SqlExecutor } from '../store/sql.ts';
 import type { Collection, Store } from '../store/types.ts';
 import { Bm25Index, type Bm25Options } from './bm25.ts';
 import { SNAPSHOT_FORMAT, decodeSnapshot, encodeSnapshot } from './bm25-snapshot.ts';
-
-/** The channel migrations/010_bm25_snapshots.sql notifies on. */
-export const COLLECTION_CHANGES_CHANNEL = 'ragline_collection_changes';
 
 const changeNotice = z.object({ id: z.string(), version: z.number(), deleted: z.boolean() });
 

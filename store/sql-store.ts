@@ -1,6 +1,7 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
 import { filterToSql } from './filters.ts';
+import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import { migrate } from './migrate.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
@@ -121,6 +122,9 @@ export class SqlStore implements Store {
      */
     readonly denseIndex?: DenseIndex,
   ) {}
+
+  /** Announces this process's collection writes as soon as they commit (caches evict on them). */
+  readonly localChanges = new LocalCollectionChanges();
 
   get denseBackend(): 'pgvector' | 'pinecone' {
     return this.denseIndex?.backend ?? 'pgvector';
@@ -258,6 +262,7 @@ export class SqlStore implements Store {
       await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
       return true;
     });
+    if (deleted) this.localChanges.announce({ collectionId: id, deleted: true });
     const denseIndex = this.denseIndex;
     if (deleted && denseIndex) {
       await cleanupAfterCommit("deleting the collection's dense vectors", { collectionId: id }, () => denseIndex.deleteCollection(id));
@@ -301,12 +306,12 @@ export class SqlStore implements Store {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
       const { rows } = await tx.query(
-        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')))
+        `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')), coalesce($10::timestamptz, now()))
          ON CONFLICT (collection_id, source) DO UPDATE SET
            title = EXCLUDED.title, mime = EXCLUDED.mime, content_hash = EXCLUDED.content_hash,
            metadata = EXCLUDED.metadata, page_count = EXCLUDED.page_count, chunk_count = EXCLUDED.chunk_count,
-           version = documents.version + 1, updated_at = now(), upload_seq = EXCLUDED.upload_seq
+           version = documents.version + 1, updated_at = EXCLUDED.updated_at, upload_seq = EXCLUDED.upload_seq
          WHERE documents.upload_seq IS NULL OR documents.upload_seq < EXCLUDED.upload_seq
          RETURNING *`,
         [
@@ -319,6 +324,7 @@ export class SqlStore implements Store {
           input.pageCount,
           input.chunks.length,
           input.uploadSeq ?? null,
+          input.updatedAt ?? null,
         ],
       );
       if (!rows[0]) throw supersededUpload(input.source); // rolls back the version bump too
@@ -333,6 +339,7 @@ export class SqlStore implements Store {
       if (this.denseIndex && inserted.length) await this.denseIndex.upsert(document, inserted);
       return { document, oldChunkIds: old.rows.map((r) => String(r.id)) };
     });
+    this.localChanges.announce({ collectionId: collection.id, deleted: false });
     const denseIndex = this.denseIndex;
     if (denseIndex && oldChunkIds.length) {
       await cleanupAfterCommit("deleting the replaced version's dense vectors", { documentId: document.id }, () =>
@@ -386,6 +393,7 @@ export class SqlStore implements Store {
       return rows.length ? { chunks: Number(rows[0]!.chunk_count), chunkIds } : null;
     });
     if (deleted === null) return false;
+    this.localChanges.announce({ collectionId, deleted: false });
     const denseIndex = this.denseIndex;
     if (denseIndex && deleted.chunkIds.length) {
       await cleanupAfterCommit("deleting the document's dense vectors", { documentId }, () =>

@@ -1,5 +1,6 @@
 import { UUID_PATTERN as UUID, issueKey } from '../core/api-keys.ts';
 import { RaglineError, notFound } from '../core/errors.ts';
+import type { LocalCollectionChanges } from './collection-changes.ts';
 import { SqlStore } from './sql-store.ts';
 import type { SqlExecutor } from './sql.ts';
 import type { Store } from './types.ts';
@@ -122,11 +123,15 @@ function toDeletionRequest(r: Record<string, unknown>): DeletionRequest {
  * in the store's database. Every read and write of a tenant's rows names the tenant in SQL.
  */
 export class TenancyStore {
-  constructor(private readonly db: SqlExecutor) {}
+  constructor(
+    private readonly db: SqlExecutor,
+    /** Where soft deletes and restores are announced to this process's caches. */
+    private readonly localChanges?: LocalCollectionChanges,
+  ) {}
 
   static forStore(store: Store): TenancyStore {
     if (!(store instanceof SqlStore)) throw new RaglineError('invalid_config', `tenancy needs a SQL store, not ${store.kind}`);
-    return new TenancyStore(store.db);
+    return new TenancyStore(store.db, store.localChanges);
   }
 
   async createTenant(id: string, name: string): Promise<Tenant> {
@@ -228,6 +233,7 @@ export class TenancyStore {
       'UPDATE collections SET deleted_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id',
       [tenantId, id],
     );
+    if (rows.length) this.localChanges?.announce({ collectionId: id, deleted: true });
     return rows.length > 0;
   }
 
@@ -259,6 +265,7 @@ export class TenancyStore {
     }
     try {
       await this.db.query('UPDATE collections SET deleted_at = NULL WHERE tenant_id = $1 AND id = $2', [tenantId, found.id]);
+      this.localChanges?.announce({ collectionId: found.id, deleted: false });
     } catch (err) {
       if ((err as { code?: unknown }).code === '23505') {
         throw new RaglineError('conflict', `a collection named "${found.name}" exists again; delete or rename it before restoring`, {

@@ -89,6 +89,8 @@ export interface DocumentReplacement {
    * built from a later upload. Omitted (CLI, library): the write counts as the latest upload.
    */
   uploadSeq?: number;
+  /** The document's updatedAt when its content carries its own date (an email's); omitted = now. */
+  updatedAt?: string;
 }
 
 export interface DenseQuery {

@@ -44,7 +44,9 @@ type Json = Record<string, any>;
 async function expectError(res: Response, status: number, code: string): Promise<Json> {
   const body = (await res.json()) as Json;
   expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  expect(body).toEqual({ error: { code, message: expect.any(String), details: expect.any(Object) } });
+  // Searches and answers also name their trace (requestId); every other route sends the error alone.
+  const traced = body.requestId === undefined ? {} : { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) };
+  expect(body).toEqual({ error: { code, message: expect.any(String), details: expect.any(Object) }, ...traced });
   expect(body.error.message.length).toBeGreaterThan(5);
   return body.error as Json;
 }

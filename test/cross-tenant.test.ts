@@ -295,16 +295,21 @@ describeShared('cross-tenant isolation (PGlite + real model)', () => {
       const res = await f.app.request(path, jsonRequest(row.method, body, bKey));
       const text = await res.text();
       expect({ path, status: res.status }).toEqual({ path, status: row.status ?? 404 });
-      const shape = row.openaiErrors
-        ? {
-            message: expect.any(String),
-            type: expect.any(String),
-            param: expect.anything(),
-            code: expect.any(String),
-            details: expect.any(Object),
-          }
-        : { code: expect.any(String), message: expect.any(String), details: expect.any(Object) };
-      if (res.status >= 400) expect(JSON.parse(text)).toEqual({ error: shape });
+      if (res.status >= 400) {
+        const error = JSON.parse(text);
+        const shape = row.openaiErrors
+          ? {
+              message: expect.any(String),
+              type: expect.any(String),
+              param: expect.anything(),
+              code: expect.any(String),
+              details: expect.any(Object),
+            }
+          : { code: expect.any(String), message: expect.any(String), details: expect.any(Object) };
+        // Searches and answers also name their trace; it is the caller's own, so it leaks nothing.
+        const traced = error.requestId === undefined ? {} : { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) };
+        expect(error).toEqual({ error: shape, ...traced });
+      }
       // Nothing of A's beyond what this request itself sent (error messages may echo the input).
       const sent = `${path} ${JSON.stringify(body ?? '')}`.toLowerCase();
       const leaked = [SECRET, ...Object.values(victim)].filter(

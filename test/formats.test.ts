@@ -1,9 +1,11 @@
 import path from 'node:path';
 import CFB from 'cfb';
 import JSZip from 'jszip';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Ragline } from '../facade/ragline.ts';
 import { detectType, loadDocument, loadFile } from '../ingest/loaders/index.ts';
+import { CellTagCounter } from '../ingest/loaders/spreadsheet.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
 import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx } from '../testkit/format-fixtures.ts';
 import { raglineWithCollection, refusal } from './helpers/formats.ts';
@@ -108,6 +110,37 @@ describe('spreadsheets (.xlsx, .csv)', () => {
     expect(err.message).toMatch(/more than 100 cells/);
   });
 
+  it('counts cells while the sheets inflate, so a sheet over the limit is never built by exceljs', async () => {
+    // makeXlsx(n): (n + 1) × 4 sales cells + 3 × 3 staff cells.
+    const large = await makeXlsx(5_000);
+    const cells = 4 * 5_001 + 9;
+    const built = vi.spyOn(ExcelJS.Workbook.prototype, 'xlsx', 'get');
+    try {
+      const err = await refusal(loadDocument(large, 'huge.xlsx', { limits: { sheetMaxCells: cells - 1 } }));
+      expect(err.message).toMatch(new RegExp(`more than ${cells - 1} cells`));
+      expect(err.details).toMatchObject({ limit: cells - 1 });
+      expect(built).not.toHaveBeenCalled();
+      // The count is exact: at the limit the workbook loads.
+      const doc = await loadDocument(large, 'huge.xlsx', { limits: { sheetMaxCells: cells } });
+      expect(built).toHaveBeenCalled();
+      expect(doc.sections[0]!.text.split('\n')).toHaveLength(5_001);
+    } finally {
+      built.mockRestore();
+    }
+  });
+
+  it('counts a cell tag once when a chunk boundary cuts it', () => {
+    const xml = '<sheetData><row r="1"><c r="A1"><v>1</v></c><x:c r="B1"/><col min="1"/><c>2</c></row></sheetData>';
+    const whole = new CellTagCounter().count(text(xml));
+    expect(whole).toBe(3);
+    for (let size = 1; size <= 7; size++) {
+      const counter = new CellTagCounter();
+      let total = 0;
+      for (let i = 0; i < xml.length; i += size) total += counter.count(text(xml.slice(i, i + size)));
+      expect({ size, total }).toEqual({ size, total: whole });
+    }
+  });
+
   it('reads CSV with a detected delimiter and quoted fields', async () => {
     const doc = await loadDocument(text('city;note;population\nOslo;"cold; bright";709000\nLisbon;"warm, windy";545000\n'), 'cities.csv');
     expect(doc.mime).toBe('text/csv');
@@ -135,6 +168,13 @@ describe('email (.eml)', () => {
     expect(doc.text).toContain('The budget review moves to Thursday at 10:00 in room Fjord.');
     expect(doc.attachments).toHaveLength(1);
     expect(new TextDecoder().decode(doc.attachments![0]!.bytes)).toBe('Agenda: budget, hiring, travel');
+  });
+
+  it('dates the document by its Date header, never later than now', async () => {
+    expect((await loadDocument(makeEmail(), 'm.eml')).contentDate).toBe('2026-03-03T09:15:00.000Z');
+    const future = await loadDocument(makeEmail([], { date: new Date(Date.now() + 365 * 86_400_000) }), 'm.eml');
+    expect(Date.parse(future.contentDate!)).toBeLessThanOrEqual(Date.now());
+    expect(future.metadata.date).not.toBe(future.contentDate); // what the header claimed stays in metadata
   });
 
   it('is recognised by its headers without a file extension', async () => {
@@ -245,6 +285,35 @@ describeShared('office formats through the pipeline (PGlite + real model)', () =
 
     const { hits } = await ragline.search('office', { query: 'gearboxes replaced on turbines', topK: 3 });
     expect(hits[0]!.chunk.text).toContain('nine turbines');
+  });
+
+  it("an email's Date header is its document's updatedAt, so recency ranks newer mail higher", async () => {
+    const day = 86_400_000;
+    const sentOld = new Date(Math.floor((Date.now() - 400 * day) / 1000) * 1000);
+    const sentNew = new Date(Math.floor((Date.now() - 2 * day) / 1000) * 1000);
+    // The older message matches the query better, so it leads until recency is asked for.
+    const old = makeEmail([{ name: 'rota.txt', type: 'text/plain', content: text('Rota for the kiln shifts.') }], {
+      date: sentOld,
+      subject: 'Kiln maintenance schedule',
+      body: 'The kiln maintenance schedule: kiln maintenance runs every Monday, kiln inspections on Friday.',
+    });
+    const recent = makeEmail([], { date: sentNew, subject: 'Kiln update', body: 'New kiln maintenance plan from next week.' });
+    const outcomes = await ragline.ingest('office', [
+      { source: 'inbox/kiln-old.eml', bytes: old },
+      { source: 'inbox/kiln-new.eml', bytes: recent },
+    ]);
+    const [o, n] = outcomes.map((x) => (x.status === 'ingested' ? x : undefined));
+    expect(o!.document.updatedAt).toBe(sentOld.toISOString());
+    expect(n!.document.updatedAt).toBe(sentNew.toISOString());
+    const rota = o!.attachments![0]!;
+    expect(rota.status === 'ingested' && rota.document.updatedAt).toBe(sentOld.toISOString()); // as old as its message
+
+    const query = { query: 'kiln maintenance schedule', topK: 2, mode: 'bm25' as const, filter: { source: { prefix: 'inbox/kiln-' } } };
+    const plain = await ragline.search('office', query);
+    expect(plain.hits.map((h) => h.chunk.source)).toEqual(['inbox/kiln-old.eml', 'inbox/kiln-new.eml']);
+    const recentFirst = await ragline.search('office', { ...query, recency: { halfLifeDays: 30, weight: 0.8 } });
+    expect(recentFirst.hits.map((h) => h.chunk.source)).toEqual(['inbox/kiln-new.eml', 'inbox/kiln-old.eml']);
+    expect(recentFirst.hits[1]!.chunk.updatedAt).toBe(sentOld.toISOString());
   });
 
   it('repeats the header row in every chunk of a long sheet', async () => {

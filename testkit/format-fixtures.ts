@@ -150,19 +150,24 @@ export async function makeEpub(): Promise<Uint8Array> {
   return zip.generateAsync({ type: 'uint8array', compression: 'DEFLATE' });
 }
 
-/** A multipart RFC 822 message with a plain-text body and the given attachments. */
-export function makeEmail(attachments: { name: string; type: string; content: Uint8Array }[] = []): Uint8Array {
+/** A multipart RFC 822 message with a plain-text body and the given attachments; `message` overrides its date, subject and body. */
+export function makeEmail(
+  attachments: { name: string; type: string; content: Uint8Array }[] = [],
+  message: { date?: Date; subject?: string; body?: string } = {},
+): Uint8Array {
   const boundary = 'ragline-boundary-42';
+  const body = message.body ?? 'Hi team,\r\n\r\nThe budget review moves to Thursday at 10:00 in room Fjord.\r\n\r\nRegards,\r\nPriya';
   const parts = [
-    `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHi team,\r\n\r\nThe budget review moves to Thursday at 10:00 in room Fjord.\r\n\r\nRegards,\r\nPriya\r\n`,
+    `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}\r\n`,
     ...attachments.map(
       (a) =>
         `--${boundary}\r\nContent-Type: ${a.type}; name="${a.name}"\r\nContent-Disposition: attachment; filename="${a.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(a.content).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`,
     ),
   ];
-  const message =
-    'From: Priya Nair <priya@example.com>\r\nTo: Team <team@example.com>, Lee Chen <lee@example.com>\r\nSubject: Budget review moved to Thursday\r\n' +
-    'Date: Tue, 03 Mar 2026 09:15:00 +0000\r\nMessage-ID: <budget-42@example.com>\r\nMIME-Version: 1.0\r\n' +
+  const date = message.date ? message.date.toUTCString().replace('GMT', '+0000') : 'Tue, 03 Mar 2026 09:15:00 +0000';
+  const raw =
+    `From: Priya Nair <priya@example.com>\r\nTo: Team <team@example.com>, Lee Chen <lee@example.com>\r\nSubject: ${message.subject ?? 'Budget review moved to Thursday'}\r\n` +
+    `Date: ${date}\r\nMessage-ID: <budget-42@example.com>\r\nMIME-Version: 1.0\r\n` +
     `Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n${parts.join('')}--${boundary}--\r\n`;
-  return new TextEncoder().encode(message);
+  return new TextEncoder().encode(raw);
 }

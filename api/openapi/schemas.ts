@@ -11,6 +11,7 @@ const isoDate = z.string().describe('ISO 8601 timestamp');
 
 export const errorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }),
+  requestId: z.string().optional().describe('search and answer: the trace of the failed request (GET /v1/requests/:id)'),
 });
 
 export const collectionSchema = z.object({

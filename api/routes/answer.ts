@@ -7,9 +7,8 @@ import { answerRequestSchema } from '../../answer/service.ts';
 import { StructuredOutputError } from '../../answer/structured.ts';
 import type { Ragline } from '../../facade/ragline.ts';
 import type { TracedQueries } from '../../facade/traced-queries.ts';
-import { scopedCollection } from '../access.ts';
-import { requestContext } from '../request-context.ts';
-import { readSentJson } from './sent-body.ts';
+import { scopedQueryCollection } from '../access.ts';
+import { readTracedJson, tracedContext } from '../traced-request.ts';
 
 /**
  * POST /:id/answer (mounted under /v1/collections). JSON by default; with `"stream": true`, Server-Sent
@@ -21,10 +20,10 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
   const app = new Hono();
 
   app.post('/:id/answer', async (c) => {
+    const context = tracedContext(c);
     // The body as sent goes on: fields left out take the collection config's values (docs/experiments.md).
-    const { parsed: request, sent } = await readSentJson(c, answerRequestSchema);
-    const collection = () => scopedCollection(c, ragline, c.req.param('id'));
-    const context = requestContext(c);
+    const { parsed: request, sent } = await readTracedJson(c, queries, context, 'answer', answerRequestSchema);
+    const collection = () => scopedQueryCollection(c, ragline, c.req.param('id'));
     const upstream = new AbortController();
     // The request signal fires when the client disconnects (also before the stream has started).
     c.req.raw.signal.addEventListener('abort', () => upstream.abort(), { once: true });
@@ -64,7 +63,7 @@ export function answerRoutes(ragline: Ragline, queries: TracedQueries): Hono {
         if (sse.aborted) return;
         const error = err instanceof RaglineError ? err : new RaglineError('internal', 'the answer failed', { cause: errorMessage(err) });
         logger.warn({ err: errorMessage(err), collection: c.req.param('id') }, 'answer stream failed');
-        await sse.writeSSE({ event: 'error', data: JSON.stringify(error.toJSON()) });
+        await sse.writeSSE({ event: 'error', data: JSON.stringify({ ...error.toJSON(), requestId: context.requestId }) });
       }
     });
   });

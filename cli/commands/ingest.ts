@@ -112,11 +112,15 @@ async function ingestWithProgress(
     if (outcome.status === 'ingested' || outcome.status === 'updated') chunks += outcome.chunks;
     const rate = (chunks / ((performance.now() - started) / 1000)).toFixed(1);
     if (bar) bar.update(done, { chunks, rate, file: path.basename(outcome.source) });
-    else console.log(`[${done}/${files.length}] ${outcome.status.padEnd(8)} ${outcome.source}${describe(outcome)}`);
+    else console.log(fileLine(done, files.length, outcome));
   });
   bar?.stop();
+  // A terminal saw only the bar: the per-file table comes once it is done.
+  if (bar) outcomes.forEach((outcome, i) => console.log(fileLine(i + 1, files.length, outcome)));
   return outcomes;
 }
+
+const fileLine = (n: number, total: number, o: IngestOutcome) => `[${n}/${total}] ${o.status.padEnd(8)} ${o.source}${describe(o)}`;
 
 function describe(o: IngestOutcome): string {
   if (o.status === 'ingested' || o.status === 'updated') {

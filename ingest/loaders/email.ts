@@ -8,7 +8,7 @@ import { DEFAULT_LOAD_CONTEXT } from './limits.ts';
 
 /**
  * RFC 822 messages via mailparser: the subject is the title, sender, recipients and date go to
- * metadata (date as ISO 8601), the plain-text body (or the HTML body when there is none) is the
+ * metadata (date as ISO 8601, and as the document's updatedAt, so recency ranks mail by when it was sent), the plain-text body (or the HTML body when there is none) is the
  * text. Attachments are handed back for the pipeline to ingest as documents of their own.
  */
 export const emailLoader: Loader = {
@@ -49,6 +49,7 @@ export const emailLoader: Loader = {
       bytes: new Uint8Array(a.content),
       mime: a.contentType,
     }));
+    const sent = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : undefined;
     return {
       ...builder.build({
         source,
@@ -59,12 +60,14 @@ export const emailLoader: Loader = {
           ...(mail.from ? { from: mail.from.text } : {}),
           ...(addresses(mail.to) ? { to: addresses(mail.to) } : {}),
           ...(addresses(mail.cc) ? { cc: addresses(mail.cc) } : {}),
-          ...(mail.date && !Number.isNaN(mail.date.getTime()) ? { date: mail.date.toISOString() } : {}),
+          ...(sent ? { date: sent.toISOString() } : {}),
           ...(mail.messageId ? { messageId: mail.messageId } : {}),
           attachments: files.map((f) => f.fileName),
         },
       }),
       attachments: files,
+      // The message's age is its Date header (a claim of the sender, so never later than now).
+      ...(sent ? { contentDate: new Date(Math.min(sent.getTime(), Date.now())).toISOString() } : {}),
     };
   },
 };

@@ -12,13 +12,24 @@ import { GuardedZip } from './zip.ts';
  * Excel via exceljs: one table section per sheet (the sheet name as heading, its 1-based
  * position as the page), header row first so the chunker repeats it in every piece of a long
  * sheet. Formulas count as their cached results; dates as ISO dates.
+ *
+ * exceljs builds the whole workbook in memory, so the cell limit is checked before it runs: the
+ * pass that proves the zip sizes true also counts the cell elements of every worksheet as they
+ * inflate, and a sheet over the limit is refused without ever being built.
  */
 export const xlsxLoader: Loader = {
   mimes: [XLSX_MIME],
   async load(bytes: Uint8Array, source: string, { limits }: LoadContext = DEFAULT_LOAD_CONTEXT): Promise<LoadedDocument> {
     const zip = await GuardedZip.open(bytes, source, limits);
     if (!zip.has('xl/workbook.xml')) throw new DocumentError(source, 'is a zip container without xl/workbook.xml (not an Excel workbook)');
-    await zip.verifySizes();
+    const counted = new CellBudget(source, limits);
+    const cellTags = new Map<string, CellTagCounter>();
+    await zip.verifySizes((entryName, chunk) => {
+      if (!WORKSHEET_ENTRY.test(entryName)) return;
+      let counter = cellTags.get(entryName);
+      if (!counter) cellTags.set(entryName, (counter = new CellTagCounter()));
+      counted.spend(counter.count(chunk));
+    });
     const workbook = new ExcelJS.Workbook();
     // exceljs's typings want its own Buffer flavour; a Node Buffer is what it reads.
     await workbook.xlsx.load(Buffer.from(bytes) as unknown as ExcelJS.Buffer);
@@ -87,6 +98,31 @@ export const csvLoader: Loader = {
     });
   },
 };
+
+const WORKSHEET_ENTRY = /^xl\/worksheets\/[^/]+\.xml$/;
+
+/**
+ * Counts `<c …>` cell elements in a worksheet's XML as it streams by, chunk after chunk. A tag
+ * cut by a chunk boundary is counted once: the tail of each chunk is carried into the next, and
+ * only matches that end in the new bytes count.
+ */
+export class CellTagCounter {
+  // `<c` with an optional namespace prefix, then whitespace, `>` or `/`: not `<col`, `<cfRule`, ….
+  private static readonly TAG = /<(?:[A-Za-z_][\w.-]{0,15}:)?c[\s/>]/g;
+  private static readonly CARRY = 20; // longer than any match
+  private tail = '';
+
+  count(chunk: Uint8Array): number {
+    // latin1 keeps one character per byte, and the markup searched for is ASCII.
+    const text = this.tail + Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+    let found = 0;
+    for (const match of text.matchAll(CellTagCounter.TAG)) {
+      if (match.index + match[0].length > this.tail.length) found += 1;
+    }
+    this.tail = text.slice(-CellTagCounter.CARRY);
+    return found;
+  }
+}
 
 /** Cells read so far from one document, refused past sheetMaxCells. */
 class CellBudget {

@@ -90,14 +90,15 @@ export class GuardedZip {
 
   /**
    * Inflates every entry and throws it away, to prove the sizes true before a parser that
-   * unpacks on its own (mammoth, exceljs) is handed the file.
+   * unpacks on its own (mammoth, exceljs) is handed the file. `observe` sees each inflated chunk
+   * on the way (the spreadsheet loader counts cells there); what it throws stops the pass.
    */
-  async verifySizes(): Promise<void> {
-    for (const entry of Object.values(this.zip.files)) if (!entry.dir) await this.inflate(entry, false);
+  async verifySizes(observe?: (entryName: string, chunk: Uint8Array) => void): Promise<void> {
+    for (const entry of Object.values(this.zip.files)) if (!entry.dir) await this.inflate(entry, false, observe);
   }
 
   /** Streams one entry through the size checks; `keep` collects its bytes, else they are dropped. */
-  private inflate(entry: JSZip.JSZipObject, keep: boolean): Promise<Uint8Array> {
+  private inflate(entry: JSZip.JSZipObject, keep: boolean, observe?: (entryName: string, chunk: Uint8Array) => void): Promise<Uint8Array> {
     const declared = (entry as unknown as DeclaredSizes)._data?.uncompressedSize ?? 0;
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -110,7 +111,16 @@ export class GuardedZip {
           if (size > declared || this.inflated > this.limits.zipMaxUncompressedBytes) {
             stream.pause();
             reject(this.overflow(entry.name));
-          } else if (keep) chunks.push(chunk);
+            return;
+          }
+          try {
+            observe?.(entry.name, chunk);
+          } catch (err) {
+            stream.pause();
+            reject(err);
+            return;
+          }
+          if (keep) chunks.push(chunk);
         })
         .on('error', (err: Error) =>
           reject(
