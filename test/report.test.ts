@@ -165,3 +165,30 @@ describe('ragline report over a seeded ledger (PGlite on disk)', () => {
     }
   });
 });
+
+describe('the routing figures of a tenant-scoped report', () => {
+  it("count only that tenant's routed answers", async () => {
+    const store = await openPgliteStore();
+    try {
+      const ledger = new LedgerStore(store.db);
+      const routed = (tier: string, strongCostUsd: number) => ({ tier, reason: 'test', signals: null, strongModel: 'big', strongCostUsd });
+      await ledger.insertTraces([
+        trace('r1', { tenantId: 'acme', costUsd: 0.001, routing: routed('small', 0.01) }),
+        trace('r2', { tenantId: 'globex', costUsd: 0.02, routing: routed('strong', 0.02) }),
+        trace('r3', { tenantId: 'globex', costUsd: 0.001, routing: routed('small', 0.05) }),
+      ]);
+      const since = new Date(Date.now() - DAY);
+      expect((await ledgerReport(ledger, since, 'acme')).routing).toEqual({
+        routed: 1,
+        small: 1,
+        strong: 0,
+        costUsd: 0.001,
+        strongOnlyCostUsd: 0.01,
+        savedUsd: 0.009,
+      });
+      expect((await ledgerReport(ledger, since)).routing).toMatchObject({ routed: 3, small: 2, strong: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+});
