@@ -40,7 +40,7 @@ describeShared('`ragline ask` (real CLI process): only the answer on stdout, and
         {
           kind: 'answer',
           key_id: 'cli',
-          tenant_id: null,
+          tenant_id: 'default', // the CLI's tenant (--tenant, else the default one)
           question: 'What causes ocean tides?',
           outcome: 'answered',
           collection_name: 'sea',

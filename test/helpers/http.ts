@@ -18,10 +18,14 @@ export function postForm(files: { name: string; bytes: Uint8Array | string; type
   return { method: 'POST', body: data } satisfies RequestInit;
 }
 
-/** Asserts the status, the error code and the `{ error: { code, message, details } }` shape; returns the error. */
+/**
+ * Asserts the status, the error code and the `{ error: { code, message, details } }` shape (plus the
+ * `requestId` of the trace that searches and answers record even when refused); returns the error.
+ */
 export async function expectErrorBody(res: Response, status: number, code: string): Promise<Json> {
   const body = (await res.json()) as Json;
   expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  expect(body).toEqual({ error: { code, message: expect.any(String), details: expect.any(Object) } });
+  const traced = body.requestId === undefined ? {} : { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) };
+  expect(body).toEqual({ error: { code, message: expect.any(String), details: expect.any(Object) }, ...traced });
   return body.error as Json;
 }
