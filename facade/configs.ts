@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import {
   collectionConfigSchema,
@@ -13,6 +14,16 @@ import { SqlStore } from '../store/sql-store.ts';
 import { TenancyStore } from '../store/tenancy.ts';
 import type { Collection, Store } from '../store/types.ts';
 import type { Actor } from './tenancy.ts';
+
+/** Collections whose config state is kept in memory (each a few small objects). */
+const MAX_CACHED_STATES = 10_000;
+
+interface ConfigState {
+  experiment: Experiment | null;
+  activeName: string | null;
+  /** The newest version of every config name. */
+  latest: Map<string, ConfigVersion>;
+}
 
 /** Which configuration served a request: recorded in its trace. */
 export interface AppliedConfig {
@@ -87,6 +98,13 @@ function parseSettings(input: unknown): CollectionConfig {
  * Every change is audited in the tenant's audit log; reads and the per-request resolution never write.
  */
 export class CollectionConfigs {
+  /**
+   * What each collection's configs say, by `${id}@${version}`: every config or experiment change
+   * moves the collection's version (store/configs.ts), so an entry never goes stale, and a request
+   * resolves its config without SQL whenever its collection came from the in-memory directory.
+   */
+  private readonly states = new LRUCache<string, ConfigState>({ max: MAX_CACHED_STATES });
+
   constructor(
     readonly store: ConfigStore,
     private readonly audit: TenancyStore,
@@ -95,7 +113,21 @@ export class CollectionConfigs {
   /** Undefined for stores without SQL (configs live in the SQL database). */
   static for(store: Store): CollectionConfigs | undefined {
     if (!(store instanceof SqlStore)) return undefined;
-    return new CollectionConfigs(new ConfigStore(store.db), TenancyStore.forStore(store));
+    return new CollectionConfigs(new ConfigStore(store.db, store.localChanges), TenancyStore.forStore(store));
+  }
+
+  private async state(collection: Collection): Promise<ConfigState> {
+    const key = `${collection.id}@${collection.version}`;
+    const cached = this.states.get(key);
+    if (cached) return cached;
+    const [experiment, activeName, latest] = await Promise.all([
+      this.store.runningExperiment(collection.id),
+      this.store.activeName(collection.id),
+      this.store.latestVersions(collection.id),
+    ]);
+    const state = { experiment, activeName, latest: new Map(latest.map((v) => [v.name, v])) };
+    this.states.set(key, state);
+    return state;
   }
 
   private async record(actor: Actor, collection: Collection, action: string, details: Record<string, unknown>) {
@@ -276,19 +308,18 @@ export class CollectionConfigs {
     named: unknown,
     subject: string,
   ): Promise<{ version: ConfigVersion; experiment: string | null } | null> {
+    const { experiment, activeName, latest } = await this.state(collection);
     if (typeof named === 'string') {
-      const version = await this.store.getVersion(collection.id, named);
+      const version = latest.get(named);
       if (!version) throw badRequest(`config "${named}" does not exist in collection "${collection.name}"`, { config: named });
       return { version, experiment: null };
     }
-    const experiment = await this.store.runningExperiment(collection.id);
     if (experiment) {
       const variant = assignVariant(collection.id, experiment.name, subject, experiment.variants);
-      const version = await this.store.getVersion(collection.id, variant);
+      const version = latest.get(variant);
       if (version) return { version, experiment: experiment.name };
     }
-    const active = await this.store.activeName(collection.id);
-    const version = active ? await this.store.getVersion(collection.id, active) : null;
+    const version = activeName ? latest.get(activeName) : undefined;
     return version ? { version, experiment: null } : null;
   }
 }

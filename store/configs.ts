@@ -1,3 +1,4 @@
+import type { LocalCollectionChanges } from './collection-changes.ts';
 import type { SqlExecutor } from './sql.ts';
 
 /** One immutable version of a named configuration of a collection. */
@@ -58,9 +59,28 @@ function toExperiment(r: Record<string, unknown>): Experiment {
 /** Rows a history or list returns at most: a config with thousands of versions is paged. */
 export const MAX_LIST_ROWS = 500;
 
-/** Collection configurations and experiments (migrations/011_experiments.sql). */
+/**
+ * Collection configurations and experiments (migrations/011_experiments.sql). Every write also
+ * moves the collection's version, as a document write does: what a collection answers depends on
+ * its configs, so caches keyed by the version (answers, resolved configs) never serve the old
+ * behaviour, and other replicas hear of the change through the collection NOTIFY.
+ */
 export class ConfigStore {
-  constructor(private readonly db: SqlExecutor) {}
+  constructor(
+    private readonly db: SqlExecutor,
+    private readonly localChanges?: LocalCollectionChanges,
+  ) {}
+
+  /** Runs `write` with the collection's version moved in the same transaction, then tells this process's caches. */
+  private async changing<T>(collectionId: string, write: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const result = await this.db.transaction(async (tx) => {
+      const written = await write(tx);
+      await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
+      return written;
+    });
+    this.localChanges?.announce({ collectionId, deleted: false });
+    return result;
+  }
 
   /** Appends the next version of `name` (1 for a new name); the version number is taken under a row lock. */
   async addVersion(input: {
@@ -70,7 +90,7 @@ export class ConfigStore {
     note: string | null;
     createdBy: string | null;
   }): Promise<ConfigVersion> {
-    return this.db.transaction(async (tx) => {
+    return this.changing(input.collectionId, async (tx) => {
       // Serialises concurrent writers of one collection's configs, so two never take the same number.
       await tx.query('SELECT id FROM collections WHERE id = $1 FOR UPDATE', [input.collectionId]);
       const { rows } = await tx.query<{ next: number }>(
@@ -128,10 +148,12 @@ export class ConfigStore {
   }
 
   async setActive(collectionId: string, name: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO collection_active_configs (collection_id, name) VALUES ($1, $2)
-       ON CONFLICT (collection_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()`,
-      [collectionId, name],
+    await this.changing(collectionId, (tx) =>
+      tx.query(
+        `INSERT INTO collection_active_configs (collection_id, name) VALUES ($1, $2)
+         ON CONFLICT (collection_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()`,
+        [collectionId, name],
+      ),
     );
   }
 
@@ -160,17 +182,19 @@ export class ConfigStore {
     variants: ExperimentVariant[];
     startedBy: string | null;
   }): Promise<Experiment | null> {
-    const { rows } = await this.db.query(
-      `INSERT INTO experiments (collection_id, name, variants, state, started_by) VALUES ($1, $2, $3::jsonb, 'running', $4)
-       ON CONFLICT DO NOTHING RETURNING *`,
-      [input.collectionId, input.name, JSON.stringify(input.variants), input.startedBy],
+    const { rows } = await this.changing(input.collectionId, (tx) =>
+      tx.query(
+        `INSERT INTO experiments (collection_id, name, variants, state, started_by) VALUES ($1, $2, $3::jsonb, 'running', $4)
+         ON CONFLICT DO NOTHING RETURNING *`,
+        [input.collectionId, input.name, JSON.stringify(input.variants), input.startedBy],
+      ),
     );
     return rows[0] ? toExperiment(rows[0]) : null;
   }
 
   /** Stops the running experiment `name`, making `winner` the active config in the same transaction. */
   async stopExperiment(collectionId: string, name: string, winner: string): Promise<Experiment | null> {
-    return this.db.transaction(async (tx) => {
+    return this.changing(collectionId, async (tx) => {
       const { rows } = await tx.query(
         `UPDATE experiments SET state = 'stopped', winner = $3, stopped_at = now()
          WHERE collection_id = $1 AND name = $2 AND state = 'running' RETURNING *`,

@@ -96,6 +96,19 @@ describeShared('collection configs (PGlite + real model)', () => {
     expect(audit.body.entries[0]).toMatchObject({ action: 'config.rollback', details: { name: 'main', from: version2, to: version2 - 1 } });
   });
 
+  it('moves the collection version on every config change, so caches keyed by the version never serve the old behaviour', async () => {
+    const version = async () => (await f.ragline.collection('guide', 'team-c')).version;
+    const before = await version();
+    await call('POST', `${base}/configs`, { name: 'wide', settings: { retrieval: { topK: 3 } } });
+    expect(await version()).toBe(before + 1);
+    await call('POST', `${base}/configs/wide/activate`, undefined);
+    expect(await version()).toBe(before + 2);
+    const searched = await call('POST', `${base}/search`, { query: BROAD });
+    expect(searched.body.hits).toHaveLength(3);
+    await call('POST', `${base}/configs/main/activate`, undefined);
+    expect((await call('POST', `${base}/search`, { query: BROAD })).body.hits).toHaveLength(2);
+  });
+
   it('applies the answer policy: a config demanding a near-perfect match answers "not covered"', async () => {
     await call('POST', `${base}/configs`, { name: 'strict', settings: { policy: { minDenseSimilarity: 0.99 } } });
     const strict = await call('POST', `${base}/answer`, { question: 'How are the rankings fused?', config: 'strict' });
