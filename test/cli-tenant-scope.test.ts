@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { main } from '../cli/main.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeShared } from './helpers/shared.ts';
+import { runCli } from './helpers/cli-in-process.ts';
 
 /** `--tenant` on ingest, search, ask, collections, documents and delete: the CLI run in process over a PGlite dir. */
 describeShared('CLI tenant scope (PGlite data dir, real model)', () => {
@@ -32,21 +32,7 @@ describeShared('CLI tenant scope (PGlite data dir, real model)', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function ragline(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'table').mockImplementation((rows: unknown) => void out.push(JSON.stringify(rows)));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => Boolean(err.push(String(chunk))));
-    process.exitCode = undefined;
-    try {
-      const code = await main(['node', 'ragline', ...args]);
-      return { code, out: out.join('\n'), err: err.join('\n') };
-    } finally {
-      vi.restoreAllMocks();
-    }
-  }
+  const ragline = (...args: string[]) => runCli(args);
   const json = async (...args: string[]) => {
     const run = await ragline(...args);
     expect(run.code, run.err).toBe(0);

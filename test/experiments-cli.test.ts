@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../cli/main.ts';
 import { configSchema } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPostgresStore } from '../store/postgres.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
 import { DATASETS_DIR, SHARED_AVAILABLE } from './helpers/shared.ts';
+import { runCli } from './helpers/cli-in-process.ts';
 
 /** `ragline config …` and `ragline experiments …` against DATABASE_URL, in process. */
 const describeIt = await describePostgres();
@@ -51,19 +51,7 @@ const describeIt = await describePostgres();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function ragline(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'table').mockImplementation((rows: unknown) => void out.push(JSON.stringify(rows)));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => Boolean(err.push(String(chunk))));
-    process.exitCode = undefined;
-    const code = await main(['node', 'ragline', ...args]);
-    vi.restoreAllMocks();
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const ragline = (...args: string[]) => runCli(args, { warn: true });
   const json = async (...args: string[]) => {
     const r = await ragline(...args, '--json');
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { main } from '../cli/main.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROJECT_ROOT, TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 import type { Json } from './helpers/tenants.ts';
+import { runCli } from './helpers/cli-in-process.ts';
 
 /** `ragline batch …` and `ragline handoffs …` in process, on an embedded PGlite data dir. */
 describeShared('batch and handoffs CLI (PGlite data dir)', () => {
@@ -29,19 +29,7 @@ describeShared('batch and handoffs CLI (PGlite data dir)', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function ragline(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'table').mockImplementation((rows: unknown) => void out.push(JSON.stringify(rows)));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => Boolean(out.push(String(chunk))));
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => Boolean(err.push(String(chunk))));
-    process.exitCode = undefined;
-    const code = await main(['node', 'ragline', ...args]);
-    vi.restoreAllMocks();
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const ragline = (...args: string[]) => runCli(args, { stdout: true });
 
   const file = (name: string, text: string) => {
     const p = path.join(dir, name);

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { createApi } from '../api/app.ts';
-import { main } from '../cli/main.ts';
 import { configSchema } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPostgresStore } from '../store/postgres.ts';
 import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { runCli } from './helpers/cli-in-process.ts';
 
 /** `ragline keys|tenants|audit|collections restore` against DATABASE_URL, checked through the HTTP API. */
 const describeIt = await describePostgres();
@@ -28,18 +28,7 @@ describeIt('tenancy CLI (Postgres server)', () => {
     await db?.drop();
   });
 
-  async function ragline(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'table').mockImplementation((rows: unknown) => void out.push(JSON.stringify(rows)));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => Boolean(err.push(String(chunk))));
-    process.exitCode = undefined;
-    const code = await main(['node', 'ragline', ...args]);
-    vi.restoreAllMocks();
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
+  const ragline = (...args: string[]) => runCli(args);
 
   /** What the API answers the key with, over the same database. */
   async function statusWith(key: string): Promise<number> {
