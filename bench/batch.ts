@@ -1,19 +1,9 @@
-/**
- * `npm run bench batch`: interactive /search latency while a 200-question batch is being answered,
- * against the same searches with the queue idle, in one run and one process (the embedded layout:
- * PGlite in memory, the real model, the API and an in-process worker sharing the two cores).
- * Idle is measured before and after the batch so drift on a shared machine shows. Searches arrive
- * at a steady pace (one every `intervalMs`, as users would send them), the same in both phases; a
- * search that overruns its slot delays the next one. Target: loaded p95 ≤ 2 × idle p95.
- */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { createApi } from '../api/app.ts';
 import { AnswerService } from '../answer/service.ts';
 import { configSchema } from '../core/config.ts';
-import { PROJECT_ROOT } from '../core/shared-data.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
+import { BENCH_QUESTIONS, benchFixtureInputs } from './fixture-questions.ts';
 import { BATCH_JOB_KIND, Batches } from '../facade/batches.ts';
 import { pipelineProcessor } from '../facade/job-processor.ts';
 import { openOperations } from '../facade/operations.ts';
@@ -23,26 +13,6 @@ import { JobWorker } from '../ingest/jobs/worker.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 
-const FILES = ['faq.txt', 'getting-started.md', 'retrieval-tuning.html'];
-const TOPICS = [
-  'chunks',
-  'fusion weights',
-  'BM25',
-  'the embedding model',
-  'ingestion jobs',
-  'citations',
-  'PGlite',
-  'Postgres',
-  'filters',
-  'recency',
-];
-const FORMS = [
-  'How are {} configured?',
-  'What does Ragline do with {}?',
-  'Why would I change {}?',
-  'Where are {} described?',
-  'What limits apply to {}?',
-];
 const ANGLES = ['', ' in practice', ' for a small team', ' by default'];
 const IDLE_SAMPLES = 60;
 
@@ -66,13 +36,10 @@ export async function runBatchBench(opts: { questions?: number; intervalMs?: num
   const worker = new JobWorker(queue, pipelineProcessor(ragline), { pollMs: 50, tasks: { [BATCH_JOB_KIND]: batches.processor() } });
   const app = createApi(ragline, { queue, worker, operations, batches });
   await ragline.createCollection('guide');
-  const ingested = await ragline.ingest(
-    'guide',
-    FILES.map((f) => ({ source: f, bytes: new Uint8Array(fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', f))) })),
-  );
+  const ingested = await ragline.ingest('guide', benchFixtureInputs());
   const chunks = ingested.reduce((n, o) => n + (o.status === 'ingested' ? o.chunks : 0), 0);
 
-  const searches = TOPICS.flatMap((t) => FORMS.map((f) => f.replace('{}', t)));
+  const searches = BENCH_QUESTIONS;
   const questions = ANGLES.flatMap((a) => searches.map((q) => q.replace(/\?$/, `${a}?`))).slice(0, total);
   let next = 0;
   let slot = performance.now();

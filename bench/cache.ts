@@ -1,41 +1,13 @@
-/**
- * `npm run bench:cache`: /answer (extractive) latency on a cache miss vs a cache hit, through the
- * whole Hono app (middleware, validation, tracing) on PGlite in memory with the real model.
- * Each question is asked once cold (miss), then again (hit); the ratio is miss p95 / hit p95.
- */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { createApi } from '../api/app.ts';
 import { AnswerService } from '../answer/service.ts';
 import { configSchema } from '../core/config.ts';
-import { PROJECT_ROOT } from '../core/shared-data.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
+import { BENCH_QUESTIONS, benchFixtureInputs } from './fixture-questions.ts';
 import { openOperations } from '../facade/operations.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
-
-const FILES = ['faq.txt', 'getting-started.md', 'retrieval-tuning.html'];
-const TOPICS = [
-  'chunks',
-  'fusion weights',
-  'BM25',
-  'the embedding model',
-  'ingestion jobs',
-  'citations',
-  'PGlite',
-  'Postgres',
-  'filters',
-  'recency',
-];
-const FORMS = [
-  'How are {} configured?',
-  'What does Ragline do with {}?',
-  'Why would I change {}?',
-  'Where are {} described?',
-  'What limits apply to {}?',
-];
 
 export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}) {
   const store = await openPgliteStore();
@@ -47,11 +19,8 @@ export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}
   const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
   const app = createApi(ragline, { operations });
   await ragline.createCollection('guide');
-  await ragline.ingest(
-    'guide',
-    FILES.map((f) => ({ source: f, bytes: new Uint8Array(fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', f))) })),
-  );
-  const questions = TOPICS.flatMap((t) => FORMS.map((f) => f.replace('{}', t)));
+  await ragline.ingest('guide', benchFixtureInputs());
+  const questions = BENCH_QUESTIONS;
 
   // CPU time is reported beside wall time: on a shared machine the wall time of a short request
   // is mostly waiting for a core, while its CPU time is what the request itself costs.
