@@ -153,17 +153,23 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     traces.length = 0;
   });
 
-  it("lists the caller's collections as models, narrowed by the key's collections", async () => {
+  it("lists the caller's collections, and each one's named configs as collection:config, as models, narrowed by the key's collections", async () => {
     const ids = async (key: string) => (await client(extractiveApp, key).models.list()).data.map((m) => m.id).sort();
-    expect(await ids(keys.a!)).toEqual(['alpha-only', 'handbook']);
-    expect(await ids(keys.aHandbookOnly!)).toEqual(['handbook']);
+    expect(await ids(keys.a!)).toEqual(['alpha-only', 'handbook', 'handbook:cheap']);
+    expect(await ids(keys.aHandbookOnly!)).toEqual(['handbook', 'handbook:cheap']);
+    // Team B's collection is also called handbook, but the config belongs to team A's.
     expect(await ids(keys.b!)).toEqual(['handbook']);
     const model = await client(extractiveApp, keys.a!).models.retrieve('handbook');
     expect(model).toMatchObject({ id: 'handbook', object: 'model', owned_by: 'team-a' });
-    await expect(client(extractiveApp, keys.aHandbookOnly!).models.retrieve('alpha-only')).rejects.toMatchObject({
-      status: 404,
-      code: 'model_not_found',
-    });
+    const configModel = await client(extractiveApp, keys.aHandbookOnly!).models.retrieve('handbook:cheap');
+    expect(configModel).toMatchObject({ id: 'handbook:cheap', object: 'model', owned_by: 'team-a', created: expect.any(Number) });
+    for (const [key, id] of [
+      [keys.aHandbookOnly!, 'alpha-only'],
+      [keys.a!, 'handbook:ghost'],
+      [keys.b!, 'handbook:cheap'],
+    ] as const) {
+      await expect(client(extractiveApp, key).models.retrieve(id), id).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    }
   });
 
   it('answers a chat completion with the citations appended as Sources and in `citations`', async () => {
@@ -348,6 +354,8 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     const checks: [Response, string, string, number][] = [
       [await request('/v1/models'), 'get', '/v1/models', 200],
       [await request('/v1/models/handbook'), 'get', '/v1/models/:model', 200],
+      [await request('/v1/models/handbook:cheap'), 'get', '/v1/models/:model', 200],
+      [await request('/v1/models/handbook:ghost'), 'get', '/v1/models/:model', 404],
       [await request('/v1/models/nope'), 'get', '/v1/models/:model', 404],
       [await request('/v1/chat/completions', { model: 'handbook', messages: ask(BACKUP_Q) }), 'post', '/v1/chat/completions', 200],
       [await request('/v1/chat/completions', { model: 'nope', messages: ask(BACKUP_Q) }), 'post', '/v1/chat/completions', 404],
