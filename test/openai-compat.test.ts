@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { condenseByRule } from '../answer/condense.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
-import { AnswerService } from '../answer/service.ts';
+import { AnswerService, costUsd } from '../answer/service.ts';
 import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
 import { openApiPath } from '../api/openapi/spec.ts';
@@ -325,6 +325,59 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     expect(JSON.stringify(answer!.body.messages)).toContain(standalone);
     expect(completion.usage).toEqual({ prompt_tokens: 642, completion_tokens: 24, total_tokens: 666 });
     expect(completion.choices[0].message.content).toMatch(/every night \[1\]\.\n\nSources:\n\[1\]/);
+  });
+
+  it("records the rewrite call's tokens and cost in the chat completion's trace, streamed or not", async () => {
+    const prices = ragline.config.answer.prices;
+    const conversation = [
+      { role: 'user' as const, content: BACKUP_Q },
+      { role: 'assistant' as const, content: 'Stop Ragline and copy the data directory [1].' },
+      { role: 'user' as const, content: 'How often?' },
+    ];
+    const standalone = 'How often should backups of the embedded database run?';
+    const traceOf = async (requestId: string) => {
+      await llmOps.ledger.flush();
+      const res = await llmApp.request(`/v1/requests/${requestId}`, { headers: { authorization: `Bearer ${keys.a}` } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Json;
+    };
+
+    fake.enqueue(CHAT, respond.chat({ content: standalone }), respond.chat({ content: 'Backups should run every night [1].' }));
+    const completion = (await client(llmApp, keys.a!).chat.completions.create({ model: 'handbook', messages: conversation })) as Json;
+    const trace = await traceOf(completion.ragline.requestId);
+    // The fake reports 321 prompt and 12 completion tokens per call: one rewrite, one answer.
+    expect(trace.settings.condense).toEqual({
+      method: 'llm',
+      model: 'gpt-4o-mini',
+      promptTokens: 321,
+      completionTokens: 12,
+      costUsd: costUsd('gpt-4o-mini', { promptTokens: 321, completionTokens: 12 }, prices),
+    });
+    expect([trace.tokensIn, trace.tokensOut]).toEqual([completion.usage.prompt_tokens, completion.usage.completion_tokens]);
+    expect(trace.costUsd).toBeCloseTo(costUsd('gpt-4o-mini', { promptTokens: 642, completionTokens: 24 }, prices)!, 7);
+    expect(trace.costUsd).toBeGreaterThan(0);
+
+    fake.enqueue(CHAT, respond.chat({ content: standalone }), respond.chatStream(['Backups run ', 'every night [1].']));
+    const stream = await client(llmApp, keys.a!).chat.completions.create({ model: 'handbook', messages: conversation, stream: true });
+    let requestId = '';
+    for await (const chunk of stream) requestId ||= (chunk as Json).ragline?.requestId ?? '';
+    const streamed = await traceOf(requestId);
+    expect(streamed.settings.condense).toMatchObject({ method: 'llm', promptTokens: 321, completionTokens: 12 });
+    expect(streamed.tokensIn).toBeGreaterThan(321); // the rewrite's and the answer's own
+    expect(fake.to(CHAT)).toHaveLength(4);
+  });
+
+  it('records how a question was condensed when no rewrite call was made, with no tokens added', async () => {
+    const completion = (await client(extractiveApp, keys.a!).chat.completions.create({
+      model: 'handbook',
+      messages: [
+        { role: 'user', content: BACKUP_Q },
+        { role: 'user', content: 'How often should it run?' },
+      ],
+    })) as Json;
+    const trace = traces.find((t) => t.id === completion.ragline.requestId)!;
+    expect(trace.settings.condense).toEqual({ method: 'rule', model: null, promptTokens: 0, completionTokens: 0, costUsd: 0 });
+    expect([trace.tokensIn, trace.tokensOut]).toEqual([0, 0]);
   });
 
   it('passes response_format through: the content is the validated JSON object', async () => {

@@ -120,7 +120,7 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
 
       if (!body.stream) {
         try {
-          const answer = await queries.answer(context, resolve, request, upstream.signal);
+          const answer = await queries.answer(context, resolve, request, upstream.signal, condensed);
           if (answer.cache !== 'hit') await charge(answer.usage);
           // A JSON answer stays parseable: its citations are only in the fields, not appended.
           const footer = answer.structured === undefined ? sourcesFooter(answer.citations) : '';
@@ -141,7 +141,7 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
         }
       }
 
-      const events = queries.stream(context, resolve, request, upstream.signal);
+      const events = queries.stream(context, resolve, request, upstream.signal, condensed);
       // Retrieval runs before the response is committed, so its errors keep their status and shape.
       const first = await events.next();
       const includeUsage = Boolean(body.stream_options?.include_usage);
