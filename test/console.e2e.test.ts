@@ -10,7 +10,8 @@ import type { EvalReport } from '../eval/runner.ts';
 import type { TuneReport } from '../eval/tune.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { Tenancy } from '../facade/tenancy.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
+import { LocalEmbedder } from '../models/embedders/local.ts';
+import { TEST_MODEL_DIR, testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
@@ -377,7 +378,9 @@ describeShared('web console in Chromium: an answer streamed by an LLM in several
       openai: { apiKey: 'sk-test', baseUrl: fake.baseURL, chatModel: 'gpt-4o-mini' },
       answer: { generator: 'openai' },
     });
-    const ragline = await Ragline.open(config, { embedder: await testEmbedder() });
+    // A model of its own: the first suite's server.close() disposed the file's shared test embedder.
+    const embedder = await LocalEmbedder.load({ model: 'Xenova/all-MiniLM-L6-v2', dtype: 'fp32', modelDir: TEST_MODEL_DIR, batchSize: 32 });
+    const ragline = await Ragline.open(config, { embedder });
     const guide = await ragline.createCollection('guide');
     const pdf = fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', 'operations-handbook.pdf'));
     await ragline.ingest(guide, [{ source: 'operations-handbook.pdf', bytes: pdf, mime: 'application/pdf' }]);
