@@ -14,11 +14,13 @@ import { Tenancy } from '../facade/tenancy.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
 import { openPgliteStore } from '../store/pglite.ts';
+import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI } from './contract/fake-openai.ts';
 import { fakeChatGenerator } from './helpers/fake-llm.ts';
 import { pollUntil } from './helpers/poll.ts';
+import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
 import { describeShared } from './helpers/shared.ts';
 import { BOOTSTRAP_KEY, type Json, OPERATOR, jsonRequest } from './helpers/tenants.ts';
 
@@ -133,5 +135,42 @@ describeShared('batch questions and the LLM token budget', () => {
     // ... while another key of the same tenant still has its own budget.
     expect((await ask(keys.colleague!)).status).toBe(200);
     expect(fake.to(CHAT)).toHaveLength(3);
+  });
+});
+
+const describeOnPostgres = await describePostgres();
+
+describeOnPostgres('a deferred job on the Postgres server', () => {
+  let db: TempDatabase;
+  let store: SqlStore;
+
+  beforeAll(async () => {
+    db = await createScratchDatabase('job_deferral');
+    store = await openPostgresStore(db.url);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  it('goes back to the queue with its attempt given back and is not claimed again before its delay', async () => {
+    const collectionId = (await store.createCollection({ name: 'guide', embeddingModel: 'test', dimensions: 3 })).id;
+    const queue = JobQueue.forStore(store);
+    await queue.enqueueTasks(collectionId, BATCH_JOB_KIND, [{ source: 'batch:x#0', payload: {} }], { priority: -10 });
+    const job = (await queue.claim('worker-1'))!;
+    expect(job.attempts).toBe(1);
+    const reason = { code: 'rate_limited', message: 'budget spent' };
+    expect(await queue.requeue({ jobId: job.id, workerId: 'worker-1', attempt: job.attempts }, reason, 30_000)).toBe(true);
+    expect(await queue.claim('worker-2')).toBeNull();
+    const row = (
+      await store.db.query<{ state: string; attempts: number; wait_ms: number }>(
+        `SELECT state, attempts, (extract(epoch FROM run_after - now()) * 1000)::int AS wait_ms FROM ingest_jobs WHERE id = $1`,
+        [job.id],
+      )
+    ).rows[0]!;
+    expect(row).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(row.wait_ms).toBeGreaterThan(25_000);
+    expect(row.wait_ms).toBeLessThanOrEqual(30_000);
   });
 });
