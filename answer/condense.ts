@@ -20,6 +20,8 @@ export interface Condensed {
   method: 'none' | 'rule' | 'llm';
   /** Tokens of the rewrite call (zero without one). */
   usage: TokenUsage;
+  /** The model that rewrote the question (null without a rewrite call). */
+  model: string | null;
 }
 
 export interface Rewriter {
@@ -73,7 +75,7 @@ function transcript(turns: ChatTurn[]): string {
 /** `turns` ends with the user's question; earlier turns (if any) are what it may lean on. */
 export async function condenseQuestion(turns: ChatTurn[], options: CondenseOptions): Promise<Condensed> {
   const last = turns.at(-1)?.content.trim() ?? '';
-  if (turns.length < 2) return { question: last, method: 'none', usage: ZERO };
+  if (turns.length < 2) return { question: last, method: 'none', usage: ZERO, model: null };
   if (options.rewriter) {
     try {
       const result = await options.rewriter.rewrite(
@@ -90,12 +92,12 @@ export async function condenseQuestion(turns: ChatTurn[], options: CondenseOptio
         .replace(/^["'“]+|["'”]+$/g, '')
         .trim()
         .slice(0, MAX_QUESTION_CHARS);
-      if (question) return { question, method: 'llm', usage: result.usage };
+      if (question) return { question, method: 'llm', usage: result.usage, model: result.model };
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       logger.warn({ reason: err.reason, err: errorMessage(err) }, 'question rewrite failed: condensing by rule');
     }
   }
   const question = condenseByRule(turns);
-  return { question, method: question === last ? 'none' : 'rule', usage: ZERO };
+  return { question, method: question === last ? 'none' : 'rule', usage: ZERO, model: null };
 }

@@ -151,6 +151,9 @@ export interface AnswerServiceOptions {
 type Prices = Config['answer']['prices'];
 
 /** USD for the usage, from the price table: exact model name first, else the longest name it starts with. */
+/** A condensed question with the USD of its rewrite call (0 without one, null for a model without a price). */
+export type CondensedWithCost = Condensed & { costUsd: number | null };
+
 export function costUsd(model: string, usage: TokenUsage, prices: Prices): number | null {
   const key = prices[model]
     ? model
@@ -252,10 +255,11 @@ export class AnswerService {
   }
 
   /** A chat's last question made standalone: an LLM rewrite when one is configured (and compat.condense is auto), else the rule. */
-  condense(turns: ChatTurn[], signal?: AbortSignal): Promise<Condensed> {
+  async condense(turns: ChatTurn[], signal?: AbortSignal): Promise<CondensedWithCost> {
     const { condense, condenseMaxTokens } = this.backend.config.compat;
     const rewriter = condense === 'auto' && this.generator instanceof OpenAIChatGenerator ? this.generator : undefined;
-    return condenseQuestion(turns, { rewriter, maxTokens: condenseMaxTokens, signal });
+    const condensed = await condenseQuestion(turns, { rewriter, maxTokens: condenseMaxTokens, signal });
+    return { ...condensed, costUsd: condensed.model ? costUsd(condensed.model, condensed.usage, this.backend.config.answer.prices) : 0 };
   }
 
   parse(input: unknown): AnswerRequest {

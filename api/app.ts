@@ -116,7 +116,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
     }),
   );
 
-  const batches = options.batches ?? Batches.fromOperations(ragline, operations.queries);
+  const batches = options.batches ?? Batches.fromOperations(ragline, operations.queries, limits);
   // Interactive work marks itself so batch questions in this process wait for a quiet moment.
   const interactive: MiddlewareHandler = async (_c, next) => {
     batches.interactive.enter();

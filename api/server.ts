@@ -43,11 +43,12 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(limits));
   const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
   const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
-  const batches = Batches.fromOperations(ragline, operations.queries);
+  const requestLimits = RequestLimits.fromConfig(ragline.config);
+  // Batch questions answered here are charged to the same token counters as /answer.
+  const batches = Batches.fromOperations(ragline, operations.queries, requestLimits);
   const worker = options.inProcessWorker
     ? new JobWorker(queue, pipelineProcessor(ragline), { ...workerOptions, tasks: { [BATCH_JOB_KIND]: batches.processor() } }).start()
     : undefined;
-  const requestLimits = RequestLimits.fromConfig(ragline.config);
   operations.ledger.startPurging();
   const app = createApi(ragline, {
     queue,

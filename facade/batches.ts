@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { answerRequestSchema } from '../answer/service.ts';
+import { StructuredOutputError } from '../answer/structured.ts';
 import type { Config } from '../core/config.ts';
 import { RaglineError } from '../core/errors.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
-import { type TaskProcessor, classifyFailure } from '../ingest/jobs/worker.ts';
+import { JobDeferred, type TaskProcessor, classifyFailure } from '../ingest/jobs/worker.ts';
 import { type BatchItem, type BatchProgress, BatchStore } from '../store/batches.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
@@ -54,6 +55,16 @@ export interface BatchResultLine {
   error?: { code: string; message: string };
 }
 
+/**
+ * The LLM token budget /answer is held to (per key and per tenant, api/limits/request-limits.ts
+ * satisfies this): batch questions are checked and charged against the submitter's key through the
+ * same counters, so a batch cannot spend more of a key's budget than interactive answers could.
+ */
+export interface TokenBudget {
+  tokenBudget(identity: { keyId: string; tenantId: string }): Promise<{ allowed: boolean; state: { scope: string; resetSeconds: number } }>;
+  chargeTokens(identity: { keyId: string; tenantId: string }, tokens: number): Promise<void>;
+}
+
 export const BATCH_JOB_KIND = 'batch_question' as const;
 const RESULTS_PAGE = 200;
 
@@ -70,6 +81,7 @@ export class Batches {
     private readonly ragline: Ragline,
     private readonly queries: TracedQueries,
     readonly options: BatchOptions,
+    private readonly budget?: TokenBudget,
   ) {
     if (!(ragline.store instanceof SqlStore)) {
       throw new RaglineError('invalid_config', `batches need a SQL store (PGlite or Postgres), not ${ragline.store.kind}`);
@@ -77,8 +89,8 @@ export class Batches {
     this.store = new BatchStore(ragline.store.db);
   }
 
-  static fromOperations(ragline: Ragline, queries: TracedQueries): Batches {
-    return new Batches(ragline, queries, ragline.config.batches);
+  static fromOperations(ragline: Ragline, queries: TracedQueries, budget?: TokenBudget): Batches {
+    return new Batches(ragline, queries, ragline.config.batches, budget);
   }
 
   /** The batch, its questions and their jobs, all or nothing. */
@@ -138,6 +150,7 @@ export class Batches {
       try {
         await this.answer(item, signal);
       } catch (err) {
+        if (err instanceof JobDeferred) throw err;
         const { error, permanent } = classifyFailure(err);
         // The last attempt (or one that can never succeed) writes the error into the results file.
         if (permanent || job.attempts >= job.maxAttempts) await this.store.finishItem(item.id, 'failed', null, { error });
@@ -153,7 +166,25 @@ export class Batches {
     if (!collection) throw new RaglineError('not_found', `collection "${batch.collectionName}" no longer exists`);
     // A fresh id per attempt: an attempt that died after tracing must not collide with the next.
     const ctx: RequestContext = { requestId: randomUUID(), tenantId: batch.tenantId, keyId: batch.keyId };
-    const response = await this.queries.answer(ctx, collection, { ...batch.settings, question: item.question }, signal);
+    const identity = { keyId: batch.keyId ?? `batch:${batch.id}`, tenantId: batch.tenantId };
+    const budget = await this.budget?.tokenBudget(identity);
+    if (budget && !budget.allowed) {
+      // Waits for the window to reset, in the queue rather than in a worker slot.
+      throw new JobDeferred(budget.state.resetSeconds * 1000, {
+        code: 'rate_limited',
+        message: `LLM token budget of the ${budget.state.scope} spent: the question waits ${budget.state.resetSeconds} s`,
+      });
+    }
+    const charge = (usage: { promptTokens: number; completionTokens: number }) =>
+      this.budget?.chargeTokens(identity, usage.promptTokens + usage.completionTokens);
+    let response: Awaited<ReturnType<TracedQueries['answer']>>;
+    try {
+      response = await this.queries.answer(ctx, collection, { ...batch.settings, question: item.question }, signal);
+    } catch (err) {
+      if (err instanceof StructuredOutputError) await charge(err.usage);
+      throw err;
+    }
+    if (response.cache !== 'hit') await charge(response.usage);
     await this.store.finishItem(item.id, 'succeeded', response.requestId, {
       answer: response.answer,
       kind: response.kind,

@@ -6,6 +6,7 @@ import {
   type AnswerRequestInput,
   type AnswerResponse,
   type AnswerService,
+  type CondensedWithCost,
 } from '../answer/service.ts';
 import { StructuredOutputError } from '../answer/structured.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
@@ -139,25 +140,25 @@ export class TracedQueries {
     collectionRef: CollectionSource,
     input: AnswerRequestInput,
     signal?: AbortSignal,
+    rewrite?: CondensedWithCost,
   ): Promise<TracedAnswer> {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
+    const record = (trace: Trace) => this.record(withRewrite(trace, rewrite));
     try {
       const { request, collection, key, cached, overrides } = await this.prepare(ctx, collectionRef, input, base);
       if (cached) {
-        this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
         this.answered(ctx, collection, request, cached);
         return { ...cached, requestId: ctx.requestId, cache: 'hit' };
       }
       const response = await this.answers.answer(collection, request, signal, overrides);
       if (key && !response.fallback) await this.cache!.set(key, response);
-      this.record(
-        this.answerTrace(base, response, { cacheHit: false, embedCostUsd: await this.embedCost(request.question, request.mode) }),
-      );
+      record(this.answerTrace(base, response, { cacheHit: false, embedCostUsd: await this.embedCost(request.question, request.mode) }));
       this.answered(ctx, collection, request, response);
       return { ...response, requestId: ctx.requestId, cache: key ? 'miss' : 'off' };
     } catch (err) {
-      this.recordError(base, err, started);
+      this.recordError(base, err, started, rewrite);
       throw err;
     }
   }
@@ -168,9 +169,11 @@ export class TracedQueries {
     collectionRef: CollectionSource,
     input: AnswerRequestInput,
     signal?: AbortSignal,
+    rewrite?: CondensedWithCost,
   ): AsyncGenerator<AnswerEvent> {
     const started = performance.now();
     const base = this.baseTrace(ctx, 'answer', typeof input?.question === 'string' ? input.question : '');
+    const record = (trace: Trace) => this.record(withRewrite(trace, rewrite));
     let finished = false;
     try {
       const { request, collection, key, cached, overrides } = await this.prepare(ctx, collectionRef, input, base);
@@ -181,7 +184,7 @@ export class TracedQueries {
           data: { chunks, confidence: cached.confidence, suspiciousChunks: cached.suspiciousChunks, questionFlag: cached.questionFlag },
         };
         yield { event: 'token', data: { delta: cached.answer } };
-        this.record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
+        record(this.answerTrace(base, cached, { cacheHit: true, totalMs: performance.now() - started }));
         this.answered(ctx, collection, request, cached);
         finished = true;
         yield { event: 'done', data: Object.assign(done, { requestId: ctx.requestId, cache: 'hit' as CacheStatus }) };
@@ -198,7 +201,7 @@ export class TracedQueries {
         }
         const response: AnswerResponse = { ...event.data, chunks };
         if (key && !response.fallback) await this.cache!.set(key, response);
-        this.record(
+        record(
           this.answerTrace(base, response, {
             cacheHit: false,
             firstTokenMs,
@@ -213,7 +216,7 @@ export class TracedQueries {
         };
       }
     } catch (err) {
-      if (!finished) this.recordError(base, err, started);
+      if (!finished) this.recordError(base, err, started, rewrite);
       throw err;
     }
   }
@@ -367,11 +370,11 @@ export class TracedQueries {
     this.recordError(base, err, performance.now());
   }
 
-  private recordError(base: Trace, err: unknown, started: number): void {
+  private recordError(base: Trace, err: unknown, started: number, rewrite?: CondensedWithCost): void {
     const code = err instanceof RaglineError ? err.code : 'internal';
     // A structured answer that failed validation twice still spent the tokens of both calls.
     const spent = err instanceof StructuredOutputError ? { tokensIn: err.usage.promptTokens, tokensOut: err.usage.completionTokens } : {};
-    this.record({ ...base, ...spent, totalMs: round(performance.now() - started), outcome: `error:${code}` });
+    this.record(withRewrite({ ...base, ...spent, totalMs: round(performance.now() - started), outcome: `error:${code}` }, rewrite));
   }
 
   private record(trace: Trace): void {
@@ -383,6 +386,36 @@ export class TracedQueries {
     }
   }
 }
+
+/**
+ * A chat completion's question rewrite (answer/condense.ts) is part of the request: its tokens and
+ * cost are added to the trace's, and `settings.condense` says how the question was made standalone
+ * and what that call alone spent. Without a rewrite the trace is left as it is.
+ */
+function withRewrite(trace: Trace, rewrite: CondensedWithCost | undefined): Trace {
+  if (!rewrite) return trace;
+  const { promptTokens, completionTokens } = rewrite.usage;
+  // A trace that spent nothing itself (a failure before generation) costs what the rewrite cost.
+  const ownCost = trace.tokensIn + trace.tokensOut > 0 ? trace.costUsd : 0;
+  const rewroteWithTokens = promptTokens + completionTokens > 0;
+  const costUsd = !rewroteWithTokens
+    ? trace.costUsd
+    : ownCost === null || rewrite.costUsd === null
+      ? null
+      : round8(ownCost + rewrite.costUsd);
+  return {
+    ...trace,
+    tokensIn: trace.tokensIn + promptTokens,
+    tokensOut: trace.tokensOut + completionTokens,
+    costUsd,
+    settings: {
+      ...trace.settings,
+      condense: { method: rewrite.method, model: rewrite.model, promptTokens, completionTokens, costUsd: rewrite.costUsd },
+    },
+  };
+}
+
+const round8 = (n: number) => Math.round(n * 1e8) / 1e8;
 
 /** What a refused request's trace keeps of it: enough to see why, bounded whatever the body was. */
 const REJECTED_QUESTION_CHARS = 2_000;

@@ -140,6 +140,20 @@ export class ConfigStore {
     return rows.map(toVersion);
   }
 
+  /**
+   * The config names of several collections at once (for the OpenAI model list), each with the time
+   * of its first version, at most `limit` rows, ordered by collection and name.
+   */
+  async namesOf(collectionIds: string[], limit: number): Promise<{ collectionId: string; name: string; createdAt: string }[]> {
+    if (collectionIds.length === 0) return [];
+    const { rows } = await this.db.query(
+      `SELECT collection_id, name, min(created_at) AS created_at FROM collection_configs
+       WHERE collection_id = ANY($1::uuid[]) GROUP BY collection_id, name ORDER BY collection_id, name LIMIT $2`,
+      [collectionIds, limit],
+    );
+    return rows.map((r) => ({ collectionId: String(r.collection_id), name: String(r.name), createdAt: iso(r.created_at) }));
+  }
+
   async activeName(collectionId: string): Promise<string | null> {
     const { rows } = await this.db.query<{ name: string }>('SELECT name FROM collection_active_configs WHERE collection_id = $1', [
       collectionId,

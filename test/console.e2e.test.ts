@@ -10,7 +10,9 @@ import type { EvalReport } from '../eval/runner.ts';
 import type { TuneReport } from '../eval/tune.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { Tenancy } from '../facade/tenancy.ts';
-import { testEmbedder } from '../testkit/embedder.ts';
+import { LocalEmbedder } from '../models/embedders/local.ts';
+import { TEST_MODEL_DIR, testEmbedder } from '../testkit/embedder.ts';
+import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 
 /**
@@ -351,5 +353,96 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     await page.getByLabel('New collection name').fill('not-allowed');
     await page.getByRole('button', { name: 'Create collection' }).click();
     await expect.poll(() => page.locator('p.status.error').first().textContent()).toMatch(/needs the admin role; the key is a reader/);
+  });
+});
+
+/**
+ * The Ask page with a model that writes: the answer service streams from a local OpenAI-compatible
+ * fake (the real SDK-based generator) in several deltas with a pause between them, so the browser
+ * receives and shows the answer piece by piece before the verified citation, model, tokens and cost.
+ */
+describeShared('web console in Chromium: an answer streamed by an LLM in several deltas', () => {
+  const fake = new FakeOpenAI();
+  const DELTAS = ['To back up Ragline, ', 'stop it ', 'and copy ', 'the whole data directory ', 'to the backup server [1].'];
+  let tmp: string;
+  let server: RunningServer;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    await fake.start();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-console-llm-'));
+    const config = configSchema.parse({
+      dataDir: path.join(tmp, 'data'),
+      server: { rateLimitPerMinute: 100_000 },
+      openai: { apiKey: 'sk-test', baseUrl: fake.baseURL, chatModel: 'gpt-4o-mini' },
+      answer: { generator: 'openai' },
+    });
+    // A model of its own: the first suite's server.close() disposed the file's shared test embedder.
+    const embedder = await LocalEmbedder.load({ model: 'Xenova/all-MiniLM-L6-v2', dtype: 'fp32', modelDir: TEST_MODEL_DIR, batchSize: 32 });
+    const ragline = await Ragline.open(config, { embedder });
+    const guide = await ragline.createCollection('guide');
+    const pdf = fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', 'operations-handbook.pdf'));
+    await ragline.ingest(guide, [{ source: 'operations-handbook.pdf', bytes: pdf, mime: 'application/pdf' }]);
+    server = await startServer(ragline, { host: '127.0.0.1', port: 0, inProcessWorker: true, worker: { pollMs: 50 } });
+    context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+      executablePath: CHROMIUM,
+      args: ARGS,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.close();
+    await fake.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('shows the answer growing over several token events, then state, model, tokens, cost and a citation that opens its chunk', async () => {
+    fake.enqueue('/v1/chat/completions', respond.chatStream(DELTAS, { gapMs: 150 }));
+    await page.goto(`${server.url}/#/ask`);
+    await page.locator('h1').waitFor();
+    // Every length the answer's text goes through, recorded in the page as the DOM changes.
+    await page.evaluate(() => {
+      // biome-ignore lint/suspicious/noExplicitAny: runs in the page (no DOM types here)
+      const g = globalThis as any;
+      g.answerLengths = [];
+      const answer = g.document.querySelector('.answer');
+      new g.MutationObserver(() => g.answerLengths.push(answer.textContent.length)).observe(answer, {
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
+    });
+    await page.getByLabel('Question').fill(QUESTION);
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    await page.locator('[data-fact="state"]').waitFor({ timeout: 60_000 });
+
+    // retrieval + one event per delta + done
+    expect(Number(await page.locator('.answer').getAttribute('data-events'))).toBe(DELTAS.length + 2);
+    const lengths = (await page.evaluate(() => (globalThis as unknown as { answerLengths: number[] }).answerLengths)).filter((n) => n > 0);
+    const growing = lengths.filter((n, i) => i === 0 || n > lengths[i - 1]!);
+    expect(growing.length, `lengths seen: ${lengths.join(', ')}`).toBeGreaterThanOrEqual(DELTAS.length);
+    expect(lengths.at(-1)).toBe(DELTAS.join('').length);
+
+    expect(await page.locator('[data-fact="state"]').textContent()).toBe('grounded');
+    expect(await page.locator('[data-fact="model"]').textContent()).toBe('gpt-4o-mini');
+    // The fake reports 222 prompt tokens and one completion token per delta; gpt-4o-mini's price from the table.
+    expect(await page.locator('[data-fact="tokens"]').textContent()).toBe(`222 in / ${DELTAS.length} out`);
+    expect(await page.locator('[data-fact="cost"]').textContent()).toBe('$0.000036');
+
+    const marker = page.locator('.answer button.cite');
+    expect(await marker.count()).toBe(1);
+    const cited = await marker.getAttribute('data-chunk-id');
+    await marker.click();
+    await expect.poll(() => page.locator('.cited blockquote').getAttribute('data-chunk-id')).toBe(cited);
+    expect(await page.locator('.cited .meta').textContent()).toMatch(/^operations-handbook\.pdf · page 1\b/);
+    expect(await page.locator('.cited blockquote').textContent()).toMatch(/data directory/);
+    // The prompt the fake received held that chunk as document 1: the marker names what the model was shown.
+    expect(documentIdContaining(fake.to('/v1/chat/completions')[0]!.body, 'data directory')).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, 'ask-llm-stream.png'), fullPage: true });
   });
 });

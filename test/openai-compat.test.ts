@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { condenseByRule } from '../answer/condense.ts';
 import { ExtractiveGenerator } from '../answer/generators/extractive.ts';
-import { AnswerService } from '../answer/service.ts';
+import { AnswerService, costUsd } from '../answer/service.ts';
 import { createApi } from '../api/app.ts';
 import { RequestLimits } from '../api/limits/request-limits.ts';
 import { openApiPath } from '../api/openapi/spec.ts';
@@ -153,17 +153,23 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     traces.length = 0;
   });
 
-  it("lists the caller's collections as models, narrowed by the key's collections", async () => {
+  it("lists the caller's collections, and each one's named configs as collection:config, as models, narrowed by the key's collections", async () => {
     const ids = async (key: string) => (await client(extractiveApp, key).models.list()).data.map((m) => m.id).sort();
-    expect(await ids(keys.a!)).toEqual(['alpha-only', 'handbook']);
-    expect(await ids(keys.aHandbookOnly!)).toEqual(['handbook']);
+    expect(await ids(keys.a!)).toEqual(['alpha-only', 'handbook', 'handbook:cheap']);
+    expect(await ids(keys.aHandbookOnly!)).toEqual(['handbook', 'handbook:cheap']);
+    // Team B's collection is also called handbook, but the config belongs to team A's.
     expect(await ids(keys.b!)).toEqual(['handbook']);
     const model = await client(extractiveApp, keys.a!).models.retrieve('handbook');
     expect(model).toMatchObject({ id: 'handbook', object: 'model', owned_by: 'team-a' });
-    await expect(client(extractiveApp, keys.aHandbookOnly!).models.retrieve('alpha-only')).rejects.toMatchObject({
-      status: 404,
-      code: 'model_not_found',
-    });
+    const configModel = await client(extractiveApp, keys.aHandbookOnly!).models.retrieve('handbook:cheap');
+    expect(configModel).toMatchObject({ id: 'handbook:cheap', object: 'model', owned_by: 'team-a', created: expect.any(Number) });
+    for (const [key, id] of [
+      [keys.aHandbookOnly!, 'alpha-only'],
+      [keys.a!, 'handbook:ghost'],
+      [keys.b!, 'handbook:cheap'],
+    ] as const) {
+      await expect(client(extractiveApp, key).models.retrieve(id), id).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    }
   });
 
   it('answers a chat completion with the citations appended as Sources and in `citations`', async () => {
@@ -321,6 +327,59 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     expect(completion.choices[0].message.content).toMatch(/every night \[1\]\.\n\nSources:\n\[1\]/);
   });
 
+  it("records the rewrite call's tokens and cost in the chat completion's trace, streamed or not", async () => {
+    const prices = ragline.config.answer.prices;
+    const conversation = [
+      { role: 'user' as const, content: BACKUP_Q },
+      { role: 'assistant' as const, content: 'Stop Ragline and copy the data directory [1].' },
+      { role: 'user' as const, content: 'How often?' },
+    ];
+    const standalone = 'How often should backups of the embedded database run?';
+    const traceOf = async (requestId: string) => {
+      await llmOps.ledger.flush();
+      const res = await llmApp.request(`/v1/requests/${requestId}`, { headers: { authorization: `Bearer ${keys.a}` } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Json;
+    };
+
+    fake.enqueue(CHAT, respond.chat({ content: standalone }), respond.chat({ content: 'Backups should run every night [1].' }));
+    const completion = (await client(llmApp, keys.a!).chat.completions.create({ model: 'handbook', messages: conversation })) as Json;
+    const trace = await traceOf(completion.ragline.requestId);
+    // The fake reports 321 prompt and 12 completion tokens per call: one rewrite, one answer.
+    expect(trace.settings.condense).toEqual({
+      method: 'llm',
+      model: 'gpt-4o-mini',
+      promptTokens: 321,
+      completionTokens: 12,
+      costUsd: costUsd('gpt-4o-mini', { promptTokens: 321, completionTokens: 12 }, prices),
+    });
+    expect([trace.tokensIn, trace.tokensOut]).toEqual([completion.usage.prompt_tokens, completion.usage.completion_tokens]);
+    expect(trace.costUsd).toBeCloseTo(costUsd('gpt-4o-mini', { promptTokens: 642, completionTokens: 24 }, prices)!, 7);
+    expect(trace.costUsd).toBeGreaterThan(0);
+
+    fake.enqueue(CHAT, respond.chat({ content: standalone }), respond.chatStream(['Backups run ', 'every night [1].']));
+    const stream = await client(llmApp, keys.a!).chat.completions.create({ model: 'handbook', messages: conversation, stream: true });
+    let requestId = '';
+    for await (const chunk of stream) requestId ||= (chunk as Json).ragline?.requestId ?? '';
+    const streamed = await traceOf(requestId);
+    expect(streamed.settings.condense).toMatchObject({ method: 'llm', promptTokens: 321, completionTokens: 12 });
+    expect(streamed.tokensIn).toBeGreaterThan(321); // the rewrite's and the answer's own
+    expect(fake.to(CHAT)).toHaveLength(4);
+  });
+
+  it('records how a question was condensed when no rewrite call was made, with no tokens added', async () => {
+    const completion = (await client(extractiveApp, keys.a!).chat.completions.create({
+      model: 'handbook',
+      messages: [
+        { role: 'user', content: BACKUP_Q },
+        { role: 'user', content: 'How often should it run?' },
+      ],
+    })) as Json;
+    const trace = traces.find((t) => t.id === completion.ragline.requestId)!;
+    expect(trace.settings.condense).toEqual({ method: 'rule', model: null, promptTokens: 0, completionTokens: 0, costUsd: 0 });
+    expect([trace.tokensIn, trace.tokensOut]).toEqual([0, 0]);
+  });
+
   it('passes response_format through: the content is the validated JSON object', async () => {
     fake.enqueue(CHAT, respond.chat({ content: '{"frequency": "every night [1]"}' }));
     const completion = (await client(llmApp, keys.a!).chat.completions.create({
@@ -348,6 +407,8 @@ describeShared('OpenAI-compatible facade (real openai SDK as the client)', () =>
     const checks: [Response, string, string, number][] = [
       [await request('/v1/models'), 'get', '/v1/models', 200],
       [await request('/v1/models/handbook'), 'get', '/v1/models/:model', 200],
+      [await request('/v1/models/handbook:cheap'), 'get', '/v1/models/:model', 200],
+      [await request('/v1/models/handbook:ghost'), 'get', '/v1/models/:model', 404],
       [await request('/v1/models/nope'), 'get', '/v1/models/:model', 404],
       [await request('/v1/chat/completions', { model: 'handbook', messages: ask(BACKUP_Q) }), 'post', '/v1/chat/completions', 200],
       [await request('/v1/chat/completions', { model: 'nope', messages: ask(BACKUP_Q) }), 'post', '/v1/chat/completions', 404],

@@ -41,12 +41,34 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
   app.get('/models', async (c) => {
     const principal = principalOf(c);
     const collections = (await ragline.store.listCollections(principal.tenantId)).filter((col) => mayUse(principal, col));
-    return c.json({ object: 'list', data: collections.map((col) => modelOf(col, principal.tenantId)) });
+    const configs =
+      (await queries.configs?.store.namesOf(
+        collections.map((col) => col.id),
+        MAX_CONFIG_MODELS,
+      )) ?? [];
+    const data = collections.flatMap((col) => [
+      modelOf(col.name, col.createdAt, principal.tenantId),
+      ...configs
+        .filter((cfg) => cfg.collectionId === col.id)
+        .map((cfg) => modelOf(`${col.name}:${cfg.name}`, cfg.createdAt, principal.tenantId)),
+    ]);
+    return c.json({ object: 'list', data });
   });
 
   app.get('/models/:model', async (c) => {
-    const collection = await collectionFor(c, ragline, c.req.param('model'));
-    return c.json(modelOf(collection, principalOf(c).tenantId));
+    const model = c.req.param('model');
+    const collection = await collectionFor(c, ragline, model);
+    const { config } = parseModel(model);
+    const tenantId = principalOf(c).tenantId;
+    if (!config) return c.json(modelOf(collection.name, collection.createdAt, tenantId));
+    const named = (await queries.configs?.store.namesOf([collection.id], MAX_CONFIG_MODELS))?.find((cfg) => cfg.name === config);
+    if (!named) {
+      throw new RaglineError('not_found', `the model "${model}" does not exist: the collection has no config "${config}"`, {
+        param: 'model',
+        openaiCode: 'model_not_found',
+      });
+    }
+    return c.json(modelOf(`${collection.name}:${named.name}`, named.createdAt, tenantId));
   });
 
   app.post(
@@ -98,7 +120,7 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
 
       if (!body.stream) {
         try {
-          const answer = await queries.answer(context, resolve, request, upstream.signal);
+          const answer = await queries.answer(context, resolve, request, upstream.signal, condensed);
           if (answer.cache !== 'hit') await charge(answer.usage);
           // A JSON answer stays parseable: its citations are only in the fields, not appended.
           const footer = answer.structured === undefined ? sourcesFooter(answer.citations) : '';
@@ -119,7 +141,7 @@ export function openAICompatRoutes(ragline: Ragline, queries: TracedQueries): Ho
         }
       }
 
-      const events = queries.stream(context, resolve, request, upstream.signal);
+      const events = queries.stream(context, resolve, request, upstream.signal, condensed);
       // Retrieval runs before the response is committed, so its errors keep their status and shape.
       const first = await events.next();
       const includeUsage = Boolean(body.stream_options?.include_usage);
@@ -169,13 +191,14 @@ function finishReasonOf(answer: Pick<AnswerResponse, 'kind'>): FinishReason {
   return answer.kind === 'refused' ? 'content_filter' : 'stop';
 }
 
-function modelOf(collection: Collection, tenantId: string) {
-  return {
-    id: collection.name,
-    object: 'model' as const,
-    created: Math.floor(Date.parse(collection.createdAt) / 1000),
-    owned_by: tenantId,
-  };
+/**
+ * `collection:config` entries the model list holds at most (beside every bare collection): the list
+ * stays one bounded query however many configs a tenant keeps.
+ */
+const MAX_CONFIG_MODELS = 1_000;
+
+function modelOf(id: string, createdAt: string, tenantId: string) {
+  return { id, object: 'model' as const, created: Math.floor(Date.parse(createdAt) / 1000), owned_by: tenantId };
 }
 
 /** The collection a model names, in the caller's tenant; otherwise OpenAI's 404 model_not_found. */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { AnswerService } from '../../answer/service.ts';
 import { RaglineError, notFound } from '../../core/errors.ts';
+import { RequestLimits } from '../../api/limits/request-limits.ts';
 import { BATCH_JOB_KIND, Batches, batchRequestSchema } from '../../facade/batches.ts';
 import { pipelineProcessor } from '../../facade/job-processor.ts';
 import { openOperations } from '../../facade/operations.ts';
@@ -73,8 +74,10 @@ export function register(program: Command) {
         const collection = await ragline.store.getCollection(ref, opts.tenant);
         if (!collection) throw notFound(`collection "${ref}" not found in tenant ${opts.tenant}`);
         const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
+        // --wait answers here: charged to the tenant's `cli` key through the API's token counters.
+        const budget = RequestLimits.fromConfig(config);
         try {
-          const batches = Batches.fromOperations(ragline, operations.queries);
+          const batches = Batches.fromOperations(ragline, operations.queries, budget);
           const context = { requestId: randomUUID(), tenantId: opts.tenant, keyId: 'cli' };
           let progress = await batches.submit(context, collection, parsed.data);
           if (opts.wait) progress = await runUntilDone(ragline, batches, progress);
@@ -84,6 +87,7 @@ export function register(program: Command) {
             console.error(`results: ragline batch results ${progress.id}${opts.tenant === 'default' ? '' : ` --tenant ${opts.tenant}`}`);
         } finally {
           await operations.close();
+          await budget.close();
         }
       });
     });

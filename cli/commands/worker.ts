@@ -5,6 +5,7 @@ import { logger } from '../../core/logger.ts';
 import { Ragline } from '../../facade/ragline.ts';
 import { pipelineProcessor } from '../../facade/job-processor.ts';
 import { AnswerService } from '../../answer/service.ts';
+import { RequestLimits } from '../../api/limits/request-limits.ts';
 import { BATCH_JOB_KIND, Batches } from '../../facade/batches.ts';
 import { openOperations } from '../../facade/operations.ts';
 import { JobQueue, queueOptionsFromLimits } from '../../ingest/jobs/queue.ts';
@@ -64,7 +65,9 @@ export function register(program: Command) {
         await ragline.embedder(); // fail now, not on the first job, when the model is missing
         // Batch questions are answered here too, traced (and handed off) like any answer.
         const operations = openOperations(ragline, AnswerService.fromConfig(ragline));
-        const batches = Batches.fromOperations(ragline, operations.queries);
+        // The same token counters as the API's /answer (shared through Redis when REDIS_URL is set).
+        const budget = RequestLimits.fromConfig(config);
+        const batches = Batches.fromOperations(ragline, operations.queries, budget);
         const worker = new JobWorker(JobQueue.forStore(ragline.store, queueOptionsFromLimits(config.limits)), pipelineProcessor(ragline), {
           jobDeadlineMs: config.limits.jobDeadlineMs,
           ...opts,
@@ -75,6 +78,7 @@ export function register(program: Command) {
         logger.info({ signal }, 'stopping: finishing the jobs in progress (send the signal again to quit at once)');
         await worker.stop(config.limits.shutdownGraceMs);
         await operations.close();
+        await budget.close();
       } finally {
         await ragline.close();
       }

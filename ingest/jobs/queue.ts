@@ -320,15 +320,17 @@ export class JobQueue {
 
   /**
    * Gives a running job back to the queue without counting the attempt: the worker stopped (shutdown),
-   * the job did nothing wrong, so the next start takes it at once with all its attempts left.
+   * or the job must wait (a spent token budget) — it did nothing wrong, so it keeps all its attempts
+   * and is claimable again after `delayMs`.
    */
-  async requeue(lease: Lease, error: JobError): Promise<boolean> {
+  async requeue(lease: Lease, error: JobError, delayMs = 0): Promise<boolean> {
     const { rows } = await this.db.query(
       `UPDATE ingest_jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), last_error = $4::jsonb,
-         locked_by = NULL, heartbeat_at = NULL, progress = '{"stage":"queued"}'::jsonb, run_after = now(),
+         locked_by = NULL, heartbeat_at = NULL, progress = '{"stage":"queued"}'::jsonb,
+         run_after = now() + $5::int * interval '1 millisecond',
          started_at = NULL, finished_at = NULL, updated_at = now()
        WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' RETURNING id`,
-      [lease.jobId, lease.workerId, lease.attempt, JSON.stringify(error)],
+      [lease.jobId, lease.workerId, lease.attempt, JSON.stringify(error), Math.max(0, Math.round(delayMs))],
     );
     return rows.length > 0;
   }

@@ -29,6 +29,21 @@ export class JobFailure extends Error {
   }
 }
 
+/**
+ * Not a failure: the job cannot run yet (e.g. its submitter's LLM token budget is spent). The worker
+ * puts it back in the queue with its attempt given back, claimable after `delayMs`, and its slot
+ * moves on to other work instead of waiting.
+ */
+export class JobDeferred extends Error {
+  constructor(
+    readonly delayMs: number,
+    readonly reason: JobError,
+  ) {
+    super(reason.message);
+    this.name = 'JobDeferred';
+  }
+}
+
 /** Failures that will happen again on every attempt; anything else (database, model, crash) is retried. */
 const PERMANENT_CODES = new Set([
   'bad_request',
@@ -240,6 +255,11 @@ export class JobWorker {
       await beats;
       const { error, permanent } = classifyFailure(err);
       try {
+        if (err instanceof JobDeferred) {
+          const requeued = await this.queue.requeue(lease, err.reason, err.delayMs);
+          log.info({ reason: err.reason, delayMs: err.delayMs, requeued }, 'job deferred; queued again');
+          return;
+        }
         if (error.code === SHUTDOWN_CODE && this.stopping) {
           // Not the job's fault: back in the queue with the attempt given back, so shutdowns never use up its retries.
           const requeued = await this.queue.requeue(lease, error);
