@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FrequencyDelta } from '../store/sparse-frequencies.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { DEFAULT_BM25_OPTIONS, type Bm25Options } from './bm25.ts';
 
@@ -133,4 +134,29 @@ export class CorpusFrequencies implements DocumentFrequencies, FieldLengthStats 
   frequency(field: SparseField, term: string): number {
     return this.counts[field].get(term) ?? 0;
   }
+}
+
+/**
+ * How adding `added` and removing `removed` chunks (analyzed) changes a collection's frequencies:
+ * what store/sparse-frequencies.ts applies in SQL when a document is written or deleted.
+ */
+export function frequencyDelta(added: Record<SparseField, string[]>[], removed: Record<SparseField, string[]>[] = []): FrequencyDelta {
+  const termCount: Record<SparseField, number> = { title: 0, text: 0 };
+  const changes = new Map<string, { field: SparseField; term: string; chunks: number }>();
+  const count = (chunks: Record<SparseField, string[]>[], sign: 1 | -1) => {
+    for (const terms of chunks) {
+      for (const field of FIELDS) {
+        termCount[field] += sign * terms[field].length;
+        for (const term of new Set(terms[field])) {
+          const key = `${field}\u0000${term}`;
+          const change = changes.get(key) ?? { field, term, chunks: 0 };
+          change.chunks += sign;
+          changes.set(key, change);
+        }
+      }
+    }
+  };
+  count(added, 1);
+  count(removed, -1);
+  return { chunks: added.length - removed.length, termCount, terms: [...changes.values()].filter((c) => c.chunks !== 0) };
 }
