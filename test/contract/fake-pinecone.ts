@@ -55,7 +55,7 @@ class HttpError extends Error {
   }
 }
 
-const DATA_PATHS = ['/vectors/upsert', '/query', '/vectors/delete', '/vectors/fetch', '/describe_index_stats'] as const;
+const DATA_PATHS = ['/vectors/upsert', '/query', '/vectors/delete', '/vectors/fetch', '/vectors/list', '/describe_index_stats'] as const;
 export type FakePath = (typeof DATA_PATHS)[number] | '/indexes';
 
 type Scalar = string | number | boolean;
@@ -261,6 +261,8 @@ export class FakePinecone {
         return this.query(namespace, req.body);
       case 'POST /vectors/delete':
         return this.delete(namespace, req.body);
+      case 'GET /vectors/list':
+        return this.list(req.query);
       case 'GET /vectors/fetch':
         return this.fetch(req.query.get('namespace') ?? '', req.query.getAll('ids'));
       case 'POST /describe_index_stats':
@@ -379,6 +381,26 @@ export class FakePinecone {
       if (v) vectors[id] = v;
     }
     return { vectors, namespace, usage: { readUnits: 1 } };
+  }
+
+  /** Ids in id order, `limit` per page (default 100), continued by an opaque token. */
+  private list(query: URLSearchParams) {
+    const namespace = query.get('namespace') ?? '';
+    const limit = Number(query.get('limit') ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new HttpError(400, 'limit must be in 1..100');
+    const prefix = query.get('prefix') ?? '';
+    const after = query.get('paginationToken') ? Buffer.from(query.get('paginationToken')!, 'base64url').toString('utf8') : '';
+    const ids = this.vectors(namespace)
+      .map((v) => v.id)
+      .filter((id) => id.startsWith(prefix) && id > after)
+      .sort();
+    const page = ids.slice(0, limit);
+    return {
+      vectors: page.map((id) => ({ id })),
+      ...(ids.length > limit ? { pagination: { next: Buffer.from(page.at(-1)!, 'utf8').toString('base64url') } } : {}),
+      namespace,
+      usage: { readUnits: 1 },
+    };
   }
 
   private stats() {
