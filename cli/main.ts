@@ -12,6 +12,7 @@ import { register as registerServeCommand } from './commands/serve.ts';
 import { register as registerTuneCommand } from './commands/tune.ts';
 import { register as registerWorkerCommand } from './commands/worker.ts';
 import { register as registerReportCommand } from './commands/report.ts';
+import { register as registerReconcileCommand } from './commands/reconcile.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTuneCommand(program);
   registerTenancyCommands(program);
   registerReportCommand(program);
+  registerReconcileCommand(program);
   // Commands print only their output; logs (JSON on stderr) are for servers, workers and --verbose.
   const daemons = new Set(['serve', 'worker']);
   for (const command of program.commands) command.option('--verbose', 'log progress and diagnostics as JSON on stderr');
