@@ -283,6 +283,26 @@ describe('streamed uploads: limits are enforced while the body streams, and big 
     await nothingStored();
   });
 
+  it('a body that breaks off mid-file (client gone) is a 400 and leaves nothing behind', async () => {
+    const whole = multipartStream([{ name: 'broken.csv', size: 4 * MiB, piece: csvPiece }]);
+    const reader = whole.body.getReader();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent > 2 * MiB) {
+          controller.error(new Error('connection reset by the client'));
+          return;
+        }
+        const { value } = await reader.read();
+        sent += value!.byteLength;
+        controller.enqueue(value!);
+      },
+    });
+    const error = await expectErrorBody(await app.request('/v1/collections/kb/documents', streamedRequest(body)), 400, 'bad_request');
+    expect(error.message).toMatch(/connection reset by the client/);
+    await nothingStored();
+  });
+
   it('a 3 MiB file is stored in parts, read back byte for byte, and refused at ingest by maxDocumentChars with its 422 reason', async () => {
     const size = 3 * MiB;
     const stream = multipartStream([
