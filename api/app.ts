@@ -102,19 +102,19 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
       retryAfterSeconds: shed.retryAfterSeconds,
     }),
   );
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: server.maxUploadBytes,
-      onError: (c) =>
-        errorResponse(
-          c,
-          new RaglineError('payload_too_large', `request body exceeds the limit of ${server.maxUploadBytes} bytes`, {
-            maxBytes: server.maxUploadBytes,
-          }),
-        ),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: server.maxUploadBytes,
+    onError: (c) =>
+      errorResponse(
+        c,
+        new RaglineError('payload_too_large', `request body exceeds the limit of ${server.maxUploadBytes} bytes`, {
+          maxBytes: server.maxUploadBytes,
+        }),
+      ),
+  });
+  // Hono's body limit buffers a body sent without Content-Length whole; multipart uploads stream
+  // to disk instead and count the same limit themselves (api/routes/multipart-stream.ts).
+  app.use('/v1/*', (c, next) => (isMultipart(c.req.header('content-type')) ? next() : limitBody(c, next)));
 
   const batches = options.batches ?? Batches.fromOperations(ragline, operations.queries, limits);
   // Interactive work marks itself so batch questions in this process wait for a quiet moment.
@@ -150,3 +150,5 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   if (ragline.config.console.enabled) app.route('/', consoleRoutes());
   return app;
 }
+
+const isMultipart = (contentType: string | undefined) => /^multipart\/form-data/i.test(contentType ?? '');

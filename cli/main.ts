@@ -16,6 +16,7 @@ import { registerConfigCommands } from './commands/config.ts';
 import { registerExperimentCommands } from './commands/experiments.ts';
 import { register as registerHandoffCommands } from './commands/handoffs.ts';
 import { register as registerBatchCommands } from './commands/batch.ts';
+import { register as registerReconcileCommand } from './commands/reconcile.ts';
 
 /** Exit codes: 0 ok, 1 some work failed, 2 bad usage or configuration. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerExperimentCommands(program);
   registerHandoffCommands(program);
   registerBatchCommands(program);
+  registerReconcileCommand(program);
   // Commands print only their output; logs (JSON on stderr) are for servers, workers and --verbose.
   const daemons = new Set(['serve', 'worker']);
   for (const command of program.commands) command.option('--verbose', 'log progress and diagnostics as JSON on stderr');

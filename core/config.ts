@@ -201,6 +201,26 @@ export const configSchema = z.object({
       catchUpDelayMs: z.coerce.number().int().min(0).max(60_000).default(100),
     })
     .default({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 }),
+  /**
+   * Keyword search in a Pinecone sparse index (docs/scaleout.md). `local` is the in-process BM25;
+   * `pinecone` needs PINECONE_API_KEY plus the sparse index's name and data-plane URL. So far only
+   * `ragline reconcile` uses it: ingest and search still run the local BM25 (not wired yet).
+   */
+  sparse: z
+    .object({
+      backend: z.enum(['local', 'pinecone']).default('local'),
+      /** The sparse index (PINECONE_SPARSE_INDEX), separate from the dense PINECONE_INDEX. */
+      pineconeIndex: z.string().min(1).optional(),
+      /** Its data-plane URL (PINECONE_SPARSE_HOST). */
+      pineconeHost: z.string().url().optional(),
+      /** API key for the sparse index (PINECONE_SPARSE_API_KEY); by default PINECONE_API_KEY. */
+      pineconeApiKey: z.string().min(1).optional(),
+      /** Retries of a request Pinecone answers with 429, with doubling backoff. */
+      rateLimitRetries: z.coerce.number().int().min(0).max(20).default(5),
+      /** First backoff delay after a 429. */
+      retryDelayMs: positiveInt.max(60_000).default(500),
+    })
+    .default({ backend: 'local', rateLimitRetries: 5, retryDelayMs: 500 }),
   /** Requests in flight per route class before new ones get 503 + Retry-After (api/middleware/load-shedding.ts). 0 = unbounded. */
   loadShedding: z
     .object({
@@ -648,6 +668,12 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_BATCH_MAX_ATTEMPTS: ['batches', 'maxAttempts'],
   RAGLINE_BATCH_YIELD_QUIET_MS: ['batches', 'yieldQuietMs'],
   RAGLINE_BATCH_YIELD_MAX_WAIT_MS: ['batches', 'yieldMaxWaitMs'],
+  RAGLINE_SPARSE: ['sparse', 'backend'],
+  PINECONE_SPARSE_INDEX: ['sparse', 'pineconeIndex'],
+  PINECONE_SPARSE_HOST: ['sparse', 'pineconeHost'],
+  PINECONE_SPARSE_API_KEY: ['sparse', 'pineconeApiKey'],
+  RAGLINE_SPARSE_RATE_LIMIT_RETRIES: ['sparse', 'rateLimitRetries'],
+  RAGLINE_SPARSE_RETRY_DELAY_MS: ['sparse', 'retryDelayMs'],
   PINECONE_API_KEY: ['pinecone', 'apiKey'],
   PINECONE_INDEX: ['pinecone', 'index'],
   PINECONE_HOST: ['pinecone', 'host'],

@@ -4,7 +4,7 @@ import type { Ragline } from '../../facade/ragline.ts';
 import { documentNotFound, type Tenancy } from '../../facade/tenancy.ts';
 import { actorOf, principalOf, requireRole, scopedCollection } from '../access.ts';
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
-import { isTerminal } from '../../ingest/jobs/types.ts';
+import { type Job, isTerminal } from '../../ingest/jobs/types.ts';
 import { readQuery } from '../http-errors.ts';
 import { jobView } from './jobs.ts';
 import { readUploads } from './upload-body.ts';
@@ -30,8 +30,13 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, tenancy: Tenan
   app.post('/:id/documents', requireRole('writer'), async (c) => {
     const { wait } = readQuery(c, uploadQuerySchema);
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
-    const uploads = await readUploads(c, ragline.config.limits);
-    let jobs = await queue.enqueue(collection.id, uploads);
+    const batch = await readUploads(c, ragline.config);
+    let jobs: Job[];
+    try {
+      jobs = await queue.enqueue(collection.id, batch.uploads);
+    } finally {
+      await batch.discard();
+    }
     onEnqueued();
     // Stops polling when the client goes away; the jobs carry on regardless.
     if (wait > 0)

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import type { Limits } from '../../core/config.ts';
 import { RaglineError, notFound } from '../../core/errors.ts';
 import { SqlStore } from '../../store/sql-store.ts';
@@ -12,6 +13,7 @@ import {
   type JobResult,
   type JobState,
   type TaskInput,
+  type SpooledFile,
   type Upload,
   type UploadInput,
 } from './types.ts';
@@ -101,6 +103,44 @@ const columns = (prefix = '') => COLUMN_NAMES.map((c) => prefix + c).join(', ');
 const JOB_COLUMNS = columns();
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const EMPTY = Buffer.alloc(0);
+
+/** Size of one stored part of a spooled upload: small enough to keep the copy's memory flat. */
+export const UPLOAD_PART_BYTES = 1024 * 1024;
+
+/** Copies a spooled file into upload_parts one part at a time (never the whole file in memory). */
+async function storeParts(tx: SqlExecutor, uploadId: string, file: SpooledFile): Promise<void> {
+  let part = 0;
+  let stored = 0;
+  for await (const chunk of createReadStream(file.path, { highWaterMark: UPLOAD_PART_BYTES })) {
+    const bytes = chunk as Buffer;
+    await tx.query('INSERT INTO upload_parts (upload_id, part, bytes) VALUES ($1, $2, $3)', [uploadId, part, bytes]);
+    part += 1;
+    stored += bytes.byteLength;
+  }
+  // The spool file is ours alone; a size that moved means it was touched, and storing it would lie.
+  if (stored !== file.sizeBytes) throw new Error(`spooled upload changed size while stored (${stored} of ${file.sizeBytes} bytes)`);
+  await tx.query('UPDATE uploads SET parts = $2 WHERE id = $1', [uploadId, part]);
+}
+
+/** The bytes of an upload stored in parts, assembled into one buffer of the recorded size. */
+async function readParts(db: SqlExecutor, uploadId: string, parts: number, sizeBytes: number): Promise<Uint8Array> {
+  const whole = Buffer.alloc(sizeBytes);
+  let offset = 0;
+  for (let part = 0; part < parts; part++) {
+    const { rows } = await db.query<{ bytes: Uint8Array }>('SELECT bytes FROM upload_parts WHERE upload_id = $1 AND part = $2', [
+      uploadId,
+      part,
+    ]);
+    const bytes = rows[0]?.bytes;
+    if (!bytes || offset + bytes.byteLength > sizeBytes)
+      throw new Error(`upload ${uploadId} is missing part ${part} or has too many bytes`);
+    whole.set(bytes, offset);
+    offset += bytes.byteLength;
+  }
+  if (offset !== sizeBytes) throw new Error(`upload ${uploadId} holds ${offset} of its ${sizeBytes} bytes`);
+  return whole;
+}
 
 /**
  * The durable ingestion queue, in the same database as the documents. Every state change is one
@@ -149,10 +189,11 @@ export class JobQueue {
             u.mimeHint ?? null,
             u.title ?? null,
             JSON.stringify(u.metadata ?? {}),
-            asBuffer(u.bytes),
-            u.bytes.byteLength,
+            u.file ? EMPTY : asBuffer(u.bytes),
+            u.file ? u.file.sizeBytes : u.bytes.byteLength,
           ],
         );
+        if (u.file) await storeParts(tx, rows[0]!.id, u.file);
         const job = await tx.query(
           `INSERT INTO ingest_jobs (upload_id, collection_id, source, max_attempts, progress)
            VALUES ($1, $2, $3, $4, '{"stage":"queued"}'::jsonb) RETURNING ${JOB_COLUMNS}`,
@@ -242,7 +283,7 @@ export class JobQueue {
       mimeHint: (r.mime_hint as string | null) ?? null,
       title: (r.title as string | null) ?? null,
       metadata: (r.metadata as Record<string, unknown>) ?? {},
-      bytes: r.bytes as Uint8Array,
+      bytes: Number(r.parts) > 0 ? await readParts(this.db, String(r.id), Number(r.parts), Number(r.size_bytes)) : (r.bytes as Uint8Array),
       seq: Number(r.seq),
     };
   }

@@ -63,18 +63,30 @@ export interface TaskInput {
   payload: Record<string, unknown>;
 }
 
-/** What a client sends to be ingested; stored before any processing starts. */
-export interface UploadInput {
+/** A file the API wrote to a temporary file while the request streamed in (never held whole in memory). */
+export interface SpooledFile {
+  path: string;
+  sizeBytes: number;
+}
+
+interface UploadFields {
   source: string;
-  bytes: Uint8Array;
   mimeHint?: string;
   title?: string;
   metadata?: Record<string, unknown>;
 }
 
-export interface Upload extends Omit<UploadInput, 'mimeHint' | 'title'> {
+/**
+ * What a client sends to be ingested; stored before any processing starts. Either the bytes
+ * themselves (JSON bodies, the CLI) or a spooled file, which the queue copies into SQL in parts.
+ */
+export type UploadInput = UploadFields & ({ bytes: Uint8Array; file?: never } | { file: SpooledFile; bytes?: never });
+
+export interface Upload {
   id: string;
   collectionId: string;
+  source: string;
+  bytes: Uint8Array;
   mimeHint: string | null;
   title: string | null;
   metadata: Record<string, unknown>;

@@ -52,6 +52,14 @@ const DECLARED_ALIASES: Record<string, SupportedMime> = {
 /** Magic-byte results that are really text: file-type recognises XML, which XHTML pages start with. */
 const TEXTUAL_MAGIC = new Set(['application/xml', 'text/xml']);
 
+export interface DetectOptions {
+  /**
+   * Whether the whole file is UTF-8 text without NULs, when `bytes` is only its head (a streamed
+   * upload checks that while it arrives); by default it is judged from `bytes`.
+   */
+  isText?: boolean;
+}
+
 /**
  * Decides how to read a document. Binary formats are recognised by their magic bytes, which
  * win over names (a PDF named notes.txt is still a PDF); every other recognised binary is refused
@@ -60,12 +68,17 @@ const TEXTUAL_MAGIC = new Set(['application/xml', 'text/xml']);
  * reports it as corrupt if pdf.js cannot read it. Text must be valid UTF-8 without NULs; its
  * flavour comes from the declared MIME type, then the extension, then a look at the content.
  */
-export async function detectType(bytes: Uint8Array, source: string, declaredMime?: string): Promise<Detection> {
+export async function detectType(
+  bytes: Uint8Array,
+  source: string,
+  declaredMime?: string,
+  options: DetectOptions = {},
+): Promise<Detection> {
   const magic = await fileTypeFromBuffer(bytes);
   if (magic?.mime === PDF_MIME) return { mime: PDF_MIME, via: 'magic-bytes' };
   const byContainer = containerMime(magic?.mime, extensionOf(source));
   if (byContainer) return { mime: byContainer, via: 'magic-bytes' };
-  const isText = isUtf8Text(bytes);
+  const isText = options.isText ?? isUtf8Text(bytes);
   // Some signatures are two printable letters ("BM" is a bitmap): text that happens to start
   // with them is still text. Real binaries carry NULs or invalid UTF-8.
   if (magic && !TEXTUAL_MAGIC.has(magic.mime) && !isText) {

@@ -15,9 +15,15 @@ import { LocalServer } from './local-server.ts';
  * field loses results, as it may on the real service).
  */
 
+export interface SparseVector {
+  indices: number[];
+  values: number[];
+}
+
 export interface StoredVector {
   id: string;
   values: number[];
+  sparseValues?: SparseVector;
   metadata: Record<string, unknown>;
 }
 
@@ -34,6 +40,10 @@ export interface FakePineconeOptions {
   index?: string;
   dimension: number;
   metric?: 'cosine' | 'dotproduct' | 'euclidean';
+  /** A sparse index holds only sparseValues and answers sparseVector queries by dot product. */
+  vectorType?: 'dense' | 'sparse';
+  /** Upserted vectors become visible to queries only this long after the write (eventual consistency). */
+  consistencyDelayMs?: number;
 }
 
 class HttpError extends Error {
@@ -45,7 +55,7 @@ class HttpError extends Error {
   }
 }
 
-const DATA_PATHS = ['/vectors/upsert', '/query', '/vectors/delete', '/vectors/fetch', '/describe_index_stats'] as const;
+const DATA_PATHS = ['/vectors/upsert', '/query', '/vectors/delete', '/vectors/fetch', '/vectors/list', '/describe_index_stats'] as const;
 export type FakePath = (typeof DATA_PATHS)[number] | '/indexes';
 
 type Scalar = string | number | boolean;
@@ -152,6 +162,10 @@ export class FakePinecone {
   /** namespace → vector id → vector. */
   readonly namespaces = new Map<string, Map<string, StoredVector>>();
   private readonly failures = new Map<string, number[]>();
+  readonly vectorType: 'dense' | 'sparse';
+  consistencyDelayMs: number;
+  /** vector id (per namespace) → when its latest write becomes visible to queries. */
+  private readonly visibleAt = new Map<string, number>();
   private readonly server = new LocalServer((req, res) => void this.handle(req, res));
 
   constructor(options: FakePineconeOptions) {
@@ -159,6 +173,9 @@ export class FakePinecone {
     this.indexName = options.index ?? 'ragline-test';
     this.dimension = options.dimension;
     this.metric = options.metric ?? 'cosine';
+    this.vectorType = options.vectorType ?? 'dense';
+    this.consistencyDelayMs = options.consistencyDelayMs ?? 0;
+    if (this.vectorType === 'sparse') this.metric = 'dotproduct';
   }
 
   /** Base URL of both planes. */
@@ -244,6 +261,8 @@ export class FakePinecone {
         return this.query(namespace, req.body);
       case 'POST /vectors/delete':
         return this.delete(namespace, req.body);
+      case 'GET /vectors/list':
+        return this.list(req.query);
       case 'GET /vectors/fetch':
         return this.fetch(req.query.get('namespace') ?? '', req.query.getAll('ids'));
       case 'POST /describe_index_stats':
@@ -264,15 +283,24 @@ export class FakePinecone {
       tags: null,
       spec: { serverless: { cloud: 'aws', region: 'us-east-1', read_capacity: { mode: 'OnDemand', status: { state: 'Ready' } } } },
       status: { ready: true, state: 'Ready' },
-      vector_type: 'dense',
+      vector_type: this.vectorType,
     };
   }
 
   private upsert(namespace: string, vectors: unknown) {
     if (!Array.isArray(vectors) || !vectors.length) throw new HttpError(400, 'vectors must be a non-empty array');
     if (vectors.length > 1000) throw new HttpError(400, `at most 1000 vectors per upsert, got ${vectors.length}`);
-    const checked = vectors.map((v: unknown) => {
+    const checked = vectors.map((v: unknown): StoredVector => {
       if (!isPlainObject(v) || typeof v.id !== 'string' || !v.id) throw new HttpError(400, 'every vector needs an id');
+      if (this.vectorType === 'sparse') {
+        if (Array.isArray(v.values) && v.values.length) throw new HttpError(400, `vector ${v.id}: a sparse index takes no dense values`);
+        return {
+          id: v.id,
+          values: [],
+          sparseValues: checkSparse(`vector ${v.id}`, v.sparseValues),
+          metadata: checkMetadata(v.id, v.metadata),
+        };
+      }
       const values = v.values;
       if (!Array.isArray(values) || !values.every((x) => typeof x === 'number')) throw new HttpError(400, `vector ${v.id} has no values`);
       if (values.length !== this.dimension) {
@@ -282,31 +310,48 @@ export class FakePinecone {
     });
     let ns = this.namespaces.get(namespace);
     if (!ns) this.namespaces.set(namespace, (ns = new Map()));
-    for (const v of checked) ns.set(v.id, v);
+    const visible = Date.now() + this.consistencyDelayMs;
+    for (const v of checked) {
+      ns.set(v.id, v);
+      this.visibleAt.set(`${namespace}\u0000${v.id}`, visible);
+    }
     return { upsertedCount: checked.length };
   }
 
   private query(namespace: string, body: Record<string, unknown>) {
-    const { topK, vector, filter, includeValues, includeMetadata } = body;
+    const { topK, vector, sparseVector, filter, includeValues, includeMetadata } = body;
     if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > 10_000)
       throw new HttpError(400, 'topK must be in 1..10000');
     if ((includeValues || includeMetadata) && topK > 1000)
       throw new HttpError(400, 'topK must be <= 1000 with includeValues or includeMetadata');
-    if (!Array.isArray(vector) || vector.length !== this.dimension) {
-      throw new HttpError(
-        400,
-        `Vector dimension ${Array.isArray(vector) ? vector.length : 0} does not match the dimension of the index ${this.dimension}`,
-      );
+    let score: (v: StoredVector) => number;
+    if (this.vectorType === 'sparse') {
+      if (Array.isArray(vector) && vector.length) throw new HttpError(400, 'a sparse index is queried with sparseVector only');
+      const query = checkSparse('sparseVector', sparseVector);
+      score = (v) => sparseDot(query, v.sparseValues!);
+    } else {
+      if (!Array.isArray(vector) || vector.length !== this.dimension) {
+        throw new HttpError(
+          400,
+          `Vector dimension ${Array.isArray(vector) ? vector.length : 0} does not match the dimension of the index ${this.dimension}`,
+        );
+      }
+      score = (v) => cosine(vector as number[], v.values);
     }
+    const now = Date.now();
     const matches = this.vectors(namespace)
+      .filter((v) => (this.visibleAt.get(`${namespace}\u0000${v.id}`) ?? 0) <= now)
       .filter((v) => filter === undefined || evaluateFilter(v.metadata, filter))
-      .map((v) => ({ v, score: cosine(vector as number[], v.values) }))
+      .map((v) => ({ v, score: score(v) }))
+      // A sparse query matches only vectors sharing a dimension with it.
+      .filter(({ score }) => this.vectorType === 'dense' || score > 0)
       .sort((a, b) => b.score - a.score || (a.v.id < b.v.id ? -1 : 1))
       .slice(0, topK)
       .map(({ v, score }) => ({
         id: v.id,
         score,
         values: includeValues ? v.values : [],
+        ...(includeValues && v.sparseValues ? { sparseValues: v.sparseValues } : {}),
         ...(includeMetadata ? { metadata: v.metadata } : {}),
       }));
     return { results: [], matches, namespace, usage: { readUnits: 5 } };
@@ -338,9 +383,61 @@ export class FakePinecone {
     return { vectors, namespace, usage: { readUnits: 1 } };
   }
 
+  /** Ids in id order, `limit` per page (default 100), continued by an opaque token. */
+  private list(query: URLSearchParams) {
+    const namespace = query.get('namespace') ?? '';
+    const limit = Number(query.get('limit') ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new HttpError(400, 'limit must be in 1..100');
+    const prefix = query.get('prefix') ?? '';
+    const after = query.get('paginationToken') ? Buffer.from(query.get('paginationToken')!, 'base64url').toString('utf8') : '';
+    const ids = this.vectors(namespace)
+      .map((v) => v.id)
+      .filter((id) => id.startsWith(prefix) && id > after)
+      .sort();
+    const page = ids.slice(0, limit);
+    return {
+      vectors: page.map((id) => ({ id })),
+      ...(ids.length > limit ? { pagination: { next: Buffer.from(page.at(-1)!, 'utf8').toString('base64url') } } : {}),
+      namespace,
+      usage: { readUnits: 1 },
+    };
+  }
+
   private stats() {
     const namespaces = Object.fromEntries([...this.namespaces].map(([name, ns]) => [name, { vectorCount: ns.size }]));
     const total = [...this.namespaces.values()].reduce((n, ns) => n + ns.size, 0);
-    return { namespaces, dimension: this.dimension, indexFullness: 0, totalVectorCount: total, metric: this.metric, vectorType: 'dense' };
+    return {
+      namespaces,
+      dimension: this.dimension,
+      indexFullness: 0,
+      totalVectorCount: total,
+      metric: this.metric,
+      vectorType: this.vectorType,
+    };
   }
+}
+
+/** Pinecone's rules for sparse values: uint32 indices without repeats, as many finite values. */
+function checkSparse(what: string, sparse: unknown): SparseVector {
+  if (!isPlainObject(sparse) || !Array.isArray(sparse.indices) || !Array.isArray(sparse.values)) {
+    throw new HttpError(400, `${what}: sparse values need indices and values`);
+  }
+  const { indices, values } = sparse as { indices: unknown[]; values: unknown[] };
+  if (!indices.length || indices.length !== values.length)
+    throw new HttpError(400, `${what}: indices and values must be non-empty and of equal length`);
+  if (!indices.every((i) => Number.isInteger(i) && (i as number) >= 0 && (i as number) <= 0xffffffff)) {
+    throw new HttpError(400, `${what}: sparse indices must be uint32`);
+  }
+  if (new Set(indices).size !== indices.length) throw new HttpError(400, `${what}: sparse indices must be unique`);
+  if (!values.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new HttpError(400, `${what}: sparse values must be numbers`);
+  return { indices: indices as number[], values: values as number[] };
+}
+
+function sparseDot(a: SparseVector, b: SparseVector): number {
+  const weights = new Map(b.indices.map((index, i) => [index, b.values[i]!]));
+  let sum = 0;
+  a.indices.forEach((index, i) => {
+    sum += a.values[i]! * (weights.get(index) ?? 0);
+  });
+  return sum;
 }
