@@ -11,34 +11,13 @@ import { loadCorpus } from '../eval/probe/scifact.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
 import { Bm25Index } from '../retrieval/bm25.ts';
 import type { ChunkRecord } from '../store/types.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 import { realCorpus, realQueries } from './search.ts';
 
 const CAPPED = 32;
 
 function chunk(id: string, document: string, title: string, text: string): ChunkRecord {
-  const at = '2024-01-01T00:00:00.000Z';
-  return {
-    id,
-    collectionId: 'bench',
-    documentId: document,
-    ordinal: 0,
-    text,
-    tokenCount: 0,
-    pageStart: null,
-    pageEnd: null,
-    headingPath: [],
-    charStart: 0,
-    charEnd: text.length,
-    kind: 'text',
-    metadata: {},
-    documentVersion: 1,
-    source: document,
-    title,
-    mime: 'text/plain',
-    createdAt: at,
-    updatedAt: at,
-    documentMetadata: {},
-  };
+  return chunkRecord(id, text, { collectionId: 'bench', documentId: document, source: document, title });
 }
 
 /** ~200-word queries: the start of SciFact abstracts, as a user pasting a paragraph sends them. */

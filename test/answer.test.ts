@@ -16,7 +16,7 @@ import { loadConfig } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { FakeOpenAI, documentIdContaining, respond } from './contract/fake-openai.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Bm25Index, DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { matchesFilter, parseFilter } from '../store/filters.ts';
 import { tokenize } from '../retrieval/tokenize.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 import type { ChunkRecord } from '../store/types.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */

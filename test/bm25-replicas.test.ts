@@ -8,7 +8,7 @@ import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 import { pollUntil } from './helpers/poll.ts';
 import { createScratchDatabase, describePostgres, type TempDatabase } from './helpers/postgres.ts';
 

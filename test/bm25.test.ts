@@ -7,7 +7,7 @@ import type { SqlStore } from '../store/sql-store.ts';
 import type { ChunkInput, Collection, DocumentRecord } from '../store/types.ts';
 import { LUCENE_STOP_WORDS, createTokenizer, tokenize } from '../retrieval/tokenize.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 
 describe('tokenize', () => {
   it('lower-cases, splits on Unicode word boundaries, stems with Porter2', () => {

@@ -6,7 +6,7 @@ import type { ContextChunk } from '../answer/types.ts';
 import { loadConfig } from '../core/config.ts';
 import { Ragline } from '../facade/ragline.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { TEST_MODEL_DIR, describeShared } from './helpers/shared.ts';
 

@@ -3,7 +3,7 @@ import type { ContextChunk } from '../answer/types.ts';
 import { CURRENT_ANSWER_PROMPT, loadTemplate, renderAnswerPrompt } from '../answer/prompts/index.ts';
 import { detectInjection, flagInjections } from '../answer/prompts/injection.ts';
 import type { ChunkRecord } from '../store/types.ts';
-import { chunkRecord } from './helpers/chunks.ts';
+import { chunkRecord } from '../testkit/chunk-record.ts';
 
 const chunk = (id: string, text: string, extra: Partial<ChunkRecord> = {}) =>
   chunkRecord(id, text, { collectionId: 'c1', tokenCount: 30, source: `${id}.md`, mime: 'text/markdown', ...extra });

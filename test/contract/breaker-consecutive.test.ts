@@ -4,7 +4,7 @@ import { chatOptionsFromConfig } from '../../answer/generators/openai-chat.ts';
 import type { ContextChunk } from '../../answer/types.ts';
 import { configSchema } from '../../core/config.ts';
 import type { ProviderError } from '../../core/resilience.ts';
-import { chunkRecord } from '../helpers/chunks.ts';
+import { chunkRecord } from '../../testkit/chunk-record.ts';
 import { FakeOpenAI, respond } from './fake-openai.ts';
 
 /** Contract test: the real openai SDK against a fake that hangs, called one request at a time. */

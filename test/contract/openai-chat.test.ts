@@ -3,7 +3,7 @@ import { OpenAIChatGenerator, type OpenAIChatOptions } from '../../answer/genera
 import { countChatTokens, countTokens } from '../../models/tokenizers/tiktoken.ts';
 import type { ContextChunk, StreamEvent } from '../../answer/types.ts';
 import { CallAbortedError, ProviderError } from '../../core/resilience.ts';
-import { chunkRecord } from '../helpers/chunks.ts';
+import { chunkRecord } from '../../testkit/chunk-record.ts';
 import { FakeOpenAI, respond } from './fake-openai.ts';
 
 /** Contract tests: the real openai SDK, through our resilience layer, against a local fake of the API. */

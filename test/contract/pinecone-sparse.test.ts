@@ -5,7 +5,7 @@ import { loadBeir } from '../../eval/beir.ts';
 import { type Run, evaluateRun } from '../../eval/metrics.ts';
 import { Bm25Index } from '../../retrieval/bm25.ts';
 import { CorpusFrequencies, analyzeChunk, encodeChunk, encodeQuery } from '../../retrieval/sparse-bm25.ts';
-import { chunkRecord } from '../helpers/chunks.ts';
+import { chunkRecord } from '../../testkit/chunk-record.ts';
 import { FakePinecone } from './fake-pinecone.ts';
 
 /**

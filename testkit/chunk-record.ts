@@ -1,4 +1,4 @@
-import type { ChunkRecord } from '../../store/types.ts';
+import type { ChunkRecord } from '../store/types.ts';
 
 /**
  * A ChunkRecord for tests that need chunks without a store: the first and only chunk of a plain
