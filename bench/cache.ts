@@ -9,7 +9,7 @@ import { Ragline } from '../facade/ragline.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 
-export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}) {
+export async function runCacheBench(opts: { collectionCacheTtlMs?: number; hitRounds?: number } = {}) {
   const store = await openPgliteStore();
   const operationsConfig = opts.collectionCacheTtlMs === undefined ? {} : { collectionCacheTtlMs: opts.collectionCacheTtlMs };
   const ragline = await Ragline.open(configSchema.parse({ server: { rateLimitPerMinute: 1_000_000 }, operations: operationsConfig }), {
@@ -50,11 +50,17 @@ export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}
     miss.push(r.ms);
     missCpu.push(r.cpuMs);
   }
-  for (const q of questions) {
-    const r = await ask(q);
-    if (r.cache !== 'hit') throw new Error(`expected a hit for "${q}", got ${r.cache}`);
-    hit.push(r.ms);
-    hitCpu.push(r.cpuMs);
+  // The misses' traces are still queued for their batched INSERT; written now, they do not land
+  // inside the hits being timed (in service they would land in whichever request comes next).
+  await operations.ledger.flush();
+  // Several rounds, so that the p95 of the hits is not the third-slowest of only 50 requests.
+  for (let round = 0; round < (opts.hitRounds ?? 4); round++) {
+    for (const q of questions) {
+      const r = await ask(q);
+      if (r.cache !== 'hit') throw new Error(`expected a hit for "${q}", got ${r.cache}`);
+      hit.push(r.ms);
+      hitCpu.push(r.cpuMs);
+    }
   }
   const m = summarize(miss);
   const h = summarize(hit);
@@ -62,7 +68,7 @@ export async function runCacheBench(opts: { collectionCacheTtlMs?: number } = {}
   const hc = summarize(hitCpu);
   const ratio = m.p95 / h.p95;
   printTable(
-    `/answer (extractive), ${questions.length} questions, in-process HTTP, PGlite in memory; load average ${load[0]!.toFixed(1)} on ${os.cpus().length} cores`,
+    `/answer (extractive), ${questions.length} questions asked cold, then ${opts.hitRounds ?? 4} rounds of hits; in-process HTTP, PGlite in memory; load average ${load[0]!.toFixed(1)} on ${os.cpus().length} cores`,
     [
       { case: 'miss', n: m.n, p50_ms: m.p50, p95_ms: m.p95, mean_ms: m.mean, cpu_p50_ms: mc.p50, cpu_p95_ms: mc.p95 },
       { case: 'hit', n: h.n, p50_ms: h.p50, p95_ms: h.p95, mean_ms: h.mean, cpu_p50_ms: hc.p50, cpu_p95_ms: hc.p95 },

@@ -36,6 +36,7 @@ program
   .option('--collection-cache-ttl-ms <n>', '0 reads the collection version from SQL on every request (the old way)', (v) =>
     Number.parseInt(v, 10),
   )
+  .option('--hit-rounds <n>', 'times each question is asked again once cached', (v) => Number.parseInt(v, 10), 4)
   .action(async (opts) => (await import('./cache.ts')).runCacheBench(opts));
 
 program
