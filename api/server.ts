@@ -25,11 +25,15 @@ export interface ServerOptions {
   worker?: WorkerOptions;
   /** How long shutdown waits for in-flight requests and jobs before cutting them off (default RAGLINE_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
+  /** Log the open-mode warning (default true); the demo prints `openWarning` itself. */
+  logOpenWarning?: boolean;
 }
 
 export interface RunningServer {
   url: string;
   worker: JobWorker | undefined;
+  /** Why anyone who reaches this server is admin (no API keys), or null when keys exist. */
+  openWarning: string | null;
   /** Stops accepting connections, lets in-flight requests and jobs finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -38,7 +42,7 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
   const tenancy = Tenancy.for(ragline);
   const keysExist = ragline.config.server.apiKeys.length > 0 || (await tenancy.store.hasActiveKeys());
   const openWarning = checkOpenMode(options.host, keysExist, ragline.config.tenancy.allowOpen);
-  if (openWarning) logger.warn(openWarning);
+  if (openWarning && options.logOpenWarning !== false) logger.warn(openWarning);
   const { limits } = ragline.config;
   const queue = JobQueue.forStore(ragline.store, queueOptionsFromLimits(limits));
   const workerOptions = { jobDeadlineMs: limits.jobDeadlineMs, ...options.worker };
@@ -95,5 +99,5 @@ export async function startServer(ragline: Ragline, options: ServerOptions): Pro
       logger.info('ragline API stopped');
     })());
 
-  return { url, worker, close };
+  return { url, worker, openWarning, close };
 }

@@ -63,8 +63,9 @@ async function main() {
   console.log(`ingested in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   console.log('\n2. Serve the HTTP API');
-  const server = await startServer(ragline, { host: '127.0.0.1', port: 0, inProcessWorker: true });
+  const server = await startServer(ragline, { host: '127.0.0.1', port: 0, inProcessWorker: true, logOpenWarning: false });
   console.log(`listening on ${server.url}`);
+  if (server.openWarning) console.log(`note: ${server.openWarning}`);
   try {
     console.log(`\n3. POST /v1/collections/${COLLECTION}/search  "${QUESTION}"`);
     const search = await post(`${server.url}/v1/collections/${COLLECTION}/search`, { query: QUESTION, topK: 3 });
@@ -88,6 +89,7 @@ async function main() {
     console.log('\nCitations:');
     for (const c of answer.citations) console.log(`  [${c.marker}] ${c.source}${c.page ? ` p.${c.page}` : ''}: "${c.quote}"`);
     if (!answer.grounded) console.log('  (none: the documents do not cover this question)');
+    console.log('\nNext: `npm run ragline -- serve` keeps this data serving, with the web console at http://127.0.0.1:8787/');
   } finally {
     await server.close();
   }
