@@ -93,17 +93,22 @@ describeCrash('a batch survives its worker process being SIGKILLed (Postgres ser
       tasks: { [BATCH_JOB_KIND]: batches.processor() },
     }).start();
     await pollUntil(async () => (await batches.progress(batch.id, guide))?.state === 'completed', 'the batch completed', 300_000, 100);
+    // The killed process may have recorded its last answer but not finished that job: the batch is
+    // complete already, and the rescuer claims the job once its heartbeat is stale and closes it.
+    const jobStates = async () =>
+      (await store.db.query<{ state: string; locked_by: string }>("SELECT state, locked_by FROM ingest_jobs WHERE kind = 'batch_question'"))
+        .rows;
+    await pollUntil(async () => (await jobStates()).every((r) => r.state === 'succeeded'), 'every question job succeeded', 60_000, 100);
     await rescuer.stop();
 
     const lines: { position: number; state: string; kind: string; requestId: string }[] = [];
     for await (const line of batches.results(batch.id)) lines.push(JSON.parse(line));
     expect(lines.map((l) => [l.position, l.state, l.kind])).toEqual(QUESTIONS.map((_, i) => [i, 'succeeded', 'extractive']));
     for (const done of before) expect(lines[done.position]?.requestId).toBe(done.requestId);
-    // Every question's job ended succeeded, and the rescuer ran those the dead process had not finished.
-    const { rows } = await store.db.query<{ state: string; locked_by: string }>(
-      "SELECT state, locked_by FROM ingest_jobs WHERE kind = 'batch_question' ORDER BY created_at",
-    );
-    expect(rows.every((r) => r.state === 'succeeded')).toBe(true);
-    expect(rows.filter((r) => r.locked_by === 'rescuer').length).toBe(QUESTIONS.length - before.length);
+    // The rescuer ran every question the dead process had not answered, and at most the one job it
+    // was in the middle of closing (its answer kept: the requestIds above did not change).
+    const rescued = (await jobStates()).filter((r) => r.locked_by === 'rescuer').length;
+    expect(rescued).toBeGreaterThanOrEqual(QUESTIONS.length - before.length);
+    expect(rescued).toBeLessThanOrEqual(QUESTIONS.length - before.length + 1);
   });
 });
