@@ -355,18 +355,7 @@ export const chunkLookupSchema = z.object({
 
 export const chunkListSchema = z.object({
   document: z.object({ id: z.string(), source: z.string(), title: z.string(), chunkCount: z.number().int() }),
-  chunks: z.array(
-    z.object({
-      id: z.string(),
-      ordinal: z.number().int(),
-      headingPath: z.array(z.string()),
-      pageStart: nullableInt,
-      pageEnd: nullableInt,
-      tokenCount: z.number().int(),
-      kind: z.string(),
-      text: z.string(),
-    }),
-  ),
+  chunks: z.array(chunkViewSchema),
   ...pageFields,
 });
 
