@@ -5,14 +5,9 @@ import type { ChunkRecord } from '../../store/types.ts';
 import { documentNotFound } from '../../facade/tenancy.ts';
 import { scopedCollection } from '../access.ts';
 import { readQuery } from '../http-errors.ts';
+import { pageOf, pageQueryFields } from '../paging.ts';
 
-export const chunkListQuerySchema = (maxLimit: number) =>
-  z
-    .object({
-      limit: z.coerce.number().int().min(1).max(maxLimit).default(Math.min(100, maxLimit)),
-      offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-    })
-    .strict();
+export const chunkListQuerySchema = (maxLimit: number) => z.object(pageQueryFields(maxLimit, 100)).strict();
 
 export const MAX_CHUNK_IDS = 100;
 
@@ -57,13 +52,11 @@ export function documentChunkRoutes(ragline: Ragline, maxLimit: number): Hono {
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
     const document = await ragline.store.getDocument(collection.id, c.req.param('docId'));
     if (!document) throw documentNotFound(c.req.param('docId'), collection.name);
-    const chunks = await ragline.store.chunksOfDocuments(collection.id, [document.id]);
+    const { items, ...page } = pageOf(await ragline.store.chunksOfDocuments(collection.id, [document.id]), q);
     return c.json({
       document: { id: document.id, source: document.source, title: document.title, chunkCount: document.chunkCount },
-      chunks: chunks.slice(q.offset, q.offset + q.limit).map(chunkView),
-      limit: q.limit,
-      offset: q.offset,
-      nextOffset: chunks.length > q.offset + q.limit ? q.offset + q.limit : null,
+      chunks: items.map(chunkView),
+      ...page,
     });
   });
 

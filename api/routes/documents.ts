@@ -6,6 +6,7 @@ import { actorOf, principalOf, requireRole, scopedCollection } from '../access.t
 import type { JobQueue } from '../../ingest/jobs/queue.ts';
 import { type Job, isTerminal } from '../../ingest/jobs/types.ts';
 import { readQuery } from '../http-errors.ts';
+import { pageQueryFields, readPage } from '../paging.ts';
 import { jobView } from './jobs.ts';
 import { readUploads } from './upload-body.ts';
 
@@ -13,12 +14,7 @@ export const MAX_WAIT_SECONDS = 120;
 
 export const uploadQuerySchema = z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0) }).strict();
 
-export const documentListQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    offset: z.coerce.number().int().min(0).default(0),
-  })
-  .strict();
+export const documentListQuerySchema = z.object(pageQueryFields(500)).strict();
 
 /**
  * /v1/collections/:id/documents. Uploads are stored, then ingested by a worker: the answer is
@@ -53,13 +49,8 @@ export function documentRoutes(ragline: Ragline, queue: JobQueue, tenancy: Tenan
   app.get('/:id/documents', async (c) => {
     const q = readQuery(c, documentListQuerySchema);
     const collection = await scopedCollection(c, ragline, c.req.param('id'));
-    const documents = await ragline.store.listDocuments(collection.id, { limit: q.limit + 1, offset: q.offset });
-    return c.json({
-      documents: documents.slice(0, q.limit),
-      limit: q.limit,
-      offset: q.offset,
-      nextOffset: documents.length > q.limit ? q.offset + q.limit : null,
-    });
+    const { items, ...page } = await readPage(q, (limit, offset) => ragline.store.listDocuments(collection.id, { limit, offset }));
+    return c.json({ documents: items, ...page });
   });
 
   app.get('/:id/documents/:docId', async (c) => {

@@ -5,13 +5,13 @@ import { listTraces } from '../../store/ledger-list.ts';
 import { ledgerReport } from '../../store/ledger-report.ts';
 import { principalOf } from '../access.ts';
 import { readQuery } from '../http-errors.ts';
+import { pageQueryFields, readPage } from '../paging.ts';
 
 export const requestListQuerySchema = (maxLimit: number) =>
   z
     .object({
       kind: z.enum(['search', 'answer']).optional(),
-      limit: z.coerce.number().int().min(1).max(maxLimit).default(Math.min(50, maxLimit)),
-      offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+      ...pageQueryFields(maxLimit),
     })
     .strict();
 
@@ -28,13 +28,9 @@ export function requestListRoutes(ledger: RequestLedger, maxLimit: number): Hono
   app.get('/requests', async (c) => {
     const q = readQuery(c, listQuery);
     await ledger.flush(); // requests that just returned may still be buffered
-    const rows = await listTraces(ledger.store, { tenantId: principalOf(c).tenantId, kind: q.kind, limit: q.limit + 1, offset: q.offset });
-    return c.json({
-      requests: rows.slice(0, q.limit),
-      limit: q.limit,
-      offset: q.offset,
-      nextOffset: rows.length > q.limit ? q.offset + q.limit : null,
-    });
+    const tenantId = principalOf(c).tenantId;
+    const { items, ...page } = await readPage(q, (limit, offset) => listTraces(ledger.store, { tenantId, kind: q.kind, limit, offset }));
+    return c.json({ requests: items, ...page });
   });
 
   app.get('/report', async (c) => {
