@@ -2,12 +2,7 @@
  * Who is calling: set on the context by the auth middleware for every /v1 request, read by routes
  * (tenant scoping, roles), rate limits and the request ledger.
  */
-import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
-
 export type Role = 'admin' | 'writer' | 'reader';
-
-/** The tenant every resource belongs to when no tenant was named: bootstrap keys and open (keyless) servers use it. */
-export const DEFAULT_TENANT = DEFAULT_TENANT_ID;
 
 export interface Principal {
   /** The key's public id (never the secret); `bootstrap:<n>` for RAGLINE_API_KEYS, `anonymous` when auth is off. */

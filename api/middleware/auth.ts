@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { hashKey } from '../../core/api-keys.ts';
+import { DEFAULT_TENANT_ID, hashKey } from '../../core/api-keys.ts';
 import { RaglineError } from '../../core/errors.ts';
 import type { TenancyStore } from '../../store/tenancy.ts';
-import { DEFAULT_TENANT, type Principal } from '../principal.ts';
+import type { Principal } from '../principal.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -13,7 +13,7 @@ declare module 'hono' {
 }
 
 /** Everyone is this when no key exists at all (the server then listens on loopback only). */
-export const ANONYMOUS: Principal = { keyId: 'anonymous', tenantId: DEFAULT_TENANT, role: 'admin', collections: null };
+export const ANONYMOUS: Principal = { keyId: 'anonymous', tenantId: DEFAULT_TENANT_ID, role: 'admin', collections: null };
 
 export interface KeyResolverOptions {
   /** RAGLINE_API_KEYS: admins of the default tenant, and the only keys that may manage tenants. */
@@ -47,7 +47,8 @@ export class KeyResolver {
   async resolve(token: string): Promise<Resolution> {
     const presented = digest(token);
     const index = this.bootstrap.findIndex((known) => timingSafeEqual(known, presented));
-    if (index >= 0) return { principal: { keyId: `bootstrap:${index + 1}`, tenantId: DEFAULT_TENANT, role: 'admin', collections: null } };
+    if (index >= 0)
+      return { principal: { keyId: `bootstrap:${index + 1}`, tenantId: DEFAULT_TENANT_ID, role: 'admin', collections: null } };
     const record = await this.options.tenancy.findKeyByHash(hashKey(token));
     if (!record) return { error: 'invalid API key' };
     if (record.revokedAt) return { error: 'API key revoked' };

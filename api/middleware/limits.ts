@@ -3,7 +3,8 @@ import { RaglineError } from '../../core/errors.ts';
 import type { TokenUsage } from '../../answer/types.ts';
 import type { LimitState, RequestLimits } from '../limits/request-limits.ts';
 import { clientAddress } from '../access.ts';
-import { DEFAULT_TENANT, type Principal } from '../principal.ts';
+import { DEFAULT_TENANT_ID } from '../../core/api-keys.ts';
+import type { Principal } from '../principal.ts';
 import { ANONYMOUS } from './auth.ts';
 
 declare module 'hono' {
@@ -20,7 +21,7 @@ declare module 'hono' {
 export function limitIdentity(c: Context): Pick<Principal, 'keyId' | 'tenantId'> {
   const principal = c.get('principal');
   if (principal && principal.keyId !== ANONYMOUS.keyId) return { keyId: principal.keyId, tenantId: principal.tenantId };
-  return { keyId: `ip:${clientAddress(c)}`, tenantId: principal?.tenantId ?? DEFAULT_TENANT };
+  return { keyId: `ip:${clientAddress(c)}`, tenantId: principal?.tenantId ?? DEFAULT_TENANT_ID };
 }
 
 /** The IETF draft's separate fields (draft-ietf-httpapi-ratelimit-headers-06): limit, remaining, seconds to reset. */
