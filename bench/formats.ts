@@ -8,7 +8,7 @@ import { printTable, writeResults } from '../eval/results.ts';
 import { LOADER_LIMITS, loadDocument } from '../ingest/loaders/index.ts';
 import { ocrPdfPages } from '../ingest/loaders/pdf-ocr.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
-import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx } from '../testkit/format-fixtures.ts';
+import { makeDocx, makeEmail, makeEpub, makePptx, makeXlsx, textPng } from '../testkit/format-fixtures.ts';
 
 /** Text-layer pages whose OCR is compared with their text layer: prose, a form-like page, a table page. */
 const CER_PAGES: { file: string; page: number }[] = [
@@ -92,20 +92,13 @@ async function measureFormats(rounds: number) {
 
 /** A scanned-looking page: text drawn into a PNG, what a phone photo of a notice would be. */
 function notePng(): Uint8Array {
-  const canvas = createCanvas(1240, 400);
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = 'white';
-  ctx.fillRect(0, 0, 1240, 400);
-  ctx.fillStyle = 'black';
-  ctx.font = '36px sans-serif';
   const lines = [
     'Maintenance notice for building C',
     'The lifts are serviced on Tuesday 14 May',
     'from 08:00 to 12:30.',
     'Please use the east stairs meanwhile.',
   ];
-  lines.forEach((line, i) => ctx.fillText(line, 40, 70 + i * 80));
-  return new Uint8Array(canvas.toBuffer('image/png'));
+  return textPng(lines, { width: 1240, fontPx: 36 });
 }
 
 /** OCR through the loaders as uploads arrive: the shared scanned PDF and a PNG (one worker start each, included). */

@@ -4,17 +4,9 @@ import { createScratchDatabase, describePostgres, type TempDatabase } from './he
 import { killGroup, type RaglineProcess, spawnRagline } from './helpers/processes.ts';
 import { describeShared, SHARED_AVAILABLE } from './helpers/shared.ts';
 import type { Json } from './helpers/tenants.ts';
+import { EXPERIMENT_QUERY, EXPERIMENT_TEXTS } from './helpers/experiment-corpus.ts';
 
 const ADMIN_KEY = 'experiments-admin-key-0123456789';
-const TEXTS = [
-  'Reciprocal rank fusion combines the dense and keyword rankings.',
-  'Convex fusion mixes normalised scores with weights chosen per query.',
-  'Chunks are cut at semantic boundaries under a token cap.',
-  'The answer endpoint cites its sources with numbered markers.',
-  'Durable jobs are claimed by workers with skip locked.',
-  'Rate limits count requests per key and per tenant.',
-];
-const QUERY = 'fusion rankings chunks answer jobs limits';
 const TOP_K = { control: 2, wider: 4 } as const;
 
 interface Server extends RaglineProcess {
@@ -84,7 +76,7 @@ describeBoth('an experiment served by two `ragline serve` processes on one Postg
   it('gives each API key and each user the same variant, with its settings, on both processes', async () => {
     const [a, b] = servers as [Server, Server];
     expect((await call(a.url, ADMIN_KEY, 'POST', '/v1/collections', { name: 'guide' })).status).toBe(201);
-    for (const [i, text] of TEXTS.entries()) {
+    for (const [i, text] of EXPERIMENT_TEXTS.entries()) {
       const res = await call(a.url, ADMIN_KEY, 'POST', '/v1/collections/guide/documents?wait=60', { source: `doc-${i}.txt`, text });
       expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
       const jobId = res.body.jobs[0].id as string;
@@ -130,7 +122,7 @@ describeBoth('an experiment served by two `ragline serve` processes on one Postg
 
     const variantsSeen = new Map<string, string>();
     for (const subject of subjects) {
-      const body = { query: QUERY, ...(subject.user ? { user: subject.user } : {}) };
+      const body = { query: EXPERIMENT_QUERY, ...(subject.user ? { user: subject.user } : {}) };
       const variants: string[] = [];
       for (const server of [a, b, a]) {
         const res = await call(server.url, subject.key, 'POST', '/v1/collections/guide/search', body);

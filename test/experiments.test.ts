@@ -10,18 +10,9 @@ import { testEmbedder } from '../testkit/embedder.ts';
 import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
 import { SHARED_AVAILABLE } from './helpers/shared.ts';
 import type { Json } from './helpers/tenants.ts';
+import { EXPERIMENT_QUERY, EXPERIMENT_TEXTS } from './helpers/experiment-corpus.ts';
 
 const describeIt = await describePostgres();
-
-const TEXTS = [
-  'Reciprocal rank fusion combines the dense and keyword rankings.',
-  'Convex fusion mixes normalised scores with weights chosen per query.',
-  'Chunks are cut at semantic boundaries under a token cap.',
-  'The answer endpoint cites its sources with numbered markers.',
-  'Durable jobs are claimed by workers with skip locked.',
-  'Rate limits count requests per key and per tenant.',
-];
-const QUERY = 'fusion rankings chunks answer jobs limits';
 
 /**
  * Experiments over one Postgres database served by two independent Ragline instances (two
@@ -61,7 +52,7 @@ const QUERY = 'fusion rankings chunks answer jobs limits';
     const encoder = new TextEncoder();
     await instances[0]!.ragline.ingest(
       collection,
-      TEXTS.map((text, i) => ({ source: `doc-${i}.txt`, bytes: encoder.encode(text), mime: 'text/plain' })),
+      EXPERIMENT_TEXTS.map((text, i) => ({ source: `doc-${i}.txt`, bytes: encoder.encode(text), mime: 'text/plain' })),
     );
     const [a] = instances;
     for (const [name, topK] of [
@@ -128,7 +119,7 @@ const QUERY = 'fusion rankings chunks answer jobs limits';
 
     const seen = new Set<string>();
     for (let u = 0; u < 16; u++) {
-      const body = { query: QUERY, user: `user-${u}` };
+      const body = { query: EXPERIMENT_QUERY, user: `user-${u}` };
       const [fromA, fromB] = [
         await call(a!.app, 'POST', '/v1/collections/guide/search', body),
         await call(b!.app, 'POST', '/v1/collections/guide/search', body),
@@ -143,7 +134,7 @@ const QUERY = 'fusion rankings chunks answer jobs limits';
     expect([...seen].sort()).toEqual(['control', 'wider']);
 
     // A request naming a config is outside the experiment.
-    const named = await call(b!.app, 'POST', '/v1/collections/guide/search', { query: QUERY, user: 'user-1', config: 'wider' });
+    const named = await call(b!.app, 'POST', '/v1/collections/guide/search', { query: EXPERIMENT_QUERY, user: 'user-1', config: 'wider' });
     expect(await trace(b!.app, named.body.requestId)).toMatchObject({ configName: 'wider', experiment: null, variant: null });
   });
 
@@ -151,7 +142,10 @@ const QUERY = 'fusion rankings chunks answer jobs limits';
     const [a, b] = instances;
     for (let u = 0; u < 12; u++) {
       const app = u % 2 ? a!.app : b!.app;
-      const answer = await call(app, 'POST', '/v1/collections/guide/answer', { question: `How do ${QUERY} work?`, user: `rater-${u}` });
+      const answer = await call(app, 'POST', '/v1/collections/guide/answer', {
+        question: `How do ${EXPERIMENT_QUERY} work?`,
+        user: `rater-${u}`,
+      });
       expect(answer.status).toBe(200);
       const rating = u % 3 === 0 ? 'down' : 'up';
       await trace(app, answer.body.requestId);
@@ -183,7 +177,7 @@ const QUERY = 'fusion rankings chunks answer jobs limits';
     expect((await call(b!.app, 'POST', '/v1/collections/guide/experiments/topk/stop', { winner: 'wider' })).status).toBe(409);
 
     for (const user of ['user-0', 'user-1', 'user-2']) {
-      const res = await call(b!.app, 'POST', '/v1/collections/guide/search', { query: QUERY, user });
+      const res = await call(b!.app, 'POST', '/v1/collections/guide/search', { query: EXPERIMENT_QUERY, user });
       expect(res.body.hits).toHaveLength(4);
       expect(await trace(b!.app, res.body.requestId)).toMatchObject({ configName: 'wider', experiment: null });
     }

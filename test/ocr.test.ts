@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ragline } from '../facade/ragline.ts';
 import { loadDocument } from '../ingest/loaders/index.ts';
 import { ENGLISH_DATA_DIR } from '../ingest/loaders/ocr.ts';
+import { textPng } from '../testkit/format-fixtures.ts';
 import { raglineWithCollection, refusal } from './helpers/formats.ts';
 import { datasetPath, describeShared } from './helpers/shared.ts';
 
@@ -41,15 +42,8 @@ describe('OCR bounds', () => {
 
 describe('OCR of an image upload', () => {
   it('reads the text of a PNG and records the confidence', async () => {
-    const canvas = createCanvas(900, 160);
-    const ctx = canvas.getContext('2d');
-    ctx.fillStyle = 'white';
-    ctx.fillRect(0, 0, 900, 160);
-    ctx.fillStyle = 'black';
-    ctx.font = '40px sans-serif';
-    ctx.fillText('Invoice 7731 is due on Friday', 30, 70);
-    ctx.fillText('Total amount 4,250 euros', 30, 130);
-    const doc = await loadDocument(new Uint8Array(canvas.toBuffer('image/png')), 'scans/invoice.png');
+    const png = textPng(['Invoice 7731 is due on Friday', 'Total amount 4,250 euros']);
+    const doc = await loadDocument(png, 'scans/invoice.png');
     expect(doc.mime).toBe('image/png');
     expect(doc.text).toContain('Invoice 7731 is due on Friday');
     expect(doc.text).toContain('4,250');

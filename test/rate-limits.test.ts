@@ -18,7 +18,6 @@ import { testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI, respond } from './contract/fake-openai.ts';
 import { PROJECT_ROOT, describeShared } from './helpers/shared.ts';
 import { fakeChatGenerator } from './helpers/fake-llm.ts';
-import { testPrincipal } from './helpers/test-principal.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SETUP: Actor = { keyId: 'test:setup', tenantId: 'default', client: 'test' };
@@ -28,9 +27,15 @@ const RUN_PREFIX = `ragline-test:${randomUUID()}`;
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Json = Record<string, any>;
 
-const as = (keyId: string, tenant: string, extra: Record<string, string> = {}) => ({
-  headers: { 'X-Test-Key': keyId, 'X-Test-Tenant': tenant, ...extra },
-});
+/** Real API keys, one per caller name, each in its tenant; returns the secrets by caller name. */
+async function issueKeys(ragline: Ragline, callers: Record<string, string>): Promise<Record<string, string>> {
+  const tenancy = Tenancy.for(ragline);
+  for (const tenantId of new Set(Object.values(callers))) await tenancy.createTenant(SETUP, tenantId);
+  const secrets: Record<string, string> = {};
+  for (const [name, tenantId] of Object.entries(callers))
+    secrets[name] = (await tenancy.createKey(SETUP, { tenantId, role: 'writer', label: name })).key;
+  return secrets;
+}
 
 function config(limits: Partial<Config['rateLimits']>, server: Partial<Config['server']> = {}) {
   return configSchema.parse({
@@ -61,41 +66,44 @@ afterAll(async () => {
 
 describe('request limits per key, per tenant and global (in process)', () => {
   let ragline: Ragline;
+  /** A server with no key at all, so its callers are anonymous. */
+  let open: Ragline;
+  let secrets: Record<string, string>;
   beforeAll(async () => {
     ragline = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore() });
+    open = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore() });
+    secrets = await issueKeys(ragline, { a1: 'a', a2: 'a', b1: 'b', b2: 'b', h1: 'h' });
   });
   afterAll(async () => {
     await ragline?.close();
+    await open?.close();
   });
 
-  const appWith = (cfg: Config) => {
-    const app = new Hono();
-    app.use('/v1/*', testPrincipal());
-    app.route('/', createApi(Object.assign(Object.create(ragline), { config: cfg }) as Ragline, { limits: RequestLimits.fromConfig(cfg) }));
-    return app;
-  };
+  const appWith = (cfg: Config, on = ragline) =>
+    createApi(Object.assign(Object.create(on), { config: cfg }) as Ragline, { limits: RequestLimits.fromConfig(cfg) });
+  const as = (caller: string) => ({ headers: { Authorization: `Bearer ${secrets[caller]}` } });
 
   it('refuses a key over its limit, a tenant over its limit and the server over its limit, each naming its scope', async () => {
     const app = appWith(config({ tenantRequestsPerMinute: 5, globalRequestsPerMinute: 8 }, { rateLimitPerMinute: 3 }));
-    const get = (key: string, tenant: string) => app.request('/v1/collections', as(key, tenant));
+    const get = (caller: string) => app.request('/v1/collections', as(caller));
 
-    for (let i = 0; i < 3; i++) expect((await get('a1', 'A')).status).toBe(200);
-    const keyRefusal = await expect429(await get('a1', 'A'), 'key', 'requests');
+    for (let i = 0; i < 3; i++) expect((await get('a1')).status).toBe(200);
+    const keyRefusal = await expect429(await get('a1'), 'key', 'requests');
     expect(keyRefusal.details.limit).toBe(3);
 
     // a1's refused request did not count against tenant A: a2 still gets the tenant's last two.
-    expect((await get('a2', 'A')).status).toBe(200);
-    expect((await get('a2', 'A')).status).toBe(200);
-    expect((await expect429(await get('a2', 'A'), 'tenant', 'requests')).details.limit).toBe(5);
+    expect((await get('a2')).status).toBe(200);
+    expect((await get('a2')).status).toBe(200);
+    expect((await expect429(await get('a2'), 'tenant', 'requests')).details.limit).toBe(5);
 
     // Another tenant is unaffected, until the server as a whole has served 8.
-    for (let i = 0; i < 3; i++) expect((await get('b1', 'B')).status).toBe(200);
-    expect((await expect429(await get('b2', 'B'), 'global', 'requests')).details.limit).toBe(8);
+    for (let i = 0; i < 3; i++) expect((await get('b1')).status).toBe(200);
+    expect((await expect429(await get('b2'), 'global', 'requests')).details.limit).toBe(8);
   });
 
   it('sends RateLimit-Limit, -Remaining and -Reset for the counter closest to its limit', async () => {
     const app = appWith(config({ tenantRequestsPerMinute: 100, globalRequestsPerMinute: 1_000 }, { rateLimitPerMinute: 4 }));
-    const res = await app.request('/v1/collections', as('h1', 'H'));
+    const res = await app.request('/v1/collections', as('h1'));
     expect(res.status).toBe(200);
     expect([res.headers.get('ratelimit-limit'), res.headers.get('ratelimit-remaining')]).toEqual(['4', '3']);
     expect(Number(res.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
@@ -104,7 +112,10 @@ describe('request limits per key, per tenant and global (in process)', () => {
 
   it('counts anonymous callers (no principal) by API key or else by address', async () => {
     // Keyless callers from other hosts exist only on a server run with RAGLINE_ALLOW_OPEN=1.
-    const app = appWith({ ...config({}, { rateLimitPerMinute: 2 }), tenancy: { ...configSchema.parse({}).tenancy, allowOpen: true } });
+    const app = appWith(
+      { ...config({}, { rateLimitPerMinute: 2 }), tenancy: { ...configSchema.parse({}).tenancy, allowOpen: true } },
+      open,
+    );
     const from = (ip: string) => ({ incoming: { socket: { remoteAddress: ip } } });
     expect((await app.request('/v1/collections', {}, from('10.0.0.1'))).status).toBe(200);
     expect((await app.request('/v1/collections', {}, from('10.0.0.1'))).status).toBe(200);
@@ -140,15 +151,15 @@ describe('request limits per key, per tenant and global (in process)', () => {
 describeShared('LLM token budget on /answer (real model, real SDK against a fake LLM)', () => {
   const fake = new FakeOpenAI();
   let ragline: Ragline;
+  let secrets: Record<string, string>;
 
   beforeAll(async () => {
     await fake.start();
     ragline = await Ragline.open(configSchema.parse({}), { store: await openPgliteStore(), embedder: await testEmbedder() });
     // Callers of tenant t and u each ask about their own tenant's "ops" (another tenant's would be a 404).
-    const tenancy = Tenancy.for(ragline);
     const text = 'Backups\n\nTo back up the embedded database, stop Ragline and copy the whole data directory to the backup server.';
+    secrets = await issueKeys(ragline, { k1: 't', k2: 't', k3: 'u' });
     for (const tenantId of ['t', 'u']) {
-      await tenancy.createTenant(SETUP, tenantId);
       const ops = await ragline.createCollection('ops', {}, tenantId);
       await ragline.ingest(ops, [{ source: 'backups.md', bytes: Buffer.from(text) }]);
     }
@@ -167,11 +178,9 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
     await limits.ready();
     const generator = fakeChatGenerator(fake.baseURL);
     const answers = new AnswerService(ragline, { generator, fallback: new ExtractiveGenerator(() => ragline.embedder()) });
-    const app = new Hono();
-    app.use('/v1/*', testPrincipal());
-    app.route('/', createApi(Object.assign(Object.create(ragline), { config: cfg }) as Ragline, { limits, answers }));
+    const app = createApi(Object.assign(Object.create(ragline), { config: cfg }) as Ragline, { limits, answers });
     /** `refused`: the budget should stop it before the LLM, so no reply is queued for it. */
-    const ask = (key: string, tenant: string, stream: boolean | 'refused' = false) => {
+    const ask = (caller: string, stream: boolean | 'refused' = false) => {
       if (stream !== 'refused')
         fake.enqueue(
           '/v1/chat/completions',
@@ -179,30 +188,29 @@ describeShared('LLM token budget on /answer (real model, real SDK against a fake
             ? respond.chatStreamWith(() => ['Copy the ', 'data directory [1].'])
             : respond.chatWith(() => 'Copy the data directory [1].'),
         );
-      const init = as(key, tenant, { 'Content-Type': 'application/json' });
       return app.request('/v1/collections/ops/answer', {
         method: 'POST',
-        ...init,
+        headers: { Authorization: `Bearer ${secrets[caller]}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ question: 'How do I back up the embedded database?', stream }),
       });
     };
 
     try {
-      const first = await ask('k1', 't');
+      const first = await ask('k1');
       expect(first.status).toBe(200);
       expect(((await first.json()) as Json).usage).toMatchObject({ promptTokens: 321, completionTokens: 12 });
-      expect((await ask('k1', 't')).status).toBe(200); // 333 of 500 spent: still under budget
-      await expect429(await ask('k1', 't', 'refused'), 'key', 'tokens'); // 666 spent
+      expect((await ask('k1')).status).toBe(200); // 333 of 500 spent: still under budget
+      await expect429(await ask('k1', 'refused'), 'key', 'tokens'); // 666 spent
 
       // k2 shares tenant t's 700: 666 are spent, so one more answer, streamed, is let through and charged.
-      const streamed = await ask('k2', 't', true);
+      const streamed = await ask('k2', true);
       expect(streamed.status).toBe(200);
       const events = await streamed.text();
       expect(events).toContain('event: done');
       expect(events).toContain('"promptTokens":222');
-      expect((await expect429(await ask('k2', 't', 'refused'), 'tenant', 'tokens')).details.limit).toBe(700);
+      expect((await expect429(await ask('k2', 'refused'), 'tenant', 'tokens')).details.limit).toBe(700);
 
-      expect((await ask('k3', 'u')).status).toBe(200);
+      expect((await ask('k3')).status).toBe(200);
       // Four answers reached the LLM; the two refused ones did not.
       expect(fake.to('/v1/chat/completions')).toHaveLength(4);
     } finally {

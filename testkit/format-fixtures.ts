@@ -3,6 +3,7 @@
  * JSZip for EPUB, hand-built RFC 822 for email). Tests, the demo fixture script and the ingest
  * benchmark build on them. Dev-only: not re-exported, as the writers are dev dependencies.
  */
+import { createCanvas } from '@napi-rs/canvas';
 import {
   CommentRangeEnd,
   CommentRangeStart,
@@ -170,4 +171,20 @@ export function makeEmail(
     `Date: ${date}\r\nMessage-ID: <budget-42@example.com>\r\nMIME-Version: 1.0\r\n` +
     `Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n${parts.join('')}--${boundary}--\r\n`;
   return new TextEncoder().encode(raw);
+}
+
+/** A PNG of black text lines on white, as a phone photo of a notice would be, for OCR. */
+export function textPng(lines: string[], options: { width?: number; fontPx?: number } = {}): Uint8Array {
+  const fontPx = options.fontPx ?? 40;
+  const lineHeight = Math.round(fontPx * 2);
+  const width = options.width ?? 900;
+  const height = lineHeight * lines.length + fontPx;
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = 'white';
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = 'black';
+  ctx.font = `${fontPx}px sans-serif`;
+  lines.forEach((line, i) => ctx.fillText(line, 30, fontPx + 35 + i * lineHeight));
+  return new Uint8Array(canvas.toBuffer('image/png'));
 }
