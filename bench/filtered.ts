@@ -241,7 +241,7 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
       const dense = (i: number, plan: FilteredPlan | 'exact') =>
         store.denseCandidates(
           { collectionId: collection.id, vector: queries[i]!, limit: CANDIDATES, efSearch: CANDIDATES, filter, exact: plan === 'exact' },
-          plan === 'exact' ? {} : { filteredPlan: plan },
+          plan === 'exact' ? {} : plan === 'iterative-scan' ? { filteredPlan: plan, forceIndex: true } : { filteredPlan: plan },
         );
       const truth: string[][] = [];
       for (let i = 0; i < options.exactQueries; i++) truth.push((await dense(i, 'exact')).map((h) => h.id));
@@ -258,11 +258,15 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
         }
         const latency = summarize(samples);
         const recall = recallAt10(lists.slice(0, truth.length), truth);
+        const chosen =
+          plan === 'auto'
+            ? await store.filteredPlanOf({ collectionId: collection.id, vector: queries[0]!, limit: CANDIDATES, filter })
+            : plan;
         const loadAverage = load1();
         rows.push({
           store: kind,
           filter: scenario.name,
-          query: `dense (${plan})`,
+          query: plan === 'auto' ? `dense (auto: ${chosen ?? 'HNSW'})` : `dense (${plan})`,
           'p50 / p95 / p99 ms': triple(latency),
           'recall@10': Number(recall.toFixed(3)),
           'hits/query': ms(lists.reduce((s, l) => s + l.length, 0) / lists.length),

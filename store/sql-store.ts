@@ -489,6 +489,12 @@ export class SqlStore implements Store {
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   }
 
+  /** How a filtered search would find its rows (null without a filter, for exact searches and with forceIndex). */
+  async filteredPlanOf(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<Exclude<FilteredPlan, 'auto'> | null> {
+    const collection = await this.queriedCollection(query);
+    return this.db.transaction(async (tx) => (await this.denseSearchPlan(tx, collection, query, tuning, 'c.id')).filteredPlan);
+  }
+
   /**
    * Applies the search's settings inside `tx` (one round trip, which also counts the chunks a
    * filter can match when the plan depends on it) and returns the k-NN query selecting `columns`
@@ -500,16 +506,18 @@ export class SqlStore implements Store {
     query: DenseQuery,
     tuning: DenseSearchTuning,
     columns: string,
-  ): Promise<{ sql: string; params: unknown[] }> {
+  ): Promise<{ sql: string; params: unknown[]; filteredPlan: Exclude<FilteredPlan, 'auto'> | null }> {
     const limit = Math.max(1, Math.floor(query.limit));
     const filter = query.filter ?? [];
     const collectionId = assertUuid(collection.id);
+    const choosing = filter.length > 0 && !query.exact && !tuning.forceIndex;
+    const requested = choosing ? (tuning.filteredPlan ?? 'auto') : null;
+    const maxChunks = this.options.prefilterMaxChunks ?? DENSE_SEARCH_DEFAULTS.prefilterMaxChunks;
+    const estimating = requested === 'auto' && maxChunks > 0;
     const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
     // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
     const settings: Record<string, string> = { jit: 'off' };
-    if (query.exact) {
-      settings.enable_indexscan = 'off';
-    } else {
+    if (!query.exact) {
       settings['hnsw.ef_search'] = String(efSearch);
       // With a filter, keep scanning the graph until `limit` matches are found, instead of
       // post-filtering ef_search candidates and silently returning fewer results.
@@ -519,39 +527,44 @@ export class SqlStore implements Store {
     }
     // set_config(…, true) lasts until the transaction ends, like SET LOCAL.
     const assignments = Object.entries(settings).map(([name, value]) => `set_config('${name}', '${value}', true)`);
-    const requested = tuning.filteredPlan ?? 'auto';
-    const maxChunks = this.options.prefilterMaxChunks ?? DENSE_SEARCH_DEFAULTS.prefilterMaxChunks;
+    // HNSW serves index scans only: without them the planner finds a pre-filter's rows through the
+    // documents' and chunks' btree indexes (as bitmap scans) and sorts their exact distances.
+    const scanOff = `set_config('enable_indexscan', 'off', true)`;
     const estimateParams: unknown[] = [];
-    if (filter.length && !query.exact && !tuning.forceIndex && requested === 'auto') {
+    let statement: string;
+    if (estimating) {
       // Chunks of the matching documents (page clauses left out: an upper bound), counted no further than
       // the threshold: documents with chunks hold at least one each, so LIMIT maxChunks + 1 settles it.
+      // The count decides the plan in the same round trip as the settings.
       const where = filterToSql(documentFilter(filter), estimateParams);
-      assignments.push(`(SELECT coalesce(sum(m.chunk_count), 0) FROM (SELECT d.chunk_count FROM documents d
-        WHERE d.collection_id = '${collectionId}' AND d.chunk_count > 0 AND ${where} LIMIT ${maxChunks + 1}) m)::float8 AS matching`);
+      statement = `WITH m AS (SELECT coalesce(sum(x.chunk_count), 0)::float8 AS n FROM (SELECT d.chunk_count FROM documents d
+          WHERE d.collection_id = '${collectionId}' AND d.chunk_count > 0 AND ${where} LIMIT ${maxChunks + 1}) x)
+        SELECT ${assignments.join(', ')}, set_config('enable_indexscan', CASE WHEN m.n <= ${maxChunks} THEN 'off' ELSE 'on' END, true),
+          m.n AS matching FROM m`;
+    } else {
+      const preFilter = query.exact || requested === 'pre-filter';
+      statement = `SELECT ${[...assignments, ...(preFilter ? [scanOff] : [])].join(', ')}`;
     }
-    const { rows } = await tx.query<{ matching?: number }>(`SELECT ${assignments.join(', ')}`, estimateParams);
-    const preFilter =
-      filter.length > 0 &&
-      !query.exact &&
-      !tuning.forceIndex &&
-      (requested === 'pre-filter' || (requested === 'auto' && Number(rows[0]?.matching) <= maxChunks));
+    const { rows } = await tx.query<{ matching?: number }>(statement, estimateParams);
+    const filteredPlan =
+      requested === null
+        ? null
+        : requested === 'pre-filter' || (estimating && Number(rows[0]?.matching) <= maxChunks)
+          ? 'pre-filter'
+          : 'iterative-scan';
 
     const params: unknown[] = [toVectorLiteral(query.vector), limit];
     const where = filterToSql(filter, params);
     const typed = `vector(${collection.dimensions})`;
-    const distance = `c.embedding::${typed} <=> $1::${typed}`;
-    // Ordering by an expression the HNSW index cannot serve ("+ 0") leaves the planner the filtered
-    // rows to find by the documents' and chunks' btree indexes, then one exact sort of their distances.
-    const order = preFilter ? `(${distance}) + 0` : distance;
     // The collection id is inlined (a validated uuid) so the planner matches the partial index.
     const sql = `WITH nearest AS MATERIALIZED (
-        SELECT ${columns}, (${distance}) AS distance
+        SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.collection_id = '${collectionId}' AND d.collection_id = '${collectionId}' AND ${where}
-        ORDER BY ${order}
+        ORDER BY c.embedding::${typed} <=> $1::${typed}
         LIMIT $2)
       SELECT * FROM nearest ORDER BY distance, id`;
-    return { sql, params };
+    return { sql, params, filteredPlan };
   }
 
   private async queriedCollection(query: DenseQuery): Promise<Collection> {

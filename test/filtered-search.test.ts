@@ -198,6 +198,8 @@ describe.each(factories)('filtered dense search: $name', (factory) => {
     const request = { collectionId: collection.id, vector: queries[0]!, limit: K, filter };
     expect(await store.explainDenseSearch(request, PLAN_TUNING['iterative-scan'])).toContain('chunks_hnsw_');
     expect(await store.explainDenseSearch(request, PLAN_TUNING['pre-filter'])).not.toContain('chunks_hnsw_');
+    expect(await store.filteredPlanOf(request, PLAN_TUNING['pre-filter'])).toBe('pre-filter');
+    expect(await store.filteredPlanOf(request, { filteredPlan: 'iterative-scan' })).toBe('iterative-scan');
     for (const tuning of Object.values(PLAN_TUNING)) {
       const hits = await store.denseSearch(request, tuning);
       const candidates = await store.denseCandidates(request, tuning);
@@ -210,36 +212,39 @@ describe.each(factories)('filtered dense search: $name', (factory) => {
     expect(loadConfig({}).denseSearch.prefilterMaxChunks).toBe(DENSE_SEARCH_DEFAULTS.prefilterMaxChunks);
     expect(loadConfig({ RAGLINE_DENSE_PREFILTER_MAX_CHUNKS: '25' }).denseSearch.prefilterMaxChunks).toBe(25);
     const selective = parseFilter({ source: 'docs/beta/file-1.txt' }); // 5 chunks
-    const broad = parseFilter({ 'metadata.tag': { ne: 't1' } }); // 450 chunks
-    const plan = async (limitChunks: number, filter: typeof selective) => {
-      const { store: other, close: closeOther } = await factory.open(limitChunks);
+    const broad = parseFilter({ 'metadata.tag': { ne: 't1' } }); // 45 of the 60 chunks below
+    const pageOnly = parseFilter({ page: 0 }); // counted as every document's chunks: an upper bound
+    const plans = async (maxChunks: number) => {
+      const { store: other, close: closeOther } = await factory.open(maxChunks);
       try {
         const c = await other.createCollection({ name: 'auto', embeddingModel: 'test', dimensions: DIMENSIONS });
-        const rows = await storedChunks();
-        for (let d = 0; d < DOCUMENTS; d++) {
+        for (let d = 0; d < 12; d++) {
           const doc = documentOf(d);
-          const own = rows.filter((r) => r.source === doc.source).sort((a, b) => a.ordinal - b.ordinal);
-          await other.replaceDocument({
-            collectionId: c.id,
-            source: doc.source,
-            title: doc.title,
-            mime: doc.mime,
-            contentHash: String(d),
-            metadata: doc.metadata,
-            pageCount: null,
-            chunks: own.map((r) => chunkInput(r.ordinal, r.text, vectors.get(r.id)!, { pageStart: r.pageStart })),
-          });
+          const chunks = Array.from({ length: PER_DOCUMENT }, (_, j) =>
+            chunkInput(j, `d${d} c${j}`, unitVector(mulberry32(d * 10 + j + 7))),
+          );
+          await other.replaceDocument({ collectionId: c.id, ...doc, contentHash: String(d), pageCount: null, chunks });
         }
-        // The plan text shows the choice: only the pre-filter orders by "distance + 0".
-        return await other.explainDenseSearch({ collectionId: c.id, vector: queries[0]!, limit: K, filter });
+        const request = (filter: typeof selective) => ({ collectionId: c.id, vector: queries[0]!, limit: K, filter });
+        const out: string[] = [];
+        for (const filter of [selective, broad, pageOnly]) {
+          out.push(String(await other.filteredPlanOf(request(filter))));
+          // Whatever auto chooses, it returns what the forced pre-filter (exact) returns here.
+          const auto = await other.denseSearch(request(filter));
+          expect(auto.map((h) => h.chunk.id)).toEqual(
+            (await other.denseSearch(request(filter), PLAN_TUNING['pre-filter'])).map((h) => h.chunk.id),
+          );
+        }
+        expect(await other.filteredPlanOf({ ...request(selective), exact: true })).toBeNull();
+        expect(await other.filteredPlanOf({ collectionId: c.id, vector: queries[0]!, limit: K })).toBeNull();
+        return out;
       } finally {
         await closeOther();
       }
     };
-    expect(await plan(25, selective)).toMatch(/\+ '?0'?/);
-    expect(await plan(25, broad)).not.toMatch(/\+ '?0'?/);
-    expect(await plan(1000, broad)).toMatch(/\+ '?0'?/);
-    expect(await plan(0, selective)).not.toMatch(/\+ '?0'?/);
+    expect(await plans(25)).toEqual(['pre-filter', 'iterative-scan', 'iterative-scan']);
+    expect(await plans(60)).toEqual(['pre-filter', 'pre-filter', 'pre-filter']);
+    expect(await plans(0)).toEqual(['iterative-scan', 'iterative-scan', 'iterative-scan']);
   }, 120_000);
 
   it('re-ingesting a document with new metadata moves it between filters under both plans', async () => {
