@@ -200,6 +200,11 @@ export function documentFilter(filter: Filter): Filter {
   return filter.filter((clause) => clause.field !== 'page');
 }
 
+/** The clauses documentFilter leaves out. */
+export function chunkFilter(filter: Filter): Filter {
+  return filter.filter((clause) => clause.field === 'page');
+}
+
 const SQL_COLUMNS: Record<BuiltinField, string> = {
   documentId: 'd.id::text',
   source: 'd.source',

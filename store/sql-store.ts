@@ -1,7 +1,7 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { DENSE_SEARCH_DEFAULTS } from '../core/config.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
-import { documentFilter, filterToSql } from './filters.ts';
+import { chunkFilter, documentFilter, filterToSql } from './filters.ts';
 import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import { migrate } from './migrate.ts';
@@ -525,25 +525,43 @@ export class SqlStore implements Store {
       // Only the HNSW index yields rows in distance order, so forbidding sorts leaves it as the one plan.
       if (tuning.forceIndex) settings.enable_sort = 'off';
     }
+    // The two filtered plans, as settings. The planner cannot choose between them itself: it has no
+    // statistics on metadata expressions and takes any jsonb test for a selective one.
+    // - pre-filter: HNSW serves index scans only, so without them the planner reaches the matching
+    //   documents' chunks through the btree indexes (bitmap scans) and sorts their exact distances;
+    //   without hash and merge joins it cannot read the whole collection to join it instead.
+    // - iterative-scan: forbidding sorts leaves the graph walk as the one plan.
+    const planSettings = {
+      enable_indexscan: { pre: 'off', walk: 'on' },
+      enable_hashjoin: { pre: 'off', walk: 'on' },
+      enable_mergejoin: { pre: 'off', walk: 'on' },
+      enable_sort: { pre: 'on', walk: 'off' },
+    };
     // set_config(…, true) lasts until the transaction ends, like SET LOCAL.
-    const assignments = Object.entries(settings).map(([name, value]) => `set_config('${name}', '${value}', true)`);
-    // HNSW serves index scans only: without them the planner finds a pre-filter's rows through the
-    // documents' and chunks' btree indexes (as bitmap scans) and sorts their exact distances.
-    const scanOff = `set_config('enable_indexscan', 'off', true)`;
+    const set = (name: string, value: string) => `set_config('${name}', ${value}, true)`;
+    const assignments = Object.entries(settings).map(([name, value]) => set(name, `'${value}'`));
     const estimateParams: unknown[] = [];
     let statement: string;
     if (estimating) {
       // Chunks of the matching documents (page clauses left out: an upper bound), counted no further than
       // the threshold: documents with chunks hold at least one each, so LIMIT maxChunks + 1 settles it.
-      // The count decides the plan in the same round trip as the settings.
+      // The count picks the plan's settings in the same round trip as the others.
       const where = filterToSql(documentFilter(filter), estimateParams);
+      const chosen = Object.entries(planSettings).map(([name, v]) =>
+        set(name, `CASE WHEN m.n <= ${maxChunks} THEN '${v.pre}' ELSE '${v.walk}' END`),
+      );
       statement = `WITH m AS (SELECT coalesce(sum(x.chunk_count), 0)::float8 AS n FROM (SELECT d.chunk_count FROM documents d
           WHERE d.collection_id = '${collectionId}' AND d.chunk_count > 0 AND ${where} LIMIT ${maxChunks + 1}) x)
-        SELECT ${assignments.join(', ')}, set_config('enable_indexscan', CASE WHEN m.n <= ${maxChunks} THEN 'off' ELSE 'on' END, true),
-          m.n AS matching FROM m`;
+        SELECT ${[...assignments, ...chosen].join(', ')}, m.n AS matching FROM m`;
     } else {
-      const preFilter = query.exact || requested === 'pre-filter';
-      statement = `SELECT ${[...assignments, ...(preFilter ? [scanOff] : [])].join(', ')}`;
+      const fixed =
+        query.exact || requested === 'pre-filter'
+          ? [set('enable_indexscan', `'off'`)]
+          : requested !== null
+            ? [set('enable_sort', `'off'`)] // iterative-scan, or auto with pre-filtering switched off
+            : [];
+      if (requested === 'pre-filter') fixed.push(set('enable_hashjoin', `'off'`), set('enable_mergejoin', `'off'`));
+      statement = `SELECT ${[...assignments, ...fixed].join(', ')}`;
     }
     const { rows } = await tx.query<{ matching?: number }>(statement, estimateParams);
     const filteredPlan =
@@ -554,8 +572,23 @@ export class SqlStore implements Store {
           : 'iterative-scan';
 
     const params: unknown[] = [toVectorLiteral(query.vector), limit];
-    const where = filterToSql(filter, params);
     const typed = `vector(${collection.dimensions})`;
+    if (filteredPlan === 'pre-filter') {
+      // The matching documents first (a materialised CTE, so the planner cannot start from the chunks
+      // instead), then their chunks by document id; page clauses are the chunk's own.
+      const documentWhere = filterToSql(documentFilter(filter), params);
+      const chunkWhere = filterToSql(chunkFilter(filter), params);
+      const sql = `WITH d AS MATERIALIZED (SELECT * FROM documents d WHERE d.collection_id = '${collectionId}' AND ${documentWhere}),
+        nearest AS MATERIALIZED (
+          SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+          FROM d JOIN chunks c ON c.document_id = d.id
+          WHERE c.collection_id = '${collectionId}' AND ${chunkWhere}
+          ORDER BY c.embedding::${typed} <=> $1::${typed}
+          LIMIT $2)
+        SELECT * FROM nearest ORDER BY distance, id`;
+      return { sql, params, filteredPlan };
+    }
+    const where = filterToSql(filter, params);
     // The collection id is inlined (a validated uuid) so the planner matches the partial index.
     const sql = `WITH nearest AS MATERIALIZED (
         SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
