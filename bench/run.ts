@@ -1,5 +1,5 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | filtered | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -29,6 +29,13 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./store.ts')).runStoreBench(cmd.args));
+
+program
+  .command('filtered')
+  .description('filtered hybrid search at 100k chunks, PGlite and Postgres: p50/p95/p99 per plan, recall@10 vs exact filtered search')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => (await import('./filtered.ts')).runFilteredBench(cmd.args));
 
 program
   .command('cache')

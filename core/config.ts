@@ -104,6 +104,15 @@ export const LIMIT_DEFAULTS = {
   shutdownGraceMs: 10_000,
 };
 
+/** pgvector search over filters (store/sql-store.ts FilteredPlan, docs/scaleout.md "Filtered search"). */
+export const DENSE_SEARCH_DEFAULTS = {
+  /**
+   * A filtered search whose matching documents hold at most this many chunks reads just those rows
+   * and ranks them exactly, instead of walking the HNSW graph; 0 always walks the graph.
+   */
+  prefilterMaxChunks: 20_000,
+};
+
 /** The difficulty rule of model routing (answer/routing.ts, docs/experiments.md); not calibrated on data yet. */
 export const ROUTING_DEFAULTS = {
   maxEasyWords: 16,
@@ -221,6 +230,12 @@ export const configSchema = z.object({
       retryDelayMs: positiveInt.max(60_000).default(500),
     })
     .default({ backend: 'local', rateLimitRetries: 5, retryDelayMs: 500 }),
+  /** Filtered pgvector search: when to pre-filter instead of walking the graph (DENSE_SEARCH_DEFAULTS). */
+  denseSearch: z
+    .object({
+      prefilterMaxChunks: z.coerce.number().int().min(0).max(10_000_000).default(DENSE_SEARCH_DEFAULTS.prefilterMaxChunks),
+    })
+    .default(DENSE_SEARCH_DEFAULTS),
   /** Requests in flight per route class before new ones get 503 + Retry-After (api/middleware/load-shedding.ts). 0 = unbounded. */
   loadShedding: z
     .object({
@@ -627,6 +642,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_CONSOLE_MAX_REQUESTS_PAGE: ['console', 'maxRequestsPage'],
   RAGLINE_CONSOLE_MAX_CHUNKS_PAGE: ['console', 'maxChunksPage'],
   RAGLINE_BM25_MEMORY_MB: ['bm25Cache', 'memoryMb'],
+  RAGLINE_DENSE_PREFILTER_MAX_CHUNKS: ['denseSearch', 'prefilterMaxChunks'],
   RAGLINE_BM25_SNAPSHOTS: ['bm25Cache', 'snapshots'],
   RAGLINE_BM25_SNAPSHOT_EVERY_DOCUMENTS: ['bm25Cache', 'snapshotEveryDocuments'],
   RAGLINE_BM25_CATCH_UP_DELAY_MS: ['bm25Cache', 'catchUpDelayMs'],

@@ -195,6 +195,16 @@ export function matchesFilter(chunk: FilterableChunk, filter: Filter): boolean {
   return filter.every((clause) => clauseMatches(chunk, clause));
 }
 
+/** The clauses that test the document alone (page is a chunk's): matched documents are a superset of matched chunks. */
+export function documentFilter(filter: Filter): Filter {
+  return filter.filter((clause) => clause.field !== 'page');
+}
+
+/** The clauses documentFilter leaves out. */
+export function chunkFilter(filter: Filter): Filter {
+  return filter.filter((clause) => clause.field === 'page');
+}
+
 const SQL_COLUMNS: Record<BuiltinField, string> = {
   documentId: 'd.id::text',
   source: 'd.source',

@@ -11,6 +11,7 @@ import type { SqlStore } from './sql-store.ts';
  */
 export function openStore(config: Config): Promise<SqlStore> {
   const denseIndex = config.pinecone ? new PineconeDenseIndex(config.pinecone) : undefined;
-  if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex });
-  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex });
+  const { prefilterMaxChunks } = config.denseSearch;
+  if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex, prefilterMaxChunks });
+  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex, prefilterMaxChunks });
 }

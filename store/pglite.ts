@@ -32,6 +32,8 @@ function executor(db: PGlite, q: Queryable = db, release: () => Promise<void> = 
 export interface PgliteOptions {
   /** Dense search in this index (Pinecone) instead of pgvector. */
   denseIndex?: DenseIndex;
+  /** See SqlStoreOptions. */
+  prefilterMaxChunks?: number;
 }
 
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
@@ -40,7 +42,7 @@ export async function openPgliteStore(dataDir?: string, options: PgliteOptions =
   const release = dataDir ? await lockDataDir(dataDir) : async () => {};
   try {
     const db = await PGlite.create({ dataDir, extensions: { vector } });
-    const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex);
+    const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex, { prefilterMaxChunks: options.prefilterMaxChunks });
     await store.migrate();
     return store;
   } catch (err) {

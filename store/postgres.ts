@@ -24,6 +24,8 @@ export interface PostgresStoreOptions {
   retries?: number;
   /** Dense search in this index (Pinecone) instead of pgvector. */
   denseIndex?: DenseIndex;
+  /** See SqlStoreOptions. */
+  prefilterMaxChunks?: number;
 }
 
 /** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
@@ -248,7 +250,7 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
 
   const executor = poolExecutor(pool, options.retries ?? 8);
   executor.listen = (channel, onNotice, onResubscribed) => listenOnDedicatedConnection(databaseUrl, channel, onNotice, onResubscribed);
-  const store = new SqlStore('postgres', executor, options.denseIndex);
+  const store = new SqlStore('postgres', executor, options.denseIndex, { prefilterMaxChunks: options.prefilterMaxChunks });
   try {
     await store.migrate();
   } catch (err) {

@@ -1,6 +1,7 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
+import { DENSE_SEARCH_DEFAULTS } from '../core/config.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
-import { filterToSql } from './filters.ts';
+import { chunkFilter, documentFilter, filterToSql } from './filters.ts';
 import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import { migrate } from './migrate.ts';
@@ -24,6 +25,14 @@ const DEFAULT_EF_SEARCH = 40;
 const ANALYZE_MIN_ROWS = 500;
 const ANALYZE_GROWTH = 0.2;
 
+/**
+ * How a filtered pgvector search finds its rows. `iterative-scan` walks the HNSW graph and tests
+ * each node it reaches against the filter until enough match; `pre-filter` reads only the rows of
+ * the matching documents and computes every distance (exact); `auto` pre-filters when the matching
+ * documents hold at most `prefilterMaxChunks` chunks, and walks the graph otherwise.
+ */
+export type FilteredPlan = 'auto' | 'iterative-scan' | 'pre-filter';
+
 /** Knobs of the SQL store beyond the Store contract, for measurements. */
 export interface DenseSearchTuning {
   /**
@@ -31,6 +40,13 @@ export interface DenseSearchTuning {
    * selective filters), so tests and benchmarks can measure the index itself.
    */
   forceIndex?: boolean;
+  /** Overrides the plan of a filtered search (default `auto`), so both plans can be tested and measured. */
+  filteredPlan?: FilteredPlan;
+}
+
+export interface SqlStoreOptions {
+  /** A filtered search pre-filters when its documents hold at most this many chunks (see FilteredPlan). */
+  prefilterMaxChunks?: number;
 }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
@@ -121,6 +137,7 @@ export class SqlStore implements Store {
      * here, and `exact` searches still scan them here: the ground truth to measure the index by.
      */
     readonly denseIndex?: DenseIndex,
+    private readonly options: SqlStoreOptions = {},
   ) {}
 
   /** Announces this process's collection writes as soon as they commit (caches evict on them). */
@@ -445,18 +462,18 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ chunk: toChunk(r), similarity: 1 - Number(r.distance) }));
   }
 
-  async denseCandidates(query: DenseQuery): Promise<DenseCandidate[]> {
+  async denseCandidates(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<DenseCandidate[]> {
     if (this.denseIndex && !query.exact) {
       return (await this.denseSearch(query)).map((h) => ({ id: h.chunk.id, similarity: h.similarity, updatedAt: h.chunk.updatedAt }));
     }
-    const rows = await this.runDenseSearch(query, {}, 'c.id, d.updated_at');
+    const rows = await this.runDenseSearch(query, tuning, 'c.id, d.updated_at');
     return rows.map((r) => ({ id: String(r.id), similarity: 1 - Number(r.distance), updatedAt: iso(r.updated_at) }));
   }
 
   private async runDenseSearch(query: DenseQuery, tuning: DenseSearchTuning, columns: string): Promise<Record<string, unknown>[]> {
-    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, columns);
+    const collection = await this.queriedCollection(query);
     const { rows } = await this.db.transaction(async (tx) => {
-      await tx.query(settings);
+      const { sql, params } = await this.denseSearchPlan(tx, collection, query, tuning, columns);
       return tx.query<Record<string, unknown>>(sql, params);
     });
     return rows;
@@ -464,40 +481,43 @@ export class SqlStore implements Store {
 
   /** The query plan of the pgvector search (EXPLAIN text), e.g. to check the HNSW index is chosen. */
   async explainDenseSearch(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<string> {
-    const { sql, params, settings } = await this.denseSearchPlan(query, tuning, CHUNK_COLUMNS);
+    const collection = await this.queriedCollection(query);
     const { rows } = await this.db.transaction(async (tx) => {
-      await tx.query(settings);
+      const { sql, params } = await this.denseSearchPlan(tx, collection, query, tuning, CHUNK_COLUMNS);
       return tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
     });
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   }
 
-  /** The k-NN query selecting `columns` (of `chunks c JOIN documents d`), and its settings as one statement. */
+  /** How a filtered search would find its rows (null without a filter, for exact searches and with forceIndex). */
+  async filteredPlanOf(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<Exclude<FilteredPlan, 'auto'> | null> {
+    const collection = await this.queriedCollection(query);
+    return this.db.transaction(async (tx) => (await this.denseSearchPlan(tx, collection, query, tuning, 'c.id')).filteredPlan);
+  }
+
+  /**
+   * Applies the search's settings inside `tx` (one round trip, which also counts the chunks a
+   * filter can match when the plan depends on it) and returns the k-NN query selecting `columns`
+   * (of `chunks c JOIN documents d`).
+   */
   private async denseSearchPlan(
+    tx: SqlExecutor,
+    collection: Collection,
     query: DenseQuery,
     tuning: DenseSearchTuning,
     columns: string,
-  ): Promise<{ sql: string; params: unknown[]; settings: string }> {
-    const collection = await this.queriedCollection(query);
+  ): Promise<{ sql: string; params: unknown[]; filteredPlan: Exclude<FilteredPlan, 'auto'> | null }> {
     const limit = Math.max(1, Math.floor(query.limit));
-    const params: unknown[] = [toVectorLiteral(query.vector), limit];
     const filter = query.filter ?? [];
-    const where = filterToSql(filter, params);
-    const typed = `vector(${collection.dimensions})`;
-    // The collection id is inlined (a validated uuid) so the planner matches the partial index.
-    const sql = `WITH nearest AS MATERIALIZED (
-        SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
-        FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE c.collection_id = '${assertUuid(collection.id)}' AND ${where}
-        ORDER BY c.embedding::${typed} <=> $1::${typed}
-        LIMIT $2)
-      SELECT * FROM nearest ORDER BY distance, id`;
+    const collectionId = assertUuid(collection.id);
+    const choosing = filter.length > 0 && !query.exact && !tuning.forceIndex;
+    const requested = choosing ? (tuning.filteredPlan ?? 'auto') : null;
+    const maxChunks = this.options.prefilterMaxChunks ?? DENSE_SEARCH_DEFAULTS.prefilterMaxChunks;
+    const estimating = requested === 'auto' && maxChunks > 0;
     const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
     // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
     const settings: Record<string, string> = { jit: 'off' };
-    if (query.exact) {
-      settings.enable_indexscan = 'off';
-    } else {
+    if (!query.exact) {
       settings['hnsw.ef_search'] = String(efSearch);
       // With a filter, keep scanning the graph until `limit` matches are found, instead of
       // post-filtering ef_search candidates and silently returning fewer results.
@@ -505,9 +525,79 @@ export class SqlStore implements Store {
       // Only the HNSW index yields rows in distance order, so forbidding sorts leaves it as the one plan.
       if (tuning.forceIndex) settings.enable_sort = 'off';
     }
-    // One round trip for all of them; set_config(…, true) lasts until the transaction ends, like SET LOCAL.
-    const assignments = Object.entries(settings).map(([name, value]) => `set_config('${name}', '${value}', true)`);
-    return { sql, params, settings: `SELECT ${assignments.join(', ')}` };
+    // The two filtered plans, as settings. The planner cannot choose between them itself: it has no
+    // statistics on metadata expressions and takes any jsonb test for a selective one.
+    // - pre-filter: HNSW serves index scans only, so without them the planner reaches the matching
+    //   documents' chunks through the btree indexes (bitmap scans) and sorts their exact distances;
+    //   without hash and merge joins it cannot read the whole collection to join it instead.
+    // - iterative-scan: forbidding sorts leaves the graph walk as the one plan.
+    const planSettings = {
+      enable_indexscan: { pre: 'off', walk: 'on' },
+      enable_hashjoin: { pre: 'off', walk: 'on' },
+      enable_mergejoin: { pre: 'off', walk: 'on' },
+      enable_sort: { pre: 'on', walk: 'off' },
+    };
+    // set_config(…, true) lasts until the transaction ends, like SET LOCAL.
+    const set = (name: string, value: string) => `set_config('${name}', ${value}, true)`;
+    const assignments = Object.entries(settings).map(([name, value]) => set(name, `'${value}'`));
+    const estimateParams: unknown[] = [];
+    let statement: string;
+    if (estimating) {
+      // Chunks of the matching documents (page clauses left out: an upper bound), counted no further than
+      // the threshold: documents with chunks hold at least one each, so LIMIT maxChunks + 1 settles it.
+      // The count picks the plan's settings in the same round trip as the others.
+      const where = filterToSql(documentFilter(filter), estimateParams);
+      const chosen = Object.entries(planSettings).map(([name, v]) =>
+        set(name, `CASE WHEN m.n <= ${maxChunks} THEN '${v.pre}' ELSE '${v.walk}' END`),
+      );
+      statement = `WITH m AS (SELECT coalesce(sum(x.chunk_count), 0)::float8 AS n FROM (SELECT d.chunk_count FROM documents d
+          WHERE d.collection_id = '${collectionId}' AND d.chunk_count > 0 AND ${where} LIMIT ${maxChunks + 1}) x)
+        SELECT ${[...assignments, ...chosen].join(', ')}, m.n AS matching FROM m`;
+    } else {
+      const fixed =
+        query.exact || requested === 'pre-filter'
+          ? [set('enable_indexscan', `'off'`)]
+          : requested !== null
+            ? [set('enable_sort', `'off'`)] // iterative-scan, or auto with pre-filtering switched off
+            : [];
+      if (requested === 'pre-filter') fixed.push(set('enable_hashjoin', `'off'`), set('enable_mergejoin', `'off'`));
+      statement = `SELECT ${[...assignments, ...fixed].join(', ')}`;
+    }
+    const { rows } = await tx.query<{ matching?: number }>(statement, estimateParams);
+    const filteredPlan =
+      requested === null
+        ? null
+        : requested === 'pre-filter' || (estimating && Number(rows[0]?.matching) <= maxChunks)
+          ? 'pre-filter'
+          : 'iterative-scan';
+
+    const params: unknown[] = [toVectorLiteral(query.vector), limit];
+    const typed = `vector(${collection.dimensions})`;
+    if (filteredPlan === 'pre-filter') {
+      // The matching documents first (a materialised CTE, so the planner cannot start from the chunks
+      // instead), then their chunks by document id; page clauses are the chunk's own.
+      const documentWhere = filterToSql(documentFilter(filter), params);
+      const chunkWhere = filterToSql(chunkFilter(filter), params);
+      const sql = `WITH d AS MATERIALIZED (SELECT * FROM documents d WHERE d.collection_id = '${collectionId}' AND ${documentWhere}),
+        nearest AS MATERIALIZED (
+          SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+          FROM d JOIN chunks c ON c.document_id = d.id
+          WHERE c.collection_id = '${collectionId}' AND ${chunkWhere}
+          ORDER BY c.embedding::${typed} <=> $1::${typed}
+          LIMIT $2)
+        SELECT * FROM nearest ORDER BY distance, id`;
+      return { sql, params, filteredPlan };
+    }
+    const where = filterToSql(filter, params);
+    // The collection id is inlined (a validated uuid) so the planner matches the partial index.
+    const sql = `WITH nearest AS MATERIALIZED (
+        SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.collection_id = '${collectionId}' AND d.collection_id = '${collectionId}' AND ${where}
+        ORDER BY c.embedding::${typed} <=> $1::${typed}
+        LIMIT $2)
+      SELECT * FROM nearest ORDER BY distance, id`;
+    return { sql, params, filteredPlan };
   }
 
   private async queriedCollection(query: DenseQuery): Promise<Collection> {

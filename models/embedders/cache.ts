@@ -61,6 +61,11 @@ export class CachingEmbedder implements Embedder {
     return this.load().size;
   }
 
+  /** Copies of every vector on disk, in no particular order (benchmarks reuse real vectors this way). */
+  storedVectors(): Float32Array[] {
+    return [...this.load().values()].map((v) => v.slice());
+  }
+
   async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
     const cache = this.load();
     const keys = texts.map((t) => cacheKey(kind, t));
