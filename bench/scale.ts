@@ -215,6 +215,7 @@ export async function runScaleBench(args: string[] = []): Promise<string> {
           'BM25 heap B/chunk': Math.round(bm25.heapBytesPerChunk),
           load: `${load.loadAverage[0]} → ${loadAfter.loadAverage[0]}`,
         });
+        report(false); // a long run keeps what it measured so far
         console.log(`[${kind} ${size}] hybrid total p95 ${ms(stages.hybrid!.totalMs.p95)} ms (load ${loadAfter.loadAverage[0]})`);
       } finally {
         await close();
@@ -222,24 +223,33 @@ export async function runScaleBench(args: string[] = []): Promise<string> {
     }
   }
   await embedder.close();
+  return report(true);
 
-  const machine = machineLoad();
-  printTable(
-    `Search latency per stage, ms (p50 / p95 / p99), top-10, ${queries.length} real queries with precomputed vectors; ${machine.uptime}`,
-    latencyRows,
-  );
-  printTable('Insert (bulk path: no HNSW index while loading), HNSW build, BM25 rebuild vs snapshot load, BM25 heap per chunk', buildRows);
-  const structureRows = [...structure].map(([size, s]) => ({ chunks: size, ...s }));
-  printTable('Neighbour structure of the synthetic vectors (brute force, probes against every chunk)', structureRows);
-  return writeResults(options.results, {
-    note:
-      `Distinct texts and vectors: ${realPassages} real passages (SQuAD, SciFact, PubMedQA; ${source.seeds.length} embedded for real, ` +
-      'the rest perturbed from their document vector); beyond that, recombined sentences with mixed, perturbed vectors.',
-    options,
-    machine,
-    realPassages,
-    neighbourStructure: structureRows,
-    results,
-    rows: { latency: latencyRows, build: buildRows },
-  });
+  function report(complete: boolean): string {
+    const machine = machineLoad();
+    const structureRows = [...structure].map(([size, s]) => ({ chunks: size, ...s }));
+    if (complete) {
+      printTable(
+        `Search latency per stage, ms (p50 / p95 / p99), top-10, ${queries.length} real queries with precomputed vectors; ${machine.uptime}`,
+        latencyRows,
+      );
+      printTable(
+        'Insert (bulk path: no HNSW index while loading), HNSW build, BM25 rebuild vs snapshot load, BM25 heap per chunk',
+        buildRows,
+      );
+      printTable('Neighbour structure of the synthetic vectors (brute force, probes against every chunk)', structureRows);
+    }
+    return writeResults(options.results, {
+      complete,
+      note:
+        `Distinct texts and vectors: ${realPassages} real passages (SQuAD, SciFact, PubMedQA; ${source.seeds.length} embedded for real, ` +
+        'the rest perturbed from their document vector); beyond that, recombined sentences with mixed, perturbed vectors.',
+      options,
+      machine,
+      realPassages,
+      neighbourStructure: structureRows,
+      results,
+      rows: { latency: latencyRows, build: buildRows },
+    });
+  }
 }
