@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { mulberry32 } from '../core/random.ts';
 import { runScaleBench } from '../bench/scale.ts';
 import { neighbourStructure, perturbed, realPassageCount, seedDocuments, syntheticDocuments } from '../bench/synthetic-corpus.ts';
