@@ -82,7 +82,7 @@ async function openStore(kind: StoreKind): Promise<{ store: SqlStore; close: () 
   };
 }
 
-async function bm25Figures(store: SqlStore, collection: Collection) {
+export async function bm25Figures(store: SqlStore, collection: Collection) {
   const rebuildRegistry = new Bm25Registry(store);
   const before = heapUsed();
   const rebuildStart = performance.now();
@@ -123,7 +123,7 @@ async function bm25Figures(store: SqlStore, collection: Collection) {
 type Timings = SearchResponse['timings'];
 const stageKeys = ['denseMs', 'bm25Ms', 'fuseMs', 'totalMs'] as const;
 
-async function searchLatencies(searcher: HybridSearcher, collection: Collection, queries: { text: string; vector: Float32Array }[]) {
+export async function searchLatencies(searcher: HybridSearcher, collection: Collection, queries: { text: string; vector: Float32Array }[]) {
   const out: Record<string, Record<(typeof stageKeys)[number], ReturnType<typeof summarize>>> = {};
   for (const mode of MODES) {
     const run = (q: { text: string; vector: Float32Array }) =>
