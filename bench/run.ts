@@ -1,5 +1,6 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | filtered | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | filtered | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch |
+ * scale | load | soak | query-length. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -81,5 +82,41 @@ program
   )
   .option('--label <name>', 'results file bench/results/batch-<label>.json instead of batch.json')
   .action(async (opts) => (await import('./batch.ts')).runBatchBench(opts));
+
+program
+  .command('scale')
+  .description('the scale curve: per-stage latency, build times, BM25 memory and snapshot vs rebuild at 10k/100k/300k distinct chunks')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => {
+    await (await import('./scale.ts')).runScaleBench(cmd.args);
+  });
+
+program
+  .command('load')
+  .description('autocannon against `ragline serve`: /search over 100k chunks on Postgres, /answer extractive, past saturation')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => {
+    await (await import('./load.ts')).runLoadBench(cmd.args);
+  });
+
+program
+  .command('soak')
+  .description('two replicas on one Postgres, mixed ingest + search: RSS slope, errors, visibility within 1 s, no stale results')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => {
+    await (await import('./soak.ts')).runSoakBench(cmd.args);
+  });
+
+program
+  .command('query-length')
+  .description('BM25, dense and hybrid latency against query length (5, 20, 50, 200 words) at 100k distinct chunks')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => {
+    await (await import('./query-length.ts')).runQueryLengthBench(cmd.args);
+  });
 
 await program.parseAsync(process.argv);
