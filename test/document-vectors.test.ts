@@ -10,6 +10,9 @@ import { TenancyStore } from '../store/tenancy.ts';
 import type { ChunkInput, Collection } from '../store/types.ts';
 import type { Embedder } from '../models/types.ts';
 import { createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { IngestionPipeline, type IngestOutcome } from '../ingest/pipeline.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
+import { describeShared } from './helpers/shared.ts';
 
 /**
  * Document vectors (migration 015) live and die with their documents, on PGlite and on the
@@ -200,5 +203,50 @@ describePg('document vectors: postgres server', () => {
     const db = await createScratchDatabase('docvec');
     const store = await openPostgresStore(db.url);
     return { store, cleanup: () => store.close().finally(() => db.drop()) };
+  });
+});
+
+describeShared('the ingest step stores a document vector after the chunks (real model, PGlite)', () => {
+  const text = `Leaves\n\n${Array.from({ length: 12 }, (_, i) => `Sentence ${i} says that mitochondria shape the leaf ${i} times a day.`).join(' ')}`;
+  const chunking = { strategy: 'fixed' as const, maxTokens: 96, minTokens: 0, targetTokens: 80 };
+  let store: SqlStore;
+  beforeAll(async () => {
+    store = await openPgliteStore();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  const ingest = async (pooling: 'off' | 'mean' | 'first-window', name: string) => {
+    const embedder = await testEmbedder();
+    const collection = await store.createCollection({ name, embeddingModel: embedder.modelId, dimensions: embedder.dimensions });
+    const pipeline = new IngestionPipeline(store, embedder, chunking, { documentPooling: pooling });
+    const outcome = (await pipeline.ingest(collection, {
+      source: 'leaf.txt',
+      bytes: new TextEncoder().encode(text),
+      mime: 'text/plain',
+      title: 'Leaves',
+    })) as Extract<IngestOutcome, { chunks: number }>;
+    expect(outcome).toMatchObject({ status: 'ingested' });
+    expect(outcome.chunks).toBeGreaterThan(1);
+    return { collection, outcome, counts: await store.countDocumentVectors(collection.id) };
+  };
+
+  it('off stores none; mean embeds nothing extra; first-window embeds one text', async () => {
+    const off = await ingest('off', 'off');
+    expect(off.counts).toEqual({ mean: 0, firstWindow: 0 });
+    const mean = await ingest('mean', 'mean');
+    expect(mean.outcome.extraEmbedded).toBe(0);
+    expect(mean.counts).toEqual({ mean: 1, firstWindow: 0 });
+    const first = await ingest('first-window', 'first');
+    expect(first.outcome.extraEmbedded).toBe(1);
+    expect(first.counts).toEqual({ mean: 0, firstWindow: 1 });
+    // The stored mean is what SQL pooling of the same chunks gives.
+    const [chunkVector] = await (await testEmbedder()).embed(['Leaves'], 'query');
+    const stored = await store.documentSimilarities({ collectionId: mean.collection.id, vector: chunkVector! }, [mean.outcome.document.id]);
+    await store.db.query('DELETE FROM document_vectors WHERE collection_id = $1', [mean.collection.id]);
+    expect(await store.poolMissingDocumentVectors(mean.collection.id)).toBe(1);
+    const pooled = await store.documentSimilarities({ collectionId: mean.collection.id, vector: chunkVector! }, [mean.outcome.document.id]);
+    expect(pooled.get(mean.outcome.document.id)).toBeCloseTo(stored.get(mean.outcome.document.id)!, 4);
   });
 });
