@@ -3,9 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RaglineError } from '../core/errors.ts';
 import { mulberry32, shuffled } from '../core/random.ts';
-import { datasetPath } from '../core/shared-data.ts';
 import type { Qrels } from './metrics.ts';
-import { PUBMEDQA_PARAGRAPHS, buildPubmedqaParagraphs } from './pubmedqa-paragraphs.ts';
 
 /**
  * Reads a dataset in BEIR's layout: corpus.jsonl, queries.jsonl and qrels/<split>.tsv
@@ -90,20 +88,6 @@ export function readQrels(file: string): Qrels {
     judgements.set(docId, grade);
   }
   return qrels;
-}
-
-/**
- * A BEIR folder, or a set built from another shared dataset by name
- * (`pubmedqa-paragraphs`: eval/pubmedqa-paragraphs.ts), sliced like a BEIR folder.
- */
-export function loadDataset(spec: string, options: BeirOptions): BeirDataset {
-  if (path.basename(spec) === PUBMEDQA_PARAGRAPHS && !fs.existsSync(spec)) {
-    const dataset = buildPubmedqaParagraphs(datasetPath('pubmedqa-pqal'), options.splits);
-    return options.limit !== undefined && options.limit < dataset.corpus.length
-      ? sliceDataset(dataset, options.limit, options.seed ?? DEFAULT_SEED)
-      : dataset;
-  }
-  return loadBeir(spec, options);
 }
 
 export function loadBeir(dir: string, options: BeirOptions): BeirDataset {

@@ -3,14 +3,31 @@ import { backfillDocumentVectors, type DocumentPoolingSetting } from '../ingest/
 import type { DocumentEvidenceSettings } from '../retrieval/document-evidence.ts';
 import type { Metrics } from './metrics.ts';
 import type { Progress } from './progress.ts';
-import { naturalQueries } from './query-kinds.ts';
+import { naturalQueries, type QuerySet } from './query-kinds.ts';
 import { EvalSession } from './runner.ts';
 
 /**
  * Chooses the document-evidence settings (pooling, β, document candidates) on the train splits of
- * several corpora together, and reports every corpus's test split beside them, so a default is
- * changed only when it wins across corpora rather than on one.
+ * several corpora together, so a default is changed only when it wins across corpora rather than
+ * on one. Each corpus's train queries are halved (alternate ids in sorted order): the choice is
+ * made on the first half ("train") and scored on the second ("held-out"); the test splits stay
+ * untouched, and only the train split is loaded, so a --limit slice is the one `ragline eval
+ * --split train --limit n` ingests (its embeddings are cached).
  */
+
+/** Alternate queries of a set, by sorted id: two disjoint halves of one split. */
+export function halves(set: QuerySet): { train: QuerySet; test: QuerySet } {
+  const ids = [...set.qrels.keys()].sort();
+  const pick = (parity: number): QuerySet => {
+    const keep = new Set(ids.filter((_, i) => i % 2 === parity));
+    return {
+      ...set,
+      queries: set.queries.filter((q) => keep.has(q.id)),
+      qrels: new Map([...set.qrels].filter(([id]) => keep.has(id))),
+    };
+  };
+  return { train: pick(0), test: pick(1) };
+}
 
 export interface DocumentTunePoint extends DocumentEvidenceSettings {
   pooling: Exclude<DocumentPoolingSetting, 'off'>;
@@ -40,12 +57,15 @@ export interface DocumentTuneReport {
 }
 
 export function defaultDocumentGrid(): DocumentTunePoint[] {
-  const grid: DocumentTunePoint[] = [{ pooling: 'mean', weight: 0, candidates: 0 }];
-  for (const pooling of ['mean', 'first-window'] as const) {
-    for (const weight of [0.25, 0.5, 1, 2]) grid.push({ pooling, weight, candidates: 0 });
-    for (const weight of [0.5, 1]) grid.push({ pooling, weight, candidates: 50 });
-  }
-  return grid;
+  return [
+    { pooling: 'mean', weight: 0, candidates: 0 },
+    { pooling: 'mean', weight: 0.25, candidates: 0 },
+    { pooling: 'mean', weight: 0.5, candidates: 0 },
+    { pooling: 'mean', weight: 1, candidates: 0 },
+    { pooling: 'mean', weight: 0.5, candidates: 50 },
+    { pooling: 'first-window', weight: 0.5, candidates: 0 },
+    { pooling: 'first-window', weight: 1, candidates: 0 },
+  ];
 }
 
 export async function runDocumentTune(
@@ -62,12 +82,12 @@ export async function runDocumentTune(
   const bm25: DocumentTuneReport['bm25'] = {};
   const corpora: DocumentTuneReport['corpora'] = [];
   for (const spec of options.corpora) {
-    const session = await EvalSession.open({ ...spec, config: options.config, splits: ['train', 'test'], progress: options.progress });
+    const session = await EvalSession.open({ ...spec, config: options.config, splits: ['train'], progress: options.progress });
     try {
       await session.ingestCorpus();
       const name = session.dataset.name;
       onCorpus?.(name);
-      const sets = { train: naturalQueries(session.dataset, 'train'), test: naturalQueries(session.dataset, 'test') };
+      const sets = halves(naturalQueries(session.dataset, 'train'));
       const collection = await session.ragline.collection(session.collection);
       bm25[name] = {
         train: (await session.evaluate(sets.train, 'bm25')).metrics,

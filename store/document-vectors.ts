@@ -1,28 +1,15 @@
 import { RaglineError } from '../core/errors.ts';
 import { filterToSql, type Filter } from './filters.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
-import type { Collection } from './types.ts';
+import type { Collection, DocumentChunkCandidate, DocumentPooling, DocumentVectorHit } from './types.ts';
+
+export type { DocumentChunkCandidate, DocumentPooling, DocumentVectorHit };
 
 /**
  * Document vectors: one per document, beside its chunk vectors, in `document_vectors`
  * (migration 015), searched by pgvector with one partial HNSW index per collection, like chunks.
  * They stay in SQL whatever the chunk dense backend is (Pinecone does not hold them yet).
  */
-
-export type DocumentPooling = 'mean' | 'first-window';
-
-export interface DocumentVectorHit {
-  documentId: string;
-  similarity: number;
-}
-
-/** A chunk of a given document with its similarity to the query. */
-export interface DocumentChunkCandidate {
-  id: string;
-  documentId: string;
-  similarity: number;
-  updatedAt: string;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,5 +1,4 @@
 import type { Filter, FilterableChunk } from './filters.ts';
-import type { DocumentChunkCandidate, DocumentPooling, DocumentVectorHit } from './document-vectors.ts';
 
 /** The persistence contract. PGlite (embedded) and a Postgres server share one SQL implementation. */
 
@@ -104,6 +103,21 @@ export interface DenseQuery {
   efSearch?: number;
   /** Bypass the index (exact k-NN over the embeddings in SQL, whatever the dense backend), for recall measurements. */
   exact?: boolean;
+}
+
+export type DocumentPooling = 'mean' | 'first-window';
+
+export interface DocumentVectorHit {
+  documentId: string;
+  similarity: number;
+}
+
+/** A chunk of a given document with its similarity to the query. */
+export interface DocumentChunkCandidate {
+  id: string;
+  documentId: string;
+  similarity: number;
+  updatedAt: string;
 }
 
 export interface Store {

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPubmedqaParagraphs, queryIdOf } from '../eval/pubmedqa-paragraphs.ts';
-import { loadDataset } from '../eval/beir.ts';
+import { loadDataset } from '../eval/datasets.ts';
+import { halves } from '../eval/document-tune.ts';
 import { rankWithDocumentEvidence, supportedScore } from '../retrieval/document-evidence.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import type { Bm25Registry } from '../retrieval/bm25-registry.ts';
@@ -114,6 +115,21 @@ describe('the dense leg with document evidence (PGlite)', () => {
   it('document candidates bring in a document none of whose chunks was a chunk candidate', async () => {
     expect((await sources(undefined, 2)).some((s) => s.startsWith('hidden/'))).toBe(false);
     expect((await sources({ weight: 1, candidates: 3 }, 2)).some((s) => s.startsWith('hidden/'))).toBe(true);
+  });
+});
+
+describe('halving a split for the multi-corpus document tune', () => {
+  it('gives two disjoint halves that together are the whole set', () => {
+    const ids = ['q5', 'q1', 'q4', 'q2', 'q3'];
+    const set = {
+      name: 'natural',
+      queries: ids.map((id) => ({ id, text: id })),
+      qrels: new Map(ids.map((id) => [id, new Map([[`d${id}`, 1]])])),
+      excludeSelf: true,
+    };
+    const { train, test } = halves(set);
+    expect([...train.qrels.keys()].sort()).toEqual(['q1', 'q3', 'q5']);
+    expect(test.queries.map((q) => q.id).sort()).toEqual(['q2', 'q4']);
   });
 });
 

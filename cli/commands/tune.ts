@@ -69,10 +69,12 @@ export function printDocumentTune(report: DocumentTuneReport): void {
   const names = report.corpora.map((c) => c.name);
   for (const c of report.corpora) {
     console.log(
-      `${c.name}: ${c.documents} documents, train ${c.trainQueries} / test ${c.testQueries} queries; first windows embedded: ${c.firstWindowsEmbedded}`,
+      `${c.name}: ${c.documents} documents, train split halves ${c.trainQueries} / ${c.testQueries} queries; first windows embedded: ${c.firstWindowsEmbedded}`,
     );
   }
-  console.log('\nnDCG@10 (train → test), dense and default hybrid, per corpus; chosen on the mean train hybrid:');
+  console.log(
+    '\nnDCG@10 (train half → held-out half of each train split), dense and default hybrid, per corpus; chosen on the mean train-half hybrid:',
+  );
   console.log(
     table(
       ['document evidence', ...names.flatMap((n) => [`${n} dense`, `${n} hybrid`]), 'mean train hybrid', 'mean test hybrid'],
