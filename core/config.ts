@@ -189,6 +189,24 @@ export const configSchema = z.object({
       targetTokens: positiveInt.default(200),
     })
     .default({ strategy: 'semantic', maxTokens: 256, minTokens: 48, targetTokens: 200 }),
+  /**
+   * Document vectors beside the chunk vectors (store/document-vectors.ts, retrieval/document-evidence.ts):
+   * a document's similarity to the query supports the scores of its chunks in the dense leg.
+   */
+  documentVectors: z
+    .object({
+      /**
+       * How ingest makes each document's vector: 'mean' = the normalised mean of its chunk vectors
+       * (no extra embedding), 'first-window' = "title text" embedded up to the model's window (one
+       * extra embedding per document of more than one chunk), 'off' = none.
+       */
+      pooling: z.enum(['off', 'mean', 'first-window']).default('mean'),
+      /** β in: chunk dense score = chunk similarity + β × its document's similarity. 0 = chunks alone. */
+      weight: z.coerce.number().min(0).max(10).default(0),
+      /** Nearest documents also taken from the document index, each entering through its best chunk. 0 = none. */
+      candidates: z.coerce.number().int().min(0).max(1000).default(0),
+    })
+    .default({ pooling: 'mean', weight: 0, candidates: 0 }),
   /** BM25 scoring; defaults tuned on SciFact train (retrieval/bm25.ts). */
   bm25: z
     .object({
@@ -562,6 +580,9 @@ export const ENV_VARS: Record<string, string[]> = {
   RAG_MODEL_DIR: ['embedding', 'modelDir'],
   RAGLINE_EMBEDDING_DIMENSIONS: ['embedding', 'dimensions'],
   RAGLINE_EMBEDDING_BATCH: ['embedding', 'batchSize'],
+  RAGLINE_DOCUMENT_POOLING: ['documentVectors', 'pooling'],
+  RAGLINE_DOCUMENT_WEIGHT: ['documentVectors', 'weight'],
+  RAGLINE_DOCUMENT_CANDIDATES: ['documentVectors', 'candidates'],
   RAGLINE_CHUNK_STRATEGY: ['chunking', 'strategy'],
   RAGLINE_BM25_K1: ['bm25', 'k1'],
   RAGLINE_BM25_B: ['bm25', 'b'],

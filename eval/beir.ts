@@ -102,7 +102,7 @@ export function loadBeir(dir: string, options: BeirOptions): BeirDataset {
     : dataset;
 }
 
-function sliceDataset(dataset: BeirDataset, limit: number, seed: number): BeirDataset {
+export function sliceDataset(dataset: BeirDataset, limit: number, seed: number): BeirDataset {
   const random = mulberry32(seed);
   const known = new Set(dataset.corpus.map((d) => d.id));
   const keep = new Set<string>();

@@ -8,7 +8,10 @@ import type { Embedder } from '../models/types.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { Store } from '../store/types.ts';
 import type { SearchRequestInput, SearchResponse } from '../retrieval/types.ts';
-import { loadBeir, type BeirDataset } from './beir.ts';
+import type { BeirDataset } from './beir.ts';
+import { loadDataset } from './datasets.ts';
+import { backfillDocumentVectors } from '../ingest/document-vectors.ts';
+import type { DocumentEvidenceSettings } from '../retrieval/document-evidence.ts';
 import { evaluateRun, type Metrics, type Run } from './metrics.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { QUERY_KINDS, naturalQueries, querySetOf, type QueryKind, type QuerySet } from './query-kinds.ts';
@@ -34,6 +37,8 @@ export interface FusionSettings {
   k?: number;
   weights?: { dense: number; bm25: number };
   candidates?: number;
+  /** Document vectors supporting chunk scores in the dense leg (all modes but bm25); omitted = the configured ones. */
+  documentEvidence?: DocumentEvidenceSettings;
 }
 
 export interface EvalSessionOptions {
@@ -62,6 +67,8 @@ export interface IngestSummary {
   failed: number;
   chunks: number;
   seconds: number;
+  /** First windows embedded for document vectors (0 under mean pooling). */
+  documentVectorsEmbedded?: number;
 }
 
 /** What one mode actually used, as reported by the searcher. */
@@ -90,7 +97,7 @@ export class EvalSession {
   ) {}
 
   static async open(options: EvalSessionOptions): Promise<EvalSession> {
-    const dataset = loadBeir(options.dataset, { splits: options.splits, limit: options.limit, seed: options.seed });
+    const dataset = loadDataset(options.dataset, { splits: options.splits, limit: options.limit, seed: options.seed });
     const { config } = options;
     const inner = options.embedder ?? (await createEmbedder(config));
     const embedder = new CachingEmbedder(inner, path.join(config.dataDir, 'cache', 'embeddings'), {
@@ -110,7 +117,7 @@ export class EvalSession {
     if (this.wholeDocuments) return this.ingestWholeDocuments();
     const started = performance.now();
     await this.ragline.ensureCollection(this.collection);
-    const summary = { documents: this.dataset.corpus.length, ingested: 0, skipped: 0, failed: 0, chunks: 0, seconds: 0 };
+    const summary: IngestSummary = { documents: this.dataset.corpus.length, ingested: 0, skipped: 0, failed: 0, chunks: 0, seconds: 0 };
     const failures: string[] = [];
     const encoder = new TextEncoder();
     const inputs = this.dataset.corpus.map((doc) => ({
@@ -134,6 +141,9 @@ export class EvalSession {
     });
     const collection = await this.ragline.collection(this.collection);
     summary.chunks = await this.ragline.store.countChunks(collection.id);
+    // Documents stored before document vectors existed (or made with the other pooling) get theirs now.
+    const backfill = await backfillDocumentVectors(this.ragline.store, this.embedder, collection.id, this.config.documentVectors.pooling);
+    summary.documentVectorsEmbedded = backfill.embedded;
     summary.seconds = (performance.now() - started) / 1000;
     this.progress.stop(`${summary.ingested} ingested, ${summary.skipped} unchanged, ${summary.failed} failed, ${summary.chunks} chunks`);
     if (failures.length) console.warn(`warning: ${failures.length} documents failed to ingest, e.g. ${failures.slice(0, 3).join('; ')}`);
@@ -215,9 +225,11 @@ export class EvalSession {
     const used: UsedSettings = { candidates: 0, meanDocuments: 0 };
     let documents = 0;
     for (const query of set.queries) {
-      const request: SearchRequestInput = { query: query.text, mode, topK: EVAL_TOP_K, ...settings };
+      const { documentEvidence, ...fusion } = settings;
+      const request: SearchRequestInput = { query: query.text, mode, topK: EVAL_TOP_K, ...fusion };
       const response = await this.ragline.search(this.collection, request, {
         queryVector: mode === 'bm25' ? undefined : this.queryVectors.get(query.text),
+        ...(documentEvidence ? { documentEvidence } : {}),
       });
       const ranking = documentRanking(response);
       run.set(query.id, ranking);

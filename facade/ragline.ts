@@ -7,7 +7,7 @@ import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
 import { CollectionDirectory } from '../store/collection-directory.ts';
 import { SqlStore } from '../store/sql-store.ts';
-import { HybridSearcher } from '../retrieval/search.ts';
+import { HybridSearcher, type SearchOptions } from '../retrieval/search.ts';
 import { openStore } from '../store/index.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
@@ -127,6 +127,7 @@ export class Ragline {
       loaderLimits: this.config.loaders,
       redaction: redactIngest ? { kinds: redactKinds } : undefined,
       documentLimits: this.config.limits,
+      documentPooling: this.config.documentVectors.pooling,
     });
   }
 
@@ -163,11 +164,7 @@ export class Ragline {
     return outcomes;
   }
 
-  async search(
-    collectionIdOrName: CollectionRef,
-    input: SearchRequestInput,
-    options?: { queryVector?: Float32Array },
-  ): Promise<SearchResponse> {
+  async search(collectionIdOrName: CollectionRef, input: SearchRequestInput, options?: SearchOptions): Promise<SearchResponse> {
     const parsed = searchRequestSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -178,7 +175,8 @@ export class Ragline {
     const collection = await this.collection(collectionIdOrName);
     const embedder = await this.embedder();
     if (parsed.data.mode !== 'bm25') assertModelMatches(collection, embedder);
-    const searcher = new HybridSearcher({ store: this.store, embedder, bm25: this.bm25 });
+    const { weight, candidates } = this.config.documentVectors;
+    const searcher = new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence: { weight, candidates } });
     return searcher.search(collection, parsed.data, options);
   }
 

@@ -11,6 +11,8 @@ import type { ChunkDraft, LoadedDocument } from './types.ts';
 import type { Embedder } from '../models/types.ts';
 import { type RedactOptions, redact, redactDeep } from '../core/redact.ts';
 import { redactForIngest } from './redaction.ts';
+import { firstWindowText, storeDocumentVector, type DocumentPoolingSetting } from './document-vectors.ts';
+import { logger } from '../core/logger.ts';
 
 export interface IngestInput {
   /** Stable identity of the document inside its collection: a path, URL or any caller key. */
@@ -31,6 +33,8 @@ export interface IngestTimings {
   chunkMs: number;
   embedMs: number;
   storeMs: number;
+  /** The document vector step (an embedding only for first-window pooling of several chunks). */
+  documentVectorMs: number;
 }
 
 export type IngestOutcome =
@@ -41,6 +45,8 @@ export type IngestOutcome =
       chunks: number;
       pages: number | null;
       timings: IngestTimings;
+      /** Texts embedded beside the chunks: the document's first window (0 or 1). */
+      extraEmbedded: number;
       /** Outcomes of the files the document carried (an email's attachments), each its own document. */
       attachments?: IngestOutcome[];
     }
@@ -80,12 +86,15 @@ export interface PipelineOptions {
   redaction?: RedactOptions;
   /** Characters and chunks one document may produce. */
   documentLimits?: DocumentLimits;
+  /** How each document's vector is made after its chunks are stored (core/config.ts documentVectors); 'off' by default here. */
+  documentPooling?: DocumentPoolingSetting;
 }
 
 export class IngestionPipeline {
   private readonly loaderLimits: LoaderLimitsInput;
   private readonly redaction: RedactOptions | undefined;
   private readonly limits: DocumentLimits;
+  private readonly documentPooling: DocumentPoolingSetting;
 
   constructor(
     private readonly store: Store,
@@ -96,6 +105,7 @@ export class IngestionPipeline {
     this.loaderLimits = options.loaderLimits ?? {};
     this.redaction = options.redaction;
     this.limits = options.documentLimits ?? DEFAULT_DOCUMENT_LIMITS;
+    this.documentPooling = options.documentPooling ?? 'off';
   }
 
   contentHash(input: IngestInput): string {
@@ -188,6 +198,8 @@ export class IngestionPipeline {
         updatedAt: doc.contentDate ?? input.contentDate,
       });
       const t4 = performance.now();
+      const extraEmbedded = await this.storeDocumentVector(collection.id, document, embeddings, doc.text);
+      const t5 = performance.now();
       const attachments: IngestOutcome[] = [];
       if (withAttachments) {
         for (const attachment of attachmentInputs(input, doc)) {
@@ -200,13 +212,37 @@ export class IngestionPipeline {
         document,
         chunks: drafts.length,
         pages: doc.pageCount ?? null,
-        timings: { loadMs: t1 - t0, chunkMs: t2 - t1, embedMs: t3 - t2, storeMs: t4 - t3 },
+        timings: { loadMs: t1 - t0, chunkMs: t2 - t1, embedMs: t3 - t2, storeMs: t4 - t3, documentVectorMs: t5 - t4 },
+        extraEmbedded,
         ...(attachments.length ? { attachments } : {}),
       };
     } catch (err) {
       const code = err instanceof RaglineError ? err.code : 'internal';
       const details = err instanceof DocumentLimitError ? err.details : undefined;
       return { status: 'failed', source: input.source, error: { code, message: errorMessage(err), ...(details ? { details } : {}) } };
+    }
+  }
+
+  /**
+   * After the chunks are stored. A failure here leaves the document searchable by its chunks
+   * alone (a missing document vector counts as neutral), so it is logged, not failed; a backfill
+   * (ingest/document-vectors.ts) writes it later.
+   */
+  private async storeDocumentVector(collectionId: string, document: DocumentRecord, embeddings: Float32Array[], text: string) {
+    try {
+      return await storeDocumentVector(this.store, this.embedder, {
+        collectionId,
+        documentId: document.id,
+        pooling: this.documentPooling,
+        chunkVectors: embeddings,
+        wholeText: () => firstWindowText(document.title, text),
+      });
+    } catch (err) {
+      logger.warn(
+        { documentId: document.id, err: errorMessage(err) },
+        'storing the document vector failed; its chunks are searchable without it',
+      );
+      return 0;
     }
   }
 

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { RaglineError, badRequest, notFound } from '../core/errors.ts';
 import type { Embedder } from '../models/types.ts';
 import type { Bm25Registry } from './bm25-registry.ts';
+import { withDocumentEvidence, type DocumentEvidenceSettings } from './document-evidence.ts';
 import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
 import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
 import type { ChunkRecord, Collection, Store } from '../store/types.ts';
@@ -22,6 +23,15 @@ export interface HybridSearcherDeps {
   store: Store;
   embedder: Embedder;
   bm25: Bm25Registry;
+  /** Document vectors supporting chunk scores in the dense leg; omitted or weight and candidates 0 = chunks alone. */
+  documentEvidence?: DocumentEvidenceSettings;
+}
+
+export interface SearchOptions {
+  /** A query vector computed by the caller (evaluation embeds all queries at once). */
+  queryVector?: Float32Array;
+  /** Overrides the searcher's document-evidence settings for this search (tuning sweeps). */
+  documentEvidence?: DocumentEvidenceSettings;
 }
 
 interface Candidate extends FusedHit {
@@ -36,11 +46,7 @@ interface Candidate extends FusedHit {
 export class HybridSearcher {
   constructor(private readonly deps: HybridSearcherDeps) {}
 
-  async search(
-    collection: Collection,
-    input: SearchRequest | SearchRequestInput,
-    options: { queryVector?: Float32Array } = {},
-  ): Promise<SearchResponse> {
+  async search(collection: Collection, input: SearchRequest | SearchRequestInput, options: SearchOptions = {}): Promise<SearchResponse> {
     const started = performance.now();
     const request = parseRequest(input);
     const filter = parseFilter(request.filter);
@@ -55,7 +61,9 @@ export class HybridSearcher {
     // Dense first: embedding runs in ONNX Runtime's threads, so BM25 (synchronous JavaScript)
     // overlaps with it instead of waiting.
     const denseRun =
-      request.mode === 'bm25' ? undefined : this.dense(collection, request.query, filter, candidates, options.queryVector, timings);
+      request.mode === 'bm25'
+        ? undefined
+        : this.dense(collection, request.query, filter, candidates, options.queryVector, timings, options.documentEvidence);
     const bm25Run = request.mode === 'dense' ? undefined : this.bm25(collection, request.query, filter, candidates, timings);
     // Settle both before reporting an error, so no work is left running unobserved.
     const [denseResult, bm25Result] = await Promise.allSettled([denseRun, bm25Run]);
@@ -100,6 +108,7 @@ export class HybridSearcher {
     candidates: number,
     queryVector: Float32Array | undefined,
     timings: SearchResponse['timings'],
+    documentEvidence = this.deps.documentEvidence,
   ): Promise<{ list: RankedList; updatedAt: Map<string, string> }> {
     let vector = queryVector;
     if (!vector) {
@@ -123,6 +132,14 @@ export class HybridSearcher {
       efSearch: Math.max(candidates, MIN_EF_SEARCH),
       filter,
     });
+    if (documentEvidence && (documentEvidence.weight > 0 || documentEvidence.candidates > 0)) {
+      const ranked = await withDocumentEvidence(this.deps.store, collection, vector!, hits, filter, candidates, documentEvidence);
+      timings.denseMs = performance.now() - t1;
+      return {
+        list: { ids: ranked.map((r) => r.chunk.id), scores: ranked.map((r) => r.score) },
+        updatedAt: new Map(ranked.map((r) => [r.chunk.id, r.chunk.updatedAt])),
+      };
+    }
     timings.denseMs = performance.now() - t1;
     return {
       list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.similarity) },

@@ -1,9 +1,23 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { DENSE_SEARCH_DEFAULTS } from '../core/config.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
-import { chunkFilter, documentFilter, filterToSql } from './filters.ts';
+import { chunkFilter, documentFilter, filterToSql, type Filter } from './filters.ts';
 import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
+import {
+  chunksOfDocumentsBySimilarity,
+  countDocumentVectors,
+  documentSimilarities,
+  documentVectorIndexName,
+  documentVectorIndexSql,
+  documentsWithoutVector,
+  nearestDocuments,
+  poolMissingDocumentVectors,
+  putDocumentVector,
+  type DocumentChunkCandidate,
+  type DocumentPooling,
+  type DocumentVectorHit,
+} from './document-vectors.ts';
 import { migrate } from './migrate.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
 import type {
@@ -222,6 +236,7 @@ export class SqlStore implements Store {
         });
       const collection = toCollection(rows[0]!);
       if (!this.denseIndex) await tx.query(vectorIndexSql(collection));
+      await tx.query(documentVectorIndexSql(collection));
       return collection;
     });
   }
@@ -245,6 +260,7 @@ export class SqlStore implements Store {
         await tx.query(`SET LOCAL maintenance_work_mem = '${options.maintenanceWorkMem}'`);
       }
       await tx.query(vectorIndexSql(collection));
+      await tx.query(documentVectorIndexSql(collection));
     });
   }
 
@@ -277,6 +293,7 @@ export class SqlStore implements Store {
       const { rows } = await tx.query('DELETE FROM collections WHERE id = $1 RETURNING id', [assertUuid(id)]);
       if (!rows.length) return false;
       await tx.query(`DROP INDEX IF EXISTS ${indexName(id)}`);
+      await tx.query(`DROP INDEX IF EXISTS ${documentVectorIndexName(id)}`);
       return true;
     });
     if (deleted) this.localChanges.announce({ collectionId: id, deleted: true });
@@ -347,6 +364,8 @@ export class SqlStore implements Store {
       if (!rows[0]) throw supersededUpload(input.source); // rolls back the version bump too
       const document = toDocument(rows[0]);
       const old = await tx.query<{ id: string }>('DELETE FROM chunks WHERE document_id = $1 RETURNING id', [document.id]);
+      // The old version's document vector goes with its chunks; the ingest step writes the new one.
+      await tx.query('DELETE FROM document_vectors WHERE document_id = $1', [document.id]);
       const inserted: DenseIndexEntry[] = [];
       for (let i = 0; i < input.chunks.length; i += INSERT_BATCH) {
         inserted.push(...(await this.insertChunks(tx, collection.id, document.id, input.chunks.slice(i, i + INSERT_BATCH))));
@@ -464,10 +483,59 @@ export class SqlStore implements Store {
 
   async denseCandidates(query: DenseQuery, tuning: DenseSearchTuning = {}): Promise<DenseCandidate[]> {
     if (this.denseIndex && !query.exact) {
-      return (await this.denseSearch(query)).map((h) => ({ id: h.chunk.id, similarity: h.similarity, updatedAt: h.chunk.updatedAt }));
+      return (await this.denseSearch(query)).map((h) => ({
+        id: h.chunk.id,
+        documentId: h.chunk.documentId,
+        similarity: h.similarity,
+        updatedAt: h.chunk.updatedAt,
+      }));
     }
-    const rows = await this.runDenseSearch(query, tuning, 'c.id, d.updated_at');
-    return rows.map((r) => ({ id: String(r.id), similarity: 1 - Number(r.distance), updatedAt: iso(r.updated_at) }));
+    const rows = await this.runDenseSearch(query, tuning, 'c.id, c.document_id, d.updated_at');
+    return rows.map((r) => ({
+      id: String(r.id),
+      documentId: String(r.document_id),
+      similarity: 1 - Number(r.distance),
+      updatedAt: iso(r.updated_at),
+    }));
+  }
+
+  // ---- document vectors (store/document-vectors.ts) ----
+
+  putDocumentVector(input: { collectionId: string; documentId: string; pooling: DocumentPooling; vector: Float32Array | number[] }) {
+    return putDocumentVector(this.db, input);
+  }
+
+  async poolMissingDocumentVectors(collectionId: string): Promise<number> {
+    const collection = await this.getCollectionById(collectionId);
+    if (!collection) throw new RaglineError('not_found', `collection ${collectionId} not found`);
+    return poolMissingDocumentVectors(this.db, collection);
+  }
+
+  documentsWithoutVector(collectionId: string, pooling: DocumentPooling, limit: number): Promise<string[]> {
+    return documentsWithoutVector(this.db, collectionId, pooling, limit);
+  }
+
+  countDocumentVectors(collectionId: string): Promise<{ mean: number; firstWindow: number }> {
+    return countDocumentVectors(this.db, collectionId);
+  }
+
+  async nearestDocuments(query: DenseQuery): Promise<DocumentVectorHit[]> {
+    const collection = await this.queriedCollection(query);
+    return nearestDocuments(this.db, collection, query.vector, query.limit, query.efSearch ?? DEFAULT_EF_SEARCH);
+  }
+
+  async documentSimilarities(query: Omit<DenseQuery, 'limit'>, documentIds: string[]): Promise<Map<string, number>> {
+    const collection = await this.queriedCollection({ ...query, limit: 1 });
+    return documentSimilarities(this.db, collection, query.vector, documentIds);
+  }
+
+  async chunksOfDocumentsBySimilarity(
+    query: Omit<DenseQuery, 'limit'>,
+    documentIds: string[],
+    filter: Filter = [],
+  ): Promise<DocumentChunkCandidate[]> {
+    const collection = await this.queriedCollection({ ...query, limit: 1 });
+    return chunksOfDocumentsBySimilarity(this.db, collection, query.vector, documentIds, filter);
   }
 
   private async runDenseSearch(query: DenseQuery, tuning: DenseSearchTuning, columns: string): Promise<Record<string, unknown>[]> {

@@ -70,6 +70,7 @@ export interface DenseHit {
 /** A dense hit before its chunk is loaded: what fusion needs, for a fraction of the row cost. */
 export interface DenseCandidate {
   id: string;
+  documentId: string;
   similarity: number;
   /** The document's updatedAt, for the recency boost. */
   updatedAt: string;
@@ -102,6 +103,21 @@ export interface DenseQuery {
   efSearch?: number;
   /** Bypass the index (exact k-NN over the embeddings in SQL, whatever the dense backend), for recall measurements. */
   exact?: boolean;
+}
+
+export type DocumentPooling = 'mean' | 'first-window';
+
+export interface DocumentVectorHit {
+  documentId: string;
+  similarity: number;
+}
+
+/** A chunk of a given document with its similarity to the query. */
+export interface DocumentChunkCandidate {
+  id: string;
+  documentId: string;
+  similarity: number;
+  updatedAt: string;
 }
 
 export interface Store {
@@ -146,4 +162,26 @@ export interface Store {
   denseSearch(query: DenseQuery): Promise<DenseHit[]>;
   /** denseSearch without loading the chunks: searches fuse candidates, then load only the winners. */
   denseCandidates(query: DenseQuery): Promise<DenseCandidate[]>;
+
+  /** Writes a document's vector (replacing it); false when the document no longer exists. */
+  putDocumentVector(input: {
+    collectionId: string;
+    documentId: string;
+    pooling: DocumentPooling;
+    vector: Float32Array | number[];
+  }): Promise<boolean>;
+  /** Gives every document without a 'mean' vector the normalised mean of its chunk vectors; returns how many. */
+  poolMissingDocumentVectors(collectionId: string): Promise<number>;
+  /** Documents without a vector made by `pooling` (none, or one made the other way). */
+  documentsWithoutVector(collectionId: string, pooling: DocumentPooling, limit: number): Promise<string[]>;
+  countDocumentVectors(collectionId: string): Promise<{ mean: number; firstWindow: number }>;
+  /** The documents whose vectors are nearest the query (filters are not applied: callers check chunks). */
+  nearestDocuments(query: DenseQuery): Promise<DocumentVectorHit[]>;
+  documentSimilarities(query: Omit<DenseQuery, 'limit'>, documentIds: string[]): Promise<Map<string, number>>;
+  /** Every chunk of the documents that passes the filter, with its exact similarity to the query. */
+  chunksOfDocumentsBySimilarity(
+    query: Omit<DenseQuery, 'limit'>,
+    documentIds: string[],
+    filter?: Filter,
+  ): Promise<DocumentChunkCandidate[]>;
 }

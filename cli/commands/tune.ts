@@ -6,6 +6,7 @@ import { consoleProgress } from '../../eval/progress.ts';
 import { QUERY_KINDS } from '../../eval/query-kinds.ts';
 import { METRIC_LABELS, describeFusion, fmt, table, writeJson } from '../../eval/report.ts';
 import { runTune, type TuneReport } from '../../eval/tune.ts';
+import { runDocumentTune, type DocumentTuneReport } from '../../eval/document-tune.ts';
 import { exitOnMissingDataset, parseOptions, resolveDataset } from './eval.ts';
 
 const optionsSchema = z.object({
@@ -16,6 +17,7 @@ const optionsSchema = z.object({
   seed: z.coerce.number().int().optional(),
   top: z.coerce.number().int().min(1),
   json: z.string().min(1).optional(),
+  documentEvidence: z.boolean().optional(),
 });
 
 const metricsRow = (label: string, m: Metrics) => [label, ...METRIC_NAMES.map((n) => fmt(m[n]))];
@@ -60,11 +62,48 @@ export function printTune(report: TuneReport, top: number): void {
   if (failed.length) console.log(`\nThe default hybrid loses to the better single retriever on: ${failed.join(', ')}.`);
 }
 
+const describePoint = (p: DocumentTuneReport['best']['point']) =>
+  p.weight === 0 && p.candidates === 0 ? 'chunks alone' : `${p.pooling} β=${p.weight} documents=${p.candidates}`;
+
+export function printDocumentTune(report: DocumentTuneReport): void {
+  const names = report.corpora.map((c) => c.name);
+  for (const c of report.corpora) {
+    console.log(
+      `${c.name}: ${c.documents} documents, train split halves ${c.trainQueries} / ${c.testQueries} queries; first windows embedded: ${c.firstWindowsEmbedded}`,
+    );
+  }
+  console.log(
+    '\nnDCG@10 (train half → held-out half of each train split), dense and default hybrid, per corpus; chosen on the mean train-half hybrid:',
+  );
+  console.log(
+    table(
+      ['document evidence', ...names.flatMap((n) => [`${n} dense`, `${n} hybrid`]), 'mean train hybrid', 'mean test hybrid'],
+      report.rows.map((r) => [
+        `${r === report.best ? '* ' : ''}${describePoint(r.point)}`,
+        ...names.flatMap((n) =>
+          (['dense', 'hybrid'] as const).map((m) => `${fmt(r.corpora[n]?.train[m].ndcg10)} → ${fmt(r.corpora[n]?.test[m].ndcg10)}`),
+        ),
+        fmt(r.meanTrain.hybrid),
+        fmt(r.meanTest.hybrid),
+      ]),
+    ),
+  );
+  console.log(`\nbm25: ${names.map((n) => `${n} ${fmt(report.bm25[n]?.train.ndcg10)} → ${fmt(report.bm25[n]?.test.ndcg10)}`).join('; ')}`);
+  console.log(`best on train: ${describePoint(report.best.point)}`);
+}
+
 export function register(program: Command): void {
   program
     .command('tune')
     .description('Grid-search hybrid fusion settings on the train split, report the best and the default on the test split.')
-    .requiredOption('--dataset <folder>', 'BEIR folder, or a name under ../shared/datasets')
+    .requiredOption(
+      '--dataset <folder>',
+      'BEIR folder, or a name under ../shared/datasets; with --document-evidence, a comma-separated list',
+    )
+    .option(
+      '--document-evidence',
+      'tune document vectors (pooling, weight, document candidates) on the train splits of all the datasets together',
+    )
     .option('--train-split <name>', 'split to tune on', 'train')
     .option('--test-split <name>', 'split to report', 'test')
     .option('--limit <n>', 'keep only n documents (a consistent, seeded slice)')
@@ -74,6 +113,18 @@ export function register(program: Command): void {
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(optionsSchema, raw);
       const progress = consoleProgress();
+      if (opts.documentEvidence) {
+        await exitOnMissingDataset(async () => {
+          const corpora = opts.dataset.split(',').map((d) => ({ dataset: resolveDataset(d.trim()), limit: opts.limit, seed: opts.seed }));
+          const report = await runDocumentTune({ config: loadConfig(), corpora, progress }, (name) => console.error(`sweeping ${name}`));
+          printDocumentTune(report);
+          if (opts.json) {
+            writeJson(opts.json, report);
+            console.log(`wrote ${opts.json}`);
+          }
+        });
+        return;
+      }
       await exitOnMissingDataset(async () => {
         const report = await runTune(
           {

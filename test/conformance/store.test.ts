@@ -287,6 +287,7 @@ describeShared('store conformance', () => {
           candidates.forEach((c, i) => {
             expect(c.similarity).toBeCloseTo(hits[i]!.similarity, 6);
             expect(c.updatedAt).toBe(hits[i]!.chunk.updatedAt);
+            expect(c.documentId).toBe(hits[i]!.chunk.documentId);
           });
         }
       }
