@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../api/app.ts';
 import { type Config, loadConfig } from '../core/config.ts';
 import { datasetPath } from '../core/shared-data.ts';
 import { loadBeir } from '../eval/beir.ts';
@@ -109,6 +110,13 @@ describeShared('keyword search in Pinecone sparse vectors, through the facade (R
     expect(fake.vectors(corpus.id)).toHaveLength(chunks);
     expect(await statsRow(store, corpus.id)).toBe(chunks);
     await sparse.search(corpus, { query: 'vitamin D deficiency', mode: 'hybrid' });
+    // The first /readyz starts the warm-up; with nothing to load it is ready as soon as it ran.
+    const app = createApi(sparse);
+    await app.request('/readyz');
+    await sparse.warming;
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { keywordSearch: 'pinecone', bm25: { collections: [] } } });
     await sparse.warmUp();
     expect(sparse.readiness.indexesBuilt).toBe(true);
     expect(sparse.bm25.readiness().collections).toEqual([]);
