@@ -5,8 +5,9 @@ import { RaglineError, errorMessage } from '../core/errors.ts';
 
 /**
  * BM25 sparse vectors in a Pinecone sparse index: one namespace per collection (namespace =
- * collection id), one vector per chunk (vector id = chunk id). Requests Pinecone answers with 429
- * are retried with exponential backoff (the SDK retries only 5xx answers).
+ * collection id), one vector per chunk (vector id = chunk id). Requests Pinecone answers with 429,
+ * and requests that never got an answer (a reset connection), are retried with exponential backoff
+ * (the SDK retries only 5xx answers).
  */
 
 export interface SparseVectorValues {
@@ -132,7 +133,8 @@ export class PineconeSparseIndex {
         retries,
         minTimeout: this.options.retryDelayMs ?? 500,
         factor: 2,
-        shouldRetry: ({ error }) => isRateLimited(error),
+        // A reset pooled connection is transient too, and every call here is idempotent (same ids, same values).
+        shouldRetry: ({ error }) => isRateLimited(error) || error instanceof Errors.PineconeConnectionError,
         onFailedAttempt: ({ error, retriesLeft }) => {
           if (isRateLimited(error) && retriesLeft > 0) this.rateLimitedRetries += 1;
         },
