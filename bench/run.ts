@@ -1,6 +1,6 @@
 /**
- * `npm run bench <name> [-- options]`: ingest | search | store | filtered | cache | bm25-snapshot | bm25-long | pdf-qa | configs | batch |
- * scale | load | soak | query-length. Each prints a table and writes
+ * `npm run bench <name> [-- options]`: ingest | search | store | filtered | cache | bm25-snapshot | bm25-long | sparse-equivalence |
+ * pdf-qa | configs | batch | scale | load | soak | query-length. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
 import { Command } from 'commander';
@@ -60,6 +60,13 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .action(async (_opts, cmd: Command) => (await import('./bm25-long.ts')).runBm25LongBench(cmd.args));
+
+program
+  .command('sparse-equivalence')
+  .description('SciFact nDCG@10 through the full search path: BM25 via Pinecone sparse vectors (local fake) vs in-process BM25')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_opts, cmd: Command) => (await import('./sparse-equivalence.ts')).runSparseEquivalenceBench(cmd.args));
 
 program
   .command('pdf-qa')

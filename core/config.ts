@@ -230,8 +230,9 @@ export const configSchema = z.object({
     .default({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 }),
   /**
    * Keyword search in a Pinecone sparse index (docs/scaleout.md). `local` is the in-process BM25;
-   * `pinecone` needs PINECONE_API_KEY plus the sparse index's name and data-plane URL. So far only
-   * `ragline reconcile` uses it: ingest and search still run the local BM25 (not wired yet).
+   * `pinecone` needs PINECONE_API_KEY plus the sparse index's name and data-plane URL: every chunk
+   * write then also upserts BM25 sparse vectors and updates the SQL document frequencies, searches
+   * take their BM25 candidates from the sparse index, and no replica builds an in-process index.
    */
   sparse: z
     .object({

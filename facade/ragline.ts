@@ -4,10 +4,15 @@ import { createEmbedder } from '../models/embedders/index.ts';
 import { IngestionPipeline, assertModelMatches, type IngestInput, type IngestOutcome, type IngestProgress } from '../ingest/pipeline.ts';
 import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
+import type { Bm25Options } from '../retrieval/bm25.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
 import { CollectionDirectory } from '../store/collection-directory.ts';
 import { SqlStore } from '../store/sql-store.ts';
 import { HybridSearcher, type SearchOptions } from '../retrieval/search.ts';
+import { PineconeKeywordSearcher, type KeywordSearcher } from '../retrieval/keyword-search.ts';
+import { SparseVectorWriter } from '../retrieval/sparse-writer.ts';
+import { sparseIndexFromConfig } from '../store/pinecone-sparse.ts';
+import { SqlSparseFrequencies } from '../store/sparse-frequencies.ts';
 import { openStore } from '../store/index.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
@@ -29,7 +34,12 @@ export interface RaglineParts {
  * the searcher. The CLI, the HTTP API, workers and the evaluation harness all go through it.
  */
 export class Ragline {
+  /** The in-process BM25 indexes; with RAGLINE_SPARSE=pinecone never started nor loaded (keyword search runs in Pinecone). */
   readonly bm25: Bm25Registry;
+  /** The configured BM25 settings (RAGLINE_BM25_*); unset ones keep the tuned defaults. */
+  readonly bm25Options: Partial<Bm25Options>;
+  /** The Pinecone sparse keyword searcher (RAGLINE_SPARSE=pinecone); undefined with the in-process BM25. */
+  readonly keywordSearch: KeywordSearcher | undefined;
   /** Collections resolved from memory for searches and answers, evicted on every write. */
   readonly collections: CollectionDirectory;
   private embedderPromise: Promise<Embedder> | undefined;
@@ -41,6 +51,7 @@ export class Ragline {
   ) {
     // Unset settings keep the tuned defaults.
     const bm25 = Object.fromEntries(Object.entries(config.bm25).filter(([, v]) => v !== undefined));
+    this.bm25Options = bm25;
     const sql = store instanceof SqlStore ? store : undefined;
     const { bm25Cache } = config;
     this.bm25 = new Bm25Registry(store, {
@@ -51,6 +62,13 @@ export class Ragline {
       snapshotEveryDocuments: bm25Cache.snapshotEveryDocuments,
       catchUpDelayMs: bm25Cache.catchUpDelayMs,
     });
+    if (config.sparse.backend === 'pinecone') {
+      if (!sql) throw new RaglineError('invalid_config', 'Invalid configuration: RAGLINE_SPARSE: pinecone needs the SQL store', {});
+      // Unset settings of the sparse index are a configuration error here, at start-up, naming the variable.
+      const sparse = sparseIndexFromConfig(config);
+      sql.attachKeywordIndex(new SparseVectorWriter(sparse, bm25));
+      this.keywordSearch = new PineconeKeywordSearcher({ store, sparse, frequencies: new SqlSparseFrequencies(sql.db) }, bm25);
+    }
     this.collections = new CollectionDirectory(store, {
       ttlMs: config.operations.collectionCacheTtlMs,
       local: sql?.localChanges,
@@ -76,7 +94,7 @@ export class Ragline {
   static async open(config: Config, parts: RaglineParts = {}): Promise<Ragline> {
     const store = parts.store ?? (await openStore(config));
     const ragline = new Ragline(config, store, parts.embedder);
-    await ragline.bm25.start();
+    if (!ragline.keywordSearch) await ragline.bm25.start();
     await ragline.collections.start();
     return ragline;
   }
@@ -176,7 +194,10 @@ export class Ragline {
     const embedder = await this.embedder();
     if (parsed.data.mode !== 'bm25') assertModelMatches(collection, embedder);
     const { weight, candidates } = this.config.documentVectors;
-    const searcher = new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence: { weight, candidates } });
+    const documentEvidence = { weight, candidates };
+    const searcher = this.keywordSearch
+      ? new HybridSearcher({ store: this.store, embedder, keywords: this.keywordSearch, documentEvidence })
+      : new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence });
     return searcher.search(collection, parsed.data, options);
   }
 
@@ -198,7 +219,10 @@ export class Ragline {
 
   private async buildIndexes(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
-    const loaded = await this.bm25.warmUp(await this.store.listAllCollections());
+    // With keyword search in Pinecone there is no index to load: readiness waits for the model only.
+    const loaded = this.keywordSearch
+      ? { collections: 0, chunksIndexed: 0 }
+      : await this.bm25.warmUp(await this.store.listAllCollections());
     await embedder;
     this.readiness.indexesBuilt = true;
     return loaded;

@@ -1,4 +1,5 @@
-import { CorpusFrequencies, analyzeChunk, encodeChunk, type SparseValues } from '../retrieval/sparse-bm25.ts';
+import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
+import { CorpusFrequencies, analyzeChunk, encodeChunk, type SparseBm25Options, type SparseValues } from '../retrieval/sparse-bm25.ts';
 import type { PineconeSparseIndex } from '../store/pinecone-sparse.ts';
 import type { ChunkRecord, Store } from '../store/types.ts';
 
@@ -23,15 +24,21 @@ const TOLERANCE = 1e-6;
  * the weights its text gives now (missing and stale ones are upserted), and vectors of chunks
  * that no longer exist are deleted. SQL is the source of truth; the namespace is derived data.
  */
-export async function reconcileSparse(store: Store, sparse: PineconeSparseIndex, collectionId: string): Promise<ReconcileReport> {
+export async function reconcileSparse(
+  store: Store,
+  sparse: PineconeSparseIndex,
+  collectionId: string,
+  bm25: Partial<SparseBm25Options> = {},
+): Promise<ReconcileReport> {
+  const options = { ...DEFAULT_BM25_OPTIONS, ...bm25 };
   const retriesBefore = sparse.rateLimitedRetries;
   const chunks = await allChunks(store, collectionId);
-  const analyzed = chunks.map((c) => analyzeChunk(c));
+  const analyzed = chunks.map((c) => analyzeChunk(c, options));
   const frequencies = new CorpusFrequencies();
   for (const terms of analyzed) frequencies.add(terms);
   const expected = new Map<string, SparseValues>();
   chunks.forEach((c, i) => {
-    const vector = encodeChunk(analyzed[i]!, frequencies);
+    const vector = encodeChunk(analyzed[i]!, frequencies, options);
     // A chunk without indexable terms (all stop words) has no sparse vector, as at ingest.
     if (vector.indices.length) expected.set(c.id, vector);
   });

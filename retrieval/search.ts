@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { RaglineError, badRequest, notFound } from '../core/errors.ts';
+import { RaglineError, badRequest } from '../core/errors.ts';
 import type { Embedder } from '../models/types.ts';
 import type { Bm25Registry } from './bm25-registry.ts';
 import { withDocumentEvidence, type DocumentEvidenceSettings } from './document-evidence.ts';
+import { LocalKeywordSearcher, type KeywordCandidates, type KeywordSearcher } from './keyword-search.ts';
 import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
 import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
 import type { ChunkRecord, Collection, Store } from '../store/types.ts';
@@ -19,13 +20,16 @@ const DAY_MS = 86_400_000;
 /** pgvector's HNSW default; the candidate list is never shorter than the candidates asked for. */
 const MIN_EF_SEARCH = 40;
 
-export interface HybridSearcherDeps {
+export type HybridSearcherDeps = {
   store: Store;
   embedder: Embedder;
-  bm25: Bm25Registry;
   /** Document vectors supporting chunk scores in the dense leg; omitted or weight and candidates 0 = chunks alone. */
   documentEvidence?: DocumentEvidenceSettings;
-}
+} & (
+  | { bm25: Bm25Registry; keywords?: undefined }
+  /** Where the BM25 candidate list comes from instead of the in-process indexes (Pinecone sparse vectors). */
+  | { keywords: KeywordSearcher; bm25?: undefined }
+);
 
 export interface SearchOptions {
   /** A query vector computed by the caller (evaluation embeds all queries at once). */
@@ -44,7 +48,11 @@ interface Candidate extends FusedHit {
  * depth; BM25 runs while the query is being embedded and searched.
  */
 export class HybridSearcher {
-  constructor(private readonly deps: HybridSearcherDeps) {}
+  private readonly keywords: KeywordSearcher;
+
+  constructor(private readonly deps: HybridSearcherDeps) {
+    this.keywords = deps.keywords ?? new LocalKeywordSearcher(deps.store, deps.bm25);
+  }
 
   async search(collection: Collection, input: SearchRequest | SearchRequestInput, options: SearchOptions = {}): Promise<SearchResponse> {
     const started = performance.now();
@@ -89,7 +97,7 @@ export class HybridSearcher {
     const updatedAt = (id: string) => dense?.updatedAt.get(id) ?? bm25?.updatedAt(id);
     const ranked = applyRecency(fused, request.recency, updatedAt);
     const loadStart = performance.now();
-    const hits = await this.hydrate(ranked, filter, request.topK);
+    const hits = await this.hydrate(ranked, filter, request.topK, bm25?.chunks);
     timings.loadMs = performance.now() - loadStart;
     timings.fuseMs = performance.now() - fuseStart;
     timings.totalMs = performance.now() - started;
@@ -153,26 +161,19 @@ export class HybridSearcher {
     filter: Filter,
     candidates: number,
     timings: SearchResponse['timings'],
-  ): Promise<{ list: RankedList; updatedAt: (id: string) => string | undefined }> {
+  ): Promise<KeywordCandidates> {
     const t0 = performance.now();
-    // Re-read the collection: its version tells the registry whether another writer moved it on.
-    const current = await this.deps.store.getCollectionById(collection.id);
-    if (!current) throw notFound(`collection ${collection.id} not found`);
-    const index = await this.deps.bm25.ensureSynced(current);
-    const hits = index.search(query, { limit: candidates, filter });
+    const result = await this.keywords.candidates(collection, query, filter, candidates);
     timings.bm25Ms = performance.now() - t0;
-    return {
-      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) },
-      updatedAt: (id) => index.filterableOf(id)?.updatedAt,
-    };
+    return result;
   }
 
   /**
    * Loads the chunk records of the best candidates only, skipping any chunk deleted since it was
    * ranked (or since the BM25 index last synced), until `topK` hits are found.
    */
-  private async hydrate(ranked: Candidate[], filter: Filter, topK: number): Promise<SearchHit[]> {
-    const known = new Map<string, ChunkRecord>();
+  private async hydrate(ranked: Candidate[], filter: Filter, topK: number, read?: Map<string, ChunkRecord>): Promise<SearchHit[]> {
+    const known = new Map<string, ChunkRecord>(read);
     const hits: SearchHit[] = [];
     for (let start = 0; start < ranked.length && hits.length < topK; ) {
       const window = ranked.slice(start, start + (topK - hits.length));

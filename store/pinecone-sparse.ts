@@ -1,11 +1,13 @@
 import { Errors, Pinecone, type Index } from '@pinecone-database/pinecone';
 import pRetry from 'p-retry';
+import type { Config } from '../core/config.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 
 /**
  * BM25 sparse vectors in a Pinecone sparse index: one namespace per collection (namespace =
- * collection id), one vector per chunk (vector id = chunk id). Requests Pinecone answers with 429
- * are retried with exponential backoff (the SDK retries only 5xx answers).
+ * collection id), one vector per chunk (vector id = chunk id). Requests Pinecone answers with 429,
+ * and requests that never got an answer (a reset connection), are retried with exponential backoff
+ * (the SDK retries only 5xx answers).
  */
 
 export interface SparseVectorValues {
@@ -33,6 +35,34 @@ const LIST_PAGE = 100;
 
 /** SDK 8.2 has no class for 429: it is an unmapped HTTP error whose message carries the status. */
 const isRateLimited = (err: unknown) => err instanceof Errors.PineconeUnmappedHttpError && /Status: 429\b/.test(err.message);
+
+/** Deleting from a namespace nothing was ever written to is a 404: nothing to do. */
+function ignoreMissingNamespace(err: unknown): void {
+  if (err instanceof Errors.PineconeNotFoundError) return;
+  throw err;
+}
+
+/**
+ * The sparse index the configuration names (RAGLINE_SPARSE=pinecone), or a configuration error
+ * naming the missing variable.
+ */
+export function sparseIndexFromConfig(config: Pick<Config, 'sparse' | 'pinecone'>): PineconeSparseIndex {
+  const { sparse } = config;
+  const missing = (variable: string, what: string) =>
+    new RaglineError('invalid_config', `Invalid configuration: ${variable}: ${what}`, { variable });
+  if (sparse.backend !== 'pinecone') throw missing('RAGLINE_SPARSE', 'the Pinecone sparse index needs RAGLINE_SPARSE=pinecone');
+  const apiKey = sparse.pineconeApiKey ?? config.pinecone?.apiKey;
+  if (!apiKey) throw missing('PINECONE_SPARSE_API_KEY', 'no API key for the sparse index (set it or PINECONE_API_KEY)');
+  if (!sparse.pineconeIndex) throw missing('PINECONE_SPARSE_INDEX', 'the sparse index name is not set');
+  if (!sparse.pineconeHost) throw missing('PINECONE_SPARSE_HOST', "the sparse index's data-plane URL is not set");
+  return new PineconeSparseIndex({
+    apiKey,
+    index: sparse.pineconeIndex,
+    host: sparse.pineconeHost,
+    rateLimitRetries: sparse.rateLimitRetries,
+    retryDelayMs: sparse.retryDelayMs,
+  });
+}
 
 export class PineconeSparseIndex {
   private readonly index: Index;
@@ -63,8 +93,13 @@ export class PineconeSparseIndex {
   async delete(collectionId: string, ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += DELETE_BATCH) {
       const batch = ids.slice(i, i + DELETE_BATCH);
-      await this.call('delete', () => this.index.deleteMany({ ids: batch, namespace: collectionId }));
+      await this.call('delete', () => this.index.deleteMany({ ids: batch, namespace: collectionId }).catch(ignoreMissingNamespace));
     }
+  }
+
+  /** Removes the collection's namespace with every vector in it. */
+  async deleteNamespace(collectionId: string): Promise<void> {
+    await this.call('delete namespace', () => this.index.deleteAll({ namespace: collectionId }).catch(ignoreMissingNamespace));
   }
 
   async fetch(collectionId: string, ids: string[]): Promise<Map<string, SparseVectorValues>> {
@@ -98,7 +133,8 @@ export class PineconeSparseIndex {
         retries,
         minTimeout: this.options.retryDelayMs ?? 500,
         factor: 2,
-        shouldRetry: ({ error }) => isRateLimited(error),
+        // A reset pooled connection is transient too, and every call here is idempotent (same ids, same values).
+        shouldRetry: ({ error }) => isRateLimited(error) || error instanceof Errors.PineconeConnectionError,
         onFailedAttempt: ({ error, retriesLeft }) => {
           if (isRateLimited(error) && retriesLeft > 0) this.rateLimitedRetries += 1;
         },

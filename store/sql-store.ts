@@ -18,6 +18,7 @@ import {
   type DocumentPooling,
   type DocumentVectorHit,
 } from './document-vectors.ts';
+import type { KeywordChunk, KeywordIndexWriter } from './keyword-index.ts';
 import { migrate } from './migrate.ts';
 import { toVectorLiteral, type SqlExecutor } from './sql.ts';
 import type {
@@ -156,6 +157,15 @@ export class SqlStore implements Store {
 
   /** Announces this process's collection writes as soon as they commit (caches evict on them). */
   readonly localChanges = new LocalCollectionChanges();
+
+  /** Keyword data kept beside the chunk rows (RAGLINE_SPARSE=pinecone); none by default. */
+  private keywordIndex: KeywordIndexWriter | undefined;
+
+  /** Every later chunk write also goes through `writer`, inside its transaction (set once, by Ragline.open). */
+  attachKeywordIndex(writer: KeywordIndexWriter): void {
+    if (this.keywordIndex && this.keywordIndex !== writer) throw new RaglineError('internal', 'a keyword index is already attached');
+    this.keywordIndex = writer;
+  }
 
   get denseBackend(): 'pgvector' | 'pinecone' {
     return this.denseIndex?.backend ?? 'pgvector';
@@ -301,6 +311,10 @@ export class SqlStore implements Store {
     if (deleted && denseIndex) {
       await cleanupAfterCommit("deleting the collection's dense vectors", { collectionId: id }, () => denseIndex.deleteCollection(id));
     }
+    const keywordIndex = this.keywordIndex;
+    if (deleted && keywordIndex) {
+      await cleanupAfterCommit("deleting the collection's sparse vectors", { collectionId: id }, () => keywordIndex.collectionDeleted(id));
+    }
     return deleted;
   }
 
@@ -336,9 +350,14 @@ export class SqlStore implements Store {
       }
     }
     await this.denseIndex?.assertDimensions(collection.dimensions);
-    const { document, oldChunkIds } = await this.db.transaction(async (tx) => {
+    const keywordIndex = this.keywordIndex;
+    const { document, oldChunkIds, afterCommit } = await this.db.transaction(async (tx) => {
       // Row lock on the collection serialises writers of one collection's version counter.
       await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collection.id]);
+      // Read before the upsert below overwrites the title they were analyzed with.
+      const removed = keywordIndex
+        ? await keywordChunksOf(tx, 'd.collection_id = $1 AND d.source = $2', [collection.id, input.source])
+        : [];
       const { rows } = await tx.query(
         `INSERT INTO documents (collection_id, source, title, mime, content_hash, metadata, page_count, chunk_count, upload_seq, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9::bigint, nextval('upload_seq')), coalesce($10::timestamptz, now()))
@@ -373,9 +392,12 @@ export class SqlStore implements Store {
       // Before the commit (the collection row stays locked meanwhile): when the dense index
       // refuses the new vectors, the transaction rolls back and the old version stays.
       if (this.denseIndex && inserted.length) await this.denseIndex.upsert(document, inserted);
-      return { document, oldChunkIds: old.rows.map((r) => String(r.id)) };
+      const added = inserted.map(({ id, chunk }) => ({ id, title: document.title, headingPath: chunk.headingPath, text: chunk.text }));
+      const afterCommit = await keywordIndex?.chunksChanged(tx, { collectionId: collection.id, added, removed });
+      return { document, oldChunkIds: old.rows.map((r) => String(r.id)), afterCommit };
     });
     this.localChanges.announce({ collectionId: collection.id, deleted: false });
+    await afterCommit?.();
     const denseIndex = this.denseIndex;
     if (denseIndex && oldChunkIds.length) {
       await cleanupAfterCommit("deleting the replaced version's dense vectors", { documentId: document.id }, () =>
@@ -417,19 +439,24 @@ export class SqlStore implements Store {
 
   async deleteDocument(collectionId: string, documentId: string): Promise<boolean> {
     if (!UUID.test(documentId)) return false;
+    const keywordIndex = this.keywordIndex;
     const deleted = await this.db.transaction(async (tx) => {
       const chunkIds = this.denseIndex
         ? (await tx.query<{ id: string }>('SELECT id FROM chunks WHERE document_id = $1', [documentId])).rows.map((r) => String(r.id))
         : [];
+      const removed = keywordIndex ? await keywordChunksOf(tx, 'd.collection_id = $1 AND d.id = $2', [collectionId, documentId]) : [];
       const { rows } = await tx.query<{ chunk_count: number }>(
         'DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING chunk_count',
         [collectionId, documentId],
       );
       if (rows.length) await tx.query('UPDATE collections SET version = version + 1 WHERE id = $1', [collectionId]);
-      return rows.length ? { chunks: Number(rows[0]!.chunk_count), chunkIds } : null;
+      if (!rows.length) return null;
+      const afterCommit = await keywordIndex?.chunksChanged(tx, { collectionId, added: [], removed });
+      return { chunks: Number(rows[0]!.chunk_count), chunkIds, afterCommit };
     });
     if (deleted === null) return false;
     this.localChanges.announce({ collectionId, deleted: false });
+    await deleted.afterCommit?.();
     const denseIndex = this.denseIndex;
     if (denseIndex && deleted.chunkIds.length) {
       await cleanupAfterCommit("deleting the document's dense vectors", { documentId }, () =>
@@ -676,6 +703,15 @@ export class SqlStore implements Store {
     }
     return collection;
   }
+}
+
+/** The chunks of the documents `where` selects (over `documents d`), as the keyword analyzer reads them. */
+async function keywordChunksOf(tx: SqlExecutor, where: string, params: unknown[]): Promise<KeywordChunk[]> {
+  const { rows } = await tx.query<{ id: string; title: string; heading_path: string[] | null; text: string }>(
+    `SELECT c.id, d.title, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id WHERE ${where}`,
+    params,
+  );
+  return rows.map((r) => ({ id: String(r.id), title: String(r.title), headingPath: r.heading_path ?? [], text: String(r.text) }));
 }
 
 /** Last upload wins: an older upload (a slow concurrent job, a late retry) must not undo a newer one. */

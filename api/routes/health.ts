@@ -38,7 +38,9 @@ export function healthRoutes(ragline: Ragline, queue: JobQueue): Hono {
     const { modelLoaded, indexesBuilt } = ragline.readiness;
     const ready = modelLoaded && indexesBuilt;
     // bm25: each loaded collection, where its index came from (snapshot or rebuild), and memory against the budget.
-    const checks = { modelLoaded, bm25IndexesBuilt: indexesBuilt, bm25: ragline.bm25.readiness() };
+    // With RAGLINE_SPARSE=pinecone no in-process index is built or waited for, and the answer says so.
+    const keywordSearch = ragline.keywordSearch ? { keywordSearch: 'pinecone' } : {};
+    const checks = { modelLoaded, bm25IndexesBuilt: indexesBuilt, ...keywordSearch, bm25: ragline.bm25.readiness() };
     return c.json({ status: ready ? 'ready' : 'starting', checks }, ready ? 200 : 503);
   });
   return app;

@@ -9,6 +9,12 @@ import { openPostgresStore } from '../../store/postgres.ts';
 import type { SqlStore } from '../../store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
 import { FakePinecone } from '../contract/fake-pinecone.ts';
+import { Bm25Index } from '../../retrieval/bm25.ts';
+import { Bm25Registry } from '../../retrieval/bm25-registry.ts';
+import { LocalKeywordSearcher, PineconeKeywordSearcher, type KeywordSearcher } from '../../retrieval/keyword-search.ts';
+import { SparseVectorWriter } from '../../retrieval/sparse-writer.ts';
+import { PineconeSparseIndex } from '../../store/pinecone-sparse.ts';
+import { SqlSparseFrequencies } from '../../store/sparse-frequencies.ts';
 import { testEmbedder } from '../../testkit/embedder.ts';
 import { describeShared } from '../helpers/shared.ts';
 import { createScratchDatabase, postgresUnavailable } from '../helpers/postgres.ts';
@@ -17,8 +23,9 @@ import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQuer
 /**
  * One behavioural suite run against every Store implementation: PGlite in memory, the Postgres
  * server (a scratch database per run), and PGlite with dense search in Pinecone (a local fake of
- * its API, see test/contract/fake-pinecone.ts). Vectors are real MiniLM embeddings of SciFact
- * abstracts, cached on disk after the first run.
+ * its API, see test/contract/fake-pinecone.ts), and PGlite with keyword search as BM25 sparse
+ * vectors in Pinecone (RAGLINE_SPARSE=pinecone, the same fake as a sparse index). Vectors are
+ * real MiniLM embeddings of SciFact abstracts, cached on disk after the first run.
  */
 
 const PASSAGES = 2000;
@@ -44,7 +51,7 @@ interface StoreFactory {
   skipReason: string | null;
   /** Set when dense search does not run in pgvector: why the cases about pgvector's own index are skipped. */
   notPgvector: string | null;
-  open(): Promise<{ store: SqlStore; cleanup(): Promise<void> }>;
+  open(): Promise<{ store: SqlStore; cleanup(): Promise<void>; keywords?: KeywordSearcher }>;
 }
 
 const pgProblem = await postgresUnavailable();
@@ -85,6 +92,19 @@ const factories: StoreFactory[] = [
       const store = await openPgliteStore(undefined, { denseIndex });
       expect(store.denseBackend).toBe('pinecone');
       return { store, cleanup: () => store.close().finally(() => fake.stop()) };
+    },
+  },
+  {
+    name: 'pglite + keyword search in pinecone sparse vectors (fake Pinecone server)',
+    skipReason: null,
+    notPgvector: null,
+    async open() {
+      const fake = await new FakePinecone({ dimension: 0, vectorType: 'sparse' }).start();
+      const sparse = new PineconeSparseIndex({ apiKey: fake.apiKey, index: fake.indexName, host: fake.url, retryDelayMs: 5 });
+      const store = await openPgliteStore();
+      store.attachKeywordIndex(new SparseVectorWriter(sparse));
+      const keywords = new PineconeKeywordSearcher({ store, sparse, frequencies: new SqlSparseFrequencies(store.db) });
+      return { store, keywords, cleanup: () => store.close().finally(() => fake.stop()) };
     },
   },
 ];
@@ -161,6 +181,8 @@ describeShared('store conformance', () => {
       factory.notPgvector ? it.skip(`${name} [skipped: ${factory.notPgvector}]`, fn) : it(name, fn);
 
     let store: SqlStore;
+    /** The factory's BM25 candidate source; the in-process registry unless the factory keeps keywords elsewhere. */
+    let keywords: KeywordSearcher;
     let cleanup: () => Promise<void> = async () => {};
     /** The shared corpus collection: DOCUMENTS documents of PER_DOCUMENT SciFact abstracts each. */
     let corpusId: string;
@@ -169,7 +191,9 @@ describeShared('store conformance', () => {
     const newCollection = (name: string) => store.createCollection({ name, embeddingModel: fx.modelId, dimensions: fx.dimensions });
 
     beforeAll(async () => {
-      ({ store, cleanup } = await factory.open());
+      const opened = await factory.open();
+      ({ store, cleanup } = opened);
+      keywords = opened.keywords ?? new LocalKeywordSearcher(store, new Bm25Registry(store));
       fx.passages.forEach((p, i) => passageIndexByText.set(p.text, i));
       corpusId = (await newCollection('corpus')).id;
       for (let d = 0; d < DOCUMENTS; d++) {
@@ -412,6 +436,57 @@ describeShared('store conformance', () => {
       await check(secondSize, 2);
       expect(await store.getChunks(before.map((ch) => ch.id))).toEqual([]);
       expect((await store.getCollection(c.id))!.version).toBe(40);
+    });
+
+    /** Exact BM25 over the collection's chunks as stored now: the ground truth for the keyword candidates. */
+    const exactBm25 = async (collectionId: string) => {
+      const index = new Bm25Index();
+      index.add(await store.chunksOfDocuments(collectionId, [...(await store.documentVersions(collectionId)).keys()]));
+      return index;
+    };
+
+    it('BM25 candidates rank like exact BM25 over the stored chunks, with its scores, filtered or not', async () => {
+      const corpus = (await store.getCollectionById(corpusId))!;
+      const exact = await exactBm25(corpusId);
+      for (const filter of [parseFilter(undefined), parseFilter({ 'metadata.group': 2 })]) {
+        let recall = 0;
+        for (const query of fx.queries.slice(0, 20)) {
+          const truth = exact.search(query.text, { limit: K, filter });
+          const got = await keywords.candidates(corpus, query.text, filter, K);
+          expect(got.list.ids).toHaveLength(truth.length);
+          const truthScores = new Map(truth.map((h) => [h.id, h.score]));
+          recall += got.list.ids.filter((id) => truthScores.has(id)).length / Math.max(1, truth.length);
+          for (let i = 1; i < got.list.scores.length; i++) expect(got.list.scores[i - 1]!).toBeGreaterThanOrEqual(got.list.scores[i]!);
+          for (const chunk of await store.getChunks(got.list.ids)) {
+            expect(chunk.collectionId).toBe(corpusId);
+            expect(matchesFilter(chunk, filter)).toBe(true);
+          }
+          // The scores are BM25 scores (fusion's query-dependent weights read them), not just a similar order;
+          // sparse vectors encoded while the collection grew drift by a little from the final averages.
+          got.list.ids.forEach((id, i) => {
+            const want = truthScores.get(id);
+            if (want !== undefined) expect(Math.abs(got.list.scores[i]! - want) / want).toBeLessThan(0.05);
+          });
+        }
+        expect(recall / 20).toBeGreaterThanOrEqual(0.95);
+      }
+    });
+
+    it('BM25 candidates follow replaced and deleted documents', async () => {
+      const c = await newCollection('keywords');
+      const marker = (word: string, i: number) => `${word} ${fx.passages[i]!.text}`;
+      const doc = await store.replaceDocument(documentInput(c.id, 'k.txt', [chunkInput(0, marker('quokka', 30), vector(30))]));
+      const first = (await store.chunksOfDocuments(c.id, [doc.id])).map((ch) => ch.id);
+      const current = async () => (await store.getCollectionById(c.id))!;
+      expect((await keywords.candidates(await current(), 'quokka', [], K)).list.ids).toEqual(first);
+
+      await store.replaceDocument(documentInput(c.id, 'k.txt', [chunkInput(0, marker('wombat', 31), vector(31))]));
+      const second = (await store.chunksOfDocuments(c.id, [doc.id])).map((ch) => ch.id);
+      expect((await keywords.candidates(await current(), 'quokka', [], K)).list.ids).toEqual([]);
+      expect((await keywords.candidates(await current(), 'wombat', [], K)).list.ids).toEqual(second);
+
+      expect(await store.deleteDocument(c.id, doc.id)).toBe(true);
+      expect((await keywords.candidates(await current(), 'wombat', [], K)).list.ids).toEqual([]);
     });
 
     it('refuses vectors of the wrong dimension with model_mismatch, writing nothing', async () => {

@@ -5,6 +5,7 @@ import { loadBeir } from '../../eval/beir.ts';
 import { type Run, evaluateRun } from '../../eval/metrics.ts';
 import { Bm25Index } from '../../retrieval/bm25.ts';
 import { CorpusFrequencies, analyzeChunk, encodeChunk, encodeQuery } from '../../retrieval/sparse-bm25.ts';
+import { PineconeSparseIndex } from '../../store/pinecone-sparse.ts';
 import { chunkRecord } from '../../testkit/chunk-record.ts';
 import { FakePinecone } from './fake-pinecone.ts';
 
@@ -121,5 +122,25 @@ describe('BM25 as Pinecone sparse vectors (real SDK, local fake): SciFact slice 
     } finally {
       fake.consistencyDelayMs = 0;
     }
+  });
+  it('PineconeSparseIndex (the SDK underneath): deletes by id and by namespace, and a namespace never written is no error', async () => {
+    const index = new PineconeSparseIndex({ apiKey: fake.apiKey, index: fake.indexName, host: fake.url, retryDelayMs: 5 });
+    await index.upsert('drop-me', [
+      { id: 'x', sparseValues: { indices: [3], values: [1] } },
+      { id: 'y', sparseValues: { indices: [3, 4], values: [2, 1] } },
+      { id: 'empty', sparseValues: { indices: [], values: [] } },
+    ]);
+    expect(fake.vectors('drop-me').map((v) => v.id)).toEqual(['x', 'y']);
+    expect(await index.query('drop-me', { indices: [3], values: [1] }, 5)).toEqual([
+      { id: 'y', score: 2 },
+      { id: 'x', score: 1 },
+    ]);
+    await index.delete('drop-me', ['x']);
+    expect(fake.vectors('drop-me').map((v) => v.id)).toEqual(['y']);
+    await index.deleteNamespace('drop-me');
+    expect(fake.namespaces.has('drop-me')).toBe(false);
+    await expect(index.delete('never-written', ['a'])).resolves.toBeUndefined();
+    await expect(index.deleteNamespace('never-written')).resolves.toBeUndefined();
+    expect(await index.query('never-written', { indices: [3], values: [1] }, 5)).toEqual([]);
   });
 });
