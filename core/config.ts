@@ -174,7 +174,7 @@ export const configSchema = z.object({
     .default({ provider: 'local', dtype: 'fp32', batchSize: 32, concurrency: 4 }),
   chunking: z
     .object({
-      strategy: z.enum(['semantic', 'sentence', 'fixed']).default('semantic'),
+      strategy: z.enum(['semantic', 'late', 'sentence', 'fixed']).default('semantic'),
       maxTokens: positiveInt.max(8192).default(256),
       minTokens: z.coerce.number().int().min(0).default(48),
       targetTokens: positiveInt.default(200),
