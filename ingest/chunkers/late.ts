@@ -145,7 +145,7 @@ class Shifts {
  * The chunk's vector from the windows' token vectors, or undefined when some unit of the run was
  * not read (a run that crumb merging grew into a stretch that was not embedded).
  */
-function pooledVector(block: Block, run: Run, segments: Segment[], read: Map<Segment, WindowStates[]>): Float32Array | undefined {
+export function pooledVector(block: Block, run: Run, segments: Segment[], read: Map<Segment, WindowStates[]>): Float32Array | undefined {
   const segment = segments.find((s) => s.from <= run.from && run.to <= s.to);
   const windows = segment && read.get(segment);
   if (!segment || !windows) return undefined;
