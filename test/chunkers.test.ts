@@ -476,7 +476,7 @@ describeShared('chunkers (real MiniLM model)', () => {
         { text: longSentence, headingPath: ['Long'], kind: 'text' },
         { text: noSpaces, headingPath: ['No spaces'], kind: 'text' },
       ]);
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         const long = chunks.filter((c) => c.headingPath[0] === 'Long');
@@ -492,7 +492,7 @@ describeShared('chunkers (real MiniLM model)', () => {
     it('honours a maxTokens below the model limit, and reserves room for the context prefix', async () => {
       const small = { maxTokens: 64, minTokens: 16, targetTokens: 50 };
       const doc = handDoc([{ text: abstract('4550036'), headingPath: ['Obstetrics', 'Hypertension'], kind: 'text' }], 'SciFact sample');
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc, small);
         expectWellFormed(chunks, doc, embedder, 64, `${strategy} max 64`);
         expect(contextualText(chunks[0]!, doc)).toBe(`SciFact sample — Obstetrics › Hypertension\n\n${chunks[0]!.text}`);
@@ -507,7 +507,7 @@ describeShared('chunkers (real MiniLM model)', () => {
         { text: sentences[2]!, headingPath: ['Malawi', 'Methods'], kind: 'text', page: 2 },
         { text: sentences[3]!, headingPath: ['Malawi', 'Methods'], kind: 'table', page: 3 },
       ]);
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         expect(chunks.map((c) => [c.headingPath, c.pageStart, c.pageEnd, c.kind])).toEqual([
@@ -517,10 +517,10 @@ describeShared('chunkers (real MiniLM model)', () => {
       }
     });
 
-    it('leaves no crumb at the end of a long section (sentence and semantic)', async () => {
+    it('leaves no crumb at the end of a long section (sentence, semantic and late)', async () => {
       const text = [abstract('2526777'), abstract('8734695'), abstract('4550036')].join(' ');
       const doc = handDoc([{ text, headingPath: ['Three'], kind: 'text' }]);
-      for (const strategy of ['sentence', 'semantic'] as const) {
+      for (const strategy of ['sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         for (const c of chunks) expect(c.tokenCount, strategy).toBeGreaterThanOrEqual(OPTIONS.minTokens);

@@ -116,7 +116,8 @@ class Shifts {
     const rightWindow = both ?? this.mostCentral(k);
     const left = this.centredMean(leftWindow.i, Math.max(k - SIDE_UNITS, leftWindow.w.window.from, this.segment.from), k);
     const right = this.centredMean(rightWindow.i, k, Math.min(k + SIDE_UNITS, rightWindow.w.window.to, this.segment.to));
-    return 1 - cosine(left, right);
+    // A side with no tokens (units the tokenizer reads as nothing) tells nothing about a shift.
+    return left && right ? 1 - cosine(left, right) : 0;
   }
 
   private centrality(w: WindowStates, k: number): number {
@@ -130,10 +131,11 @@ class Shifts {
       .sort((a, b) => b.w.margin(unit, this.block, this.segment) - a.w.margin(unit, this.block, this.segment))[0]!;
   }
 
-  private centredMean(windowIndex: number, from: number, to: number): Float32Array {
+  private centredMean(windowIndex: number, from: number, to: number): Float32Array | undefined {
     const w = this.windows[windowIndex]!;
     const start = w.rows(from).start;
     const end = w.rows(to - 1).end;
+    if (end <= start) return undefined;
     const mean = scaled(sumRows(w.states, start, end, true), 1 / (end - start));
     const centre = this.centres[windowIndex]!;
     for (let d = 0; d < mean.length; d++) mean[d] = mean[d]! - centre[d]!;
