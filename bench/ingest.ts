@@ -110,7 +110,8 @@ export async function runIngestBench(opts: Options) {
   printTable(`Ingestion: ${files.length} documents (${pages} PDF pages parsed at ${(pages / parseSeconds).toFixed(1)} pages/s)`, rows);
   console.log('\n"pipeline / raw": the whole pipeline (4 documents in flight) against the model alone on the same chunk texts.');
   console.log('"model share": the part of the pipeline\'s wall time the model was running. "model texts" counts every text');
-  console.log('the model saw: the chunks, plus, for the semantic strategy, each sentence it embeds to find boundaries.');
+  console.log('the model saw: the chunks, plus, for the semantic strategy, each sentence it embeds to find boundaries;');
+  console.log('for late, the windows it reads once (the chunks pooled from them are not embedded again) and the short chunks.');
   await embedder.close();
   // Office formats and OCR: loading only, so the figures above keep their meaning.
   const { formats, ocr } = await runFormatBench({ rounds: opts.rounds, ocrPages: opts.ocrPages });

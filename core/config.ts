@@ -183,7 +183,12 @@ export const configSchema = z.object({
     .default({ provider: 'local', dtype: 'fp32', batchSize: 32, concurrency: 4 }),
   chunking: z
     .object({
-      strategy: z.enum(['semantic', 'sentence', 'fixed']).default('semantic'),
+      /**
+       * semantic: cuts where the meaning shifts (sentences embedded alone), then embeds each chunk;
+       * late: the same kind of cuts and the chunk vectors from ONE model pass over windows (late
+       * chunking; falls back to semantic for embedders without token vectors); sentence / fixed: packing only.
+       */
+      strategy: z.enum(['semantic', 'late', 'sentence', 'fixed']).default('semantic'),
       maxTokens: positiveInt.max(8192).default(256),
       minTokens: z.coerce.number().int().min(0).default(48),
       targetTokens: positiveInt.default(200),

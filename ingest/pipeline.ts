@@ -163,8 +163,12 @@ export class IngestionPipeline {
       const t1 = performance.now();
       signal?.throwIfAborted();
       onProgress?.({ source: input.source, stage: 'chunk', pages: loaded.pageCount });
-      const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunk(loaded);
-      const { doc, drafts } = this.redaction ? redactForIngest(loaded, chunked, this.redaction) : { doc: loaded, drafts: chunked };
+      const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunkWithVectors(loaded);
+      const { doc, drafts } = this.redaction
+        ? redactForIngest(loaded, chunked.drafts, this.redaction)
+        : { doc: loaded, drafts: chunked.drafts };
+      // Vectors pooled by the chunker were read from the unredacted text: with redaction on, the redacted text is embedded.
+      const pooled = this.redaction ? [] : chunked.vectors;
       if (!drafts.length) throw new RaglineError('unprocessable_document', `${input.source}: no text to index`, { source: input.source });
       if (drafts.length > maxChunksPerDocument) {
         throw new DocumentLimitError(
@@ -176,7 +180,7 @@ export class IngestionPipeline {
         );
       }
       const t2 = performance.now();
-      const embeddings = await this.embedChunks(doc, drafts, (done) => {
+      const embeddings = await this.embedChunks(doc, drafts, pooled, (done) => {
         signal?.throwIfAborted();
         onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length });
       });
@@ -248,12 +252,25 @@ export class IngestionPipeline {
 
   /**
    * Embeds each chunk with its document title and heading path, which carry meaning the chunk
-   * text lacks. Texts are sorted by length before slicing so every slice pads little.
+   * text lacks; chunks whose vector the chunker already pooled (late chunking, same context) are
+   * not embedded again. Texts are sorted by length before slicing so every slice pads little.
    */
-  private async embedChunks(doc: LoadedDocument, drafts: ChunkDraft[], onDone: (n: number) => void) {
+  private async embedChunks(
+    doc: LoadedDocument,
+    drafts: ChunkDraft[],
+    pooled: ReadonlyArray<Float32Array | undefined>,
+    onDone: (n: number) => void,
+  ) {
     const texts = drafts.map((d) => contextualText(d, doc));
-    const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
     const out = new Array<Float32Array>(texts.length);
+    const order = texts
+      .map((_, i) => i)
+      .filter((i) => {
+        if (pooled[i]) out[i] = pooled[i]!;
+        return !pooled[i];
+      })
+      .sort((a, b) => texts[a]!.length - texts[b]!.length);
+    if (order.length < texts.length) onDone(texts.length - order.length);
     for (let i = 0; i < order.length; i += EMBED_SLICE) {
       const slice = order.slice(i, i + EMBED_SLICE);
       const vectors = await this.embedder.embed(
@@ -261,7 +278,7 @@ export class IngestionPipeline {
         'passage',
       );
       slice.forEach((j, k) => (out[j] = vectors[k]!));
-      onDone(Math.min(texts.length, i + EMBED_SLICE));
+      onDone(texts.length - order.length + Math.min(order.length, i + EMBED_SLICE));
     }
     return out;
   }

@@ -68,7 +68,7 @@ export interface Loader {
   load(bytes: Uint8Array, source: string, context?: LoadContext): Promise<LoadedDocument>;
 }
 
-export type ChunkStrategy = 'semantic' | 'sentence' | 'fixed';
+export type ChunkStrategy = 'semantic' | 'late' | 'sentence' | 'fixed';
 
 export interface ChunkDraft {
   ordinal: number;
@@ -96,4 +96,15 @@ export interface ChunkerOptions {
 export interface Chunker {
   readonly strategy: ChunkStrategy;
   chunk(doc: LoadedDocument): Promise<ChunkDraft[]>;
+  /** The same chunks, with the vectors the chunker already computed (late chunking) so they need no second pass. */
+  chunkWithVectors(doc: LoadedDocument): Promise<ChunkedDocument>;
+}
+
+export interface ChunkedDocument {
+  drafts: ChunkDraft[];
+  /**
+   * vectors[i]: unit-length vector of drafts[i] embedded with its context prefix, pooled from the
+   * chunker's own model pass; undefined where the chunk still has to be embedded.
+   */
+  vectors: Array<Float32Array | undefined>;
 }

@@ -21,5 +21,22 @@ export interface Embedder {
   readonly tokenizer: TokenCounter;
   /** Unit-length vectors, one per text, in input order. */
   embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]>;
+  /**
+   * Optional: the model's contextual vector of every token, for callers that pool their own vectors
+   * from one pass (late chunking). Each input is a list of pieces read as one text (joined by a
+   * space); together with the kind's prefix they must fit in maxTokens − 2. Embedders that only
+   * return pooled vectors (a remote API) leave it out, and callers fall back to embed().
+   */
+  embedTokens?(inputs: string[][], kind: EmbedKind): Promise<TokenStates[]>;
   close?(): Promise<void>;
+}
+
+/** What embedTokens() returns for one input. */
+export interface TokenStates {
+  dimensions: number;
+  /** tokens × dimensions, row t the last hidden state of token t; rows cover [CLS], prefix, pieces, [SEP]. */
+  vectors: Float32Array;
+  tokens: number;
+  /** Rows [start, end) that belong to each piece, in input order. */
+  pieces: Array<{ start: number; end: number }>;
 }

@@ -5,6 +5,12 @@ import { DocumentError, RaglineError } from '../core/errors.ts';
 import { contextPrefix, contextualText, createChunker } from '../ingest/chunkers/index.ts';
 import { loadFile } from '../ingest/loaders/index.ts';
 import { splitSentences } from '../models/sentences.ts';
+import { cosine } from '../core/vectors.ts';
+import { buildBlocks } from '../ingest/chunkers/blocks.ts';
+import { pooledVector } from '../ingest/chunkers/late.ts';
+import { resolveLimits } from '../ingest/chunkers/limits.ts';
+import { segmentsOf } from '../ingest/chunkers/plan.ts';
+import { windowsOver, WindowStates } from '../ingest/chunkers/windows.ts';
 import type { ChunkDraft, ChunkStrategy, LoadedDocument, Section } from '../ingest/types.ts';
 import type { Embedder } from '../models/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
@@ -309,6 +315,112 @@ describeShared('chunkers (real MiniLM model)', () => {
     );
   });
 
+  describe('late strategy: cuts and chunk vectors from one model pass', () => {
+    /** Counts what the real embedder is asked for: pooled texts (embed) and windows read for their token vectors. */
+    const counting = () => {
+      const calls = { embed: [] as string[][], windows: [] as string[][][] };
+      const spy: Embedder = {
+        modelId: embedder.modelId,
+        dimensions: embedder.dimensions,
+        maxTokens: embedder.maxTokens,
+        tokenizer: embedder.tokenizer,
+        embed: (texts, kind) => {
+          calls.embed.push(texts);
+          return embedder.embed(texts, kind);
+        },
+        embedTokens: (inputs, kind) => {
+          calls.windows.push(inputs);
+          return embedder.embedTokens!(inputs, kind);
+        },
+      };
+      return { spy, calls };
+    };
+    const lateChunks = (doc: LoadedDocument, using: Embedder = embedder, options = OPTIONS) =>
+      createChunker('late', using, options).chunkWithVectors(doc);
+    const shiftFixtures = [
+      ['30379039', '11913139', '45276789'],
+      ['8065561', '12652963', '32927401'],
+      ['43557480', '28107602', '1544804'],
+    ];
+
+    it.each(shiftFixtures.map((ids) => [ids]))(
+      'cuts at the topic shifts of abstracts %j, from one pass and no embed() call',
+      async (ids) => {
+        const parts = ids.map(abstract);
+        const text = parts.join(' ');
+        const doc = handDoc([{ text, headingPath: ['Three abstracts'], kind: 'text' }]);
+        const sentences = splitSentences(text);
+        const shiftSentence = [parts[0]!.length + 1, parts[0]!.length + parts[1]!.length + 2].map((at) =>
+          sentences.findIndex((s) => s.start === at),
+        );
+        const { spy, calls } = counting();
+        const { drafts, vectors } = await lateChunks(doc, spy);
+        expectWellFormed(drafts, doc, embedder, cap, 'late');
+        const cuts = drafts.slice(1).map((c) => c.charStart);
+        for (const i of shiftSentence) {
+          const near = cuts.some((at) => at >= sentences[i - 1]!.start && at <= sentences[i + 1]!.start);
+          expect(near, `late cuts at ${cuts} vs shift before sentence ${i} (${sentences[i]!.start})`).toBe(true);
+        }
+        // One pass: the windows hold each sentence once, plus at most one overlapping sentence per window edge.
+        expect(calls.embed).toHaveLength(0);
+        expect(calls.windows).toHaveLength(1);
+        const read = calls.windows[0]!.reduce((n, w) => n + w.slice(1).reduce((m, piece) => m + embedder.tokenizer.count(piece), 0), 0);
+        expect(read).toBeLessThan(1.3 * embedder.tokenizer.count(text));
+        expect(vectors.every((v) => v instanceof Float32Array)).toBe(true);
+      },
+    );
+
+    it('a chunk that is a whole window gets the vector of embedding it alone; chunks of the real cut stay close to theirs', async () => {
+      const doc = handDoc([{ text: `${abstract('4550036')} ${abstract('1259359')}`, headingPath: ['Two abstracts'], kind: 'text' }]);
+      const [block] = buildBlocks(doc, embedder.tokenizer, resolveLimits(embedder, OPTIONS), 'sentences');
+      const [segment] = segmentsOf(block!);
+      const windows = windowsOver(block!, 0, segment!, 32);
+      expect(windows.length).toBe(2);
+      const prefix = contextPrefix(doc.title, block!.headingPath);
+      const inputs = windows.map((w) => [prefix, ...block!.units.slice(w.from, w.to).map((u) => doc.text.slice(u.start, u.end))]);
+      const states = await embedder.embedTokens!(inputs, 'passage');
+      const read = new Map([[segment!, windows.map((w, i) => new WindowStates(w, states[i]!, 1))]]);
+      for (const w of windows) {
+        const text = doc.text.slice(block!.units[w.from]!.start, block!.units[w.to - 1]!.end);
+        const [alone] = await embedder.embed([`${prefix}\n\n${text}`], 'passage');
+        expect(cosine(pooledVector(block!, w, [segment!], read)!, alone!)).toBeGreaterThan(0.99);
+      }
+
+      const { drafts, vectors } = await lateChunks(doc);
+      expect(drafts.length).toBeGreaterThan(1);
+      const alone = await embedder.embed(
+        drafts.map((d) => contextualText(d, doc)),
+        'passage',
+      );
+      // Read beside other text, a chunk's vector leans towards it (that is the point of late chunking), yet stays close to its own.
+      drafts.forEach((_, i) => expect(cosine(vectors[i]!, alone[i]!), `chunk ${i}`).toBeGreaterThan(0.75));
+      for (const v of vectors) expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
+    });
+
+    it('keeps the hard token cap, and windows never exceed the model input', async () => {
+      const small = { maxTokens: 64, minTokens: 16, targetTokens: 50 };
+      const doc = handDoc(
+        [{ text: [abstract('2526777'), abstract('8734695')].join(' '), headingPath: ['Obstetrics'], kind: 'text' }],
+        'SciFact',
+      );
+      const { spy, calls } = counting();
+      const { drafts, vectors } = await lateChunks(doc, spy, small);
+      expectWellFormed(drafts, doc, embedder, 64, 'late max 64');
+      for (const pieces of calls.windows[0]!) expect(embedder.tokenizer.count(pieces.join(' '))).toBeLessThanOrEqual(64);
+      expect(vectors.filter(Boolean).length).toBe(drafts.length);
+    });
+
+    it('falls back to the two-pass semantic chunker for an embedder without token vectors', async () => {
+      const text = shiftFixtures[0]!.map(abstract).join(' ');
+      const doc = handDoc([{ text, headingPath: ['Three abstracts'], kind: 'text' }]);
+      const spy = recording(embedder); // has no embedTokens, like the OpenAI embedder
+      const { drafts, vectors } = await lateChunks(doc, spy);
+      expect(drafts).toEqual(await chunk('semantic', doc));
+      expect(vectors.every((v) => v === undefined)).toBe(true);
+      expect(spy.calls).toHaveLength(1);
+    });
+  });
+
   describe('tables and code', () => {
     it('splits a real oversized table at row boundaries and repeats its header row on every piece', async () => {
       const doc = await load(path.join(RUST_BOOK, 'appendix-02-operators.md'));
@@ -364,7 +476,7 @@ describeShared('chunkers (real MiniLM model)', () => {
         { text: longSentence, headingPath: ['Long'], kind: 'text' },
         { text: noSpaces, headingPath: ['No spaces'], kind: 'text' },
       ]);
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         const long = chunks.filter((c) => c.headingPath[0] === 'Long');
@@ -380,7 +492,7 @@ describeShared('chunkers (real MiniLM model)', () => {
     it('honours a maxTokens below the model limit, and reserves room for the context prefix', async () => {
       const small = { maxTokens: 64, minTokens: 16, targetTokens: 50 };
       const doc = handDoc([{ text: abstract('4550036'), headingPath: ['Obstetrics', 'Hypertension'], kind: 'text' }], 'SciFact sample');
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc, small);
         expectWellFormed(chunks, doc, embedder, 64, `${strategy} max 64`);
         expect(contextualText(chunks[0]!, doc)).toBe(`SciFact sample — Obstetrics › Hypertension\n\n${chunks[0]!.text}`);
@@ -395,7 +507,7 @@ describeShared('chunkers (real MiniLM model)', () => {
         { text: sentences[2]!, headingPath: ['Malawi', 'Methods'], kind: 'text', page: 2 },
         { text: sentences[3]!, headingPath: ['Malawi', 'Methods'], kind: 'table', page: 3 },
       ]);
-      for (const strategy of ['fixed', 'sentence', 'semantic'] as const) {
+      for (const strategy of ['fixed', 'sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         expect(chunks.map((c) => [c.headingPath, c.pageStart, c.pageEnd, c.kind])).toEqual([
@@ -405,10 +517,10 @@ describeShared('chunkers (real MiniLM model)', () => {
       }
     });
 
-    it('leaves no crumb at the end of a long section (sentence and semantic)', async () => {
+    it('leaves no crumb at the end of a long section (sentence, semantic and late)', async () => {
       const text = [abstract('2526777'), abstract('8734695'), abstract('4550036')].join(' ');
       const doc = handDoc([{ text, headingPath: ['Three'], kind: 'text' }]);
-      for (const strategy of ['sentence', 'semantic'] as const) {
+      for (const strategy of ['sentence', 'semantic', 'late'] as const) {
         const chunks = await chunk(strategy, doc);
         expectWellFormed(chunks, doc, embedder, cap, strategy);
         for (const c of chunks) expect(c.tokenCount, strategy).toBeGreaterThanOrEqual(OPTIONS.minTokens);

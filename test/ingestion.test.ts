@@ -9,7 +9,9 @@ import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { ChunkInput, DocumentReplacement, Store } from '../store/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
-import { describeShared, PROJECT_ROOT } from './helpers/shared.ts';
+import { DATASETS_DIR, describeShared, PROJECT_ROOT } from './helpers/shared.ts';
+import { createChunker } from '../ingest/chunkers/index.ts';
+import { loadDocument } from '../ingest/loaders/index.ts';
 
 const config = configSchema.parse({});
 const fixture = (name: string) => new Uint8Array(fs.readFileSync(path.join(PROJECT_ROOT, 'fixtures', name)));
@@ -150,6 +152,51 @@ describeShared('ingestion pipeline (PGlite + real model)', () => {
     for (const c of collections) chunks += await ragline.store.countChunks(c.id);
     expect(chunks).toBeGreaterThan(0);
     expect(await fresh.warmUp()).toEqual({ collections: collections.length, chunksIndexed: chunks });
+  });
+
+  it('late chunking stores the vectors pooled from its one pass, with no embed() call for those chunks', async () => {
+    const abstracts = new Map(
+      fs
+        .readFileSync(path.join(DATASETS_DIR, 'scifact', 'corpus.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { _id: string; text: string })
+        .map((d) => [d._id, d.text]),
+    );
+    const body = ['30379039', '11913139', '45276789'].map((id) => abstracts.get(id)!).join(' ');
+    const embedded: string[] = [];
+    let windows = 0;
+    const counting: Embedder = {
+      modelId: embedder.modelId,
+      dimensions: embedder.dimensions,
+      maxTokens: embedder.maxTokens,
+      tokenizer: embedder.tokenizer,
+      embed: (texts, kind) => {
+        if (kind === 'passage') embedded.push(...texts);
+        return embedder.embed(texts, kind);
+      },
+      embedTokens: (inputs, kind) => {
+        windows += inputs.length;
+        return embedder.embedTokens!(inputs, kind);
+      },
+    };
+    const late = configSchema.parse({ chunking: { strategy: 'late' } });
+    const pipelineRagline = await Ragline.open(late, { store: ragline.store, embedder: counting });
+    await pipelineRagline.createCollection('late');
+    const [outcome] = await pipelineRagline.ingest('late', [{ source: 'three.txt', bytes: text(body), title: 'Three abstracts' }]);
+    expect(outcome?.status).toBe('ingested');
+    expect(windows).toBeGreaterThan(0);
+    expect(embedded).toEqual([]);
+
+    const loaded = await loadDocument(text(body), 'three.txt');
+    const { drafts, vectors } = await createChunker('late', embedder, late.chunking).chunkWithVectors(loaded);
+    expect(outcome?.status === 'ingested' && outcome.chunks).toBe(drafts.length);
+    const collection = await pipelineRagline.collection('late');
+    for (const [i, vector] of vectors.entries()) {
+      const [hit] = await ragline.store.denseSearch({ collectionId: collection.id, vector: vector!, limit: 1 });
+      expect(hit?.chunk.text).toBe(drafts[i]!.text);
+      expect(hit!.similarity).toBeGreaterThan(0.999);
+    }
   });
 
   it('refuses to ingest with a model other than the collection was built with', async () => {

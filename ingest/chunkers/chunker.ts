@@ -1,4 +1,4 @@
-import type { Chunker, ChunkDraft, ChunkStrategy, LoadedDocument } from '../types.ts';
+import type { Chunker, ChunkDraft, ChunkedDocument, ChunkStrategy, LoadedDocument } from '../types.ts';
 import type { Embedder } from '../../models/types.ts';
 import { buildBlocks, checkDocument, type Block } from './blocks.ts';
 import { draftsOf } from './drafts.ts';
@@ -10,6 +10,8 @@ import type { UnitSizing } from './units.ts';
 export interface BlockPlan {
   runs: Run[];
   distance?: (unitIndex: number) => number | undefined;
+  /** Late chunking: the vector of a chunk made of these units, pooled from the strategy's own model pass. */
+  vectorOf?: (run: Run) => Float32Array | undefined;
 }
 
 /** What differs between the fixed, sentence and semantic chunkers. */
@@ -36,17 +38,28 @@ export class StrategyChunker implements Chunker {
   }
 
   async chunk(doc: LoadedDocument): Promise<ChunkDraft[]> {
+    return (await this.chunkWithVectors(doc)).drafts;
+  }
+
+  async chunkWithVectors(doc: LoadedDocument): Promise<ChunkedDocument> {
     checkDocument(doc);
     const counter = this.embedder.tokenizer;
     const blocks = buildBlocks(doc, counter, this.limits, this.plan.textUnits);
     const plans = await this.plan.plan(blocks, doc);
     const drafts: ChunkDraft[] = [];
+    const vectors: Array<Float32Array | undefined> = [];
     blocks.forEach((block, i) => {
       const plan = plans[i]!;
       for (const run of mergeCrumbs(block, plan.runs, this.limits.minTokens, plan.distance)) {
-        drafts.push(...draftsOf(doc, block, run, counter));
+        const made = draftsOf(doc, block, run, counter);
+        // A pooled vector stands for the run's own text only: not for a piece of it, nor for a header copy.
+        const whole = made.length === 1 && made[0]!.text === doc.text.slice(made[0]!.charStart, made[0]!.charEnd);
+        for (const draft of made) {
+          drafts.push(draft);
+          vectors.push(whole ? plan.vectorOf?.(run) : undefined);
+        }
       }
     });
-    return drafts.map((draft, ordinal) => ({ ...draft, ordinal }));
+    return { drafts: drafts.map((draft, ordinal) => ({ ...draft, ordinal })), vectors };
   }
 }

@@ -4,6 +4,7 @@ import type { Embedder } from '../../models/types.ts';
 import { StrategyChunker, type Strategy } from './chunker.ts';
 import { fixedStrategy } from './fixed.ts';
 import { resolveLimits } from './limits.ts';
+import { lateStrategy } from './late.ts';
 import { semanticStrategy } from './semantic.ts';
 import { sentenceStrategy } from './sentence.ts';
 
@@ -15,7 +16,7 @@ export { contextualText, contextPrefix } from './context.ts';
  */
 export const CHUNKER_VERSION = 2;
 
-export const CHUNK_STRATEGIES: readonly ChunkStrategy[] = ['semantic', 'sentence', 'fixed'];
+export const CHUNK_STRATEGIES: readonly ChunkStrategy[] = ['semantic', 'late', 'sentence', 'fixed'];
 
 /**
  * A chunker for the strategy. Every chunk is at most min(options.maxTokens, embedder.maxTokens − 2)
@@ -27,6 +28,9 @@ export function createChunker(strategy: ChunkStrategy, embedder: Embedder, optio
   switch (strategy) {
     case 'semantic':
       plan = semanticStrategy(embedder, limits.minTokens);
+      break;
+    case 'late':
+      plan = lateStrategy(embedder, limits.minTokens);
       break;
     case 'sentence':
       plan = sentenceStrategy;

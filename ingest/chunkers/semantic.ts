@@ -96,7 +96,8 @@ async function planSemantic(blocks: Block[], doc: LoadedDocument, embedder: Embe
   });
 }
 
-function needsEmbedding(block: Block, segment: Segment): boolean {
+/** A flowing stretch longer than the target: where the cuts go is a question of meaning. */
+export function needsEmbedding(block: Block, segment: Segment): boolean {
   return segment.flows && segment.to - segment.from > 1 && runTokens(block, segment.from, segment.to) > block.target;
 }
 
@@ -113,7 +114,7 @@ const CUT_COST = 1e-3;
  * exceed the target (a single oversized unit excepted). The best total cuts at every strong shift the
  * sizes allow, and where the target forces extra cuts, puts them at the strongest remaining shifts.
  */
-function cutAtShifts(block: Block, segment: Run, distance: Map<number, number>, minTokens: number): Run[] {
+export function cutAtShifts(block: Block, segment: Run, distance: Map<number, number>, minTokens: number): Run[] {
   const { from, to } = segment;
   const shifts: number[] = [];
   for (let k = from + 1; k < to; k++) shifts.push(distance.get(k) ?? 0);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { EmbedKind, Embedder, TokenCounter } from '../types.ts';
+import type { EmbedKind, Embedder, TokenCounter, TokenStates } from '../types.ts';
 
 /**
  * An Embedder that remembers every vector it has computed, on disk, so that repeated
@@ -32,6 +32,8 @@ export class CachingEmbedder implements Embedder {
   readonly dimensions: number;
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
+  /** Token vectors are passed through uncached; present only when the inner embedder has them. */
+  readonly embedTokens?: (inputs: string[][], kind: EmbedKind) => Promise<TokenStates[]>;
   readonly file: string;
   /** Texts served from the cache / passed to the inner embedder since this instance was created. */
   readonly stats = { hits: 0, misses: 0 };
@@ -51,6 +53,7 @@ export class CachingEmbedder implements Embedder {
     this.dimensions = inner.dimensions;
     this.maxTokens = inner.maxTokens;
     this.tokenizer = inner.tokenizer;
+    if (inner.embedTokens) this.embedTokens = (inputs, kind) => inner.embedTokens!(inputs, kind);
     this.recordBytes = KEY_BYTES + inner.dimensions * 4 + CRC_BYTES;
     const identity = [inner.modelId, options.dtype ?? 'default', `${inner.maxTokens}t`].join('__');
     this.file = path.join(cacheDir, `${identity.replace(/[^A-Za-z0-9._-]+/g, '_')}.bin`);

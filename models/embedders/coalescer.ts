@@ -6,23 +6,27 @@
  * pad little whatever document the texts came from. One batch runs at a time: ONNX Runtime
  * already uses every core for one.
  */
-interface Pending {
+interface Pending<In, Out> {
+  input: In;
   text: string;
-  resolve(vector: Float32Array): void;
+  resolve(output: Out): void;
   reject(err: unknown): void;
 }
 
-export class BatchCoalescer {
-  private queue: Pending[] = [];
+/** `In` carries a text plus whatever the batch runner needs to know about it (e.g. whether token vectors are wanted). */
+export class BatchCoalescer<In extends { text: string } = { text: string }, Out = Float32Array> {
+  private queue: Pending<In, Out>[] = [];
   private draining = false;
 
   constructor(
-    private readonly runBatch: (texts: string[]) => Promise<Float32Array[]>,
+    private readonly runBatch: (inputs: In[]) => Promise<Out[]>,
     private readonly batchSize: number,
   ) {}
 
-  embed(texts: string[]): Promise<Float32Array[]> {
-    const vectors = texts.map((text) => new Promise<Float32Array>((resolve, reject) => this.queue.push({ text, resolve, reject })));
+  embed(inputs: In[]): Promise<Out[]> {
+    const vectors = inputs.map(
+      (input) => new Promise<Out>((resolve, reject) => this.queue.push({ input, text: input.text, resolve, reject })),
+    );
     if (!this.draining) {
       this.draining = true;
       // Let callers that start in the same tick add their texts before the first batch is cut.
@@ -36,7 +40,7 @@ export class BatchCoalescer {
       this.queue.sort((a, b) => a.text.length - b.text.length);
       const batch = this.queue.splice(0, this.batchSize);
       try {
-        const vectors = await this.runBatch(batch.map((p) => p.text));
+        const vectors = await this.runBatch(batch.map((p) => p.input));
         batch.forEach((p, i) => p.resolve(vectors[i]!));
       } catch (err) {
         for (const p of batch) p.reject(err);

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { normalizeText } from '../../core/normalize.ts';
-import type { EmbedKind, Embedder, TokenCounter } from '../types.ts';
+import type { EmbedKind, Embedder, TokenCounter, TokenStates } from '../types.ts';
 
 /**
  * Remembers query vectors in memory (least recently used out first), keyed by model and normalized
@@ -11,6 +11,8 @@ export class QueryEmbeddingCache implements Embedder {
   readonly dimensions: number;
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
+  /** Token vectors are passed through uncached; present only when the inner embedder has them. */
+  readonly embedTokens?: (inputs: string[][], kind: EmbedKind) => Promise<TokenStates[]>;
   readonly stats = { hits: 0, misses: 0 };
   private readonly vectors: LRUCache<string, Float32Array>;
 
@@ -22,6 +24,7 @@ export class QueryEmbeddingCache implements Embedder {
     this.dimensions = inner.dimensions;
     this.maxTokens = inner.maxTokens;
     this.tokenizer = inner.tokenizer;
+    if (inner.embedTokens) this.embedTokens = (inputs, kind) => inner.embedTokens!(inputs, kind);
     this.vectors = new LRUCache({ max: maxEntries });
   }
 
