@@ -1,6 +1,7 @@
 import MiniSearch, { type AsPlainObject } from 'minisearch';
 import { matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
+import { PostingCache, TopKWorkspace, compactPostings, exactTopK, type FieldPostings, type TermPostings } from './bm25-topk.ts';
 import { tokenize as defaultTokenize, type Tokenizer } from './tokenize.ts';
 
 /**
@@ -21,6 +22,11 @@ export interface Bm25Options {
   maxQueryTerms: number;
   /** minisearch's own scoring multiplies by the number of matched query terms; off = plain BM25. */
   coordination: boolean;
+  /**
+   * Exact top-k scoring that skips chunks which cannot enter the top k (retrieval/bm25-topk.ts);
+   * off = every posting of every query term is walked (the earlier path; coordination always uses it).
+   */
+  pruning: boolean;
   tokenizer: Tokenizer;
 }
 
@@ -37,6 +43,7 @@ export const DEFAULT_BM25_OPTIONS: Bm25Options = {
   titleBoost: 0.25,
   maxQueryTerms: 32,
   coordination: false,
+  pruning: true,
   tokenizer: defaultTokenize,
 };
 
@@ -78,6 +85,7 @@ interface ScoreParams {
   boosts: Record<Field, number>;
   /** minisearch's coordination factor: multiply by the number of query terms matched. */
   coordination: boolean;
+  pruning: boolean;
 }
 
 /**
@@ -97,6 +105,10 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
   private lastTerm = new Uint32Array(0);
   /** 1 for indexed chunks, 0 for discarded ones whose postings minisearch has not vacuumed yet. */
   private alive = new Uint8Array(0);
+  /** Changes with every add and removal, which change every term's idf (the posting cache's key). */
+  private version = 0;
+  private readonly postingCache = new PostingCache();
+  private readonly workspace = new TopKWorkspace();
 
   constructor() {
     super(POSTING_OPTIONS);
@@ -126,6 +138,11 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
     return index;
   }
 
+  /** Heap held by compact postings cached for the pruning scorer. */
+  get cachedPostingBytes(): number {
+    return this.postingCache.bytes;
+  }
+
   /** Terms indexed over all live chunks and fields (what memory grows with, besides the chunk count). */
   get indexedTermCount(): number {
     return this.totalLength.title + this.totalLength.text;
@@ -141,6 +158,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
   }
 
   addChunk(id: string, terms: Record<Field, string[]>): void {
+    this.version++;
     this.add({ id, title: terms.title.join(' '), text: terms.text.join(' ') });
     const shortId = this._idToShortId.get(id)!;
     if (shortId >= this.alive.length) this.grow(Math.max(1024, shortId * 2));
@@ -155,6 +173,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
   discardChunk(id: string): void {
     const shortId = this._idToShortId.get(id);
     if (shortId === undefined) return;
+    this.version++;
     this.alive[shortId] = 0;
     for (const field of FIELDS) this.totalLength[field] -= this.lengths[field][shortId] ?? 0;
     this.discard(id);
@@ -174,6 +193,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
    * and summed over fields and terms. Returns the `limit` best chunks that pass `accept`.
    */
   score(terms: string[], params: ScoreParams, limit: number, accept?: (id: string) => boolean): Bm25Hit[] {
+    if (params.pruning && !params.coordination) return this.scorePruned(terms, params, limit, accept);
     const n = this._documentCount;
     if (this.scores.length < this._nextId) this.grow(this._nextId * 2);
     const { scores, matched, lastTerm, alive } = this;
@@ -216,6 +236,43 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
       top.push({ id, score });
     }
     return top.sorted();
+  }
+
+  /** The same ranking as `score` without coordination, by exactTopK over cached compact postings. */
+  private scorePruned(terms: string[], params: ScoreParams, limit: number, accept?: (id: string) => boolean): Bm25Hit[] {
+    this.workspace.ensure(this._nextId);
+    // Mid-vacuum, document frequencies shrink batch by batch: postings are built but not kept.
+    const key = this.isVacuuming
+      ? undefined
+      : [this.version, this.dirtCount, params.k1, params.b, params.delta, params.boosts.title, params.boosts.text].join(':');
+    const lists: TermPostings[] = [];
+    for (const term of terms) {
+      const postings = this.postingCache.get(key, term, () => this.termPostings(term, params));
+      if (postings) lists.push(postings);
+    }
+    const ids = this._documentIds;
+    const found = exactTopK(lists, limit, this.workspace, accept && ((shortId) => accept(ids.get(shortId) as string)));
+    const top = new TopK(limit);
+    found.shortIds.forEach((shortId, i) => top.push({ id: ids.get(shortId) as string, score: found.scores[i]! }));
+    return top.sorted();
+  }
+
+  private termPostings(term: string, params: ScoreParams): TermPostings | undefined {
+    const fieldData = this._index.get(term);
+    if (!fieldData) return undefined;
+    const n = this._documentCount;
+    const fields: FieldPostings[] = [];
+    for (const field of FIELDS) {
+      const boost = params.boosts[field];
+      const postings = fieldData.get(this._fieldIds[field]!);
+      if (!postings || boost === 0) continue;
+      // df counts discarded chunks until minisearch vacuums them, as `score` does.
+      const df = postings.size;
+      const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+      const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
+      fields.push({ postings, weight: boost * idf, avgLength, lengths: this.lengths[field] });
+    }
+    return compactPostings(fields, this.alive, params);
   }
 }
 
@@ -293,7 +350,7 @@ export class Bm25Index {
 
   /** An estimate of the heap this index holds, for the registry's memory budget. */
   get estimatedBytes(): number {
-    return this.size * BYTES_PER_CHUNK + this.postings.indexedTermCount * BYTES_PER_TERM;
+    return this.size * BYTES_PER_CHUNK + this.postings.indexedTermCount * BYTES_PER_TERM + this.postings.cachedPostingBytes;
   }
 
   toSnapshot(): Bm25IndexSnapshot {
@@ -398,9 +455,10 @@ export class Bm25Index {
     const terms = this.queryTerms(query);
     if (!terms.length || options.limit <= 0) return [];
     const filter = options.filter ?? [];
-    const { k1, b, delta, titleBoost, coordination } = this.options;
+    const { k1, b, delta, titleBoost, coordination, pruning } = this.options;
     const accept = filter.length ? (id: string) => matchesFilter(this.filterable.get(id)!, filter) : undefined;
-    return this.postings.score(terms, { k1, b, delta, coordination, boosts: { title: titleBoost, text: 1 } }, options.limit, accept);
+    const params = { k1, b, delta, coordination, pruning, boosts: { title: titleBoost, text: 1 } };
+    return this.postings.score(terms, params, options.limit, accept);
   }
 }
 
