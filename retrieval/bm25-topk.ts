@@ -103,6 +103,35 @@ function mergeSum(x: { ids: Int32Array; scores: Float64Array }, y: { ids: Int32A
   return { ids: ids.subarray(0, n), scores: scores.subarray(0, n) };
 }
 
+/**
+ * A long list cut in two by score: its top-scoring postings, and the rest, whose bound (the cut)
+ * is much tighter than the list's maximum, set by its few shortest, most repetitive chunks. Every
+ * chunk stays in exactly one part, so sums are unchanged; the scorer walks the high parts early
+ * (high bounds) and can leave the low parts of frequent terms to probing sooner.
+ */
+export function impactParts(list: TermPostings, highShare = 0.1, minLength = 256): TermPostings[] {
+  if (list.ids.length < minLength) return [list];
+  const sorted = list.scores.slice().sort();
+  const cut = sorted[Math.floor(sorted.length * (1 - highShare))]!;
+  const high = { ids: [] as number[], scores: [] as number[] };
+  const low = { ids: [] as number[], scores: [] as number[] };
+  list.ids.forEach((id, i) => {
+    const part = list.scores[i]! > cut ? high : low;
+    part.ids.push(id);
+    part.scores.push(list.scores[i]!);
+  });
+  if (!high.ids.length || !low.ids.length) return [list];
+  return [high, low].map((part) => {
+    let max = Number.NEGATIVE_INFINITY;
+    let min = Number.POSITIVE_INFINITY;
+    for (const s of part.scores) {
+      max = Math.max(max, s);
+      min = Math.min(min, s);
+    }
+    return { ids: Int32Array.from(part.ids), scores: Float64Array.from(part.scores), max, min };
+  });
+}
+
 /** Bytes held per cached posting: a 4-byte short id and an 8-byte score. */
 export const BYTES_PER_CACHED_POSTING = 12;
 
@@ -114,7 +143,7 @@ export const BYTES_PER_CACHED_POSTING = 12;
  * recently used terms go first beyond `maxPostings`.
  */
 export class PostingCache {
-  private readonly entries = new Map<string, { postings: TermPostings; used: number }>();
+  private readonly entries = new Map<string, { postings: TermPostings[]; used: number }>();
   private key = '';
   private held = 0;
   private clock = 0;
@@ -126,7 +155,7 @@ export class PostingCache {
   }
 
   /** A term's postings under `key`, built on a miss; with no key (the index is mid-vacuum) nothing is kept. */
-  get(key: string | undefined, term: string, build: () => TermPostings | undefined): TermPostings | undefined {
+  get(key: string | undefined, term: string, build: () => TermPostings[] | undefined): TermPostings[] | undefined {
     if (key === undefined) return build();
     if (key !== this.key) this.clear(key);
     const hit = this.entries.get(term);
@@ -137,7 +166,7 @@ export class PostingCache {
     const postings = build();
     if (!postings) return undefined;
     this.entries.set(term, { postings, used: ++this.clock });
-    this.held += postings.ids.length;
+    this.held += length(postings);
     if (this.held > this.maxPostings) this.evict();
     return postings;
   }
@@ -148,7 +177,7 @@ export class PostingCache {
     for (const [term, entry] of byAge) {
       if (this.held <= (this.maxPostings * 3) / 4) break;
       this.entries.delete(term);
-      this.held -= entry.postings.ids.length;
+      this.held -= length(entry.postings);
     }
   }
 
@@ -158,6 +187,8 @@ export class PostingCache {
     this.key = key;
   }
 }
+
+const length = (parts: TermPostings[]) => parts.reduce((sum, p) => sum + p.ids.length, 0);
 
 const TOUCHED = 1;
 const CHECKED = 2;
@@ -342,12 +373,13 @@ export function exactTopK(
   const order = lists.filter((l) => l.ids.length > 0).sort((x, y) => y.max - x.max || x.ids.length - y.ids.length);
   if (k <= 0 || order.length === 0) return { shortIds: [], scores: [], walked: 0 };
   const m = order.length;
-  // rest[j]: the most that lists j… can still add to any chunk.
+  // rest[j]: the most that lists j… can still add to any chunk (a list of negative scores, from a
+  // negative idf, adds nothing to a chunk it does not hold).
   const rest = new Float64Array(m + 1);
   let total = 0;
   let positive = true;
   for (let j = m - 1; j >= 0; j--) {
-    rest[j] = rest[j + 1]! + order[j]!.max;
+    rest[j] = rest[j + 1]! + Math.max(0, order[j]!.max);
     total += order[j]!.ids.length;
     if (order[j]!.min <= 0) positive = false;
   }

@@ -1,7 +1,15 @@
 import MiniSearch, { type AsPlainObject } from 'minisearch';
 import { matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
-import { PostingCache, TopKWorkspace, compactPostings, exactTopK, type FieldPostings, type TermPostings } from './bm25-topk.ts';
+import {
+  PostingCache,
+  TopKWorkspace,
+  compactPostings,
+  exactTopK,
+  impactParts,
+  type FieldPostings,
+  type TermPostings,
+} from './bm25-topk.ts';
 import { tokenize as defaultTokenize, type Tokenizer } from './tokenize.ts';
 
 /**
@@ -247,8 +255,8 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
       : [this.version, this.dirtCount, params.k1, params.b, params.delta, params.boosts.title, params.boosts.text].join(':');
     const lists: TermPostings[] = [];
     for (const term of terms) {
-      const postings = this.postingCache.get(key, term, () => this.termPostings(term, params));
-      if (postings) lists.push(postings);
+      const parts = this.postingCache.get(key, term, () => this.termPostings(term, params));
+      if (parts) lists.push(...parts);
     }
     const ids = this._documentIds;
     const found = exactTopK(lists, limit, this.workspace, accept && ((shortId) => accept(ids.get(shortId) as string)));
@@ -257,7 +265,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
     return top.sorted();
   }
 
-  private termPostings(term: string, params: ScoreParams): TermPostings | undefined {
+  private termPostings(term: string, params: ScoreParams): TermPostings[] | undefined {
     const fieldData = this._index.get(term);
     if (!fieldData) return undefined;
     const n = this._documentCount;
@@ -272,7 +280,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
       const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
       fields.push({ postings, weight: boost * idf, avgLength, lengths: this.lengths[field] });
     }
-    return compactPostings(fields, this.alive, params);
+    return impactParts(compactPostings(fields, this.alive, params));
   }
 }
 

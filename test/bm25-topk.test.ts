@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Bm25Index, type Bm25Hit } from '../retrieval/bm25.ts';
-import { TopKWorkspace, exactTopK, type TermPostings } from '../retrieval/bm25-topk.ts';
+import { TopKWorkspace, exactTopK, impactParts, type TermPostings } from '../retrieval/bm25-topk.ts';
 import { parseFilter } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { chunkRecord } from '../testkit/chunk-record.ts';
@@ -113,6 +113,28 @@ describe('exactTopK equals scoring every list for every chunk', () => {
     const found = exactTopK(lists, 10, workspace);
     expect(ranked(found, 10)).toEqual(bruteForce(lists, 10));
     expect(found.walked).toBeLessThan(total / 2);
+  });
+
+  it('bounds a list of negative scores (negative idf) by 0 for the chunks it does not hold', () => {
+    const next = random(21);
+    for (let seed = 0; seed < 20; seed++) {
+      const lists = randomLists(next, 400, 12).map((l, i) =>
+        i % 3 === 0 ? { ...l, scores: l.scores.map((s) => -s), max: -l.min, min: -l.max } : l,
+      );
+      for (const k of [1, 10]) expect(ranked(exactTopK(lists, k, workspace), k)).toEqual(bruteForce(lists, k));
+    }
+  });
+
+  it('cuts a long list into a high and a low part that hold each posting once, sorted, with their own bounds', () => {
+    const [list] = randomLists(random(8), 3000, 1);
+    const parts = impactParts(list!);
+    expect(parts).toHaveLength(2);
+    const [high, low] = parts as [TermPostings, TermPostings];
+    expect(low.max).toBeLessThan(high.min);
+    expect(high.max).toBe(list!.max);
+    const pairs = (l: TermPostings) => [...l.ids].map((id, i) => `${id}:${l.scores[i]}`);
+    expect([...pairs(high), ...pairs(low)].sort()).toEqual(pairs(list!).sort());
+    for (const part of parts) expect([...part.ids]).toEqual([...part.ids].sort((x, y) => x - y));
   });
 
   it('leaves its workspace zeroed for the next query', () => {
