@@ -218,6 +218,11 @@ export const configSchema = z.object({
       k1: z.coerce.number().min(0).max(10).optional(),
       b: z.coerce.number().min(0).max(1).optional(),
       titleBoost: z.coerce.number().min(0).max(10).optional(),
+      /**
+       * Long queries keep only this many distinct terms, the rarest ones. Unset (the default) =
+       * every term, scored exactly with top-k pruning (docs/bm25-exact.md).
+       */
+      maxQueryTerms: positiveInt.max(10_000).optional(),
     })
     .default({}),
   /** BM25 indexes across replicas (retrieval/bm25-registry.ts, docs/scaleout.md). */
@@ -593,6 +598,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_BM25_K1: ['bm25', 'k1'],
   RAGLINE_BM25_B: ['bm25', 'b'],
   RAGLINE_BM25_TITLE_BOOST: ['bm25', 'titleBoost'],
+  RAGLINE_BM25_MAX_QUERY_TERMS: ['bm25', 'maxQueryTerms'],
   RAGLINE_CHUNK_MAX_TOKENS: ['chunking', 'maxTokens'],
   RAGLINE_CHUNK_MIN_TOKENS: ['chunking', 'minTokens'],
   RAGLINE_CHUNK_TARGET_TOKENS: ['chunking', 'targetTokens'],

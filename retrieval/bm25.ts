@@ -26,7 +26,10 @@ export interface Bm25Options {
   delta: number;
   /** Weight of the title field (document title + heading path) relative to the text. */
   titleBoost: number;
-  /** Long queries keep only this many distinct terms, the rarest ones. */
+  /**
+   * Long queries keep only this many distinct terms, the rarest ones; ∞ (the default) scores every
+   * term, which pruning keeps fast (docs/bm25-exact.md). 32 was the default before.
+   */
   maxQueryTerms: number;
   /** minisearch's own scoring multiplies by the number of matched query terms; off = plain BM25. */
   coordination: boolean;
@@ -49,7 +52,7 @@ export const DEFAULT_BM25_OPTIONS: Bm25Options = {
   b: 0.6,
   delta: 0.5,
   titleBoost: 0.25,
-  maxQueryTerms: 32,
+  maxQueryTerms: Number.POSITIVE_INFINITY,
   coordination: false,
   pruning: true,
   tokenizer: defaultTokenize,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Bm25Index, type Bm25Hit } from '../retrieval/bm25.ts';
+import { loadConfig } from '../core/config.ts';
+import { Bm25Index, DEFAULT_BM25_OPTIONS, type Bm25Hit } from '../retrieval/bm25.ts';
 import { TopKWorkspace, exactTopK, impactParts, type TermPostings } from '../retrieval/bm25-topk.ts';
 import { parseFilter } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
@@ -235,5 +236,17 @@ describe('Bm25Index with pruning ranks as the full walk does', () => {
     const before = index.estimatedBytes;
     index.search(longQuery(1), { limit: 10 });
     expect(index.estimatedBytes).toBeGreaterThan(before);
+  });
+});
+
+describe('the query-term cap is an option, off by default', () => {
+  it('scores every term unless RAGLINE_BM25_MAX_QUERY_TERMS sets a cap', () => {
+    expect(DEFAULT_BM25_OPTIONS.maxQueryTerms).toBe(Number.POSITIVE_INFINITY);
+    expect(loadConfig({}).bm25.maxQueryTerms).toBeUndefined();
+    expect(loadConfig({ RAGLINE_BM25_MAX_QUERY_TERMS: '32' }).bm25.maxQueryTerms).toBe(32);
+    expect(() => loadConfig({ RAGLINE_BM25_MAX_QUERY_TERMS: '0' })).toThrow(/RAGLINE_BM25_MAX_QUERY_TERMS/);
+    const index = new Bm25Index();
+    index.add(corpus(9, 200));
+    expect(index.queryTerms(longQuery(2)).length).toBeGreaterThan(32);
   });
 });
