@@ -24,7 +24,7 @@ const squash = (text: string) => text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, 
  * Headings from the outline: each bookmark is looked for on its page, as one line or a few
  * consecutive lines spelling its title; those lines become the heading. A bookmark whose title is
  * not on the page starts at the first line below its destination's top, else at the top of the page.
- * A bookmark at the very start of page 1 that names the whole document is left out: the title says it.
+ * Bookmarks too long to be a heading are left out.
  */
 export function headingsFromOutline(outline: PdfOutlineEntry[], pages: PdfLine[][]): PlacedHeading[] {
   const placed: PlacedHeading[] = [];
@@ -32,7 +32,8 @@ export function headingsFromOutline(outline: PdfOutlineEntry[], pages: PdfLine[]
   for (const entry of outline) {
     const lines = pages[entry.page - 1];
     const title = entry.title.replace(/\s+/g, ' ').trim();
-    if (!lines || !title) continue;
+    // Some producers bookmark whole paragraphs (SP 800-160 has "Discussion: …" entries): not headings.
+    if (!lines || !title || !isHeadingLike(title)) continue;
     const from = searchFrom.get(entry.page) ?? 0;
     const match = findTitle(lines, from, squash(title));
     let before: number;
@@ -48,6 +49,28 @@ export function headingsFromOutline(outline: PdfOutlineEntry[], pages: PdfLine[]
     placed.push({ page: entry.page, before, skip, depth: entry.depth + 1, text: title });
   }
   return placed;
+}
+
+const MAX_HEADING_WORDS = 16;
+const MAX_HEADING_CHARS = 120;
+
+function isHeadingLike(title: string): boolean {
+  return (
+    title.length <= MAX_HEADING_CHARS &&
+    title.split(' ').length <= MAX_HEADING_WORDS &&
+    /^[\p{Lu}\p{N}]/u.test(title) &&
+    !/(?:[.;,:]|\band|\bor)$/.test(title)
+  );
+}
+
+/**
+ * The outline when it is a table of headings, else nothing (headings then come from the fonts).
+ * Word processors can export every list item and paragraph style as a bookmark: when many
+ * bookmarks read like sentences or list items, the outline is not a guide to the sections.
+ */
+export function usableOutline(outline: PdfOutlineEntry[]): PdfOutlineEntry[] {
+  const headings = outline.filter((entry) => isHeadingLike(entry.title.replace(/\s+/g, ' ').trim()));
+  return headings.length >= 2 && headings.length >= 0.8 * outline.length ? headings : [];
 }
 
 function findTitle(lines: PdfLine[], from: number, title: string): { at: number; count: number } | undefined {

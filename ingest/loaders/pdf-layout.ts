@@ -1,6 +1,6 @@
 import { HeadingTrail } from './heading-trail.ts';
 import { isContentsPage, isDotLeaderLine, runningFurniture } from './pdf-furniture.ts';
-import { headingsFromFonts, headingsFromOutline, type PdfOutlineEntry, type PlacedHeading } from './pdf-headings.ts';
+import { headingsFromFonts, headingsFromOutline, type PdfOutlineEntry, type PlacedHeading, usableOutline } from './pdf-headings.ts';
 import { lineText, pageLines, type PdfLine, type PdfPageItems } from './pdf-lines.ts';
 
 export type PdfBlock =
@@ -44,8 +44,9 @@ export function layoutPdf(pages: PdfPageItems[], outline: PdfOutlineEntry[], ocr
     return kept.filter((l) => !isDotLeaderLine(lineText(l)));
   });
   const vocabulary = wordsOf(content);
-  const useOutline = outline.length >= 2;
-  const headings = useOutline ? headingsFromOutline(outline, content) : headingsFromFonts(content);
+  const bookmarks = usableOutline(outline);
+  const useOutline = bookmarks.length > 0;
+  const headings = useOutline ? headingsFromOutline(bookmarks, content) : headingsFromFonts(content);
 
   const blocks: PdfBlock[] = [];
   const trail = new HeadingTrail();
