@@ -47,8 +47,8 @@ const ANSWER_DEFAULTS = {
   minDenseSimilarity: 0.3,
   requireBm25Match: false,
   generator: 'auto' as 'auto' | 'openai' | 'extractive',
-  // pdf-qa: refuses 2 of 3 on-topic unanswerable questions, no answerable one; SQuAD: 0.17 % of
-  // answerable questions refused (eval/answerability-squad.ts, docs/formats.md).
+  // pdf-qa: refuses 3 of 3 on-topic unanswerable questions (2 of 3 with RAGLINE_PDF_LAYOUT=on) and
+  // no answerable one; SQuAD: 0.17 % of answerable pairs refused (eval/answerability-squad.ts, docs/formats.md).
   answerability: 'on' as 'on' | 'off',
   prices: DEFAULT_PRICES,
 };

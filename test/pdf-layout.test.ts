@@ -120,12 +120,15 @@ async function unbookmarked(): Promise<Uint8Array> {
   return pdf.save();
 }
 
+/** Layout is off by default (RAGLINE_PDF_LAYOUT): these tests turn it on. */
+const LAYOUT = { limits: { pdfLayout: 'on' as const } };
+
 const containing = (doc: LoadedDocument, phrase: string) => doc.sections.find((s) => s.text.includes(phrase));
 
 describe('PDF layout (generated manual)', () => {
   let doc: LoadedDocument;
   beforeAll(async () => {
-    doc = await loadDocument(await manual(), 'manual.pdf');
+    doc = await loadDocument(await manual(), 'manual.pdf', LAYOUT);
   });
 
   it('leaves out the running header, the page numbers and the contents page', () => {
@@ -182,8 +185,8 @@ describe('PDF layout (generated manual)', () => {
     expect([intro.pageStart, intro.pageEnd]).toEqual([3, 3]);
   });
 
-  it('reads the same PDF as flat pages when layout is off', async () => {
-    const flat = await loadDocument(await manual(), 'manual.pdf', { limits: { pdfLayout: 'off' } });
+  it('reads the same PDF as flat pages by default (layout off)', async () => {
+    const flat = await loadDocument(await manual(), 'manual.pdf');
     expect(flat.text).toContain('ACME FIELD MANUAL - INTERNAL USE');
     expect(flat.sections.every((s) => s.headingPath.length === 0)).toBe(true);
   });
@@ -191,7 +194,7 @@ describe('PDF layout (generated manual)', () => {
 
 describe('PDF layout without an outline', () => {
   it('takes headings from larger or bold numbered lines', async () => {
-    const doc = await loadDocument(await unbookmarked(), 'service.pdf');
+    const doc = await loadDocument(await unbookmarked(), 'service.pdf', LAYOUT);
     expect(doc.metadata.layout).toMatchObject({ headings: 'fonts' });
     expect(containing(doc, 'stores documents')?.headingPath).toEqual(['Overview']);
     expect(containing(doc, 'one hundred megabytes')?.headingPath).toEqual(['Overview', '2.3 Limits']);
@@ -202,7 +205,7 @@ describe('PDF layout without an outline', () => {
 });
 
 describeShared('PDF layout on real PDFs', () => {
-  const load = (file: string) => loadFile(datasetPath('pdfs', file));
+  const load = (file: string) => loadFile(datasetPath('pdfs', file), LAYOUT);
 
   it('nist-sp-800-207: headings from the outline, the contents pages and running header left out', async () => {
     const doc = await load('nist-sp-800-207-zero-trust-architecture.pdf');

@@ -151,13 +151,15 @@ function joinLines(lines: PdfLine[], vocabulary: Set<string>): string {
   let text = '';
   for (const line of lines) {
     const next = lineText(line);
-    const broken = /(\p{L}+)-$/u.exec(text);
+    // Only the end of the text so far matters; matching the whole of it would be quadratic.
+    const tail = text.slice(-80);
+    const broken = /(\p{L}+)-$/u.exec(tail);
     const continued = /^(\p{Ll}+)/u.exec(next);
     if (broken && continued) {
       const joined = `${broken[1]}${continued[1]}`.toLowerCase();
       const hyphenated = `${broken[1]}-${continued[1]}`.toLowerCase();
       // "end-to-" + "end": the break sits inside a compound, whose hyphens stay.
-      const inCompound = /-\p{L}+-$/u.test(text);
+      const inCompound = /-\p{L}+-$/u.test(tail);
       const keepHyphen = (vocabulary.has(hyphenated) || inCompound) && !vocabulary.has(joined);
       text = keepHyphen ? text + next : text.slice(0, -1) + next;
     } else {
