@@ -231,7 +231,7 @@ export class AnswerService {
     return new AnswerService(backend, {
       generator: useLlm ? OpenAIChatGenerator.fromConfig(backend.config) : undefined,
       small: useLlm ? smallGeneratorFromConfig(backend.config) : undefined,
-      fallback: new ExtractiveGenerator(() => backend.embedder()),
+      fallback: new ExtractiveGenerator(() => backend.embedder(), { checkAnswerability: answer.answerability === 'on' }),
     });
   }
 

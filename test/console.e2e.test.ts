@@ -260,7 +260,7 @@ describeShared('web console in Chromium (real server, PGlite, ONNX model)', () =
     await row.getByRole('button').click();
     await expect.poll(() => page.locator('.trace h2').textContent()).toBe(`Trace: ${QUESTION}`);
     expect(await page.locator('.trace dd').allTextContents()).toEqual(
-      expect.arrayContaining(['answered', 'extractive', '1/5 “missing the restore steps”', 'extractive-v1']),
+      expect.arrayContaining(['answered', 'extractive', '1/5 “missing the restore steps”', 'extractive-v1+answerability']),
     );
     expect(await page.locator('.trace tbody tr').count()).toBeGreaterThan(0);
     // What was retrieved, in words: the first chunk is the cited page of the PDF.

@@ -3,6 +3,7 @@ import { errorMessage } from '../../core/errors.ts';
 import { dot } from '../../core/vectors.ts';
 import type { Embedder } from '../../models/types.ts';
 import { tokenize } from '../../retrieval/tokenize.ts';
+import { answerability } from '../answerability.ts';
 import { quotableSentences } from '../sentences.ts';
 import type { ContextChunk, GenerateInput, GenerateResult, Generator, StreamEvent } from '../types.ts';
 
@@ -67,6 +68,11 @@ export interface ExtractiveOptions {
   /** A further sentence is added only when its score is at least this fraction of the best one's. */
   secondSentenceRatio: number;
   weights: { dense: number; lexical: number; previous: number; answerType: number; rank: number };
+  /**
+   * Refuse ("not covered") when the quoted chunks lack what the question specifically asks for
+   * (answer/answerability.ts), although retrieval was confident.
+   */
+  checkAnswerability: boolean;
 }
 
 /**
@@ -78,6 +84,7 @@ export const DEFAULT_EXTRACTIVE_OPTIONS: ExtractiveOptions = {
   maxSentences: 2,
   secondSentenceRatio: 0.8,
   weights: { dense: 0.5, lexical: 0.35, previous: 0.1, answerType: 0.05, rank: 0.05 },
+  checkAnswerability: true,
 };
 
 export interface ScoredSentence {
@@ -140,7 +147,7 @@ const MAX_CACHED_VECTORS = 20_000;
 export class ExtractiveGenerator implements Generator {
   readonly model = 'extractive';
   readonly provider = 'local';
-  readonly promptVersion = 'extractive-v1';
+  readonly promptVersion: string;
   readonly options: ExtractiveOptions;
   // Chunks come back for many questions; their sentences need embedding only once.
   private readonly vectors = new Map<string, Float32Array>();
@@ -150,6 +157,8 @@ export class ExtractiveGenerator implements Generator {
     options: Partial<ExtractiveOptions> = {},
   ) {
     this.options = { ...DEFAULT_EXTRACTIVE_OPTIONS, ...options, weights: { ...DEFAULT_EXTRACTIVE_OPTIONS.weights, ...options.weights } };
+    // The answer cache keys on the prompt version: answers with and without the check must not mix.
+    this.promptVersion = this.options.checkAnswerability ? 'extractive-v1+answerability' : 'extractive-v1';
   }
 
   /** Every candidate sentence of the context with its evidence. */
@@ -192,7 +201,7 @@ export class ExtractiveGenerator implements Generator {
 
   async generate(input: GenerateInput): Promise<GenerateResult> {
     const picked = await this.select(input.question, input.context, input.questionVector);
-    const text = picked.length ? picked.map((s) => `${s.text} [${s.marker}]`).join(' ') : NOT_COVERED;
+    const text = picked.length && this.answers(input, picked) ? picked.map((s) => `${s.text} [${s.marker}]`).join(' ') : NOT_COVERED;
     return { text, usage: { promptTokens: 0, completionTokens: 0 }, model: this.model };
   }
 
@@ -202,6 +211,18 @@ export class ExtractiveGenerator implements Generator {
     const parts = result.text.split(/(?<=\])\s+/);
     for (const [i, part] of parts.entries()) yield { delta: i ? ` ${part}` : part };
     yield { done: true, usage: result.usage, model: this.model };
+  }
+
+  /** Whether the chunks the picked sentences come from hold what the question specifically asks for. */
+  private answers(input: GenerateInput, picked: ScoredSentence[]): boolean {
+    if (!this.options.checkAnswerability) return true;
+    const quoted = new Set(picked.map((s) => s.marker));
+    const evidence = input.context
+      .filter((c) => quoted.has(c.marker))
+      .map(({ chunk }) => ({ text: chunk.text, title: chunk.title, source: chunk.source, headingPath: chunk.headingPath }));
+    const verdict = answerability(input.question, evidence);
+    if (!verdict.answerable) logger.info({ missing: verdict.missing }, 'answer refused: the quoted text lacks what the question asks for');
+    return verdict.answerable;
   }
 
   /** Cosine similarity of the question and each sentence; null when the embedder is unavailable. */

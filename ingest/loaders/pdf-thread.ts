@@ -5,10 +5,28 @@ import { z } from 'zod';
  * What the worker thread (pdf-worker.mjs) answers. Validated here because it crosses a thread
  * boundary: a worker that crashed half-way or a changed pdf.js must not hand the loader garbage.
  */
-const textItem = z.object({ str: z.string(), transform: z.array(z.number()), hasEOL: z.boolean() });
+const textItem = z.object({
+  str: z.string(),
+  transform: z.array(z.number()),
+  width: z.number(),
+  fontName: z.string(),
+  hasEOL: z.boolean(),
+});
+const page = z.object({ items: z.array(textItem), width: z.number(), height: z.number() });
+const outlineEntry = z.object({
+  title: z.string(),
+  depth: z.number().int().min(0),
+  page: z.number().int().positive(),
+  top: z.number().optional(),
+});
 const failed = z.object({ kind: z.literal('failed'), name: z.string(), message: z.string() });
 const textAnswer = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('extracted'), pages: z.array(z.array(textItem)), info: z.record(z.string(), z.string()) }),
+  z.object({
+    kind: z.literal('extracted'),
+    pages: z.array(page),
+    info: z.record(z.string(), z.string()),
+    outline: z.array(outlineEntry),
+  }),
   z.object({ kind: z.literal('too_many_pages'), pages: z.number().int() }),
   z.object({ kind: z.literal('over_budget'), page: z.number().int() }),
   failed,

@@ -23,14 +23,21 @@ async function extractText({ bytes, maxPages, maxChars }) {
       for (const item of piece.value.items) {
         if (typeof item.str !== 'string') continue; // marked-content markers carry no text
         chars += item.str.length;
-        items.push({ str: item.str, transform: Array.from(item.transform ?? []), hasEOL: Boolean(item.hasEOL) });
+        items.push({
+          str: item.str,
+          transform: Array.from(item.transform ?? []),
+          width: Number.isFinite(item.width) ? item.width : 0,
+          fontName: typeof item.fontName === 'string' ? item.fontName : '',
+          hasEOL: Boolean(item.hasEOL),
+        });
       }
       if (chars > maxChars) {
         await reader.cancel(new Error('text budget spent')).catch(() => {});
         return { kind: 'over_budget', page: number };
       }
     }
-    pages.push(items);
+    const [x0 = 0, y0 = 0, x1 = 0, y1 = 0] = page.view ?? [];
+    pages.push({ items, width: Math.abs(x1 - x0), height: Math.abs(y1 - y0) });
     page.cleanup();
   }
   // Metadata is a nicety: a broken info dictionary must not fail a readable document.
@@ -39,7 +46,41 @@ async function extractText({ bytes, maxPages, maxChars }) {
   for (const field of ['Title', 'Author']) {
     if (typeof meta?.info?.[field] === 'string') info[field] = meta.info[field];
   }
-  return { kind: 'extracted', pages, info };
+  // The outline is a nicety too: a broken one leaves headings to be found from the page text.
+  const outline = await readOutline(pdf).catch(() => []);
+  return { kind: 'extracted', pages, info, outline };
+}
+
+const MAX_OUTLINE_ENTRIES = 5000;
+
+/**
+ * The document outline (bookmarks) flattened in order: title, depth (0 = top), 1-based page and,
+ * when the destination says so, the y of the heading's top on that page.
+ */
+async function readOutline(pdf) {
+  const entries = [];
+  async function walk(items, depth) {
+    for (const item of items ?? []) {
+      if (entries.length >= MAX_OUTLINE_ENTRIES || depth > 8) return;
+      const target = await destinationOf(pdf, item.dest);
+      if (target && typeof item.title === 'string') entries.push({ title: item.title, depth, ...target });
+      await walk(item.items, depth + 1);
+    }
+  }
+  await walk(await pdf.getOutline(), 0);
+  return entries;
+}
+
+async function destinationOf(pdf, dest) {
+  const explicit = typeof dest === 'string' ? await pdf.getDestination(dest).catch(() => null) : dest;
+  if (!Array.isArray(explicit) || explicit.length === 0) return undefined;
+  const ref = explicit[0];
+  const index = Number.isInteger(ref) ? ref : await pdf.getPageIndex(ref).catch(() => -1);
+  if (!(index >= 0)) return undefined;
+  // [ref, {name: 'XYZ'}, left, top, zoom] or [ref, {name: 'FitH'}, top]
+  const mode = explicit[1]?.name;
+  const top = mode === 'XYZ' ? explicit[3] : mode === 'FitH' || mode === 'FitBH' ? explicit[2] : undefined;
+  return { page: index + 1, ...(typeof top === 'number' && Number.isFinite(top) ? { top } : {}) };
 }
 
 /**

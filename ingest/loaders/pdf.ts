@@ -4,6 +4,9 @@ import { DEFAULT_LOAD_CONTEXT } from './limits.ts';
 import type { LoadContext, LoadedDocument, Loader } from '../types.ts';
 import { DocumentBuilder, fileNameOf, tidyTitle } from './document-builder.ts';
 import { type PdfOcrResult, ocrPdfPages } from './pdf-ocr.ts';
+import type { PdfOutlineEntry } from './pdf-headings.ts';
+import { layoutPdf } from './pdf-layout.ts';
+import type { PdfPageItems } from './pdf-lines.ts';
 import { pageText } from './pdf-text.ts';
 import { extractPdfTextInThread, type PdfThreadOutcome } from './pdf-thread.ts';
 
@@ -24,7 +27,9 @@ const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages) and OCR is 
 const OCR_FOUND_NOTHING = 'has no text layer, and OCR found no text on its pages';
 
 /**
- * PDFs via unpdf's build of pdf.js: one section per page with its 1-based page number.
+ * PDFs via unpdf's build of pdf.js, read by their layout (pdf-layout.ts: headings, no running
+ * headers or contents pages, tables) unless limits.pdfLayout is off, then as flat text per page.
+ * Every section carries its 1-based page number.
  * Pages without a text layer are read with OCR (unless limits.ocr is off) and listed in
  * metadata.ocrPages with tesseract's confidence; pages still empty are listed in metadata.emptyPages.
  */
@@ -43,15 +48,16 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       // pdf.js runs in a worker thread: a hostile file costs that thread's time, not the server's event loop.
       const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, timeoutMs, maxHeapMb, signal });
       const extracted = extractedOrThrow(outcome, source, { maxPages, maxChars, timeoutMs });
-      const blank = extracted.pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
-      const hasTextLayer = blank.length < extracted.pages.length;
+      const blank = extracted.flatPages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
+      const hasTextLayer = blank.length < extracted.flatPages.length;
       const ocr =
         blank.length && limits.ocr === 'on'
           ? await ocrPdfPages(bytes, blank, hasTextLayer, source, limits, { maxHeapMb, signal }).catch((err: unknown) => {
               throw signal?.aborted ? err : asDocumentError(err, source); // a cancelled job keeps its own reason
             })
           : { pages: new Map(), skipped: [] };
-      return buildDocument(extracted, ocr, bytes.length, source, hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING);
+      const emptyReason = hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING;
+      return buildDocument(extracted, ocr, bytes.length, source, emptyReason, limits.pdfLayout === 'on');
     },
   };
 }
@@ -59,7 +65,10 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
 export const pdfLoader: Loader = createPdfLoader();
 
 interface ExtractedPdf {
-  pages: string[];
+  pages: PdfPageItems[];
+  /** Each page as flat text (the reading before layout), which also tells blank pages apart. */
+  flatPages: string[];
+  outline: PdfOutlineEntry[];
   info: Record<string, unknown>;
 }
 
@@ -71,7 +80,12 @@ function extractedOrThrow(
 ): ExtractedPdf {
   switch (outcome.kind) {
     case 'extracted':
-      return { pages: outcome.pages.map(pageText), info: outcome.info };
+      return {
+        pages: outcome.pages,
+        flatPages: outcome.pages.map((page) => pageText(page.items)),
+        outline: outcome.outline,
+        info: outcome.info,
+      };
     case 'too_many_pages':
       throw new DocumentError(source, `has ${outcome.pages} pages, more than the limit of ${bounds.maxPages}`, {
         pages: outcome.pages,
@@ -100,32 +114,51 @@ function extractedOrThrow(
 }
 
 function buildDocument(
-  { pages: layerPages, info }: ExtractedPdf,
+  extracted: ExtractedPdf,
   ocr: PdfOcrResult,
   byteCount: number,
   source: string,
   emptyReason: string,
+  layout: boolean,
 ): LoadedDocument {
   const builder = new DocumentBuilder();
-  const emptyPages: number[] = [];
-  const pages = layerPages.map((text, i) => ocr.pages.get(i + 1)?.text ?? text);
-  pages.forEach((text, i) => {
-    if (text.trim() === '') emptyPages.push(i + 1);
-    else builder.addText(text, { headingPath: [], page: i + 1 });
-  });
+  const ocrTexts = new Map([...ocr.pages].map(([page, { text }]) => [page, text]));
+  const pages = extracted.flatPages.map((text, i) => ocrTexts.get(i + 1) ?? text);
+  const emptyPages = pages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
+  let titleLines = pages;
+  let layoutMetadata: Record<string, unknown> = {};
+  if (layout) {
+    const read = layoutPdf(extracted.pages, extracted.outline, ocrTexts);
+    for (const block of read.blocks) {
+      const place = { headingPath: block.headingPath, page: block.page };
+      if (block.kind === 'table') builder.addTable(block.rows, place);
+      else builder.addText(block.text, place);
+    }
+    titleLines = read.pageTexts.map((text, i) => ocrTexts.get(i + 1) ?? text);
+    layoutMetadata = {
+      layout: { headings: read.headingSource, furnitureLines: read.furnitureLines },
+      ...(read.contentsPages.length ? { contentsPages: read.contentsPages } : {}),
+    };
+  } else {
+    pages.forEach((text, i) => {
+      if (text.trim() !== '') builder.addText(text, { headingPath: [], page: i + 1 });
+    });
+  }
   if (builder.isEmpty) throw new DocumentError(source, emptyReason, { pageCount: pages.length });
   const ocrPages = [...ocr.pages].map(([page, { confidence }]) => ({ page, confidence }));
 
+  const { info } = extracted;
   const author = typeof info.Author === 'string' ? tidyTitle(info.Author) : undefined;
   return builder.build({
     source,
-    title: usableMetadataTitle(info.Title) ?? tidyTitle(firstWordyLine(pages)) ?? fileNameOf(source),
+    title: usableMetadataTitle(info.Title) ?? tidyTitle(firstWordyLine(titleLines)) ?? fileNameOf(source),
     mime: 'application/pdf',
     pageCount: pages.length,
     metadata: {
       bytes: byteCount,
       pageCount: pages.length,
       emptyPages,
+      ...layoutMetadata,
       ...(ocrPages.length ? { ocrPages } : {}),
       ...(ocr.skipped.length ? { ocrSkippedPages: ocr.skipped } : {}),
       ...(author ? { author } : {}),

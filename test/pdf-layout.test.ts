@@ -1,0 +1,233 @@
+import { PDFDocument, PDFHexString, PDFName, type PDFPage, type PDFRef, StandardFonts } from 'pdf-lib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createChunker } from '../ingest/chunkers/index.ts';
+import { isDotLeaderLine } from '../ingest/loaders/pdf-furniture.ts';
+import { loadDocument, loadFile } from '../ingest/loaders/index.ts';
+import type { LoadedDocument } from '../ingest/types.ts';
+import { testEmbedder } from '../testkit/embedder.ts';
+import { datasetPath, describeShared } from './helpers/shared.ts';
+
+interface OutlineItem {
+  title: string;
+  page: PDFPage;
+  top: number;
+  children?: OutlineItem[];
+}
+
+/** Bookmarks, which pdf-lib has no API for: the outline dictionaries written by hand. */
+function addOutline(pdf: PDFDocument, items: OutlineItem[]) {
+  const root = pdf.context.nextRef();
+  const level = (entries: OutlineItem[], parent: PDFRef): PDFRef[] => {
+    const refs = entries.map(() => pdf.context.nextRef());
+    entries.forEach((entry, i) => {
+      const children = entry.children?.length ? level(entry.children, refs[i]!) : [];
+      const dict = pdf.context.obj({
+        Title: PDFHexString.fromText(entry.title),
+        Parent: parent,
+        Dest: [entry.page.ref, 'XYZ', null, entry.top, null],
+        ...(i > 0 ? { Prev: refs[i - 1]! } : {}),
+        ...(i < refs.length - 1 ? { Next: refs[i + 1]! } : {}),
+        ...(children.length ? { First: children[0]!, Last: children.at(-1)!, Count: children.length } : {}),
+      });
+      pdf.context.assign(refs[i]!, dict);
+    });
+    return refs;
+  };
+  const top = level(items, root);
+  pdf.context.assign(root, pdf.context.obj({ Type: 'Outlines', First: top[0]!, Last: top.at(-1)!, Count: top.length }));
+  pdf.catalog.set(PDFName.of('Outlines'), root);
+}
+
+const LEFT = Array.from({ length: 12 }, (_, i) => `Left column line ${String(i + 1).padStart(2, '0')} talks about rivers`);
+const RIGHT = Array.from({ length: 12 }, (_, i) => `Right column line ${String(i + 1).padStart(2, '0')} talks of hills`);
+const ROWS = Array.from({ length: 16 }, (_, i) => [`Part ${i + 1}`, String(i + 3), `$${(i + 1) * 2}.50`]);
+
+/**
+ * A six-page manual: a title page, a contents page with dot leaders, a chapter with a word
+ * hyphenated across a line break and a subsection, a page set in two columns (drawn line by
+ * line across both columns, so content order is not reading order), and a table that runs over
+ * a page break. Every page has a running header and a page-number footer; the outline has
+ * bookmarks for the chapters.
+ */
+async function manual(): Promise<Uint8Array> {
+  const pdf = await PDFDocument.create();
+  const body = await pdf.embedFont(StandardFonts.Helvetica);
+  const bold = await pdf.embedFont(StandardFonts.HelveticaBold);
+  const pages = Array.from({ length: 6 }, () => pdf.addPage([612, 792]));
+  pages.forEach((page, i) => {
+    page.drawText('ACME FIELD MANUAL - INTERNAL USE', { x: 50, y: 760, size: 9, font: body });
+    page.drawText(`Page ${i + 1}`, { x: 290, y: 30, size: 9, font: body });
+  });
+  const [title, contents, chapter, columns, prices, pricesMore] = pages as [PDFPage, PDFPage, PDFPage, PDFPage, PDFPage, PDFPage];
+  title.drawText('ACME Field Manual', { x: 50, y: 600, size: 24, font: bold });
+  title.drawText('How to install and run the pump.', { x: 50, y: 560, size: 11, font: body });
+
+  contents.drawText('Contents', { x: 50, y: 700, size: 14, font: bold });
+  ['1 Introduction', '1.1 Scope', '2 Two Columns', '3 Prices', 'Appendix', 'Index'].forEach((entry, i) => {
+    contents.drawText(`${entry} ${'.'.repeat(60)} ${i + 3}`, { x: 50, y: 670 - i * 16, size: 11, font: body });
+  });
+
+  chapter.drawText('1 Introduction', { x: 50, y: 700, size: 14, font: bold });
+  [
+    'The pump must be primed before the first run, because skipping',
+    'the priming step causes cavitation and early seal fail-',
+    'ure in most installations.',
+  ].forEach((line, i) => chapter.drawText(line, { x: 50, y: 670 - i * 14, size: 11, font: body }));
+  chapter.drawText('1.1 Scope', { x: 50, y: 600, size: 14, font: bold });
+  chapter.drawText('This manual covers the model P-200 pump only.', { x: 50, y: 570, size: 11, font: body });
+
+  columns.drawText('2 Two Columns', { x: 50, y: 720, size: 14, font: bold });
+  LEFT.forEach((line, i) => {
+    columns.drawText(line, { x: 50, y: 690 - i * 14, size: 11, font: body });
+    columns.drawText(RIGHT[i]!, { x: 320, y: 690 - i * 14, size: 11, font: body });
+  });
+
+  prices.drawText('3 Prices', { x: 50, y: 720, size: 14, font: bold });
+  const row = (page: PDFPage, cells: string[], y: number, font = body) =>
+    cells.forEach((cell, c) => page.drawText(cell, { x: 50 + c * 150, y, size: 11, font }));
+  row(prices, ['Item', 'Qty', 'Price'], 690, bold);
+  ROWS.slice(0, 10).forEach((cells, i) => row(prices, cells, 670 - i * 16));
+  ROWS.slice(10).forEach((cells, i) => row(pricesMore, cells, 720 - i * 16));
+
+  addOutline(pdf, [
+    { title: '1 Introduction', page: chapter, top: 715, children: [{ title: '1.1 Scope', page: chapter, top: 615 }] },
+    { title: '2 Two Columns', page: columns, top: 735 },
+    { title: '3 Prices', page: prices, top: 735 },
+  ]);
+  pdf.setTitle('ACME Field Manual');
+  return pdf.save();
+}
+
+/** No outline: the headings are only told apart by their fonts. */
+async function unbookmarked(): Promise<Uint8Array> {
+  const pdf = await PDFDocument.create();
+  const body = await pdf.embedFont(StandardFonts.Helvetica);
+  const bold = await pdf.embedFont(StandardFonts.HelveticaBold);
+  const page = pdf.addPage([612, 792]);
+  const lines: Array<[string, number, typeof body]> = [
+    ['Overview', 18, bold],
+    ['The service stores documents and answers questions about them.', 11, body],
+    ['It runs on one machine or on several behind a load balancer.', 11, body],
+    ['2.3 Limits', 11, bold],
+    ['Each upload may hold at most one hundred megabytes of text.', 11, body],
+    ['Larger uploads are refused with a clear message.', 11, body],
+  ];
+  let y = 700;
+  for (const [text, size, font] of lines) {
+    y -= size === 11 && font === body ? 14 : 30;
+    page.drawText(text, { x: 50, y, size, font });
+  }
+  return pdf.save();
+}
+
+/** Layout is off by default (RAGLINE_PDF_LAYOUT): these tests turn it on. */
+const LAYOUT = { limits: { pdfLayout: 'on' as const } };
+
+const containing = (doc: LoadedDocument, phrase: string) => doc.sections.find((s) => s.text.includes(phrase));
+
+describe('PDF layout (generated manual)', () => {
+  let doc: LoadedDocument;
+  beforeAll(async () => {
+    doc = await loadDocument(await manual(), 'manual.pdf', LAYOUT);
+  });
+
+  it('leaves out the running header, the page numbers and the contents page', () => {
+    expect(doc.text).not.toContain('ACME FIELD MANUAL - INTERNAL USE');
+    expect(doc.text).not.toMatch(/Page \d/);
+    expect(doc.metadata.contentsPages).toEqual([2]);
+    expect(doc.text.split('\n').some(isDotLeaderLine)).toBe(false);
+    expect(doc.sections.some((s) => s.page === 2)).toBe(false);
+  });
+
+  it('re-joins lines and repairs a word hyphenated across a line break', () => {
+    expect(containing(doc, 'priming')?.text).toContain(
+      'because skipping the priming step causes cavitation and early seal failure in most installations.',
+    );
+  });
+
+  it('gives sections the heading path of the outline, nested, without the heading line in the text', () => {
+    expect(containing(doc, 'priming')?.headingPath).toEqual(['1 Introduction']);
+    expect(containing(doc, 'model P-200')?.headingPath).toEqual(['1 Introduction', '1.1 Scope']);
+    expect(containing(doc, 'Left column line 01')?.headingPath).toEqual(['2 Two Columns']);
+    expect(doc.sections.every((s) => !s.text.includes('1.1 Scope'))).toBe(true);
+    expect(doc.metadata.layout).toMatchObject({ headings: 'outline' });
+  });
+
+  it('reads a two-column page column by column although it was drawn across both', () => {
+    const text = containing(doc, 'Left column line 01')!.text;
+    const positions = [...LEFT, ...RIGHT].map((line) => text.indexOf(line));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+  });
+
+  it('keeps a table as table sections, rows as cells, the header repeated after the page break', () => {
+    const tables = doc.sections.filter((s) => s.kind === 'table');
+    expect(tables.map((t) => t.page)).toEqual([5, 6]);
+    expect(tables.every((t) => t.headingPath.join() === '3 Prices')).toBe(true);
+    expect(tables[0]!.text.split('\n')[0]).toBe('Item | Qty | Price');
+    expect(tables[0]!.text).toContain('Part 1 | 3 | $2.50');
+    expect(tables[1]!.text.split('\n')).toEqual(['Item | Qty | Price', ...ROWS.slice(10).map((cells) => cells.join(' | '))]);
+  });
+
+  it('chunks the table whole, never cut mid-row, with its exact page range', async () => {
+    const chunker = createChunker('sentence', await testEmbedder(), { maxTokens: 256, minTokens: 16, targetTokens: 180 });
+    const drafts = await chunker.chunk(doc);
+    const tableChunks = drafts.filter((d) => d.kind === 'table');
+    expect(tableChunks.length).toBeGreaterThan(0);
+    for (const chunk of tableChunks) {
+      for (const line of chunk.text.split(/\n+/)) expect(line).toMatch(/^[^|]+ \| [^|]+ \| [^|]+$/);
+    }
+    const rows = new Set(tableChunks.flatMap((c) => c.text.split(/\n+/)));
+    for (const cells of ROWS) expect(rows.has(cells.join(' | '))).toBe(true);
+    expect(Math.min(...tableChunks.map((c) => c.pageStart!))).toBe(5);
+    expect(Math.max(...tableChunks.map((c) => c.pageEnd!))).toBe(6);
+    const intro = drafts.find((d) => d.text.includes('priming'))!;
+    expect([intro.pageStart, intro.pageEnd]).toEqual([3, 3]);
+  });
+
+  it('reads the same PDF as flat pages by default (layout off)', async () => {
+    const flat = await loadDocument(await manual(), 'manual.pdf');
+    expect(flat.text).toContain('ACME FIELD MANUAL - INTERNAL USE');
+    expect(flat.sections.every((s) => s.headingPath.length === 0)).toBe(true);
+  });
+});
+
+describe('PDF layout without an outline', () => {
+  it('takes headings from larger or bold numbered lines', async () => {
+    const doc = await loadDocument(await unbookmarked(), 'service.pdf', LAYOUT);
+    expect(doc.metadata.layout).toMatchObject({ headings: 'fonts' });
+    expect(containing(doc, 'stores documents')?.headingPath).toEqual(['Overview']);
+    expect(containing(doc, 'one hundred megabytes')?.headingPath).toEqual(['Overview', '2.3 Limits']);
+    expect(containing(doc, 'stores documents')?.text).toBe(
+      'The service stores documents and answers questions about them. It runs on one machine or on several behind a load balancer.',
+    );
+  });
+});
+
+describeShared('PDF layout on real PDFs', () => {
+  const load = (file: string) => loadFile(datasetPath('pdfs', file), LAYOUT);
+
+  it('nist-sp-800-207: headings from the outline, the contents pages and running header left out', async () => {
+    const doc = await load('nist-sp-800-207-zero-trust-architecture.pdf');
+    expect(containing(doc, 'All data sources and computing services are considered resources')?.headingPath).toEqual([
+      '2 Zero Trust Basics',
+      '2.1 Tenets of Zero Trust',
+    ]);
+    expect(containing(doc, 'Too much reliance on')?.headingPath.at(-1)).toMatch(/Summary|Gaps|B\.\d/);
+    expect(doc.metadata.contentsPages).toEqual(expect.arrayContaining([7]));
+    expect(doc.text).not.toContain('NIST SP 800-207 ZERO TRUST ARCHITECTURE');
+    expect(doc.text.match(/This publication is available free of charge from/g)?.length ?? 0).toBeLessThanOrEqual(3);
+  });
+
+  it('no dot-leader lines in the text of the NIST documents', async () => {
+    for (const file of [
+      'nist-sp-800-207-zero-trust-architecture.pdf',
+      'nist-sp-800-218-ssdf-v1.1.pdf',
+      'nist-cswp-04162018-cybersecurity-framework-v1.1.pdf',
+    ]) {
+      const doc = await load(file);
+      const leaders = doc.text.split('\n').filter(isDotLeaderLine);
+      expect(leaders, file).toEqual([]);
+    }
+  });
+});
