@@ -5,7 +5,12 @@
  * cosine scale of the dense lists (a strategy whose pooled vectors sit on another scale meets the
  * same min-max normalisation with a different spread).
  *
- *   RAGLINE_CHUNK_STRATEGY=late npx tsx eval/probe/chunk-fusion.ts --dataset scifact --split train [--limit N --seed S] [--json out.json]
+ * With --frame-weights (late only), the chunk vectors are pooled again from the cached window token
+ * vectors (eval's CachingEmbedder keeps them) at each frame weight, and the dense lists searched
+ * exactly in memory; the cuts, hence the BM25 lists, do not depend on the frame weight.
+ *
+ *   RAGLINE_CHUNK_STRATEGY=late npx tsx eval/probe/chunk-fusion.ts --dataset scifact --split train [--limit N --seed S]
+ *     [--frame-weights 0,1,2] [--json out.json]
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
@@ -17,6 +22,9 @@ import { naturalQueries, type QuerySet } from '../query-kinds.ts';
 import { fmt, table, writeJson } from '../report.ts';
 import { EVAL_TOP_K, EvalSession } from '../runner.ts';
 import path from 'node:path';
+import { dot } from '../../core/vectors.ts';
+import { contextualText, createChunker } from '../../ingest/chunkers/index.ts';
+import { loadDocument } from '../../ingest/loaders/index.ts';
 
 export interface QueryLists {
   id: string;
@@ -25,6 +33,9 @@ export interface QueryLists {
   bm25: RankedList;
   /** chunk id → document id */
   source: Map<string, string>;
+  /** chunk id → "source#ordinal" */
+  key?: Map<string, string>;
+  vector?: Float32Array;
 }
 
 export type Variant = (q: QueryLists) => string[];
@@ -92,16 +103,22 @@ export async function readLists(session: EvalSession, set: QuerySet): Promise<Qu
   const out: QueryLists[] = [];
   for (const query of set.queries) {
     const source = new Map<string, string>();
+    const key = new Map<string, string>();
     const list = async (mode: 'dense' | 'bm25'): Promise<RankedList> => {
       const response = await session.ragline.search(
         session.collection,
         { query: query.text, mode, topK: EVAL_TOP_K },
         { queryVector: mode === 'dense' ? session.queryVector(query.text) : undefined },
       );
-      for (const hit of response.hits) source.set(hit.chunk.id, hit.chunk.source);
+      for (const hit of response.hits) {
+        source.set(hit.chunk.id, hit.chunk.source);
+        key.set(hit.chunk.id, `${hit.chunk.source}#${hit.chunk.ordinal}`);
+      }
       return { ids: response.hits.map((h) => h.chunk.id), scores: response.hits.map((h) => h.score) };
     };
-    out.push({ id: query.id, text: query.text, dense: await list('dense'), bm25: await list('bm25'), source });
+    const dense = await list('dense');
+    const bm25 = await list('bm25');
+    out.push({ id: query.id, text: query.text, dense, bm25, source, key, vector: session.queryVector(query.text) });
   }
   return out;
 }
@@ -121,6 +138,7 @@ async function main() {
       limit: { type: 'string' },
       seed: { type: 'string', default: '42' },
       json: { type: 'string' },
+      'frame-weights': { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -135,34 +153,98 @@ async function main() {
   try {
     const ingest = await session.ingestCorpus();
     const set = naturalQueries(session.dataset, values.split!);
-    const lists = await readLists(session, set);
-    const rows: Record<string, ReturnType<typeof evaluateRun>['mean']> = {};
-    for (const [name, variant] of Object.entries(variants())) {
-      const run: Run = new Map(lists.map((q) => [q.id, variant(q)]));
-      rows[name] = evaluateRun(run, set.qrels, { excludeSelf: set.excludeSelf }).mean;
-    }
-    const single = (pick: (q: QueryLists) => RankedList) =>
-      evaluateRun(new Map(lists.map((q) => [q.id, toDocuments(q, pick(q).ids)])), set.qrels, { excludeSelf: set.excludeSelf }).mean;
-    rows.dense = single((q) => q.dense);
-    rows.bm25 = single((q) => q.bm25);
-    const scale = cosineScale(lists);
-    console.log(
-      `\n${session.dataset.name} ${values.split}: ${set.queries.length} queries, ${ingest.chunks} chunks, strategy ${config.chunking.strategy}`,
-    );
-    console.log(
-      table(
-        ['run', 'nDCG@10', 'Recall@100'],
-        Object.entries(rows).map(([name, m]) => [name, fmt(m.ndcg10), fmt(m.recall100)]),
-      ),
-    );
-    console.log(
-      `dense similarity: top-1 ${fmt(scale.top1)}, top-10 ${fmt(scale.top10)}, top-100 ${fmt(scale.top100)}, spread ${fmt(scale.spread)}; distinct documents in the dense top 100: ${scale.distinctDocumentsInDense100.toFixed(1)}`,
-    );
-    if (values.json)
-      writeJson(values.json, { strategy: config.chunking.strategy, split: values.split, chunks: ingest.chunks, rows, scale });
+    const stored = await readLists(session, set);
+    const weights = values['frame-weights'] ? values['frame-weights'].split(',').map(Number) : [];
+    const pools = [{ name: '', lists: stored }];
+    for (const w of weights)
+      pools.push({ name: `frame ${w}: `, lists: withDenseFrom(stored, await repooled(session, config.chunking, w)) });
+    for (const { name: prefix, lists } of pools) report(prefix, lists, set, ingest.chunks, config.chunking.strategy, values);
   } finally {
     await session.close();
   }
+}
+
+function report(
+  prefix: string,
+  lists: QueryLists[],
+  set: QuerySet,
+  chunks: number,
+  strategy: string,
+  values: { split?: string; json?: string },
+) {
+  const rows: Record<string, ReturnType<typeof evaluateRun>['mean']> = {};
+  // Per query nDCG@10, so two strategies' runs over the same queries can be compared pairwise.
+  const perQuery: Record<string, Record<string, number>> = {};
+  const score = (name: string, run: Run) => {
+    const evaluation = evaluateRun(run, set.qrels, { excludeSelf: set.excludeSelf });
+    rows[name] = evaluation.mean;
+    perQuery[name] = Object.fromEntries([...evaluation.perQuery].map(([id, m]) => [id, m.ndcg10]));
+  };
+  for (const [name, variant] of Object.entries(variants())) score(name, new Map(lists.map((q) => [q.id, variant(q)])));
+  score('dense', new Map(lists.map((q) => [q.id, toDocuments(q, q.dense.ids)])));
+  score('bm25', new Map(lists.map((q) => [q.id, toDocuments(q, q.bm25.ids)])));
+  const scale = cosineScale(lists);
+  console.log(`\n${prefix}${set.name} ${values.split}: ${set.queries.length} queries, ${chunks} chunks, strategy ${strategy}`);
+  console.log(
+    table(
+      ['run', 'nDCG@10', 'Recall@100'],
+      Object.entries(rows).map(([name, m]) => [name, fmt(m.ndcg10), fmt(m.recall100)]),
+    ),
+  );
+  console.log(
+    `dense similarity: top-1 ${fmt(scale.top1)}, top-10 ${fmt(scale.top10)}, top-100 ${fmt(scale.top100)}, spread ${fmt(scale.spread)}; distinct documents in the dense top 100: ${scale.distinctDocumentsInDense100.toFixed(1)}`,
+  );
+  if (values.json) {
+    const file = prefix ? values.json.replace(/\.json$/, `.${prefix.replace(/[^0-9.]+/g, '')}.json`) : values.json;
+    writeJson(file, { strategy, split: values.split, chunks, rows, scale, perQuery });
+  }
+}
+
+/** Every chunk's vector pooled again at `frameWeight`, keyed "source#ordinal" (the stored chunk's identity). */
+async function repooled(session: EvalSession, chunking: EvalSession['config']['chunking'], frameWeight: number) {
+  const chunker = createChunker('late', session.embedder, { ...chunking, lateFrameWeight: frameWeight });
+  const keys: string[] = [];
+  const vectors: Float32Array[] = [];
+  const encoder = new TextEncoder();
+  for (const doc of session.dataset.corpus) {
+    const bytes = encoder.encode(doc.title ? `${doc.title}\n\n${doc.text}` : doc.text);
+    const loaded = await loadDocument(bytes, doc.id, { mime: 'text/plain' });
+    const { drafts, vectors: pooled } = await chunker.chunkWithVectors(loaded);
+    const missing = drafts.flatMap((_, i) => (pooled[i] ? [] : [i]));
+    const embedded = missing.length
+      ? await session.embedder.embed(
+          missing.map((i) => contextualText(drafts[i]!, loaded)),
+          'passage',
+        )
+      : [];
+    drafts.forEach((d, i) => {
+      keys.push(`${doc.id}#${d.ordinal}`);
+      vectors.push(pooled[i] ?? embedded[missing.indexOf(i)]!);
+    });
+  }
+  return { keys, vectors };
+}
+
+/** The stored lists with the dense one replaced by an exact search over `pool`; ids become "source#ordinal". */
+function withDenseFrom(lists: QueryLists[], pool: { keys: string[]; vectors: Float32Array[] }): QueryLists[] {
+  return lists.map((q) => {
+    const vector = q.vector!;
+    const scored = pool.vectors
+      .map((v, i) => ({ i, s: dot(v, vector) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, EVAL_TOP_K);
+    const source = new Map<string, string>();
+    const dense: RankedList = { ids: [], scores: [] };
+    for (const { i, s } of scored) {
+      const key = pool.keys[i]!;
+      dense.ids.push(key);
+      dense.scores.push(s);
+      source.set(key, key.slice(0, key.lastIndexOf('#')));
+    }
+    const bm25: RankedList = { ids: q.bm25.ids.map((id) => q.key!.get(id)!), scores: q.bm25.scores };
+    for (const id of bm25.ids) source.set(id, id.slice(0, id.lastIndexOf('#')));
+    return { ...q, dense, bm25, source };
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
