@@ -139,6 +139,7 @@ async function main() {
       seed: { type: 'string', default: '42' },
       json: { type: 'string' },
       'frame-weights': { type: 'string' },
+      alone: { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -159,6 +160,7 @@ async function main() {
     for (const w of weights)
       pools.push({ name: `frame ${w}: `, lists: withDenseFrom(stored, await repooled(session, config.chunking, w)) });
     for (const { name: prefix, lists } of pools) report(prefix, lists, set, ingest.chunks, config.chunking.strategy, values);
+    if (values.alone) console.log(await scaleCheck(session, set, config.chunking, Number(values.alone)));
   } finally {
     await session.close();
   }
@@ -198,6 +200,65 @@ function report(
     const file = prefix ? values.json.replace(/\.json$/, `.${prefix.replace(/[^0-9.]+/g, '')}.json`) : values.json;
     writeJson(file, { strategy, split: values.split, chunks, rows, scale, perQuery });
   }
+}
+
+/**
+ * Is the pooled vectors' cosine scale shifted? For the pooled chunks of `documents` judged documents,
+ * each chunk embedded alone (the two-pass vector of the same text) against its pooled vector: mean
+ * cosine to the queries that judge its document relevant, and to all the split's queries.
+ */
+async function scaleCheck(session: EvalSession, set: QuerySet, chunking: EvalSession['config']['chunking'], documents: number) {
+  const relevantTo = new Map<string, string[]>();
+  for (const [query, judgements] of set.qrels)
+    for (const [doc, grade] of judgements) if (grade > 0) relevantTo.set(doc, [...(relevantTo.get(doc) ?? []), query]);
+  const byId = new Map(session.dataset.corpus.map((d) => [d.id, d]));
+  const queryVectors = new Map(set.queries.map((q) => [q.id, session.queryVector(q.text)!]));
+  const chunker = createChunker('late', session.embedder, chunking);
+  const encoder = new TextEncoder();
+  const sums = {
+    relevantPooled: 0,
+    relevantAlone: 0,
+    relevantPairs: 0,
+    allPooled: 0,
+    allAlone: 0,
+    allPairs: 0,
+    pooledVsAlone: 0,
+    chunks: 0,
+  };
+  for (const docId of [...relevantTo.keys()].slice(0, documents)) {
+    const doc = byId.get(docId);
+    if (!doc) continue;
+    const loaded = await loadDocument(encoder.encode(doc.title ? `${doc.title}\n\n${doc.text}` : doc.text), doc.id, { mime: 'text/plain' });
+    const { drafts, vectors } = await chunker.chunkWithVectors(loaded);
+    const pooled = drafts.flatMap((d, i) => (vectors[i] ? [{ d, v: vectors[i]! }] : []));
+    if (!pooled.length) continue;
+    const alone = await session.embedder.embed(
+      pooled.map(({ d }) => contextualText(d, loaded)),
+      'passage',
+    );
+    pooled.forEach(({ v }, i) => {
+      sums.pooledVsAlone += dot(v, alone[i]!);
+      sums.chunks++;
+      for (const q of relevantTo.get(docId)!) {
+        const qv = queryVectors.get(q);
+        if (!qv) continue;
+        sums.relevantPooled += dot(v, qv);
+        sums.relevantAlone += dot(alone[i]!, qv);
+        sums.relevantPairs++;
+      }
+      for (const qv of queryVectors.values()) {
+        sums.allPooled += dot(v, qv);
+        sums.allAlone += dot(alone[i]!, qv);
+        sums.allPairs++;
+      }
+    });
+  }
+  return {
+    chunks: sums.chunks,
+    meanCosinePooledVsAlone: sums.pooledVsAlone / sums.chunks,
+    relevantQueries: { pooled: sums.relevantPooled / sums.relevantPairs, alone: sums.relevantAlone / sums.relevantPairs },
+    allQueries: { pooled: sums.allPooled / sums.allPairs, alone: sums.allAlone / sums.allPairs },
+  };
 }
 
 /** Every chunk's vector pooled again at `frameWeight`, keyed "source#ordinal" (the stored chunk's identity). */
