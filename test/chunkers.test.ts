@@ -397,6 +397,27 @@ describeShared('chunkers (real MiniLM model)', () => {
       for (const v of vectors) expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
     });
 
+    it('a frame weight changes only the pooled vectors, not the cuts; 1 is the default', async () => {
+      const doc = handDoc([{ text: `${abstract('4550036')} ${abstract('1259359')}`, headingPath: ['Two abstracts'], kind: 'text' }]);
+      const plain = await lateChunks(doc);
+      const alone = await embedder.embed(
+        plain.drafts.map((d) => contextualText(d, doc)),
+        'passage',
+      );
+      const similarity = async (frameWeight: number) => {
+        const weighted = await lateChunks(doc, embedder, { ...OPTIONS, lateFrameWeight: frameWeight });
+        expect(weighted.drafts).toEqual(plain.drafts);
+        return weighted.vectors.map((v, i) => cosine(v!, alone[i]!));
+      };
+      expect(await similarity(1)).toEqual(plain.vectors.map((v, i) => cosine(v!, alone[i]!)));
+      const [none, heavy] = [await similarity(0), await similarity(8)];
+      plain.vectors.forEach((v, i) => {
+        const one = cosine(v!, alone[i]!);
+        expect(Math.abs(none[i]! - one), `chunk ${i} without the frame`).toBeGreaterThan(1e-4);
+        expect(Math.abs(heavy[i]! - one), `chunk ${i} with a heavy frame`).toBeGreaterThan(1e-4);
+      });
+    });
+
     it('keeps the hard token cap, and windows never exceed the model input', async () => {
       const small = { maxTokens: 64, minTokens: 16, targetTokens: 50 };
       const doc = handDoc(
