@@ -11,7 +11,7 @@ import { pooledVector } from '../ingest/chunkers/late.ts';
 import { resolveLimits } from '../ingest/chunkers/limits.ts';
 import { segmentsOf } from '../ingest/chunkers/plan.ts';
 import { windowsOver, WindowStates } from '../ingest/chunkers/windows.ts';
-import type { ChunkDraft, ChunkStrategy, LoadedDocument, Section } from '../ingest/types.ts';
+import type { ChunkDraft, ChunkStrategy, ChunkerOptions, LoadedDocument, Section } from '../ingest/types.ts';
 import type { Embedder } from '../models/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { DATASETS_DIR, describeShared } from './helpers/shared.ts';
@@ -335,7 +335,7 @@ describeShared('chunkers (real MiniLM model)', () => {
       };
       return { spy, calls };
     };
-    const lateChunks = (doc: LoadedDocument, using: Embedder = embedder, options = OPTIONS) =>
+    const lateChunks = (doc: LoadedDocument, using: Embedder = embedder, options: ChunkerOptions = OPTIONS) =>
       createChunker('late', using, options).chunkWithVectors(doc);
     const shiftFixtures = [
       ['30379039', '11913139', '45276789'],

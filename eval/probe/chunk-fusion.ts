@@ -43,16 +43,19 @@ export type Variant = (q: QueryLists) => string[];
 const toDocuments = (q: QueryLists, chunkIds: string[]) => [...new Set(chunkIds.map((id) => q.source.get(id)!))];
 
 /** Fusion at the chunk level, as the searcher does, with the weights chosen per query. */
-export function chunkFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights): Variant {
+/** The first `n` of a list (the searcher's candidate depth; the stored lists hold 100, re-pooled ones more). */
+const cut = (list: RankedList, n: number): RankedList => ({ ids: list.ids.slice(0, n), scores: list.scores.slice(0, n) });
+
+export function chunkFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights, denseDepth = EVAL_TOP_K): Variant {
   return (q) =>
     toDocuments(
       q,
-      fuse(method, q.dense, q.bm25, { k: DEFAULT_K, weights: weightsOf(q) }).map((h) => h.id),
+      fuse(method, cut(q.dense, denseDepth), q.bm25, { k: DEFAULT_K, weights: weightsOf(q) }).map((h) => h.id),
     );
 }
 
 /** Each list first reduced to its documents' best chunks, then fused: one vote per document per retriever. */
-export function documentFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights): Variant {
+export function documentFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights, denseDepth = EVAL_TOP_K): Variant {
   return (q) => {
     const best = (list: RankedList): RankedList => {
       const seen = new Set<string>();
@@ -66,7 +69,9 @@ export function documentFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLis
       });
       return out;
     };
-    return fuse(method, best(q.dense), best(q.bm25), { k: DEFAULT_K, weights: weightsOf(q) }).map((h) => h.id);
+    return fuse(method, cut(best(cut(q.dense, denseDepth)), EVAL_TOP_K), best(q.bm25), { k: DEFAULT_K, weights: weightsOf(q) }).map(
+      (h) => h.id,
+    );
   };
 }
 
@@ -95,6 +100,11 @@ export function variants(): Record<string, Variant> {
     'documents: rrf 1:1': documentFusion('rrf', () => ({ dense: 1, bm25: 1 })),
   };
   for (const f of [0.6, 0.8, 1.25, 1.5]) out[`convex, adaptive × ${f} bm25`] = chunkFusion('convex', adaptive(scaledRule(f)));
+  // Deeper dense lists exist only for re-pooled vectors (exact search); on the stored lists these equal depth 100.
+  for (const depth of [200, 300]) {
+    out[`convex, adaptive, dense depth ${depth}`] = chunkFusion('convex', adaptive(), depth);
+    out[`documents: convex, adaptive, dense depth ${depth}`] = documentFusion('convex', adaptive(), depth);
+  }
   return out;
 }
 
@@ -126,7 +136,7 @@ export async function readLists(session: EvalSession, set: QuerySet): Promise<Qu
 /** Mean dense similarity at ranks 1, 10 and 100, and the mean spread top-1 − top-100 that min-max divides by. */
 export function cosineScale(lists: QueryLists[]) {
   const at = (r: number) => lists.reduce((s, q) => s + (q.dense.scores[Math.min(r, q.dense.scores.length) - 1] ?? 0), 0) / lists.length;
-  const docs = lists.reduce((s, q) => s + new Set(q.dense.ids.map((id) => q.source.get(id))).size, 0) / lists.length;
+  const docs = lists.reduce((s, q) => s + new Set(q.dense.ids.slice(0, EVAL_TOP_K).map((id) => q.source.get(id))).size, 0) / lists.length;
   return { top1: at(1), top10: at(10), top100: at(100), spread: at(1) - at(100), distinctDocumentsInDense100: docs };
 }
 
@@ -183,7 +193,7 @@ function report(
     perQuery[name] = Object.fromEntries([...evaluation.perQuery].map(([id, m]) => [id, m.ndcg10]));
   };
   for (const [name, variant] of Object.entries(variants())) score(name, new Map(lists.map((q) => [q.id, variant(q)])));
-  score('dense', new Map(lists.map((q) => [q.id, toDocuments(q, q.dense.ids)])));
+  score('dense', new Map(lists.map((q) => [q.id, toDocuments(q, q.dense.ids.slice(0, EVAL_TOP_K))])));
   score('bm25', new Map(lists.map((q) => [q.id, toDocuments(q, q.bm25.ids)])));
   const scale = cosineScale(lists);
   console.log(`\n${prefix}${set.name} ${values.split}: ${set.queries.length} queries, ${chunks} chunks, strategy ${strategy}`);
@@ -286,6 +296,8 @@ async function repooled(session: EvalSession, chunking: EvalSession['config']['c
   return { keys, vectors };
 }
 
+const REPOOLED_DEPTH = 300;
+
 /** The stored lists with the dense one replaced by an exact search over `pool`; ids become "source#ordinal". */
 function withDenseFrom(lists: QueryLists[], pool: { keys: string[]; vectors: Float32Array[] }): QueryLists[] {
   return lists.map((q) => {
@@ -293,7 +305,7 @@ function withDenseFrom(lists: QueryLists[], pool: { keys: string[]; vectors: Flo
     const scored = pool.vectors
       .map((v, i) => ({ i, s: dot(v, vector) }))
       .sort((a, b) => b.s - a.s)
-      .slice(0, EVAL_TOP_K);
+      .slice(0, REPOOLED_DEPTH);
     const source = new Map<string, string>();
     const dense: RankedList = { ids: [], scores: [] };
     for (const { i, s } of scored) {
