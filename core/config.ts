@@ -195,6 +195,12 @@ export const configSchema = z.object({
       maxTokens: positiveInt.max(8192).default(256),
       minTokens: z.coerce.number().int().min(0).default(48),
       targetTokens: positiveInt.default(200),
+      /**
+       * late: weight of each frame token ([CLS], context prefix, [SEP]) against a chunk token in the
+       * pooled chunk vector; 1 (unset) = the vector of embedding the chunk alone. No default, so
+       * content hashes made without it stay valid.
+       */
+      lateFrameWeight: z.coerce.number().min(0).max(64).optional(),
     })
     .default({ strategy: 'semantic', maxTokens: 256, minTokens: 48, targetTokens: 200 }),
   /**
@@ -608,6 +614,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_CHUNK_MAX_TOKENS: ['chunking', 'maxTokens'],
   RAGLINE_CHUNK_MIN_TOKENS: ['chunking', 'minTokens'],
   RAGLINE_CHUNK_TARGET_TOKENS: ['chunking', 'targetTokens'],
+  RAGLINE_LATE_FRAME_WEIGHT: ['chunking', 'lateFrameWeight'],
   OPENAI_API_KEY: ['openai', 'apiKey'],
   OPENAI_BASE_URL: ['openai', 'baseUrl'],
   RAGLINE_CHAT_MODEL: ['openai', 'chatModel'],

@@ -103,6 +103,8 @@ export class EvalSession {
     const embedder = new CachingEmbedder(inner, path.join(config.dataDir, 'cache', 'embeddings'), {
       dtype: config.embedding.provider === 'local' ? config.embedding.dtype : undefined,
       closeInner: !options.embedder,
+      // Late chunking's windows: re-pooling experiments then cost no model time.
+      cacheTokenStates: true,
     });
     const evalDir = path.join(config.dataDir, 'eval');
     const store = options.store ?? (await openPgliteStore(evalDir));
@@ -216,6 +218,11 @@ export class EvalSession {
     texts.forEach((text, i) => this.queryVectors.set(text, vectors[i]!));
     this.progress.tick(texts.length);
     this.progress.stop();
+  }
+
+  /** A query's vector, once embedQueries() has seen it. */
+  queryVector(text: string): Float32Array | undefined {
+    return this.queryVectors.get(text);
   }
 
   /** Runs every query of the set in one mode; returns document rankings (the best chunk places its document). */

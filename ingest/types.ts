@@ -91,6 +91,8 @@ export interface ChunkerOptions {
   minTokens: number;
   /** What the packers aim for. */
   targetTokens: number;
+  /** Late chunking: weight of each frame token against a chunk token in the pooled vector (default 1). */
+  lateFrameWeight?: number;
 }
 
 export interface Chunker {

@@ -11,7 +11,7 @@ import { pooledVector } from '../ingest/chunkers/late.ts';
 import { resolveLimits } from '../ingest/chunkers/limits.ts';
 import { segmentsOf } from '../ingest/chunkers/plan.ts';
 import { windowsOver, WindowStates } from '../ingest/chunkers/windows.ts';
-import type { ChunkDraft, ChunkStrategy, LoadedDocument, Section } from '../ingest/types.ts';
+import type { ChunkDraft, ChunkStrategy, ChunkerOptions, LoadedDocument, Section } from '../ingest/types.ts';
 import type { Embedder } from '../models/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { DATASETS_DIR, describeShared } from './helpers/shared.ts';
@@ -335,7 +335,7 @@ describeShared('chunkers (real MiniLM model)', () => {
       };
       return { spy, calls };
     };
-    const lateChunks = (doc: LoadedDocument, using: Embedder = embedder, options = OPTIONS) =>
+    const lateChunks = (doc: LoadedDocument, using: Embedder = embedder, options: ChunkerOptions = OPTIONS) =>
       createChunker('late', using, options).chunkWithVectors(doc);
     const shiftFixtures = [
       ['30379039', '11913139', '45276789'],
@@ -395,6 +395,27 @@ describeShared('chunkers (real MiniLM model)', () => {
       // Read beside other text, a chunk's vector leans towards it (that is the point of late chunking), yet stays close to its own.
       drafts.forEach((_, i) => expect(cosine(vectors[i]!, alone[i]!), `chunk ${i}`).toBeGreaterThan(0.75));
       for (const v of vectors) expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
+    });
+
+    it('a frame weight changes only the pooled vectors, not the cuts; 1 is the default', async () => {
+      const doc = handDoc([{ text: `${abstract('4550036')} ${abstract('1259359')}`, headingPath: ['Two abstracts'], kind: 'text' }]);
+      const plain = await lateChunks(doc);
+      const alone = await embedder.embed(
+        plain.drafts.map((d) => contextualText(d, doc)),
+        'passage',
+      );
+      const similarity = async (frameWeight: number) => {
+        const weighted = await lateChunks(doc, embedder, { ...OPTIONS, lateFrameWeight: frameWeight });
+        expect(weighted.drafts).toEqual(plain.drafts);
+        return weighted.vectors.map((v, i) => cosine(v!, alone[i]!));
+      };
+      expect(await similarity(1)).toEqual(plain.vectors.map((v, i) => cosine(v!, alone[i]!)));
+      const [none, heavy] = [await similarity(0), await similarity(8)];
+      plain.vectors.forEach((v, i) => {
+        const one = cosine(v!, alone[i]!);
+        expect(Math.abs(none[i]! - one), `chunk ${i} without the frame`).toBeGreaterThan(1e-4);
+        expect(Math.abs(heavy[i]! - one), `chunk ${i} with a heavy frame`).toBeGreaterThan(1e-4);
+      });
     });
 
     it('keeps the hard token cap, and windows never exceed the model input', async () => {

@@ -30,7 +30,7 @@ export function createChunker(strategy: ChunkStrategy, embedder: Embedder, optio
       plan = semanticStrategy(embedder, limits.minTokens);
       break;
     case 'late':
-      plan = lateStrategy(embedder, limits.minTokens);
+      plan = lateStrategy(embedder, limits.minTokens, options.lateFrameWeight ?? 1);
       break;
     case 'sentence':
       plan = sentenceStrategy;

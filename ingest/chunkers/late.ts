@@ -36,16 +36,22 @@ const OVERLAP_TOKENS = 32;
 /** Units on each side of a boundary whose tokens are compared. */
 const SIDE_UNITS = 3;
 
-export function lateStrategy(embedder: Embedder, minTokens: number): Strategy {
+export function lateStrategy(embedder: Embedder, minTokens: number, frameWeight = 1): Strategy {
   if (!embedder.embedTokens) return { ...semanticStrategy(embedder, minTokens), name: 'late' };
   return {
     name: 'late',
     textUnits: 'sentences',
-    plan: (blocks, doc) => planLate(blocks, doc, embedder, minTokens),
+    plan: (blocks, doc) => planLate(blocks, doc, embedder, minTokens, frameWeight),
   };
 }
 
-async function planLate(blocks: Block[], doc: LoadedDocument, embedder: Embedder, minTokens: number): Promise<BlockPlan[]> {
+async function planLate(
+  blocks: Block[],
+  doc: LoadedDocument,
+  embedder: Embedder,
+  minTokens: number,
+  frameWeight: number,
+): Promise<BlockPlan[]> {
   const segments = blocks.map(segmentsOf);
   const windows: Array<{ window: Window; segment: Segment }> = [];
   segments.forEach((list, b) => {
@@ -85,7 +91,11 @@ async function planLate(blocks: Block[], doc: LoadedDocument, embedder: Embedder
       for (let k = segment.from + 1; k < segment.to; k++) distance.set(k, shifts.at(k));
       return cutAtShifts(block, segment, distance, minTokens);
     });
-    return { runs, distance: (i: number) => distance.get(i), vectorOf: (run: Run) => pooledVector(block, run, segments[b]!, read) };
+    return {
+      runs,
+      distance: (i: number) => distance.get(i),
+      vectorOf: (run: Run) => pooledVector(block, run, segments[b]!, read, frameWeight),
+    };
   });
 }
 
@@ -147,7 +157,13 @@ class Shifts {
  * The chunk's vector from the windows' token vectors, or undefined when some unit of the run was
  * not read (a run that crumb merging grew into a stretch that was not embedded).
  */
-export function pooledVector(block: Block, run: Run, segments: Segment[], read: Map<Segment, WindowStates[]>): Float32Array | undefined {
+export function pooledVector(
+  block: Block,
+  run: Run,
+  segments: Segment[],
+  read: Map<Segment, WindowStates[]>,
+  frameWeight = 1,
+): Float32Array | undefined {
   const segment = segments.find((s) => s.from <= run.from && run.to <= s.to);
   const windows = segment && read.get(segment);
   if (!segment || !windows) return undefined;
@@ -156,10 +172,10 @@ export function pooledVector(block: Block, run: Run, segments: Segment[], read: 
   const main = windows.reduce((best, w) => (overlap(w) > overlap(best) ? w : best));
   const dims = main.states.dimensions;
   const sum = new Float64Array(dims);
-  const add = (states: TokenStates, row: number) => {
-    for (let d = 0; d < dims; d++) sum[d] = sum[d]! + states.vectors[row * dims + d]!;
+  const add = (states: TokenStates, row: number, weight = 1) => {
+    for (let d = 0; d < dims; d++) sum[d] = sum[d]! + weight * states.vectors[row * dims + d]!;
   };
-  for (const row of main.frameRows()) add(main.states, row);
+  for (const row of main.frameRows()) add(main.states, row, frameWeight);
   for (let u = run.from; u < run.to; u++) {
     const from = main.has(u)
       ? main

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { EmbedKind, Embedder, TokenCounter, TokenStates } from '../types.ts';
+import { TokenStatesCache } from './token-cache.ts';
 
 /**
  * An Embedder that remembers every vector it has computed, on disk, so that repeated
@@ -25,6 +26,11 @@ export interface CachingEmbedderOptions {
   dtype?: string;
   /** close() also closes the inner embedder (default true); false when the caller shares it. */
   closeInner?: boolean;
+  /**
+   * Also keep token vectors (embedTokens) on disk, beside the vectors (default false: they take
+   * about 1.5 kB per token, so only evaluations that re-pool the same windows want them).
+   */
+  cacheTokenStates?: boolean;
 }
 
 export class CachingEmbedder implements Embedder {
@@ -32,7 +38,7 @@ export class CachingEmbedder implements Embedder {
   readonly dimensions: number;
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
-  /** Token vectors are passed through uncached; present only when the inner embedder has them. */
+  /** Present only when the inner embedder has them; cached only with `cacheTokenStates`. */
   readonly embedTokens?: (inputs: string[][], kind: EmbedKind) => Promise<TokenStates[]>;
   readonly file: string;
   /** Texts served from the cache / passed to the inner embedder since this instance was created. */
@@ -42,6 +48,7 @@ export class CachingEmbedder implements Embedder {
   private writes: Promise<void> = Promise.resolve();
   private readonly recordBytes: number;
   private readonly closeInner: boolean;
+  private readonly tokenStates: TokenStatesCache | undefined;
 
   constructor(
     readonly inner: Embedder,
@@ -53,10 +60,12 @@ export class CachingEmbedder implements Embedder {
     this.dimensions = inner.dimensions;
     this.maxTokens = inner.maxTokens;
     this.tokenizer = inner.tokenizer;
-    if (inner.embedTokens) this.embedTokens = (inputs, kind) => inner.embedTokens!(inputs, kind);
     this.recordBytes = KEY_BYTES + inner.dimensions * 4 + CRC_BYTES;
     const identity = [inner.modelId, options.dtype ?? 'default', `${inner.maxTokens}t`].join('__');
     this.file = path.join(cacheDir, `${identity.replace(/[^A-Za-z0-9._-]+/g, '_')}.bin`);
+    this.tokenStates =
+      options.cacheTokenStates && inner.embedTokens ? new TokenStatesCache(this.file.replace(/\.bin$/, '.tokens.bin')) : undefined;
+    if (inner.embedTokens) this.embedTokens = (inputs, kind) => this.embedTokensCached(inputs, kind);
   }
 
   /** Number of vectors on disk (loads the file on first call). */
@@ -88,8 +97,27 @@ export class CachingEmbedder implements Embedder {
     return keys.map((key) => cache.get(key)!.slice());
   }
 
+  private async embedTokensCached(inputs: string[][], kind: EmbedKind): Promise<TokenStates[]> {
+    const cache = this.tokenStates;
+    if (!cache) return this.inner.embedTokens!(inputs, kind);
+    const found = cache.get(inputs, kind);
+    const missing = inputs.filter((_, i) => !found[i]);
+    if (missing.length) {
+      const computed = await this.inner.embedTokens!(missing, kind);
+      await cache.put(missing, kind, computed);
+      let next = 0;
+      found.forEach((states, i) => {
+        if (!states) found[i] = computed[next++];
+      });
+    }
+    this.stats.misses += missing.length;
+    this.stats.hits += inputs.length - missing.length;
+    return found as TokenStates[];
+  }
+
   async close(): Promise<void> {
     await this.writes.catch(() => undefined);
+    await this.tokenStates?.close();
     if (this.closeInner) await this.inner.close?.();
   }
 
