@@ -76,8 +76,15 @@ export function encodeChunk(
 }
 
 /**
+ * Pinecone refuses a sparse vector with more than 1,000 non-zero values, and each term can fill two
+ * dimensions (title and text): so a Pinecone query keeps its 500 rarest terms even where the
+ * in-process index scores every term.
+ */
+export const MAX_SPARSE_QUERY_TERMS = 500;
+
+/**
  * The query side: per (field, term) the field boost times Lucene's idf. Like Bm25Index, distinct
- * terms only, and for long queries only the `maxQueryTerms` rarest (by text-field frequency).
+ * terms only, and for long queries only the `maxQueryTerms` (at most 500) rarest (by text-field frequency).
  */
 export function encodeQuery(
   query: string,
@@ -86,12 +93,13 @@ export function encodeQuery(
 ): SparseValues {
   let terms = [...new Set(options.tokenizer(query))];
   const n = frequencies.chunkCount;
-  if (terms.length > options.maxQueryTerms) {
+  const maxTerms = Math.min(options.maxQueryTerms, MAX_SPARSE_QUERY_TERMS);
+  if (terms.length > maxTerms) {
     const df = (t: string) => Math.max(frequencies.frequency('title', t), frequencies.frequency('text', t));
     terms = terms
       .filter((t) => df(t) > 0)
       .sort((x, y) => df(x) - df(y) || (x < y ? -1 : 1))
-      .slice(0, options.maxQueryTerms);
+      .slice(0, maxTerms);
   }
   const boosts: Record<SparseField, number> = { title: options.titleBoost, text: 1 };
   const weights = new Map<number, number>();

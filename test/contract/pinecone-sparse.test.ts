@@ -144,3 +144,27 @@ describe('BM25 as Pinecone sparse vectors (real SDK, local fake): SciFact slice 
     expect(await index.query('never-written', { indices: [3], values: [1] }, 5)).toEqual([]);
   });
 });
+
+describe('sparse BM25 query encoding within Pinecone limits', () => {
+  it('keeps a 1,500-term query to its 500 rarest terms, so it never exceeds 1,000 non-zero values', () => {
+    const letters = (i: number) => {
+      let s = '';
+      for (let n = i; s.length < 3; n = Math.floor(n / 26)) s += String.fromCharCode(97 + (n % 26));
+      return `zq${s}`;
+    };
+    const words = Array.from({ length: 1500 }, (_, i) => letters(i));
+    const frequencies = new CorpusFrequencies();
+    // Term i appears in i + 1 chunks (title and text), so the rarest are the first words.
+    for (let c = 0; c < 1500; c++) {
+      const present = words.filter((_, i) => i >= 1499 - c);
+      frequencies.add({ title: present, text: present });
+    }
+    const analyzed = new Set(analyzeChunk(chunkRecord('probe', words.join(' '), { title: 'x' })).text);
+    expect(analyzed.size).toBe(1500);
+
+    const sparse = encodeQuery(words.join(' '), frequencies);
+    expect(sparse.indices.length).toBe(1000);
+    const kept = encodeQuery(words.slice(0, 500).join(' '), frequencies);
+    expect(new Set(sparse.indices)).toEqual(new Set(kept.indices));
+  });
+});
