@@ -89,19 +89,19 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const limits = options.limits ?? RequestLimits.fromConfig(ragline.config);
   // The OpenAI-compatible routes answer every error (auth and limits included) in OpenAI's shape.
   for (const path of ['/v1/chat/*', '/v1/models', '/v1/models/*']) app.use(path, openAIErrors());
+  const shed = ragline.config.loadShedding;
+  const shedding = loadShedding({
+    maxInFlight: { search: shed.search, answer: shed.answer, upload: shed.upload },
+    retryAfterSeconds: shed.retryAfterSeconds,
+  });
+  // Before anything that awaits the database or Redis: a full class must not queue its 503s.
+  app.use('/v1/*', shedding.early);
   app.use('/v1/*', authFailureLimit(limits)); // before auth: counts the 401s auth answers
   app.use('/v1/*', apiKeyAuth(keys));
   app.use('/v1/*', requestLimit(limits));
   app.use('/v1/collections/:id/answer', answerTokenBudget(limits));
   app.use('/v1/chat/completions', answerTokenBudget(limits));
-  const shed = ragline.config.loadShedding;
-  app.use(
-    '/v1/*',
-    loadShedding({
-      maxInFlight: { search: shed.search, answer: shed.answer, upload: shed.upload },
-      retryAfterSeconds: shed.retryAfterSeconds,
-    }),
-  );
+  app.use('/v1/*', shedding.reserve);
   const limitBody = bodyLimit({
     maxSize: server.maxUploadBytes,
     onError: (c) =>

@@ -20,6 +20,7 @@ import { printTable, writeResults } from '../eval/results.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { SNAPSHOT_FORMAT, encodeSnapshot } from '../retrieval/bm25-snapshot.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
+import { bulkLoadDocuments } from '../store/bulk-load.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
@@ -96,20 +97,13 @@ export async function runBm25SnapshotBench(args: string[] = []) {
   console.log(`${chunks} distinct real passages (≤ ${PASSAGE_WORDS} words) in ${docs.length} documents; loading PGlite…`);
   const store = await openPgliteStore();
   const created = await store.createCollection({ name: 'bm25-snapshot-bench', embeddingModel: 'placeholder', dimensions: 3 });
-  await store.dropVectorIndex(created.id);
   const insertStart = performance.now();
-  for (const doc of docs) {
-    await store.replaceDocument({
-      collectionId: created.id,
-      source: doc.source,
-      title: doc.title,
-      mime: 'text/plain',
-      contentHash: doc.source,
-      metadata: {},
-      pageCount: null,
-      chunks: doc.texts.map((t, i) => chunkInput(i, t, [1, 0, 0])),
-    });
-  }
+  await bulkLoadDocuments(
+    store,
+    created.id,
+    docs.map((doc) => ({ source: doc.source, title: doc.title, chunks: doc.texts.map((t, i) => chunkInput(i, t, [1, 0, 0])) })),
+    { vectorIndex: false }, // the vectors are a placeholder
+  );
   console.log(`inserted in ${Math.round(performance.now() - insertStart)} ms`);
   const collection = (await store.getCollection(created.id))!;
 

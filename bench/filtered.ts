@@ -31,6 +31,7 @@ import { printTable, summarize, writeResults } from '../eval/results.ts';
 import { CachingEmbedder } from '../models/embedders/cache.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
+import { bulkLoadDocuments, type BulkDocument } from '../store/bulk-load.ts';
 import { parseFilter, type FilterInput } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { openPostgresStore } from '../store/postgres.ts';
@@ -183,30 +184,20 @@ async function benchCollection(store: SqlStore, corpus: Corpus, chunks: number):
   if (existing && (await store.countChunks(existing.id)) === chunks) return { collection: existing, loadSeconds: 0 };
   if (existing) await store.deleteCollection(existing.id);
   const created = await store.createCollection({ name: COLLECTION, embeddingModel: 'Xenova/all-MiniLM-L6-v2', dimensions: 384 });
-  await store.dropVectorIndex(created.id);
   const started = performance.now();
-  for (let start = 0, d = 0; start < chunks; start += CHUNKS_PER_DOCUMENT, d++) {
-    const inputs = [];
-    for (let i = start; i < Math.min(chunks, start + CHUNKS_PER_DOCUMENT); i++) {
-      inputs.push(chunkInput(i - start, corpus.texts[i % corpus.texts.length]!, chunkVector(corpus, i)));
+  function* documents(): Generator<BulkDocument> {
+    for (let start = 0, d = 0; start < chunks; start += CHUNKS_PER_DOCUMENT, d++) {
+      const inputs = [];
+      for (let i = start; i < Math.min(chunks, start + CHUNKS_PER_DOCUMENT); i++) {
+        inputs.push(chunkInput(i - start, corpus.texts[i % corpus.texts.length]!, chunkVector(corpus, i)));
+      }
+      yield { ...documentFields(d), title: `doc ${d}`, chunks: inputs };
     }
-    const { source, metadata } = documentFields(d);
-    await store.replaceDocument({
-      collectionId: created.id,
-      source,
-      title: `doc ${d}`,
-      mime: 'text/plain',
-      contentHash: String(d),
-      metadata,
-      pageCount: null,
-      chunks: inputs,
-    });
-    if (d % 50 === 49) process.stdout.write(`  ${store.kind}: ${start + inputs.length} chunks loaded\r`);
   }
+  await bulkLoadDocuments(store, created.id, documents(), {
+    onProgress: (p) => process.stdout.write(`  ${store.kind}: ${p.chunks} chunks loaded\r`),
+  });
   process.stdout.write('\n');
-  await store.buildVectorIndex(created.id, { maintenanceWorkMem: '1GB' });
-  await store.db.query('ANALYZE chunks');
-  await store.db.query('ANALYZE documents');
   return { collection: (await store.getCollection(created.id))!, loadSeconds: (performance.now() - started) / 1000 };
 }
 

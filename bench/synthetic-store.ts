@@ -1,16 +1,16 @@
 /**
  * Loading the synthetic corpus (bench/synthetic-corpus.ts) into a store through the bulk path
- * (drop the HNSW index, insert document by document, build the index once), and a persistent
+ * (store/bulk-load.ts: many documents per transaction, the HNSW index built once), and a persistent
  * Postgres database holding ready collections so the load and query-length benches do not
  * rebuild 100k chunks on every run.
  */
-import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { MODELS_DIR } from '../core/shared-data.ts';
 import { realQueries } from './search.ts';
 import { embedWithCache } from '../eval/probe/embed-cache.ts';
 import { LocalEmbedder } from '../models/embedders/local.ts';
 import type { Embedder } from '../models/types.ts';
+import { bulkLoadDocuments, type BulkDocument } from '../store/bulk-load.ts';
 import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
@@ -65,8 +65,8 @@ export interface LoadedCollection {
 }
 
 /**
- * Creates `name` and fills it with `documents` through the bulk path. `onChunk` sees every chunk
- * (the scale bench keeps vectors for the neighbour check).
+ * Creates `name` and fills it with `documents` through the bulk loader (store/bulk-load.ts).
+ * `onChunk` sees every chunk (the scale bench keeps vectors for the neighbour check).
  */
 export async function loadSyntheticCollection(
   store: SqlStore,
@@ -75,38 +75,32 @@ export async function loadSyntheticCollection(
   options: { dimensions: number; metadata?: Record<string, unknown>; onChunk?: (chunk: SyntheticChunk) => void; label?: string },
 ): Promise<LoadedCollection> {
   const created = await store.createCollection({ name, embeddingModel: MODEL, dimensions: options.dimensions, metadata: options.metadata });
-  await store.dropVectorIndex(created.id);
-  const started = performance.now();
-  let chunks = 0;
-  let count = 0;
-  for (const doc of documents) {
-    await store.replaceDocument({
-      collectionId: created.id,
-      source: doc.source,
-      title: doc.title,
-      mime: 'text/plain',
-      contentHash: doc.source,
-      metadata: { shard: count % 10 },
-      pageCount: null,
-      chunks: doc.chunks.map((c, i) => chunkInput(i, c.text, c.vector)),
-    });
-    for (const c of doc.chunks) options.onChunk?.(c);
-    chunks += doc.chunks.length;
-    count++;
-    if (count % 200 === 0) {
-      process.stdout.write(
-        `\r[${options.label ?? name}] inserted ${chunks} chunks (${((performance.now() - started) / 1000).toFixed(0)} s)   `,
-      );
+  const label = options.label ?? name;
+  function* bulkDocuments(): Generator<BulkDocument> {
+    let count = 0;
+    for (const doc of documents) {
+      for (const c of doc.chunks) options.onChunk?.(c);
+      yield {
+        source: doc.source,
+        title: doc.title,
+        metadata: { shard: count++ % 10 },
+        chunks: doc.chunks.map((c, i) => chunkInput(i, c.text, c.vector)),
+      };
     }
   }
-  const insertSeconds = (performance.now() - started) / 1000;
-  const indexStart = performance.now();
-  await store.buildVectorIndex(created.id, { maintenanceWorkMem: '1GB' });
-  const indexSeconds = (performance.now() - indexStart) / 1000;
+  const loaded = await bulkLoadDocuments(store, created.id, bulkDocuments(), {
+    onProgress: (p) => process.stdout.write(`\r[${label}] inserted ${p.chunks} chunks (${p.seconds.toFixed(0)} s)   `),
+  });
   process.stdout.write(
-    `\r[${options.label ?? name}] ${chunks} chunks: insert ${insertSeconds.toFixed(1)} s, HNSW build ${indexSeconds.toFixed(1)} s\n`,
+    `\r[${label}] ${loaded.chunks} chunks: insert ${loaded.insertSeconds.toFixed(1)} s, HNSW build ${loaded.indexSeconds.toFixed(1)} s\n`,
   );
-  return { collection: (await store.getCollectionById(created.id))!, chunks, documents: count, insertSeconds, indexSeconds };
+  return {
+    collection: (await store.getCollectionById(created.id))!,
+    chunks: loaded.chunks,
+    documents: loaded.documents,
+    insertSeconds: loaded.insertSeconds,
+    indexSeconds: loaded.indexSeconds,
+  };
 }
 
 /** The database on the store test server that keeps ready synthetic collections between bench runs (RAGLINE_BENCH_DATABASE). */

@@ -1,5 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import MiniSearch, { type AsPlainObject } from 'minisearch';
-import { matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
+import { chunkFilter, documentFilter, matchesFilter, type Filter, type FilterableChunk } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import {
   PostingCache,
@@ -88,6 +89,15 @@ export interface Bm25IndexSnapshot {
   filterable: [string, FilterableChunk][];
   documentVersions: [string, number][];
 }
+
+/** The chunks a filter lets through, by minisearch short id: a byte per id, and the ids themselves. */
+export interface ChunkMask {
+  mask: Uint8Array;
+  ids: Uint32Array;
+}
+
+/** A filter letting through at most 1 / this of the chunks is scored by looking its chunks up. */
+const SELECTIVE_MASK_SHARE = 16;
 
 interface ScoreParams {
   k1: number;
@@ -199,12 +209,22 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
     return df;
   }
 
+  /** minisearch's internal id of a chunk, if indexed. */
+  shortIdOf(id: string): number | undefined {
+    return this._idToShortId.get(id);
+  }
+
   /**
    * Per field BM25 (Lucene's idf, saturation and length normalisation), weighted by field boost
-   * and summed over fields and terms. Returns the `limit` best chunks that pass `accept`.
+   * and summed over fields and terms. Returns the `limit` best chunks, only those in `allowed`
+   * when given: postings outside it are skipped before any scoring, so a selective filter costs
+   * less than no filter instead of more.
    */
-  score(terms: string[], params: ScoreParams, limit: number, accept?: (id: string) => boolean): Bm25Hit[] {
-    if (params.pruning && !params.coordination) return this.scorePruned(terms, params, limit, accept);
+  score(terms: string[], params: ScoreParams, limit: number, allowed?: ChunkMask): Bm25Hit[] {
+    // A selective filter is cheapest by looking its few chunks up in each posting list; otherwise the
+    // pruning scorer walks the compact lists and asks the mask. Both are exact.
+    const selective = allowed !== undefined && allowed.ids.length * SELECTIVE_MASK_SHARE <= this._documentCount;
+    if (params.pruning && !params.coordination && !selective) return this.scorePruned(terms, params, limit, allowed);
     const n = this._documentCount;
     if (this.scores.length < this._nextId) this.grow(this._nextId * 2);
     const { scores, matched, lastTerm, alive } = this;
@@ -222,7 +242,7 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
         const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
         const lengths = this.lengths[field];
         const weight = boost * idf;
-        postings.forEach((tf, shortId) => {
+        const add = (tf: number, shortId: number) => {
           if (alive[shortId] !== 1) return;
           if (matched[shortId] === 0) touched.push(shortId);
           // Count each query term once per chunk, whichever fields it matched in.
@@ -232,7 +252,20 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
           }
           const norm = k1 * (1 - b + (b * lengths[shortId]!) / avgLength);
           scores[shortId]! += weight * (delta + (tf * (k1 + 1)) / (tf + norm));
-        });
+        };
+        if (!allowed) postings.forEach(add);
+        else if (allowed.ids.length < postings.size) {
+          // Fewer allowed chunks than postings: look each one up instead of walking the list.
+          for (const shortId of allowed.ids) {
+            const tf = postings.get(shortId);
+            if (tf !== undefined) add(tf, shortId);
+          }
+        } else {
+          const { mask } = allowed;
+          postings.forEach((tf, shortId) => {
+            if (mask[shortId] === 1) add(tf, shortId);
+          });
+        }
       }
     });
     const top = new TopK(limit);
@@ -242,15 +275,13 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
       matched[shortId] = 0;
       lastTerm[shortId] = 0;
       if (!top.wouldAccept(score)) continue;
-      const id = this._documentIds.get(shortId) as string;
-      if (accept && !accept(id)) continue;
-      top.push({ id, score });
+      top.push({ id: this._documentIds.get(shortId) as string, score });
     }
     return top.sorted();
   }
 
   /** The same ranking as `score` without coordination, by exactTopK over cached compact postings. */
-  private scorePruned(terms: string[], params: ScoreParams, limit: number, accept?: (id: string) => boolean): Bm25Hit[] {
+  private scorePruned(terms: string[], params: ScoreParams, limit: number, allowed?: ChunkMask): Bm25Hit[] {
     this.workspace.ensure(this._nextId);
     // Mid-vacuum, document frequencies shrink batch by batch: postings are built but not kept.
     const key = this.isVacuuming
@@ -262,7 +293,8 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
       if (parts) lists.push(...parts);
     }
     const ids = this._documentIds;
-    const found = exactTopK(lists, limit, this.workspace, accept && ((shortId) => accept(ids.get(shortId) as string)));
+    const mask = allowed?.mask;
+    const found = exactTopK(lists, limit, this.workspace, mask && ((shortId) => mask[shortId] === 1));
     const top = new TopK(limit);
     found.shortIds.forEach((shortId, i) => top.push({ id: ids.get(shortId) as string, score: found.scores[i]! }));
     return top.sorted();
@@ -294,7 +326,7 @@ class TopK {
   private readonly heap: Bm25Hit[] = [];
   constructor(private readonly k: number) {}
 
-  /** Cheap pre-check so filters are evaluated only for hits that could enter the top k. */
+  /** Cheap pre-check, so only hits that could enter the top k build a hit object. */
   wouldAccept(score: number): boolean {
     return this.k > 0 && (this.heap.length < this.k || score >= this.heap[0]!.score);
   }
@@ -340,6 +372,8 @@ class TopK {
  */
 const BYTES_PER_CHUNK = 2200;
 const BYTES_PER_TERM = 40;
+/** Filters whose masks are kept per collection; a mask is one byte plus four per allowed chunk. */
+const MASK_CACHE_ENTRIES = 16;
 
 export class Bm25Index {
   readonly options: Bm25Options;
@@ -349,6 +383,14 @@ export class Bm25Index {
   private readonly chunksByDocument = new Map<string, string[]>();
   /** Document id → the document version whose chunks are indexed. */
   readonly documentVersions = new Map<string, number>();
+  /**
+   * Allowed-chunk masks of recent filters, by canonical filter. Cleared by every change to the
+   * indexed chunks, so a mask always belongs to the index as it is (the registry's one index per
+   * collection makes this a cache per collection, filter and index version).
+   */
+  private readonly masks = new LRUCache<string, ChunkMask>({ max: MASK_CACHE_ENTRIES });
+  /** Documents whose chunks disagree on a document field (only hand-built indexes do that): filtered per chunk. */
+  private readonly mixedDocuments = new Set<string>();
 
   constructor(options: Partial<Bm25Options> = {}) {
     this.options = { ...DEFAULT_BM25_OPTIONS, ...options };
@@ -378,9 +420,7 @@ export class Bm25Index {
     index.postings = PostingIndex.fromSnapshot(snapshot.postings);
     for (const [chunkId, values] of snapshot.filterable) {
       index.filterable.set(chunkId, values);
-      let ids = index.chunksByDocument.get(values.documentId);
-      if (!ids) index.chunksByDocument.set(values.documentId, (ids = []));
-      ids.push(chunkId);
+      index.indexUnderDocument(chunkId, values.documentId);
     }
     for (const [documentId, version] of snapshot.documentVersions) index.documentVersions.set(documentId, version);
     return index;
@@ -388,6 +428,7 @@ export class Bm25Index {
 
   /** Adds chunks; a chunk id already present is replaced. */
   add(chunks: ChunkRecord[]): void {
+    this.masks.clear();
     const { tokenizer } = this.options;
     for (const chunk of chunks) {
       if (this.filterable.has(chunk.id)) this.removeChunk(chunk.id);
@@ -405,11 +446,16 @@ export class Bm25Index {
         pageStart: chunk.pageStart,
         documentMetadata: filterableMetadata(chunk.documentMetadata),
       });
-      let ids = this.chunksByDocument.get(chunk.documentId);
-      if (!ids) this.chunksByDocument.set(chunk.documentId, (ids = []));
-      ids.push(chunk.id);
+      this.indexUnderDocument(chunk.id, chunk.documentId);
       this.documentVersions.set(chunk.documentId, chunk.documentVersion);
     }
+  }
+
+  private indexUnderDocument(chunkId: string, documentId: string): void {
+    let ids = this.chunksByDocument.get(documentId);
+    if (!ids) this.chunksByDocument.set(documentId, (ids = []));
+    else if (!sameDocumentFields(this.filterable.get(ids[0]!)!, this.filterable.get(chunkId)!)) this.mixedDocuments.add(documentId);
+    ids.push(chunkId);
   }
 
   /** Records that a document is indexed at `version` (needed for documents without chunks). */
@@ -418,22 +464,28 @@ export class Bm25Index {
   }
 
   removeDocument(documentId: string): void {
+    this.masks.clear();
     for (const id of this.chunksByDocument.get(documentId) ?? []) {
       this.postings.discardChunk(id);
       this.filterable.delete(id);
     }
     this.chunksByDocument.delete(documentId);
+    this.mixedDocuments.delete(documentId);
     this.documentVersions.delete(documentId);
   }
 
   private removeChunk(chunkId: string): void {
+    this.masks.clear();
     const documentId = this.filterable.get(chunkId)?.documentId;
     this.postings.discardChunk(chunkId);
     this.filterable.delete(chunkId);
     if (documentId === undefined) return;
     const rest = (this.chunksByDocument.get(documentId) ?? []).filter((id) => id !== chunkId);
     if (rest.length) this.chunksByDocument.set(documentId, rest);
-    else this.chunksByDocument.delete(documentId);
+    else {
+      this.chunksByDocument.delete(documentId);
+      this.mixedDocuments.delete(documentId);
+    }
   }
 
   /** The filterable values kept for an indexed chunk. */
@@ -467,10 +519,54 @@ export class Bm25Index {
     if (!terms.length || options.limit <= 0) return [];
     const filter = options.filter ?? [];
     const { k1, b, delta, titleBoost, coordination, pruning } = this.options;
-    const accept = filter.length ? (id: string) => matchesFilter(this.filterable.get(id)!, filter) : undefined;
+    const allowed = filter.length ? this.allowedChunks(filter) : undefined;
+    if (allowed?.ids.length === 0) return [];
     const params = { k1, b, delta, coordination, pruning, boosts: { title: titleBoost, text: 1 } };
-    return this.postings.score(terms, params, options.limit, accept);
+    return this.postings.score(terms, params, options.limit, allowed);
   }
+
+  /**
+   * The chunks passing `filter`, from the cache or built now. Built per document: every field but
+   * `page` is the document's, and all of a document's indexed chunks come from one version of it
+   * (a changed document is removed whole before its new chunks are added), so the document clauses
+   * are tested once per document and only `page` per chunk. Documents whose chunks disagree are
+   * tested chunk by chunk.
+   */
+  private allowedChunks(filter: Filter): ChunkMask {
+    const key = canonicalFilter(filter);
+    const cached = this.masks.get(key);
+    if (cached) return cached;
+    const documentClauses = documentFilter(filter);
+    const chunkClauses = chunkFilter(filter);
+    const ids: number[] = [];
+    for (const [documentId, chunkIds] of this.chunksByDocument) {
+      const mixed = this.mixedDocuments.has(documentId);
+      if (!mixed && !matchesFilter(this.filterable.get(chunkIds[0]!)!, documentClauses)) continue;
+      const perChunk = mixed ? filter : chunkClauses;
+      for (const id of chunkIds) {
+        if (perChunk.length && !matchesFilter(this.filterable.get(id)!, perChunk)) continue;
+        const shortId = this.postings.shortIdOf(id);
+        if (shortId !== undefined) ids.push(shortId);
+      }
+    }
+    const mask = new Uint8Array(ids.reduce((max, id) => Math.max(max, id + 1), 0));
+    for (const id of ids) mask[id] = 1;
+    const built = { mask, ids: Uint32Array.from(ids) };
+    this.masks.set(key, built);
+    return built;
+  }
+}
+
+function sameDocumentFields(a: FilterableChunk, b: FilterableChunk): boolean {
+  if (a.documentId !== b.documentId || a.source !== b.source || a.title !== b.title || a.mime !== b.mime) return false;
+  if (a.createdAt !== b.createdAt || a.updatedAt !== b.updatedAt) return false;
+  const keys = Object.keys(a.documentMetadata);
+  return keys.length === Object.keys(b.documentMetadata).length && keys.every((k) => a.documentMetadata[k] === b.documentMetadata[k]);
+}
+
+/** The same key for the same conjunction of clauses, whatever order they were written in. */
+function canonicalFilter(filter: Filter): string {
+  return JSON.stringify(filter.map((clause) => JSON.stringify([clause.field, clause.op, clause.value])).sort());
 }
 
 /**

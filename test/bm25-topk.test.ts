@@ -5,6 +5,7 @@ import { TopKWorkspace, exactTopK, impactParts, type TermPostings } from '../ret
 import { parseFilter } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { chunkRecord } from '../testkit/chunk-record.ts';
+import { expectSameHits } from './helpers/bm25-hits.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
 function random(seed: number): () => number {
@@ -161,12 +162,6 @@ function corpus(seed: number, size: number, prefix = 'c'): ChunkRecord[] {
 function longQuery(seed: number, words = 150): string {
   const next = random(seed);
   return Array.from({ length: words }, () => WORDS[Math.floor(next() ** 2 * WORDS.length)]!).join(' ');
-}
-
-/** Same chunks and ranks; scores equal up to the rounding of sums taken in another order. */
-function expectSameHits(actual: Bm25Hit[], expected: Bm25Hit[]) {
-  expect(actual.map((h) => h.id)).toEqual(expected.map((h) => h.id));
-  actual.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]!.score, 9));
 }
 
 describe('Bm25Index with pruning ranks as the full walk does', () => {

@@ -92,6 +92,56 @@ describe('configuration', () => {
   });
 });
 
+describeShared('load shedding answers before auth (API keys, PGlite)', () => {
+  const KEY = 'shed-test-key-0123456789';
+  let ragline: Ragline;
+
+  beforeAll(async () => {
+    const store = await openPgliteStore();
+    const config = configSchema.parse({
+      server: { apiKeys: [KEY] },
+      loadShedding: { search: 1, answer: 2, upload: 1, retryAfterSeconds: 2 },
+    });
+    // The shared model stays open for the block below, which closes it.
+    const shared = await testEmbedder();
+    const embedder = Object.assign(Object.create(shared) as typeof shared, { close: async () => {} });
+    ragline = await Ragline.open(config, { store, embedder });
+    await ragline.createCollection('kb');
+    await ragline.ingest('kb', [{ source: 'tides.txt', bytes: new TextEncoder().encode('Ocean tides follow the moon and the sun.') }]);
+  });
+
+  afterAll(async () => {
+    await ragline?.close();
+  });
+
+  it('a full class sheds anonymous, wrongly keyed and keyed requests alike, before auth runs', async () => {
+    const generator = new GatedGenerator();
+    const app = createApi(ragline, {
+      answers: new AnswerService(ragline, { generator, fallback: new ExtractiveGenerator(() => ragline.embedder()) }),
+    });
+    const ask = (key?: string) =>
+      app.request('/v1/collections/kb/answer', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ question: 'What do tides follow?' }),
+      });
+    expect((await ask()).status).toBe(401); // not full: auth applies as before
+
+    const held = [ask(KEY), ask(KEY)];
+    await until(() => generator.entered === 2, 'two answers to reach the generator');
+    // The same answer for everyone: nothing about the caller, its tenant or its key is in it.
+    await expectShed(await ask(), 'answer', 2);
+    await expectShed(await ask('not-a-key-0123456789'), 'answer', 2);
+    for (let i = 0; i < 3; i++) await expectShed(await ask(KEY), 'answer', 2);
+    expect(generator.entered).toBe(2);
+
+    generator.release();
+    for (const res of await Promise.all(held)) expect(res.status).toBe(200);
+    expect((await ask(KEY)).status).toBe(200);
+    expect((await ask()).status).toBe(401); // not full again: auth applies as before
+  });
+});
+
 describeShared('load shedding through the API (PGlite + real model, a gated generator)', () => {
   let store: SqlStore;
   let ragline: Ragline;

@@ -23,33 +23,59 @@ export function routeClassOf(method: string, path: string): RouteClass | undefin
   return CLASS_BY_ROUTE.find(([pattern]) => pattern.test(path))?.[1];
 }
 
+export interface LoadShedding {
+  /**
+   * The first /v1 middleware: a request of a class that is already full is answered 503 here,
+   * before auth and the rate limit, whose key lookups and counters wait on the database or Redis
+   * — behind the very requests that filled the class. The answer names only the route class and
+   * its bound, the same for every tenant and client, so nothing is revealed before auth runs.
+   */
+  early: MiddlewareHandler;
+  /**
+   * After auth and the rate limit: takes a slot (shedding after all if the class filled up while
+   * the request was authenticated) and holds it until the response, or its event stream, ends.
+   */
+  reserve: MiddlewareHandler;
+}
+
 /**
  * Answers 503 with Retry-After at once when a route class already has its maximum of requests in
  * flight, instead of queueing them: a saturated replica stays fast for the requests it accepted,
  * and clients (or the load balancer) retry elsewhere or later. A streamed answer stays in flight
  * until its event stream ends.
  */
-export function loadShedding(options: LoadSheddingOptions): MiddlewareHandler {
+export function loadShedding(options: LoadSheddingOptions): LoadShedding {
   const inFlight: Record<RouteClass, number> = { search: 0, answer: 0, upload: 0 };
-  return async (c, next) => {
+  const bounded = (c: Context): { routeClass: RouteClass; limit: number } | undefined => {
     const routeClass = routeClassOf(c.req.method, c.req.path);
     const limit = routeClass ? options.maxInFlight[routeClass] : 0;
-    if (!routeClass || !limit) return next();
-    if (inFlight[routeClass] >= limit) {
-      c.header('Retry-After', String(options.retryAfterSeconds));
-      return errorResponse(
-        c,
-        new RaglineError(
-          'overloaded',
-          `too many ${routeClass} requests in flight (at most ${limit}); retry after ${options.retryAfterSeconds} s`,
-          {
-            routeClass,
-            maxInFlight: limit,
-            retryAfterSeconds: options.retryAfterSeconds,
-          },
-        ),
-      );
-    }
+    return routeClass && limit ? { routeClass, limit } : undefined;
+  };
+  const shed = (c: Context, routeClass: RouteClass, limit: number) => {
+    c.header('Retry-After', String(options.retryAfterSeconds));
+    return errorResponse(
+      c,
+      new RaglineError(
+        'overloaded',
+        `too many ${routeClass} requests in flight (at most ${limit}); retry after ${options.retryAfterSeconds} s`,
+        {
+          routeClass,
+          maxInFlight: limit,
+          retryAfterSeconds: options.retryAfterSeconds,
+        },
+      ),
+    );
+  };
+  const early: MiddlewareHandler = (c, next) => {
+    const route = bounded(c);
+    if (route && inFlight[route.routeClass] >= route.limit) return Promise.resolve(shed(c, route.routeClass, route.limit));
+    return next();
+  };
+  const reserve: MiddlewareHandler = async (c, next) => {
+    const route = bounded(c);
+    if (!route) return next();
+    const { routeClass, limit } = route;
+    if (inFlight[routeClass] >= limit) return shed(c, routeClass, limit);
     inFlight[routeClass] += 1;
     let released = false;
     const release = () => {
@@ -65,6 +91,7 @@ export function loadShedding(options: LoadSheddingOptions): MiddlewareHandler {
     }
     if (!releaseWithStream(c, release)) release();
   };
+  return { early, reserve };
 }
 
 /** For an event stream, moves the release to the end of the body (finished, failed or cancelled). */
