@@ -225,23 +225,12 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
     // pruning scorer walks the compact lists and asks the mask. Both are exact.
     const selective = allowed !== undefined && allowed.ids.length * SELECTIVE_MASK_SHARE <= this._documentCount;
     if (params.pruning && !params.coordination && !selective) return this.scorePruned(terms, params, limit, allowed);
-    const n = this._documentCount;
     if (this.scores.length < this._nextId) this.grow(this._nextId * 2);
     const { scores, matched, lastTerm, alive } = this;
     const touched: number[] = [];
     const { k1, b, delta } = params;
     terms.forEach((term, t) => {
-      const fieldData = this._index.get(term);
-      if (!fieldData) return;
-      for (const field of FIELDS) {
-        const boost = params.boosts[field];
-        const postings = fieldData.get(this._fieldIds[field]!);
-        if (!postings || boost === 0) continue;
-        const df = postings.size;
-        const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
-        const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
-        const lengths = this.lengths[field];
-        const weight = boost * idf;
+      for (const { postings, weight, avgLength, lengths } of this.termFields(term, params)) {
         const add = (tf: number, shortId: number) => {
           if (alive[shortId] !== 1) return;
           if (matched[shortId] === 0) touched.push(shortId);
@@ -301,21 +290,29 @@ class PostingIndex extends MiniSearch<IndexedChunk> {
   }
 
   private termPostings(term: string, params: ScoreParams): TermPostings[] | undefined {
+    if (!this._index.get(term)) return undefined;
+    return impactParts(compactPostings(this.termFields(term, params), this.alive, params));
+  }
+
+  /**
+   * A term's postings per field with what BM25 needs beside them: boost × Lucene's idf and the
+   * field's average length. df counts discarded chunks until minisearch vacuums them.
+   */
+  private termFields(term: string, params: ScoreParams): FieldPostings[] {
     const fieldData = this._index.get(term);
-    if (!fieldData) return undefined;
+    if (!fieldData) return [];
     const n = this._documentCount;
     const fields: FieldPostings[] = [];
     for (const field of FIELDS) {
       const boost = params.boosts[field];
       const postings = fieldData.get(this._fieldIds[field]!);
       if (!postings || boost === 0) continue;
-      // df counts discarded chunks until minisearch vacuums them, as `score` does.
       const df = postings.size;
       const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
       const avgLength = this.totalLength[field] / Math.max(1, n) || 1;
       fields.push({ postings, weight: boost * idf, avgLength, lengths: this.lengths[field] });
     }
-    return impactParts(compactPostings(fields, this.alive, params));
+    return fields;
   }
 }
 

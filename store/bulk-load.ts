@@ -1,5 +1,5 @@
 import { RaglineError } from '../core/errors.ts';
-import { toVectorLiteral } from './sql.ts';
+import { INSERT_CHUNKS_SQL, chunkRowPlaceholders } from './sql.ts';
 import type { SqlStore } from './sql-store.ts';
 import type { ChunkInput } from './types.ts';
 
@@ -87,30 +87,11 @@ export async function bulkLoadDocuments(
       });
       for (let i = 0; i < rows.length; i += CHUNK_ROWS_PER_STATEMENT) {
         const params: unknown[] = [collectionId];
-        const values = rows.slice(i, i + CHUNK_ROWS_PER_STATEMENT).map(({ documentId, chunk: c }) => {
-          const p = params.length;
-          params.push(
-            documentId,
-            c.ordinal,
-            c.text,
-            c.tokenCount,
-            c.pageStart,
-            c.pageEnd,
-            c.headingPath,
-            c.charStart,
-            c.charEnd,
-            c.kind,
-            JSON.stringify(c.metadata ?? {}),
-            toVectorLiteral(c.embedding),
-          );
-          const n = (k: number) => `$${p + k}`;
-          return `($1, ${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}, ${n(7)}::text[], ${n(8)}, ${n(9)}, ${n(10)}, ${n(11)}::jsonb, ${n(12)}::vector)`;
+        const values = rows.slice(i, i + CHUNK_ROWS_PER_STATEMENT).map(({ documentId, chunk }) => {
+          params.push(documentId);
+          return `($1, $${params.length}, ${chunkRowPlaceholders(params, chunk)})`;
         });
-        await tx.query(
-          `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end, heading_path,
-             char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')}`,
-          params,
-        );
+        await tx.query(`${INSERT_CHUNKS_SQL} ${values.join(', ')}`, params);
       }
     });
     totals.documents += docs.length;

@@ -20,7 +20,7 @@ import {
 } from './document-vectors.ts';
 import type { KeywordChunk, KeywordIndexWriter } from './keyword-index.ts';
 import { migrate } from './migrate.ts';
-import { toVectorLiteral, type SqlExecutor } from './sql.ts';
+import { INSERT_CHUNKS_SQL, chunkRowPlaceholders, toVectorLiteral, type SqlExecutor } from './sql.ts';
 import type {
   ChunkInput,
   ChunkRecord,
@@ -410,27 +410,9 @@ export class SqlStore implements Store {
 
   private async insertChunks(tx: SqlExecutor, collectionId: string, documentId: string, chunks: ChunkInput[]): Promise<DenseIndexEntry[]> {
     const params: unknown[] = [collectionId, documentId];
-    const values = chunks.map((c) => {
-      const start = params.length;
-      params.push(
-        c.ordinal,
-        c.text,
-        c.tokenCount,
-        c.pageStart,
-        c.pageEnd,
-        c.headingPath,
-        c.charStart,
-        c.charEnd,
-        c.kind,
-        JSON.stringify(c.metadata ?? {}),
-        toVectorLiteral(c.embedding),
-      );
-      const n = (k: number) => `$${start + k}`;
-      return `($1, $2, ${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}::text[], ${n(7)}, ${n(8)}, ${n(9)}, ${n(10)}::jsonb, ${n(11)}::vector)`;
-    });
+    const values = chunks.map((c) => `($1, $2, ${chunkRowPlaceholders(params, c)})`);
     const { rows } = await tx.query<{ id: string; ordinal: number }>(
-      `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end, heading_path,
-         char_start, char_end, kind, metadata, embedding) VALUES ${values.join(', ')} RETURNING id, ordinal`,
+      `${INSERT_CHUNKS_SQL} ${values.join(', ')} RETURNING id, ordinal`,
       params,
     );
     const byOrdinal = new Map(chunks.map((c) => [c.ordinal, c]));

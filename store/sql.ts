@@ -1,3 +1,4 @@
+import type { ChunkInput } from './types.ts';
 /** The little a SQL store needs from a driver; PGlite and node-postgres both fit behind it. */
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
@@ -21,4 +22,31 @@ export function toVectorLiteral(vector: Float32Array | number[]): string {
     out += (i ? ',' : '') + v;
   }
   return `${out}]`;
+}
+
+/** The insert that both the store's writes and the bench bulk loader use; VALUES rows follow. */
+export const INSERT_CHUNKS_SQL = `INSERT INTO chunks (collection_id, document_id, ordinal, text, token_count, page_start, page_end,
+  heading_path, char_start, char_end, kind, metadata, embedding) VALUES`;
+
+/**
+ * Pushes a chunk's values (every column of INSERT_CHUNKS_SQL after collection_id and document_id)
+ * onto `params` and returns their placeholders, for one VALUES row.
+ */
+export function chunkRowPlaceholders(params: unknown[], c: ChunkInput): string {
+  const start = params.length;
+  params.push(
+    c.ordinal,
+    c.text,
+    c.tokenCount,
+    c.pageStart,
+    c.pageEnd,
+    c.headingPath,
+    c.charStart,
+    c.charEnd,
+    c.kind,
+    JSON.stringify(c.metadata ?? {}),
+    toVectorLiteral(c.embedding),
+  );
+  const n = (k: number) => `$${start + k}`;
+  return `${n(1)}, ${n(2)}, ${n(3)}, ${n(4)}, ${n(5)}, ${n(6)}::text[], ${n(7)}, ${n(8)}, ${n(9)}, ${n(10)}::jsonb, ${n(11)}::vector`;
 }

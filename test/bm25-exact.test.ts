@@ -4,17 +4,10 @@ import { matchesFilter, parseFilter } from '../store/filters.ts';
 import { tokenize } from '../retrieval/tokenize.ts';
 import { chunkRecord } from '../testkit/chunk-record.ts';
 import type { ChunkRecord } from '../store/types.ts';
+import { mulberry32 } from '../core/random.ts';
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so a failure reproduces. */
+const random = mulberry32;
 
 const SYLLABLES = ['ka', 'lo', 'mi', 'ru', 'te', 'vos', 'dan', 'pel', 'qui', 'zor', 'nam', 'fi'];
 

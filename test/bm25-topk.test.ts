@@ -6,17 +6,10 @@ import { parseFilter } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { chunkRecord } from '../testkit/chunk-record.ts';
 import { expectSameHits } from './helpers/bm25-hits.ts';
+import { mulberry32 } from '../core/random.ts';
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so a failure reproduces. */
+const random = mulberry32;
 
 /**
  * Lists over `size` chunks with Zipf-like lengths (a few long lists, many short ones). Scores
