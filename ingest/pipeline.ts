@@ -163,7 +163,7 @@ export class IngestionPipeline {
       const t1 = performance.now();
       signal?.throwIfAborted();
       onProgress?.({ source: input.source, stage: 'chunk', pages: loaded.pageCount });
-      const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunkWithVectors(loaded);
+      const chunked = await createChunker(this.chunking.strategy, this.embedder, this.chunking).chunkWithVectors(loaded, { signal });
       const { doc, drafts } = this.redaction
         ? redactForIngest(loaded, chunked.drafts, this.redaction)
         : { doc: loaded, drafts: chunked.drafts };
@@ -180,10 +180,16 @@ export class IngestionPipeline {
         );
       }
       const t2 = performance.now();
-      const embeddings = await this.embedChunks(doc, drafts, pooled, (done) => {
-        signal?.throwIfAborted();
-        onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length });
-      });
+      const embeddings = await this.embedChunks(
+        doc,
+        drafts,
+        pooled,
+        (done) => {
+          signal?.throwIfAborted();
+          onProgress?.({ source: input.source, stage: 'embed', chunksDone: done, chunksTotal: drafts.length });
+        },
+        signal,
+      );
       signal?.throwIfAborted();
       const t3 = performance.now();
       onProgress?.({ source: input.source, stage: 'store', chunksDone: drafts.length, chunksTotal: drafts.length });
@@ -260,6 +266,7 @@ export class IngestionPipeline {
     drafts: ChunkDraft[],
     pooled: ReadonlyArray<Float32Array | undefined>,
     onDone: (n: number) => void,
+    signal: AbortSignal | undefined,
   ) {
     const texts = drafts.map((d) => contextualText(d, doc));
     const out = new Array<Float32Array>(texts.length);
@@ -276,6 +283,7 @@ export class IngestionPipeline {
       const vectors = await this.embedder.embed(
         slice.map((j) => texts[j]!),
         'passage',
+        { signal },
       );
       slice.forEach((j, k) => (out[j] = vectors[k]!));
       onDone(texts.length - order.length + Math.min(order.length, i + EMBED_SLICE));

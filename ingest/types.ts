@@ -99,7 +99,12 @@ export interface Chunker {
   readonly strategy: ChunkStrategy;
   chunk(doc: LoadedDocument): Promise<ChunkDraft[]>;
   /** The same chunks, with the vectors the chunker already computed (late chunking) so they need no second pass. */
-  chunkWithVectors(doc: LoadedDocument): Promise<ChunkedDocument>;
+  chunkWithVectors(doc: LoadedDocument, options?: ChunkOptions): Promise<ChunkedDocument>;
+}
+
+export interface ChunkOptions {
+  /** A cancelled or overdue job: the chunker's own model pass stops instead of finishing the document. */
+  signal?: AbortSignal;
 }
 
 export interface ChunkedDocument {

@@ -20,15 +20,23 @@ export interface Embedder {
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
   /** Unit-length vectors, one per text, in input order. */
-  embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]>;
+  embed(texts: string[], kind: EmbedKind, options?: EmbedOptions): Promise<Float32Array[]>;
   /**
    * Optional: the model's contextual vector of every token, for callers that pool their own vectors
    * from one pass (late chunking). Each input is a list of pieces read as one text (joined by a
    * space); together with the kind's prefix they must fit in maxTokens − 2. Embedders that only
    * return pooled vectors (a remote API) leave it out, and callers fall back to embed().
    */
-  embedTokens?(inputs: string[][], kind: EmbedKind): Promise<TokenStates[]>;
+  embedTokens?(inputs: string[][], kind: EmbedKind, options?: EmbedOptions): Promise<TokenStates[]>;
   close?(): Promise<void>;
+}
+
+export interface EmbedOptions {
+  /**
+   * A cancelled or overdue job: texts not yet handed to the model are dropped and the call rejects
+   * with the signal's reason, so the model moves on to other work at once.
+   */
+  signal?: AbortSignal;
 }
 
 /** What embedTokens() returns for one input. */

@@ -48,4 +48,34 @@ describe('BatchCoalescer', () => {
     expect(good).toEqual({ status: 'fulfilled', value: [Float32Array.of(4)] });
     expect(await coalescer.embed([])).toEqual([]);
   });
+
+  it("an abort drops the caller's queued texts: the model never sees them, other callers are served", async () => {
+    const model = recordingModel();
+    const coalescer = new BatchCoalescer(model.run, 2);
+    const controller = new AbortController();
+    const cancelled = coalescer.embed(asInputs(['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff']), controller.signal);
+    const other = coalescer.embed(asInputs(['xxxxxxx']));
+    await new Promise((r) => setTimeout(r, 1)); // the first batch (two shortest texts) is running now
+    controller.abort(new Error('job cancelled'));
+    await expect(cancelled).rejects.toThrow('job cancelled');
+    expect(coalescer.queued).toBe(1);
+    expect(await other).toEqual([Float32Array.of(7)]);
+    expect(model.batches).toEqual([['a', 'bb'], ['xxxxxxx']]);
+  });
+
+  it('an already aborted signal queues nothing', async () => {
+    const model = recordingModel();
+    const coalescer = new BatchCoalescer(model.run, 4);
+    await expect(coalescer.embed(asInputs(['a']), AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late');
+    expect(coalescer.queued).toBe(0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(model.batches).toEqual([]);
+  });
+
+  it('a signal that never fires changes nothing', async () => {
+    const model = recordingModel();
+    const coalescer = new BatchCoalescer(model.run, 4);
+    const vectors = await coalescer.embed(asInputs(['aa', 'a']), new AbortController().signal);
+    expect(vectors.map((v) => v[0])).toEqual([2, 1]);
+  });
 });

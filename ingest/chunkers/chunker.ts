@@ -1,4 +1,4 @@
-import type { Chunker, ChunkDraft, ChunkedDocument, ChunkStrategy, LoadedDocument } from '../types.ts';
+import type { Chunker, ChunkDraft, ChunkedDocument, ChunkOptions, ChunkStrategy, LoadedDocument } from '../types.ts';
 import type { Embedder } from '../../models/types.ts';
 import { buildBlocks, checkDocument, type Block } from './blocks.ts';
 import { draftsOf } from './drafts.ts';
@@ -19,7 +19,7 @@ export interface Strategy {
   readonly name: ChunkStrategy;
   readonly textUnits: UnitSizing['textUnits'];
   /** All blocks of a document at once, so the semantic strategy can embed them in one call. */
-  plan(blocks: Block[], doc: LoadedDocument): Promise<BlockPlan[]>;
+  plan(blocks: Block[], doc: LoadedDocument, signal?: AbortSignal): Promise<BlockPlan[]>;
 }
 
 /**
@@ -41,11 +41,11 @@ export class StrategyChunker implements Chunker {
     return (await this.chunkWithVectors(doc)).drafts;
   }
 
-  async chunkWithVectors(doc: LoadedDocument): Promise<ChunkedDocument> {
+  async chunkWithVectors(doc: LoadedDocument, options: ChunkOptions = {}): Promise<ChunkedDocument> {
     checkDocument(doc);
     const counter = this.embedder.tokenizer;
     const blocks = buildBlocks(doc, counter, this.limits, this.plan.textUnits);
-    const plans = await this.plan.plan(blocks, doc);
+    const plans = await this.plan.plan(blocks, doc, options.signal);
     const drafts: ChunkDraft[] = [];
     const vectors: Array<Float32Array | undefined> = [];
     blocks.forEach((block, i) => {

@@ -41,7 +41,7 @@ export function lateStrategy(embedder: Embedder, minTokens: number, frameWeight 
   return {
     name: 'late',
     textUnits: 'sentences',
-    plan: (blocks, doc) => planLate(blocks, doc, embedder, minTokens, frameWeight),
+    plan: (blocks, doc, signal) => planLate(blocks, doc, embedder, minTokens, frameWeight, signal),
   };
 }
 
@@ -51,6 +51,7 @@ async function planLate(
   embedder: Embedder,
   minTokens: number,
   frameWeight: number,
+  signal: AbortSignal | undefined,
 ): Promise<BlockPlan[]> {
   const segments = blocks.map(segmentsOf);
   const windows: Array<{ window: Window; segment: Segment }> = [];
@@ -70,7 +71,7 @@ async function planLate(
       return prefix ? [prefix, ...units] : units;
     });
     // One call for the whole document, as the two-pass chunker does: windows batch with other documents'.
-    const states = await embedder.embedTokens!(inputs, 'passage');
+    const states = await embedder.embedTokens!(inputs, 'passage', { signal });
     if (states.length !== inputs.length) {
       throw new RaglineError('internal', `Embedder returned token vectors for ${states.length} of ${inputs.length} windows.`);
     }

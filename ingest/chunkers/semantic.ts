@@ -31,7 +31,7 @@ export function semanticStrategy(embedder: Embedder, minTokens: number): Strateg
   return {
     name: 'semantic',
     textUnits: 'sentences',
-    plan: (blocks, doc) => planSemantic(blocks, doc, embedder, minTokens),
+    plan: (blocks, doc, signal) => planSemantic(blocks, doc, embedder, minTokens, signal),
   };
 }
 
@@ -69,7 +69,13 @@ class UnitRequests {
   }
 }
 
-async function planSemantic(blocks: Block[], doc: LoadedDocument, embedder: Embedder, minTokens: number): Promise<BlockPlan[]> {
+async function planSemantic(
+  blocks: Block[],
+  doc: LoadedDocument,
+  embedder: Embedder,
+  minTokens: number,
+  signal: AbortSignal | undefined,
+): Promise<BlockPlan[]> {
   const requests = new UnitRequests(doc);
   const segments = blocks.map(segmentsOf);
   segments.forEach((list, b) => {
@@ -78,7 +84,7 @@ async function planSemantic(blocks: Block[], doc: LoadedDocument, embedder: Embe
 
   const distances = blocks.map(() => new Map<number, number>());
   if (requests.texts.length > 0) {
-    const vectors = await embedder.embed(requests.texts, 'passage');
+    const vectors = await embedder.embed(requests.texts, 'passage', { signal });
     if (vectors.length !== requests.texts.length) {
       throw new RaglineError('internal', `Embedder returned ${vectors.length} vectors for ${requests.texts.length} texts.`);
     }

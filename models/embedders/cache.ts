@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { EmbedKind, Embedder, TokenCounter, TokenStates } from '../types.ts';
+import type { EmbedKind, EmbedOptions, Embedder, TokenCounter, TokenStates } from '../types.ts';
 import { TokenStatesCache } from './token-cache.ts';
 
 /**
@@ -39,7 +39,7 @@ export class CachingEmbedder implements Embedder {
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
   /** Present only when the inner embedder has them; cached only with `cacheTokenStates`. */
-  readonly embedTokens?: (inputs: string[][], kind: EmbedKind) => Promise<TokenStates[]>;
+  readonly embedTokens?: (inputs: string[][], kind: EmbedKind, options?: EmbedOptions) => Promise<TokenStates[]>;
   readonly file: string;
   /** Texts served from the cache / passed to the inner embedder since this instance was created. */
   readonly stats = { hits: 0, misses: 0 };
@@ -65,7 +65,7 @@ export class CachingEmbedder implements Embedder {
     this.file = path.join(cacheDir, `${identity.replace(/[^A-Za-z0-9._-]+/g, '_')}.bin`);
     this.tokenStates =
       options.cacheTokenStates && inner.embedTokens ? new TokenStatesCache(this.file.replace(/\.bin$/, '.tokens.bin')) : undefined;
-    if (inner.embedTokens) this.embedTokens = (inputs, kind) => this.embedTokensCached(inputs, kind);
+    if (inner.embedTokens) this.embedTokens = (inputs, kind, options) => this.embedTokensCached(inputs, kind, options);
   }
 
   /** Number of vectors on disk (loads the file on first call). */
@@ -78,7 +78,7 @@ export class CachingEmbedder implements Embedder {
     return [...this.load().values()].map((v) => v.slice());
   }
 
-  async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
+  async embed(texts: string[], kind: EmbedKind, options?: EmbedOptions): Promise<Float32Array[]> {
     const cache = this.load();
     const keys = texts.map((t) => cacheKey(kind, t));
     const missing = new Map<string, string>();
@@ -86,7 +86,7 @@ export class CachingEmbedder implements Embedder {
       if (!cache.has(key) && !missing.has(key)) missing.set(key, texts[i]!);
     });
     if (missing.size) {
-      const vectors = await this.inner.embed([...missing.values()], kind);
+      const vectors = await this.inner.embed([...missing.values()], kind, options);
       const missingKeys = [...missing.keys()];
       missingKeys.forEach((key, i) => cache.set(key, vectors[i]!));
       await this.append(missingKeys.map((key, i) => [key, vectors[i]!] as const));
@@ -97,13 +97,13 @@ export class CachingEmbedder implements Embedder {
     return keys.map((key) => cache.get(key)!.slice());
   }
 
-  private async embedTokensCached(inputs: string[][], kind: EmbedKind): Promise<TokenStates[]> {
+  private async embedTokensCached(inputs: string[][], kind: EmbedKind, options?: EmbedOptions): Promise<TokenStates[]> {
     const cache = this.tokenStates;
-    if (!cache) return this.inner.embedTokens!(inputs, kind);
+    if (!cache) return this.inner.embedTokens!(inputs, kind, options);
     const found = cache.get(inputs, kind);
     const missing = inputs.filter((_, i) => !found[i]);
     if (missing.length) {
-      const computed = await this.inner.embedTokens!(missing, kind);
+      const computed = await this.inner.embedTokens!(missing, kind, options);
       await cache.put(missing, kind, computed);
       let next = 0;
       found.forEach((states, i) => {

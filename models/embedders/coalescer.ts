@@ -23,16 +23,39 @@ export class BatchCoalescer<In extends { text: string } = { text: string }, Out 
     private readonly batchSize: number,
   ) {}
 
-  embed(inputs: In[]): Promise<Out[]> {
+  /** With `signal`, an abort drops this call's texts still queued (a batch already running finishes). */
+  embed(inputs: In[], signal?: AbortSignal): Promise<Out[]> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const mine: Pending<In, Out>[] = [];
     const vectors = inputs.map(
-      (input) => new Promise<Out>((resolve, reject) => this.queue.push({ input, text: input.text, resolve, reject })),
+      (input) =>
+        new Promise<Out>((resolve, reject) => {
+          const pending = { input, text: input.text, resolve, reject };
+          mine.push(pending);
+          this.queue.push(pending);
+        }),
     );
     if (!this.draining) {
       this.draining = true;
       // Let callers that start in the same tick add their texts before the first batch is cut.
       setImmediate(() => void this.drain());
     }
-    return Promise.all(vectors);
+    const all = Promise.all(vectors);
+    if (!signal) return all;
+    const abandon = () => {
+      const dropped = new Set(mine);
+      this.queue = this.queue.filter((p) => !dropped.has(p));
+      for (const p of mine) p.reject(signal.reason);
+    };
+    signal.addEventListener('abort', abandon, { once: true });
+    const forget = () => signal.removeEventListener('abort', abandon);
+    all.then(forget, forget);
+    return all;
+  }
+
+  /** Texts waiting for a batch (for tests and metrics). */
+  get queued(): number {
+    return this.queue.length;
   }
 
   private async drain(): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { env, mean_pooling, pipeline, type FeatureExtractionPipeline, type Tensor } from '@huggingface/transformers';
 import { BatchCoalescer } from './coalescer.ts';
 import { RaglineError, errorMessage } from '../../core/errors.ts';
-import type { EmbedKind, Embedder, TokenStates } from '../types.ts';
+import type { EmbedKind, EmbedOptions, Embedder, TokenStates } from '../types.ts';
 import { WordPieceCounter } from '../tokenizers/model-tokenizer.ts';
 
 /** What we know about local models: dimension, training length, and any query/passage prefixes. */
@@ -88,16 +88,16 @@ export class LocalEmbedder implements Embedder {
     return new LocalEmbedder(extractor, new WordPieceCounter(extractor.tokenizer), options);
   }
 
-  async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
+  async embed(texts: string[], kind: EmbedKind, options: EmbedOptions = {}): Promise<Float32Array[]> {
     const prefix = this.prefixes[kind];
     // [CLS] and [SEP] take two of the model's positions.
     const budget = this.maxTokens - 2 - this.tokenizer.count(prefix);
     const inputs = texts.map((t) => ({ text: prefix + this.tokenizer.truncate(t, budget) }));
-    return (await this.batches.embed(inputs)) as Float32Array[];
+    return (await this.batches.embed(inputs, options.signal)) as Float32Array[];
   }
 
   /** Token vectors of each input (its pieces joined by a space); an input over maxTokens − 2 is refused, not cut. */
-  async embedTokens(inputs: string[][], kind: EmbedKind): Promise<TokenStates[]> {
+  async embedTokens(inputs: string[][], kind: EmbedKind, options: EmbedOptions = {}): Promise<TokenStates[]> {
     const prefix = this.prefixes[kind];
     const prefixTokens = this.tokenizer.count(prefix);
     const batchInputs = inputs.map((pieces) => {
@@ -107,7 +107,7 @@ export class LocalEmbedder implements Embedder {
       }
       return { text: prefix + pieces.join(' '), pieces };
     });
-    return (await this.batches.embed(batchInputs)) as TokenStates[];
+    return (await this.batches.embed(batchInputs, options.signal)) as TokenStates[];
   }
 
   private async runBatch(inputs: BatchInput[]): Promise<BatchOutput[]> {

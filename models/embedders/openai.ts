@@ -5,7 +5,7 @@ import { encode, encoding } from '../tokenizers/tiktoken.ts';
 import type { Config } from '../../core/config.ts';
 import { RaglineError } from '../../core/errors.ts';
 import { logger } from '../../core/logger.ts';
-import type { EmbedKind, Embedder, TokenCounter } from '../types.ts';
+import type { EmbedKind, EmbedOptions, Embedder, TokenCounter } from '../types.ts';
 
 /** Limits of the OpenAI embeddings endpoint. */
 export const EMBEDDING_LIMITS = {
@@ -138,9 +138,18 @@ export class OpenAIEmbedder implements Embedder {
     return new OpenAIEmbedder(options, vector!.length);
   }
 
-  async embed(texts: string[], _kind: EmbedKind): Promise<Float32Array[]> {
+  async embed(texts: string[], _kind: EmbedKind, options: EmbedOptions = {}): Promise<Float32Array[]> {
+    const { signal } = options;
     const batches = this.batches(texts);
-    const results = await Promise.all(batches.map((batch) => this.limit(() => this.request(batch.inputs))));
+    const results = await Promise.all(
+      batches.map((batch) =>
+        this.limit(() => {
+          // Requests still waiting for a slot are not sent once the caller has given up.
+          signal?.throwIfAborted();
+          return this.request(batch.inputs, signal);
+        }),
+      ),
+    );
     const out = new Array<Float32Array>(texts.length);
     batches.forEach((batch, b) => batch.indexes.forEach((index, i) => (out[index] = results[b]![i]!)));
     return out;
@@ -174,19 +183,19 @@ export class OpenAIEmbedder implements Embedder {
     return batches;
   }
 
-  private async request(inputs: string[]): Promise<Float32Array[]> {
+  private async request(inputs: string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const response = await callProvider(
-      async (signal) => {
+      async (attemptSignal) => {
         const res = await this.client.embeddings.create(
           { model: this.options.model, input: inputs, ...(this.sendDimensions ? { dimensions: this.dimensions } : {}) },
-          { signal },
+          { signal: attemptSignal },
         );
         if (!Array.isArray(res?.data) || res.data.length !== inputs.length) {
           throw new Error(`expected ${inputs.length} embeddings, got ${Array.isArray(res?.data) ? res.data.length : 'none'}`);
         }
         return res;
       },
-      { policy: this.options.policy, breaker: this.breaker, label: `embeddings:${this.options.model}` },
+      { policy: this.options.policy, breaker: this.breaker, signal, label: `embeddings:${this.options.model}` },
     );
     this.usage.requests++;
     this.usage.tokens += response.usage?.prompt_tokens ?? 0;

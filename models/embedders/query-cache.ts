@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { normalizeText } from '../../core/normalize.ts';
-import type { EmbedKind, Embedder, TokenCounter, TokenStates } from '../types.ts';
+import type { EmbedKind, EmbedOptions, Embedder, TokenCounter, TokenStates } from '../types.ts';
 
 /**
  * Remembers query vectors in memory (least recently used out first), keyed by model and normalized
@@ -12,7 +12,7 @@ export class QueryEmbeddingCache implements Embedder {
   readonly maxTokens: number;
   readonly tokenizer: TokenCounter;
   /** Token vectors are passed through uncached; present only when the inner embedder has them. */
-  readonly embedTokens?: (inputs: string[][], kind: EmbedKind) => Promise<TokenStates[]>;
+  readonly embedTokens?: (inputs: string[][], kind: EmbedKind, options?: EmbedOptions) => Promise<TokenStates[]>;
   readonly stats = { hits: 0, misses: 0 };
   private readonly vectors: LRUCache<string, Float32Array>;
 
@@ -24,12 +24,12 @@ export class QueryEmbeddingCache implements Embedder {
     this.dimensions = inner.dimensions;
     this.maxTokens = inner.maxTokens;
     this.tokenizer = inner.tokenizer;
-    if (inner.embedTokens) this.embedTokens = (inputs, kind) => inner.embedTokens!(inputs, kind);
+    if (inner.embedTokens) this.embedTokens = (inputs, kind, options) => inner.embedTokens!(inputs, kind, options);
     this.vectors = new LRUCache({ max: maxEntries });
   }
 
-  async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
-    if (kind !== 'query') return this.inner.embed(texts, kind);
+  async embed(texts: string[], kind: EmbedKind, options?: EmbedOptions): Promise<Float32Array[]> {
+    if (kind !== 'query') return this.inner.embed(texts, kind, options);
     const keys = texts.map((t) => `${this.modelId}\u0000${normalizeText(t)}`);
     const out: (Float32Array | undefined)[] = keys.map((k) => this.vectors.get(k));
     const missing = out.flatMap((v, i) => (v ? [] : [i]));
@@ -39,6 +39,7 @@ export class QueryEmbeddingCache implements Embedder {
       const computed = await this.inner.embed(
         missing.map((i) => texts[i]!),
         kind,
+        options,
       );
       missing.forEach((i, j) => {
         out[i] = computed[j]!;

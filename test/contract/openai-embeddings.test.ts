@@ -120,6 +120,26 @@ describe('embeddings contract (real SDK, fake server)', () => {
     }
   });
 
+  it('an abort sends none of the requests still waiting for a slot and rejects with its reason', async () => {
+    fake.setDefault(EMB, respond.delayed(200, respond.embeddings()));
+    try {
+      const e = await embedder({ concurrency: 1, limits: { maxInputs: 10 } });
+      const controller = new AbortController();
+      const call = e.embed(
+        Array.from({ length: 60 }, (_, i) => `t${i}`),
+        'passage',
+        { signal: controller.signal },
+      );
+      await new Promise((r) => setTimeout(r, 50)); // the first request is at the server
+      controller.abort(new Error('job cancelled'));
+      await expect(call).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(fake.to(EMB)).toHaveLength(1);
+    } finally {
+      fake.setDefault(EMB, respond.embeddings());
+    }
+  });
+
   it('waits at least Retry-After after a 429, then succeeds', async () => {
     fake.enqueue(EMB, respond.error(429, { 'retry-after': '1' }));
     const e = await embedder();
