@@ -46,7 +46,8 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
       const maxChars = budget?.maxChars ?? Number.POSITIVE_INFINITY;
       // pdf.js runs in a worker thread: a hostile file costs that thread's time, not the server's event loop.
-      const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, timeoutMs, maxHeapMb, signal });
+      const layout = limits.pdfLayout === 'on';
+      const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, layout, timeoutMs, maxHeapMb, signal });
       const extracted = extractedOrThrow(outcome, source, { maxPages, maxChars, timeoutMs });
       const blank = extracted.flatPages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
       const hasTextLayer = blank.length < extracted.flatPages.length;
@@ -57,7 +58,7 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
             })
           : { pages: new Map(), skipped: [] };
       const emptyReason = hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING;
-      return buildDocument(extracted, ocr, bytes.length, source, emptyReason, limits.pdfLayout === 'on');
+      return buildDocument(extracted, ocr, bytes.length, source, emptyReason, layout);
     },
   };
 }
