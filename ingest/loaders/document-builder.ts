@@ -56,15 +56,15 @@ export class DocumentBuilder {
     this.add(normaliseProse(text), 'text', place);
   }
 
-  /** Rows of cells, header row first; each row becomes one line of ' | '-joined cells. */
-  addTable(rows: string[][], place: BlockPlace): void {
+  /** Rows of cells, header row first; each row becomes one line of cells joined by `cellSeparator`. */
+  addTable(rows: string[][], place: BlockPlace, cellSeparator = ' | '): void {
     const cleanRows = rows
       .map((cells) => cells.map((cell) => normaliseProse(cell).replace(/\n/g, ' ')))
       .filter((cells) => cells.some((cell) => cell !== ''));
     // Spacer columns (empty in every row) would only add ' |  | ' noise.
     const width = Math.max(0, ...cleanRows.map((cells) => cells.length));
     const usedColumns = [...Array(width).keys()].filter((col) => cleanRows.some((cells) => (cells[col] ?? '') !== ''));
-    const lines = cleanRows.map((cells) => usedColumns.map((col) => cells[col] ?? '').join(' | '));
+    const lines = cleanRows.map((cells) => usedColumns.map((col) => cells[col] ?? '').join(cellSeparator));
     this.add(lines.join('\n'), 'table', place);
   }
 
