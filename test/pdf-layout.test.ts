@@ -215,7 +215,8 @@ describe('PDF layout (generated manual)', () => {
     const tables = doc.sections.filter((s) => s.kind === 'table');
     expect(tables.map((t) => t.page)).toEqual([5, 6]);
     expect(tables.every((t) => t.headingPath.join() === '3 Prices')).toBe(true);
-    // Cells are kept apart by tabs (see PDF_CELL_SEPARATOR in pdf.ts).
+    // Cells are kept apart by tabs (see PDF_CELL_SEPARATOR in pdf.ts); the bold first row is the header.
+    expect(tables.map((t) => t.headerRows)).toEqual([1, 1]);
     expect(tables[0]!.text.split('\n')[0]).toBe('Item\tQty\tPrice');
     expect(tables[0]!.text).toContain('Part 1\t3\t$2.50');
     expect(tables[1]!.text.split('\n')).toEqual(['Item\tQty\tPrice', ...ROWS.slice(10).map((cells) => cells.join('\t'))]);
@@ -332,6 +333,11 @@ describeShared('PDF layout on real PDFs', () => {
     ]);
     expect(containing(doc, 'PO.1.2: Identify and document')?.headingPath.at(-1)).toMatch(/\(PO\.1\)$/);
     expect(containing(doc, 'PO.2.1: Create new roles')?.headingPath.at(-1)).toBe('Implement Roles and Responsibilities (PO.2)');
+    // The EO 14028 mapping table starts with a data row (its header is set apart): no header to repeat.
+    const mapping = doc.sections.filter((s) => s.kind === 'table' && s.page === 33);
+    expect(mapping.length).toBeGreaterThan(0);
+    expect(mapping.every((s) => s.headerRows === 0)).toBe(true);
+    expect(mapping.some((s) => s.text.includes('4e(vii)\tPS.3.2'))).toBe(true);
     // The table's field labels ("Example 1:", "BSAFSS:") are not headings.
     expect(doc.sections.some((s) => /^(Example \d|BSAFSS)/.test(s.headingPath.at(-1) ?? ''))).toBe(false);
   });

@@ -14,7 +14,14 @@ import { lineText, pageLines, type PdfLine, type PdfPageItems } from './pdf-line
 
 export type PdfBlock =
   | { kind: 'text'; page: number; headingPath: string[]; text: string }
-  | { kind: 'table'; page: number; headingPath: string[]; rows: string[][] };
+  | {
+      kind: 'table';
+      page: number;
+      headingPath: string[];
+      rows: string[][];
+      /** Whether the first row is a header (set in another font than the row below it). */
+      header: boolean;
+    };
 
 export interface PdfLayout {
   blocks: PdfBlock[];
@@ -107,7 +114,11 @@ function pageBlocks(
   };
   const flushTable = () => {
     if (table.length >= MIN_TABLE_ROWS) {
-      blocks.push({ kind: 'table', page, headingPath: trail.path, rows: table.map(({ line }) => line.cells.map((c) => c.text)) });
+      const rows = table.map(({ line }) => line.cells.map((c) => c.text));
+      // A first row in the font of the rows below is data: repeating it in every piece of the table
+      // would spread one row's values ("4e(i)(A) PO.5.1") over all of them.
+      const header = table[0]!.line.font !== table[1]!.line.font;
+      blocks.push({ kind: 'table', page, headingPath: trail.path, rows, header });
     } else {
       for (const { line, index } of table) addToParagraph(line, index);
     }
@@ -151,12 +162,12 @@ function pageBlocks(
  */
 function repeatTableHeader(blocks: PdfBlock[], previous: PdfBlock | undefined): PdfBlock[] {
   const first = blocks[0];
-  if (first?.kind !== 'table' || previous?.kind !== 'table') return blocks;
+  if (first?.kind !== 'table' || previous?.kind !== 'table' || !previous.header) return blocks;
   const header = previous.rows[0]!;
   const sameShape = header.length === first.rows[0]!.length && previous.headingPath.join('\u0000') === first.headingPath.join('\u0000');
   const alreadyThere = first.rows[0]!.join('|') === header.join('|');
   if (!sameShape || alreadyThere || header.every((cell) => /^[\d\s,.$%()-]*$/.test(cell))) return blocks;
-  return [{ ...first, rows: [header, ...first.rows] }, ...blocks.slice(1)];
+  return [{ ...first, rows: [header, ...first.rows], header: true }, ...blocks.slice(1)];
 }
 
 /**

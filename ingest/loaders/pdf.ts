@@ -140,7 +140,7 @@ function buildDocument(
     const read = layoutPdf(extracted.pages, extracted.outline, ocrTexts);
     for (const block of read.blocks) {
       const place = { headingPath: block.headingPath, page: block.page };
-      if (block.kind === 'table') builder.addTable(block.rows, place, PDF_CELL_SEPARATOR);
+      if (block.kind === 'table') builder.addTable(block.rows, place, PDF_CELL_SEPARATOR, block.header ? 1 : 0);
       else builder.addText(block.text, place);
     }
     titleLines = read.pageTexts.map((text, i) => ocrTexts.get(i + 1) ?? text);
