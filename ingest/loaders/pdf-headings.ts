@@ -106,8 +106,10 @@ export function headingsFromFonts(pages: PdfLine[][]): PlacedHeading[] {
       if (!line.horizontal || line.cells.length > 1 || !/\p{L}{2}/u.test(text)) return;
       if (text.split(/\s+/).length > 14 || /[.,;:]$/.test(text) || NOT_A_HEADING_START.test(text)) return;
       const numbering = NUMBERED.exec(text);
-      if (line.size >= 1.2 * body.size) candidates.push({ page: p + 1, index, line });
-      else if (numbering && line.font !== body.font && line.size >= 0.95 * body.size) {
+      // A large line that reads like prose (a goal statement, a pull quote) is not a heading.
+      if (line.size >= 1.2 * body.size) {
+        if (numbering || readsLikeATitle(text)) candidates.push({ page: p + 1, index, line });
+      } else if (numbering && line.font !== body.font && line.size >= 0.95 * body.size) {
         const depth = numbering[1] ? numbering[1].split('.').length : numbering[2] ? numbering[2].split('.').length : 1;
         candidates.push({ page: p + 1, index, line, numbered: depth });
       } else if (isMinorHeading(lines, index, body) && !repeated.has(labelKey(text))) {
