@@ -16,6 +16,11 @@ export interface Section {
   kind: 'text' | 'table' | 'code';
   /** Offset of `text` inside LoadedDocument.text. */
   charStart: number;
+  /**
+   * Tables only: how many of the first lines are the header that the chunker repeats in front of
+   * every piece of a table it splits. When not given: the first line (two with a Markdown delimiter row).
+   */
+  headerRows?: number;
 }
 
 export interface LoadedDocument {

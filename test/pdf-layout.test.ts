@@ -2,6 +2,7 @@ import { PDFDocument, PDFHexString, PDFName, type PDFPage, type PDFRef, Standard
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createChunker } from '../ingest/chunkers/index.ts';
 import { isDotLeaderLine } from '../ingest/loaders/pdf-furniture.ts';
+import { extractPdfTextInThread } from '../ingest/loaders/pdf-thread.ts';
 import { loadDocument, loadFile } from '../ingest/loaders/index.ts';
 import type { LoadedDocument } from '../ingest/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
@@ -120,6 +121,56 @@ async function unbookmarked(): Promise<Uint8Array> {
   return pdf.save();
 }
 
+/**
+ * A report without an outline whose sections are only set off by their font: bold headings in
+ * the body's size above their paragraphs, paragraphs opening with a bold run-in heading, a bold
+ * heading taking a whole line before its text, and a bold "Example n:" label on three paragraphs.
+ */
+async function boldHeadings(): Promise<Uint8Array> {
+  const pdf = await PDFDocument.create();
+  const body = await pdf.embedFont(StandardFonts.Helvetica);
+  const bold = await pdf.embedFont(StandardFonts.HelveticaBold);
+  const page = pdf.addPage([612, 792]);
+  let y = 720;
+  const line = (parts: Array<[string, typeof body]>, gapBefore = 14) => {
+    y -= gapBefore;
+    let x = 50;
+    for (const [text, font] of parts) {
+      page.drawText(text, { x, y, size: 11, font });
+      x += font.widthOfTextAtSize(`${text} `, 11);
+    }
+  };
+  page.drawText('Field Report', { x: 50, y, size: 20, font: bold });
+  line([['Costs of Compliance', bold]], 40);
+  line([['The operators estimate the labour at eighty-five dollars an hour for every airplane.', body]]);
+  line(
+    [
+      ['Encoders', bold],
+      ['Two independent networks map questions and passages to vectors.', body],
+    ],
+    30,
+  );
+  line([['They are trained together on pairs of questions and passages.', body]]);
+  line(
+    [
+      ['Inference', bold],
+      ['Every passage is encoded once, offline, and indexed for search.', body],
+    ],
+    30,
+  );
+  line([['Define Security Requirements (PO.1):', bold]], 30);
+  line([['Ensure that security requirements are known at all times.', body]]);
+  for (let n = 1; n <= 3; n++)
+    line(
+      [
+        [`Example ${n}:`, bold],
+        [`Review the requirements every ${n + 1} months.`, body],
+      ],
+      30,
+    );
+  return pdf.save();
+}
+
 /** Layout is off by default (RAGLINE_PDF_LAYOUT): these tests turn it on. */
 const LAYOUT = { limits: { pdfLayout: 'on' as const } };
 
@@ -164,9 +215,11 @@ describe('PDF layout (generated manual)', () => {
     const tables = doc.sections.filter((s) => s.kind === 'table');
     expect(tables.map((t) => t.page)).toEqual([5, 6]);
     expect(tables.every((t) => t.headingPath.join() === '3 Prices')).toBe(true);
-    expect(tables[0]!.text.split('\n')[0]).toBe('Item | Qty | Price');
-    expect(tables[0]!.text).toContain('Part 1 | 3 | $2.50');
-    expect(tables[1]!.text.split('\n')).toEqual(['Item | Qty | Price', ...ROWS.slice(10).map((cells) => cells.join(' | '))]);
+    // Cells are kept apart by tabs (see PDF_CELL_SEPARATOR in pdf.ts); the bold first row is the header.
+    expect(tables.map((t) => t.headerRows)).toEqual([1, 1]);
+    expect(tables[0]!.text.split('\n')[0]).toBe('Item\tQty\tPrice');
+    expect(tables[0]!.text).toContain('Part 1\t3\t$2.50');
+    expect(tables[1]!.text.split('\n')).toEqual(['Item\tQty\tPrice', ...ROWS.slice(10).map((cells) => cells.join('\t'))]);
   });
 
   it('chunks the table whole, never cut mid-row, with its exact page range', async () => {
@@ -175,10 +228,10 @@ describe('PDF layout (generated manual)', () => {
     const tableChunks = drafts.filter((d) => d.kind === 'table');
     expect(tableChunks.length).toBeGreaterThan(0);
     for (const chunk of tableChunks) {
-      for (const line of chunk.text.split(/\n+/)) expect(line).toMatch(/^[^|]+ \| [^|]+ \| [^|]+$/);
+      for (const line of chunk.text.split(/\n+/)) expect(line).toMatch(/^[^\t]+\t[^\t]+\t[^\t]+$/);
     }
     const rows = new Set(tableChunks.flatMap((c) => c.text.split(/\n+/)));
-    for (const cells of ROWS) expect(rows.has(cells.join(' | '))).toBe(true);
+    for (const cells of ROWS) expect(rows.has(cells.join('\t'))).toBe(true);
     expect(Math.min(...tableChunks.map((c) => c.pageStart!))).toBe(5);
     expect(Math.max(...tableChunks.map((c) => c.pageEnd!))).toBe(6);
     const intro = drafts.find((d) => d.text.includes('priming'))!;
@@ -204,6 +257,57 @@ describe('PDF layout without an outline', () => {
   });
 });
 
+describe('PDF layout: headings set off by their font', () => {
+  let doc: LoadedDocument;
+  beforeAll(async () => {
+    doc = await loadDocument(await boldHeadings(), 'report.pdf', LAYOUT);
+  });
+
+  const SECTION = ['Field Report', 'Costs of Compliance'];
+
+  it('takes a bold line in the body size above its paragraph as a heading, out of the text', () => {
+    expect(containing(doc, 'eighty-five dollars')?.headingPath).toEqual(SECTION);
+    expect(doc.sections.every((s) => !s.text.includes('Costs of Compliance'))).toBe(true);
+  });
+
+  it('takes a bold run-in opening as the heading of its paragraph, which keeps it in its text', () => {
+    const encoders = containing(doc, 'Two independent networks')!;
+    expect(encoders.headingPath).toEqual([...SECTION, 'Encoders']);
+    expect(encoders.text).toContain('Encoders Two independent networks');
+    expect(containing(doc, 'trained together')?.headingPath).toEqual([...SECTION, 'Encoders']);
+    // Run-in headings nest below the section's heading and replace each other.
+    expect(containing(doc, 'encoded once')?.headingPath).toEqual([...SECTION, 'Inference']);
+  });
+
+  it('takes a bold line ending in a colon before its text as a run-in heading', () => {
+    expect(containing(doc, 'known at all times')?.headingPath).toEqual([...SECTION, 'Define Security Requirements (PO.1)']);
+  });
+
+  it('does not take a bold label repeated on several paragraphs for a heading', () => {
+    for (const n of [1, 2, 3]) {
+      expect(containing(doc, `every ${n + 1} months`)?.headingPath).toEqual([...SECTION, 'Define Security Requirements (PO.1)']);
+    }
+  });
+});
+
+describe('PDF worker payload', () => {
+  it('sends item widths, font names and the outline only when the layout reading asks for them', async () => {
+    const bytes = await manual();
+    const bounds = { maxPages: 100, maxChars: 1_000_000, timeoutMs: 60_000, maxHeapMb: 256 };
+    const flat = await extractPdfTextInThread({ bytes, layout: false, ...bounds });
+    const laidOut = await extractPdfTextInThread({ bytes, layout: true, ...bounds });
+    if (flat.kind !== 'extracted' || laidOut.kind !== 'extracted') throw new Error(`not extracted: ${flat.kind}, ${laidOut.kind}`);
+    expect(flat.outline).toEqual([]);
+    expect(flat.pages.flatMap((p) => p.items).some((item) => 'width' in item || 'fontName' in item)).toBe(false);
+    expect(laidOut.outline.map((entry) => entry.title)).toEqual(['1 Introduction', '1.1 Scope', '2 Two Columns', '3 Prices']);
+    expect(laidOut.pages.flatMap((p) => p.items).every((item) => typeof item.width === 'number' && typeof item.fontName === 'string')).toBe(
+      true,
+    );
+    // The text itself is the same either way.
+    expect(flat.pages.map((p) => p.items.map((i) => i.str).join(''))).toEqual(laidOut.pages.map((p) => p.items.map((i) => i.str).join('')));
+  });
+});
+
 describeShared('PDF layout on real PDFs', () => {
   const load = (file: string) => loadFile(datasetPath('pdfs', file), LAYOUT);
 
@@ -213,10 +317,29 @@ describeShared('PDF layout on real PDFs', () => {
       '2 Zero Trust Basics',
       '2.1 Tenets of Zero Trust',
     ]);
-    expect(containing(doc, 'Too much reliance on')?.headingPath.at(-1)).toMatch(/Summary|Gaps|B\.\d/);
+    expect(containing(doc, 'Too much reliance on')?.headingPath.join(' › ')).toMatch(/B\.1 Technology Survey/);
     expect(doc.metadata.contentsPages).toEqual(expect.arrayContaining([7]));
     expect(doc.text).not.toContain('NIST SP 800-207 ZERO TRUST ARCHITECTURE');
     expect(doc.text.match(/This publication is available free of charge from/g)?.length ?? 0).toBeLessThanOrEqual(3);
+  });
+
+  it('nist-sp-800-218: each practice of the SSDF table heads its own rows', async () => {
+    const doc = await load('nist-sp-800-218-ssdf-v1.1.pdf');
+    const practice = containing(doc, 'Define Security Requirements for Software Development (PO.1)')!;
+    expect(practice.page).toBe(14);
+    expect(practice.headingPath.slice(-2)).toEqual([
+      'Prepare the Organization (PO)',
+      'Define Security Requirements for Software Development (PO.1)',
+    ]);
+    expect(containing(doc, 'PO.1.2: Identify and document')?.headingPath.at(-1)).toMatch(/\(PO\.1\)$/);
+    expect(containing(doc, 'PO.2.1: Create new roles')?.headingPath.at(-1)).toBe('Implement Roles and Responsibilities (PO.2)');
+    // The EO 14028 mapping table starts with a data row (its header is set apart): no header to repeat.
+    const mapping = doc.sections.filter((s) => s.kind === 'table' && s.page === 33);
+    expect(mapping.length).toBeGreaterThan(0);
+    expect(mapping.every((s) => s.headerRows === 0)).toBe(true);
+    expect(mapping.some((s) => s.text.includes('4e(vii)\tPS.3.2'))).toBe(true);
+    // The table's field labels ("Example 1:", "BSAFSS:") are not headings.
+    expect(doc.sections.some((s) => /^(Example \d|BSAFSS)/.test(s.headingPath.at(-1) ?? ''))).toBe(false);
   });
 
   it('no dot-leader lines in the text of the NIST documents', async () => {

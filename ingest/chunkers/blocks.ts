@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DocumentError } from '../../core/errors.ts';
 import type { LoadedDocument } from '../types.ts';
 import type { TokenCounter } from '../../models/types.ts';
-import { contextPrefix } from './context.ts';
+import { documentPrefix } from './context.ts';
 import type { Limits } from './limits.ts';
 import { sectionUnits, type Unit, type UnitSizing } from './units.ts';
 
@@ -95,7 +95,7 @@ export function buildBlocks(doc: LoadedDocument, counter: TokenCounter, limits: 
 }
 
 function newBlock(doc: LoadedDocument, headingPath: string[], counter: TokenCounter, limits: Limits): Block {
-  const prefix = contextPrefix(doc.title, headingPath);
+  const prefix = documentPrefix(doc, headingPath);
   const room = limits.cap - counter.count(prefix);
   if (room < limits.cap / 2) {
     throw new DocumentError(

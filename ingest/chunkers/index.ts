@@ -8,7 +8,7 @@ import { lateStrategy } from './late.ts';
 import { semanticStrategy } from './semantic.ts';
 import { sentenceStrategy } from './sentence.ts';
 
-export { contextualText, contextPrefix } from './context.ts';
+export { contextualText, contextPrefix, documentPrefix } from './context.ts';
 
 /**
  * Bump when a strategy cuts the same text differently under the same settings: it is part of every

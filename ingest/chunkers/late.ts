@@ -26,7 +26,7 @@ import type { LoadedDocument } from '../types.ts';
 import type { Embedder, TokenStates } from '../../models/types.ts';
 import type { Block } from './blocks.ts';
 import type { BlockPlan, Strategy } from './chunker.ts';
-import { contextPrefix } from './context.ts';
+import { documentPrefix } from './context.ts';
 import { packGreedy, segmentsOf, type Run, type Segment } from './plan.ts';
 import { cutAtShifts, needsEmbedding, semanticStrategy } from './semantic.ts';
 import { windowsOver, WindowStates, type Window } from './windows.ts';
@@ -66,7 +66,7 @@ async function planLate(
   if (windows.length) {
     const inputs = windows.map(({ window }) => {
       const block = blocks[window.block]!;
-      const prefix = contextPrefix(doc.title, block.headingPath);
+      const prefix = documentPrefix(doc, block.headingPath);
       const units = block.units.slice(window.from, window.to).map((u) => doc.text.slice(u.start, u.end));
       return prefix ? [prefix, ...units] : units;
     });

@@ -52,7 +52,9 @@ export function sectionUnits(docText: string, start: number, end: number, sectio
 
   const tokens = counter.count(docText.slice(start, end));
   if (tokens <= room) return [{ ...base, start, end, tokens, flows: true }];
-  return section.kind === 'table' ? tableRowUnits(docText, start, end, sizing, base) : codeLineUnits(docText, start, end, sizing, base);
+  return section.kind === 'table'
+    ? tableRowUnits(docText, start, end, sizing, base, section.headerRows)
+    : codeLineUnits(docText, start, end, sizing, base);
 }
 
 /** Sentences; one longer than the room is cut at line breaks, then between words. */
@@ -75,10 +77,10 @@ type UnitBase = Pick<Unit, 'kind' | 'page' | 'section'>;
  * of every later piece, so rows must leave room for it. A header taking more than half the room
  * is not repeated: pieces would carry little else.
  */
-function tableRowUnits(docText: string, start: number, end: number, sizing: UnitSizing, base: UnitBase): Unit[] {
+function tableRowUnits(docText: string, start: number, end: number, sizing: UnitSizing, base: UnitBase, headerRows?: number): Unit[] {
   const { counter, room } = sizing;
   const lines = [...atoms(docText, start, end, 'lines')];
-  let headerLines = lines.length > 1 && DELIMITER_ROW.test(docText.slice(lines[1]!.start, lines[1]!.end)) ? 2 : 1;
+  let headerLines = headerRows ?? (lines.length > 1 && DELIMITER_ROW.test(docText.slice(lines[1]!.start, lines[1]!.end)) ? 2 : 1);
   if (lines.length <= headerLines) headerLines = 0;
 
   let header: Unit['header'];

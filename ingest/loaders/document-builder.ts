@@ -56,16 +56,19 @@ export class DocumentBuilder {
     this.add(normaliseProse(text), 'text', place);
   }
 
-  /** Rows of cells, header row first; each row becomes one line of ' | '-joined cells. */
-  addTable(rows: string[][], place: BlockPlace): void {
+  /**
+   * Rows of cells, header row first; each row becomes one line of cells joined by `cellSeparator`.
+   * `headerRows` says how many rows are the header when it is not just the first (0: no header).
+   */
+  addTable(rows: string[][], place: BlockPlace, cellSeparator = ' | ', headerRows?: number): void {
     const cleanRows = rows
       .map((cells) => cells.map((cell) => normaliseProse(cell).replace(/\n/g, ' ')))
       .filter((cells) => cells.some((cell) => cell !== ''));
     // Spacer columns (empty in every row) would only add ' |  | ' noise.
     const width = Math.max(0, ...cleanRows.map((cells) => cells.length));
     const usedColumns = [...Array(width).keys()].filter((col) => cleanRows.some((cells) => (cells[col] ?? '') !== ''));
-    const lines = cleanRows.map((cells) => usedColumns.map((col) => cells[col] ?? '').join(' | '));
-    this.add(lines.join('\n'), 'table', place);
+    const lines = cleanRows.map((cells) => usedColumns.map((col) => cells[col] ?? '').join(cellSeparator));
+    this.add(lines.join('\n'), 'table', place, headerRows);
   }
 
   addCode(text: string, place: BlockPlace): void {
@@ -80,7 +83,7 @@ export class DocumentBuilder {
     return { ...fields, text: this.text, sections: this.sections };
   }
 
-  private add(text: string, kind: Section['kind'], place: BlockPlace): void {
+  private add(text: string, kind: Section['kind'], place: BlockPlace, headerRows?: number): void {
     if (text === '') return;
     const previous = this.sections.at(-1);
     if (kind === 'text' && previous && previous.kind === 'text' && samePlace(previous, place)) {
@@ -91,6 +94,7 @@ export class DocumentBuilder {
     if (this.text !== '') this.text += SECTION_SEPARATOR;
     const section: Section = { text, headingPath: [...place.headingPath], kind, charStart: this.text.length };
     if (place.page !== undefined) section.page = place.page;
+    if (headerRows !== undefined) section.headerRows = headerRows;
     this.sections.push(section);
     this.text += text;
   }

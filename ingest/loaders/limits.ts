@@ -32,8 +32,8 @@ export const loaderLimitsSchema = z.object({
   /**
    * Read PDFs by their layout (reading order, headings, no running headers or contents pages,
    * tables kept whole: pdf-layout.ts); off reads them as flat text per page. Off by default: on
-   * pdf-qa it cuts noise chunks 3.6 % → 1.0 % and lifts hit@1, but loses hit@5 (0.952) and answer
-   * containment (docs/formats.md, "PDF layout").
+   * pdf-qa it cuts noise chunks 3.6 % → 0.1 % and lifts hit@1, MRR and answer containment, but
+   * loses one question from the top 5, hit@5 0.952 (docs/formats.md, "PDF layout").
    */
   pdfLayout: z.enum(['on', 'off']).default('off'),
   /** Documents needing OCR on more pages than this are refused before any page is read. */

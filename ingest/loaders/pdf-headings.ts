@@ -99,16 +99,21 @@ export function headingsFromFonts(pages: PdfLine[][]): PlacedHeading[] {
   const body = bodyStyle(pages);
   if (!body) return [];
   const candidates: Array<{ page: number; index: number; line: PdfLine; numbered?: number }> = [];
+  const repeated = repeatedMinorHeadings(pages, body);
   pages.forEach((lines, p) => {
     lines.forEach((line, index) => {
       const text = lineText(line);
       if (!line.horizontal || line.cells.length > 1 || !/\p{L}{2}/u.test(text)) return;
-      if (text.split(/\s+/).length > 14 || /[.,;:]$/.test(text)) return;
+      if (text.split(/\s+/).length > 14 || /[.,;:]$/.test(text) || NOT_A_HEADING_START.test(text)) return;
       const numbering = NUMBERED.exec(text);
-      if (line.size >= 1.2 * body.size) candidates.push({ page: p + 1, index, line });
-      else if (numbering && line.font !== body.font && line.size >= 0.95 * body.size) {
+      // A large line that reads like prose (a goal statement, a pull quote) is not a heading.
+      if (line.size >= 1.2 * body.size) {
+        if (numbering || readsLikeATitle(text)) candidates.push({ page: p + 1, index, line });
+      } else if (numbering && line.font !== body.font && line.size >= 0.95 * body.size) {
         const depth = numbering[1] ? numbering[1].split('.').length : numbering[2] ? numbering[2].split('.').length : 1;
         candidates.push({ page: p + 1, index, line, numbered: depth });
+      } else if (isMinorHeading(lines, index, body) && !repeated.has(labelKey(text))) {
+        candidates.push({ page: p + 1, index, line, numbered: MINOR_DEPTH });
       }
     });
   });
@@ -127,6 +132,70 @@ export function headingsFromFonts(pages: PdfLine[][]): PlacedHeading[] {
     placed.push({ page: c.page, before: c.index, skip: 1, depth, text, size: c.line.size });
   }
   return placed.map(({ size: _size, ...heading }) => heading);
+}
+
+/** List items and continued sentences: a bullet, a dash, a symbol or a lower-case letter first. */
+const NOT_A_HEADING_START = /^[\p{Ll}\p{S}\p{Co}\u2022\u2023\u2043\u00B7*\u2013\u2014-]/u;
+/** Headings in the body's size but another font sit below the larger and the numbered ones. */
+const MINOR_DEPTH = 9;
+const MAX_MINOR_WORDS = 10;
+
+/**
+ * A short line alone in a font other than the body's, at (about) the body size or larger, with
+ * body text right after it: "Costs of Compliance" in bold above its paragraph. The line right
+ * above it must not be in its font and size (then it would end a bold paragraph).
+ */
+function isMinorHeading(lines: PdfLine[], index: number, body: { size: number; font: string }): boolean {
+  const line = lines[index]!;
+  const next = lines[index + 1];
+  const previous = lines[index - 1];
+  const text = lineText(line);
+  if (line.font === body.font || line.size < 0.95 * body.size || line.lead) return false;
+  if (!/^\p{Lu}/u.test(text) || text.split(/\s+/).length > MAX_MINOR_WORDS || !readsLikeATitle(text)) return false;
+  if (!next || next.font !== body.font || next.y >= line.y) return false;
+  // Right below a line of the same font and size it would be the end of a bold paragraph.
+  const continuesBold =
+    previous &&
+    previous.font === line.font &&
+    Math.abs(previous.size - line.size) < 0.15 * line.size &&
+    previous.y - line.y < 2 * line.size;
+  return !continuesBold;
+}
+
+/** Minor-heading lines that recur (digits masked) are column labels of a table, not headings. */
+function repeatedMinorHeadings(pages: PdfLine[][], body: { size: number; font: string }): Set<string> {
+  const counts = new Map<string, number>();
+  for (const lines of pages) {
+    lines.forEach((line, index) => {
+      if (isMinorHeading(lines, index, body)) counts.set(labelKey(lineText(line)), (counts.get(labelKey(lineText(line))) ?? 0) + 1);
+    });
+  }
+  return new Set([...counts].filter(([, n]) => n >= LABEL_REPEATS).map(([key]) => key));
+}
+
+/** Text set off by its font this many times (digits masked) is a label: "Example 1:", "CIS CSC 1". */
+export const LABEL_REPEATS = 3;
+export const labelKey = (text: string) =>
+  text
+    .toLowerCase()
+    .replace(/\d+/g, '#')
+    .replace(/[\s:.]+$/, '');
+
+const CAPTION = /^(?:figure|fig\.|table|exhibit|chart)\s*[\dA-Z]/i;
+const SHORT_HEADING_WORDS = 6;
+
+/**
+ * Whether a line set off by its font reads like a heading rather than a sentence in bold or
+ * italics: not a caption, and a longer one capitalised like a title ("Assess, Prioritize, and
+ * Remediate Vulnerabilities") rather than like prose ("In the figure above, the buyer…").
+ */
+export function readsLikeATitle(text: string): boolean {
+  if (CAPTION.test(text) || /[,;]$/.test(text)) return false;
+  const words = text.split(/\s+/);
+  if (words.length <= SHORT_HEADING_WORDS) return true;
+  const long = words.filter((w) => /\p{L}{4}/u.test(w));
+  const capitalised = long.filter((w) => /^[("“']?\p{Lu}/u.test(w));
+  return capitalised.length >= 0.6 * long.length;
 }
 
 /** The size and font of most characters on the pages. */

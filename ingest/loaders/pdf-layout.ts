@@ -1,11 +1,27 @@
 import { HeadingTrail } from './heading-trail.ts';
 import { isContentsPage, isDotLeaderLine, runningFurniture } from './pdf-furniture.ts';
-import { headingsFromFonts, headingsFromOutline, type PdfOutlineEntry, type PlacedHeading, usableOutline } from './pdf-headings.ts';
+import {
+  headingsFromFonts,
+  headingsFromOutline,
+  LABEL_REPEATS,
+  labelKey,
+  type PdfOutlineEntry,
+  type PlacedHeading,
+  readsLikeATitle,
+  usableOutline,
+} from './pdf-headings.ts';
 import { lineText, pageLines, type PdfLine, type PdfPageItems } from './pdf-lines.ts';
 
 export type PdfBlock =
   | { kind: 'text'; page: number; headingPath: string[]; text: string }
-  | { kind: 'table'; page: number; headingPath: string[]; rows: string[][] };
+  | {
+      kind: 'table';
+      page: number;
+      headingPath: string[];
+      rows: string[][];
+      /** Whether the first row is a header (set in another font than the row below it). */
+      header: boolean;
+    };
 
 export interface PdfLayout {
   blocks: PdfBlock[];
@@ -50,6 +66,8 @@ export function layoutPdf(pages: PdfPageItems[], outline: PdfOutlineEntry[], ocr
 
   const blocks: PdfBlock[] = [];
   const trail = new HeadingTrail();
+  const bodyFont = mostUsedFont(content);
+  const labels = repeatedLeads(content);
   content.forEach((pageLines, i) => {
     const page = i + 1;
     const ocrText = ocr.get(page);
@@ -59,7 +77,7 @@ export function layoutPdf(pages: PdfPageItems[], outline: PdfOutlineEntry[], ocr
       blocks.push({ kind: 'text', page, headingPath: trail.path, text: ocrText });
       return;
     }
-    blocks.push(...pageBlocks(page, pageLines, starts, trail, vocabulary, blocks.at(-1)));
+    blocks.push(...pageBlocks({ page, lines: pageLines, starts, trail, vocabulary, bodyFont, labels }, blocks.at(-1)));
   });
   return {
     blocks,
@@ -71,32 +89,48 @@ export function layoutPdf(pages: PdfPageItems[], outline: PdfOutlineEntry[], ocr
   };
 }
 
+interface PageInput {
+  page: number;
+  lines: PdfLine[];
+  starts: PlacedHeading[];
+  trail: HeadingTrail;
+  vocabulary: Set<string>;
+  /** The font most of the document's text is set in. */
+  bodyFont: string;
+  /** Openings in a font of their own that recur (see repeatedLeads). */
+  labels: Set<string>;
+}
+
 function pageBlocks(
-  page: number,
-  lines: PdfLine[],
-  starts: PlacedHeading[],
-  trail: HeadingTrail,
-  vocabulary: Set<string>,
+  { page, lines, starts, trail, vocabulary, bodyFont, labels }: PageInput,
   previousBlock: PdfBlock | undefined,
 ): PdfBlock[] {
   const blocks: PdfBlock[] = [];
   let paragraph: PdfLine[] = [];
-  let table: PdfLine[] = [];
+  let table: Array<{ line: PdfLine; index: number }> = [];
   const flushParagraph = () => {
     if (paragraph.length) blocks.push({ kind: 'text', page, headingPath: trail.path, text: joinLines(paragraph, vocabulary) });
     paragraph = [];
   };
   const flushTable = () => {
     if (table.length >= MIN_TABLE_ROWS) {
-      blocks.push({ kind: 'table', page, headingPath: trail.path, rows: table.map((l) => l.cells.map((c) => c.text)) });
+      const rows = table.map(({ line }) => line.cells.map((c) => c.text));
+      // A first row in the font of the rows below is data: repeating it in every piece of the table
+      // would spread one row's values ("4e(i)(A) PO.5.1") over all of them.
+      const header = table[0]!.line.font !== table[1]!.line.font;
+      blocks.push({ kind: 'table', page, headingPath: trail.path, rows, header });
     } else {
-      for (const line of table) addToParagraph(line);
+      for (const { line, index } of table) addToParagraph(line, index);
     }
     table = [];
   };
-  const addToParagraph = (line: PdfLine) => {
+  const addToParagraph = (line: PdfLine, index: number) => {
     const previous = paragraph.at(-1);
     if (previous && startsParagraph(previous, line)) flushParagraph();
+    if (paragraph.length === 0) {
+      const heading = runInHeading(lines, index, bodyFont, labels);
+      if (heading) trail.enter(RUN_IN_DEPTH, heading);
+    }
     paragraph.push(line);
   };
 
@@ -110,11 +144,11 @@ function pageBlocks(
     }
     if (index < skipUntil) return;
     if (line.cells.length >= 2) {
-      table.push(line);
+      table.push({ line, index });
       return;
     }
     if (table.length) flushTable();
-    addToParagraph(line);
+    addToParagraph(line, index);
   });
   flushTable();
   flushParagraph();
@@ -128,12 +162,77 @@ function pageBlocks(
  */
 function repeatTableHeader(blocks: PdfBlock[], previous: PdfBlock | undefined): PdfBlock[] {
   const first = blocks[0];
-  if (first?.kind !== 'table' || previous?.kind !== 'table') return blocks;
+  if (first?.kind !== 'table' || previous?.kind !== 'table' || !previous.header) return blocks;
   const header = previous.rows[0]!;
   const sameShape = header.length === first.rows[0]!.length && previous.headingPath.join('\u0000') === first.headingPath.join('\u0000');
   const alreadyThere = first.rows[0]!.join('|') === header.join('|');
   if (!sameShape || alreadyThere || header.every((cell) => /^[\d\s,.$%()-]*$/.test(cell))) return blocks;
-  return [{ ...first, rows: [header, ...first.rows] }, ...blocks.slice(1)];
+  return [{ ...first, rows: [header, ...first.rows], header: true }, ...blocks.slice(1)];
+}
+
+/**
+ * Run-in headings sit below every heading of the outline or the fonts, and replace each other: a
+ * paragraph opening with one starts a new run-in section until the next one or the next heading.
+ */
+const RUN_IN_DEPTH = 10;
+const MAX_RUN_IN_WORDS = 16;
+/** A narrow table column can wrap a practice name over four lines. */
+const MAX_RUN_IN_LINES = 5;
+
+/**
+ * A paragraph that opens in a font of its own, not the body's, before going on in its body font
+ * ("Encoders Although in principle…", "Define Security Requirements for Software Development
+ * (PO.1): Ensure that…", the bold part possibly taking a whole line first): the bold opening names
+ * what the paragraph is about, so it becomes a heading. The text keeps it, as it is part of the
+ * sentence. Lines in the body font that go on in italics are not this, nor are list items.
+ */
+function runInHeading(lines: PdfLine[], index: number, bodyFont: string, labels: Set<string>): string | undefined {
+  const opening = lines[index]!;
+  const openingFont = opening.lead?.font ?? opening.font;
+  if (openingFont === bodyFont) return undefined;
+  let text = '';
+  const last = Math.min(lines.length, index + MAX_RUN_IN_LINES);
+  for (let i = index; i < last; i++) {
+    const line = lines[i]!;
+    const continues = i > index && !startsParagraph(lines[i - 1]!, line);
+    if (i > index && !continues) return undefined;
+    if (line.lead) {
+      // A label is a short opening that recurs; the end of a wrapped heading may look like one.
+      if (line.lead.font !== openingFont || (i === index && labels.has(labelKey(line.lead.text)))) return undefined;
+      text = `${text} ${line.lead.text}`;
+      break;
+    }
+    // The opening font took whole lines and the paragraph goes on in another on the next line:
+    // "Implement Roles and Responsibilities (PO.2):" above its text.
+    if (i > index && line.font !== openingFont) {
+      if (!/:$/.test(text.trim()) || labels.has(labelKey(text))) return undefined;
+      break;
+    }
+    if (line.cells.length > 1 || i === last - 1) return undefined;
+    text = `${text} ${lineText(line)}`;
+  }
+  const heading = text.replace(/[\s:.\u2013\u2014-]+$/u, '').trim();
+  const words = heading.split(/\s+/).length;
+  if (!/^\p{Lu}/u.test(heading) || !/\p{L}{3}/u.test(heading) || words > MAX_RUN_IN_WORDS) return undefined;
+  // A sentence ending inside it: prose that merely changes font, not a heading.
+  if (/[.!?]\s+\p{Lu}/u.test(heading) || !readsLikeATitle(text.trim().replace(/:$/, ''))) return undefined;
+  return heading;
+}
+
+/** Openings in a font of their own that recur across the document (digits masked). */
+function repeatedLeads(pages: PdfLine[][]): Set<string> {
+  const counts = new Map<string, number>();
+  for (const line of pages.flat()) {
+    if (line.lead) counts.set(labelKey(line.lead.text), (counts.get(labelKey(line.lead.text)) ?? 0) + 1);
+  }
+  return new Set([...counts].filter(([, n]) => n >= LABEL_REPEATS).map(([key]) => key));
+}
+
+/** The font most characters are set in. */
+function mostUsedFont(pages: PdfLine[][]): string {
+  const chars = new Map<string, number>();
+  for (const line of pages.flat()) chars.set(line.font, (chars.get(line.font) ?? 0) + lineText(line).length);
+  return [...chars].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
 }
 
 function startsParagraph(previous: PdfLine, line: PdfLine): boolean {

@@ -34,6 +34,11 @@ export interface PdfLine {
   font: string;
   /** Rotated or vertical text (margin notes, spine labels). */
   horizontal: boolean;
+  /**
+   * When the line opens in one font and goes on in another (a run-in heading set in bold, as in
+   * "Encoders Although in principle…"): the opening text and its font.
+   */
+  lead?: { text: string; font: string };
 }
 
 /** A gap wider than this many font sizes separates cells (table columns, the two columns of a page). */
@@ -84,6 +89,9 @@ class LineDraft {
   private readonly cells: Array<PdfCell & { pendingSpace: boolean }> = [];
   private readonly fontChars = new Map<string, number>();
   private maxSize = 0;
+  /** The text set in the line's first font, until another font takes over (then `leadEnded`). */
+  private lead: { text: string; font: string } | undefined;
+  private leadEnded = false;
 
   constructor(
     private readonly y: number,
@@ -115,11 +123,20 @@ class LineDraft {
     }
     this.maxSize = Math.max(this.maxSize, size);
     this.fontChars.set(font, (this.fontChars.get(font) ?? 0) + str.length);
+    this.trackLead(str, font, gap > WORD_GAP * size);
+  }
+
+  private trackLead(str: string, font: string, spaced: boolean) {
+    if (this.leadEnded) return;
+    if (!this.lead) this.lead = { text: str, font };
+    else if (font === this.lead.font) this.lead.text += (spaced ? ' ' : '') + str;
+    else if (/\p{L}/u.test(str)) this.leadEnded = true;
   }
 
   space() {
     const last = this.cells.at(-1);
     if (last) last.pendingSpace = true;
+    if (this.lead && !this.leadEnded) this.lead.text += ' ';
   }
 
   finish(): PdfLine {
@@ -127,6 +144,7 @@ class LineDraft {
       .map(({ text, x, right }) => ({ text: text.replace(/\s+/g, ' ').trim(), x, right }))
       .filter((c) => c.text !== '');
     const font = [...this.fontChars].sort((p, q) => q[1] - p[1])[0]?.[0] ?? '';
+    const lead = this.leadEnded && this.lead ? { text: this.lead.text.replace(/\s+/g, ' ').trim(), font: this.lead.font } : undefined;
     return {
       cells,
       x: cells[0]?.x ?? 0,
@@ -135,6 +153,7 @@ class LineDraft {
       size: this.maxSize,
       font,
       horizontal: this.horizontal,
+      ...(lead?.text ? { lead } : {}),
     };
   }
 }
@@ -156,7 +175,12 @@ export function byColumns(lines: PdfLine[], pageWidth: number): PdfLine[] {
     const right = line.cells.filter((c) => c.x >= gutter - 1);
     if (left.length + right.length < line.cells.length) return void pieces.push({ line, side: 'span', order });
     if (left.length) pieces.push({ line: { ...line, cells: left, x: left[0]!.x, right: left.at(-1)!.right }, side: 'left', order });
-    if (right.length) pieces.push({ line: { ...line, cells: right, x: right[0]!.x, right: right.at(-1)!.right }, side: 'right', order });
+    if (right.length) {
+      // The opening font run belongs to the left piece when there is one.
+      const { lead, ...rest } = line;
+      const piece = { ...(left.length ? rest : line), cells: right, x: right[0]!.x, right: right.at(-1)!.right };
+      pieces.push({ line: piece, side: 'right', order });
+    }
   });
   const out: PdfLine[] = [];
   let band: typeof pieces = [];

@@ -8,8 +8,9 @@ import { z } from 'zod';
 const textItem = z.object({
   str: z.string(),
   transform: z.array(z.number()),
-  width: z.number(),
-  fontName: z.string(),
+  // Sent only when the PDF is read by its layout.
+  width: z.number().optional(),
+  fontName: z.string().optional(),
   hasEOL: z.boolean(),
 });
 const page = z.object({ items: z.array(textItem), width: z.number(), height: z.number() });
@@ -50,6 +51,8 @@ export interface PdfThreadRequest extends PdfThreadBounds {
   bytes: Uint8Array;
   maxPages: number;
   maxChars: number;
+  /** Read by layout: the thread then also sends item widths, font names and the outline. */
+  layout: boolean;
 }
 
 const WORKER_FILE = new URL('./pdf-worker.mjs', import.meta.url);
@@ -60,8 +63,8 @@ const WORKER_FILE = new URL('./pdf-worker.mjs', import.meta.url);
  * memory (a pooled thread could not be interrupted without being thrown away anyway).
  */
 export function extractPdfTextInThread(request: PdfThreadRequest): Promise<PdfThreadOutcome> {
-  const { bytes, maxPages, maxChars, ...bounds } = request;
-  return runInThread({ task: 'text', maxPages, maxChars }, bytes, textAnswer, bounds);
+  const { bytes, maxPages, maxChars, layout, ...bounds } = request;
+  return runInThread({ task: 'text', maxPages, maxChars, layout }, bytes, textAnswer, bounds);
 }
 
 /** One page drawn as a PNG for OCR, in a thread of its own with the same bounds. */

@@ -6,8 +6,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { getResolvedPDFJS, renderPageAsImage } from 'unpdf';
 
-/** @param {{ bytes: Uint8Array, maxPages: number, maxChars: number }} input */
-async function extractText({ bytes, maxPages, maxChars }) {
+/**
+ * `layout` says whether the caller reads the page by its layout: only then are each item's width
+ * and font and the document outline worth their cost (the outline is an await per bookmark).
+ * @param {{ bytes: Uint8Array, maxPages: number, maxChars: number, layout: boolean }} input
+ */
+async function extractText({ bytes, maxPages, maxChars, layout }) {
   const pdfjs = await getResolvedPDFJS();
   const task = pdfjs.getDocument({ data: bytes, isEvalSupported: false, useSystemFonts: true, verbosity: 0 });
   const pdf = await task.promise;
@@ -23,13 +27,12 @@ async function extractText({ bytes, maxPages, maxChars }) {
       for (const item of piece.value.items) {
         if (typeof item.str !== 'string') continue; // marked-content markers carry no text
         chars += item.str.length;
-        items.push({
-          str: item.str,
-          transform: Array.from(item.transform ?? []),
-          width: Number.isFinite(item.width) ? item.width : 0,
-          fontName: typeof item.fontName === 'string' ? item.fontName : '',
-          hasEOL: Boolean(item.hasEOL),
-        });
+        const text = { str: item.str, transform: Array.from(item.transform ?? []), hasEOL: Boolean(item.hasEOL) };
+        if (layout) {
+          text.width = Number.isFinite(item.width) ? item.width : 0;
+          text.fontName = typeof item.fontName === 'string' ? item.fontName : '';
+        }
+        items.push(text);
       }
       if (chars > maxChars) {
         await reader.cancel(new Error('text budget spent')).catch(() => {});
@@ -47,7 +50,7 @@ async function extractText({ bytes, maxPages, maxChars }) {
     if (typeof meta?.info?.[field] === 'string') info[field] = meta.info[field];
   }
   // The outline is a nicety too: a broken one leaves headings to be found from the page text.
-  const outline = await readOutline(pdf).catch(() => []);
+  const outline = layout ? await readOutline(pdf).catch(() => []) : [];
   return { kind: 'extracted', pages, info, outline };
 }
 

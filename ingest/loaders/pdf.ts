@@ -22,6 +22,14 @@ const pdfLoaderOptions = z.object({
 });
 export type PdfLoaderOptions = z.input<typeof pdfLoaderOptions>;
 
+/**
+ * A PDF table's cells are guessed from the gaps between words, and a guess can fall inside a phrase
+ * ("Up to $3,790 | Up to $10,505" for one wrapped cell, "4e(vii) | PS.3.2" for a row a reader
+ * quotes as one): a tab keeps the cells apart and still reads as a space to anything that
+ * compares text with whitespace collapsed.
+ */
+const PDF_CELL_SEPARATOR = '\t';
+
 const PASSWORD_REASON = 'is password-protected; remove the password and retry';
 const NO_TEXT_REASON = 'has no text layer (scanned/image-only pages) and OCR is turned off (RAGLINE_OCR=off)';
 const OCR_FOUND_NOTHING = 'has no text layer, and OCR found no text on its pages';
@@ -46,7 +54,8 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
       if (bytes.length === 0) throw new DocumentError(source, 'is empty (0 bytes)');
       const maxChars = budget?.maxChars ?? Number.POSITIVE_INFINITY;
       // pdf.js runs in a worker thread: a hostile file costs that thread's time, not the server's event loop.
-      const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, timeoutMs, maxHeapMb, signal });
+      const layout = limits.pdfLayout === 'on';
+      const outcome = await extractPdfTextInThread({ bytes, maxPages, maxChars, layout, timeoutMs, maxHeapMb, signal });
       const extracted = extractedOrThrow(outcome, source, { maxPages, maxChars, timeoutMs });
       const blank = extracted.flatPages.flatMap((text, i) => (text.trim() === '' ? [i + 1] : []));
       const hasTextLayer = blank.length < extracted.flatPages.length;
@@ -57,7 +66,7 @@ export function createPdfLoader(options: PdfLoaderOptions = {}): Loader {
             })
           : { pages: new Map(), skipped: [] };
       const emptyReason = hasTextLayer || limits.ocr === 'off' ? NO_TEXT_REASON : OCR_FOUND_NOTHING;
-      return buildDocument(extracted, ocr, bytes.length, source, emptyReason, limits.pdfLayout === 'on');
+      return buildDocument(extracted, ocr, bytes.length, source, emptyReason, layout);
     },
   };
 }
@@ -131,7 +140,7 @@ function buildDocument(
     const read = layoutPdf(extracted.pages, extracted.outline, ocrTexts);
     for (const block of read.blocks) {
       const place = { headingPath: block.headingPath, page: block.page };
-      if (block.kind === 'table') builder.addTable(block.rows, place);
+      if (block.kind === 'table') builder.addTable(block.rows, place, PDF_CELL_SEPARATOR, block.header ? 1 : 0);
       else builder.addText(block.text, place);
     }
     titleLines = read.pageTexts.map((text, i) => ocrTexts.get(i + 1) ?? text);
