@@ -195,9 +195,10 @@ export class Ragline {
     if (parsed.data.mode !== 'bm25') assertModelMatches(collection, embedder);
     const { weight, candidates } = this.config.documentVectors;
     const documentEvidence = { weight, candidates };
+    const fusionUnit = this.config.fusion.unit;
     const searcher = this.keywordSearch
-      ? new HybridSearcher({ store: this.store, embedder, keywords: this.keywordSearch, documentEvidence })
-      : new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence });
+      ? new HybridSearcher({ store: this.store, embedder, keywords: this.keywordSearch, documentEvidence, fusionUnit })
+      : new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence, fusionUnit });
     return searcher.search(collection, parsed.data, options);
   }
 

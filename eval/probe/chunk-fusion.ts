@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { DATASETS_DIR } from '../../core/shared-data.ts';
 import { DEFAULT_K, DEFAULT_WEIGHT_RULE, chooseWeights, fuse, type WeightRule, type Weights } from '../../retrieval/fusion.ts';
+import { fuseByDocument } from '../../retrieval/document-fusion.ts';
 import type { RankedList } from '../../retrieval/types.ts';
 import { evaluateRun, type Run } from '../metrics.ts';
 import { naturalQueries, type QuerySet } from '../query-kinds.ts';
@@ -75,6 +76,14 @@ export function documentFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLis
   };
 }
 
+/** Chunk lists fused over their distinct documents (retrieval/document-fusion.ts): every chunk kept. */
+export function documentDistinctChunks(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights) {
+  return (q: QueryLists): string[] => {
+    const withDocuments = (list: RankedList): RankedList => ({ ...list, documents: list.ids.map((id) => q.source.get(id)!) });
+    return fuseByDocument(method, withDocuments(q.dense), withDocuments(q.bm25), { k: DEFAULT_K, weights: weightsOf(q) }).map((h) => h.id);
+  };
+}
+
 const adaptive =
   (rule: WeightRule = DEFAULT_WEIGHT_RULE) =>
   (q: QueryLists) =>
@@ -98,6 +107,8 @@ export function variants(): Record<string, Variant> {
     'rrf 1:1': chunkFusion('rrf', () => ({ dense: 1, bm25: 1 })),
     'documents: convex, adaptive': documentFusion('convex', adaptive()),
     'documents: rrf 1:1': documentFusion('rrf', () => ({ dense: 1, bm25: 1 })),
+    'document-distinct chunks: convex, adaptive': (q) => toDocuments(q, documentDistinctChunks('convex', adaptive())(q)),
+    'document-distinct chunks: rrf 1:1': (q) => toDocuments(q, documentDistinctChunks('rrf', () => ({ dense: 1, bm25: 1 }))(q)),
   };
   for (const f of [0.6, 0.8, 1.25, 1.5]) out[`convex, adaptive × ${f} bm25`] = chunkFusion('convex', adaptive(scaledRule(f)));
   // Deeper dense lists exist only for re-pooled vectors (exact search); on the stored lists these equal depth 100.
@@ -202,6 +213,22 @@ function report(
       ['run', 'nDCG@10', 'Recall@100'],
       Object.entries(rows).map(([name, m]) => [name, fmt(m.ndcg10), fmt(m.recall100)]),
     ),
+  );
+  // What a search returns: distinct documents among the first 10 chunks (10 = one document per chunk).
+  const top10Documents = (fused: (q: QueryLists) => string[]) =>
+    lists.reduce(
+      (s, q) =>
+        s +
+        new Set(
+          fused(q)
+            .slice(0, 10)
+            .map((id) => q.source.get(id)),
+        ).size,
+      0,
+    ) / lists.length;
+  const chunkDefault = (q: QueryLists) => fuse('convex', q.dense, q.bm25, { k: DEFAULT_K, weights: adaptive()(q) }).map((h) => h.id);
+  console.log(
+    `distinct documents in the top 10 chunks: chunk fusion ${top10Documents(chunkDefault).toFixed(2)}, document-distinct ${top10Documents(documentDistinctChunks('convex', adaptive())).toFixed(2)}`,
   );
   console.log(
     `dense similarity: top-1 ${fmt(scale.top1)}, top-10 ${fmt(scale.top10)}, top-100 ${fmt(scale.top100)}, spread ${fmt(scale.spread)}; distinct documents in the dense top 100: ${scale.distinctDocumentsInDense100.toFixed(1)}`,
