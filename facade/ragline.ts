@@ -15,6 +15,7 @@ import { sparseIndexFromConfig } from '../store/pinecone-sparse.ts';
 import { SqlSparseFrequencies } from '../store/sparse-frequencies.ts';
 import { openStore } from '../store/index.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
+import { ingestPooling } from '../ingest/document-vectors.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from '../core/errors.ts';
@@ -145,7 +146,7 @@ export class Ragline {
       loaderLimits: this.config.loaders,
       redaction: redactIngest ? { kinds: redactKinds } : undefined,
       documentLimits: this.config.limits,
-      documentPooling: this.config.documentVectors.pooling,
+      documentPooling: ingestPooling(this.config.documentVectors),
     });
   }
 
