@@ -10,7 +10,7 @@
  * exactly in memory; the cuts, hence the BM25 lists, do not depend on the frame weight.
  *
  *   RAGLINE_CHUNK_STRATEGY=late npx tsx eval/probe/chunk-fusion.ts --dataset scifact --split train [--limit N --seed S]
- *     [--frame-weights 0,1,2] [--json out.json]
+ *     [--frame-weights 0,1,2] [--document-weights 0.25,0.5,1] [--json out.json]
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
@@ -119,7 +119,7 @@ export function variants(): Record<string, Variant> {
   return out;
 }
 
-export async function readLists(session: EvalSession, set: QuerySet): Promise<QueryLists[]> {
+export async function readLists(session: EvalSession, set: QuerySet, documentWeight?: number): Promise<QueryLists[]> {
   await session.embedQueries(set);
   const out: QueryLists[] = [];
   for (const query of set.queries) {
@@ -129,7 +129,10 @@ export async function readLists(session: EvalSession, set: QuerySet): Promise<Qu
       const response = await session.ragline.search(
         session.collection,
         { query: query.text, mode, topK: EVAL_TOP_K },
-        { queryVector: mode === 'dense' ? session.queryVector(query.text) : undefined },
+        {
+          queryVector: mode === 'dense' ? session.queryVector(query.text) : undefined,
+          ...(documentWeight === undefined ? {} : { documentEvidence: { weight: documentWeight, candidates: 0 } }),
+        },
       );
       for (const hit of response.hits) {
         source.set(hit.chunk.id, hit.chunk.source);
@@ -161,6 +164,7 @@ async function main() {
       json: { type: 'string' },
       'frame-weights': { type: 'string' },
       alone: { type: 'string' },
+      'document-weights': { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -180,6 +184,9 @@ async function main() {
     const pools = [{ name: '', lists: stored }];
     for (const w of weights)
       pools.push({ name: `frame ${w}: `, lists: withDenseFrom(stored, await repooled(session, config.chunking, w)) });
+    // Document evidence: the dense lists read again with β × document similarity added (the collection's stored vectors).
+    for (const beta of values['document-weights']?.split(',').map(Number) ?? [])
+      pools.push({ name: `document β ${beta}: `, lists: await readLists(session, set, beta) });
     for (const { name: prefix, lists } of pools) report(prefix, lists, set, ingest.chunks, config.chunking.strategy, values);
     if (values.alone) console.log(await scaleCheck(session, set, config.chunking, Number(values.alone)));
   } finally {
