@@ -221,6 +221,16 @@ export const configSchema = z.object({
       candidates: z.coerce.number().int().min(0).max(1000).default(0),
     })
     .default({ pooling: 'mean', weight: 0, candidates: 0 }),
+  /** How hybrid search fuses the dense and BM25 candidate lists (retrieval/fusion.ts, retrieval/document-fusion.ts). */
+  fusion: z
+    .object({
+      /**
+       * chunks: each chunk is ranked and normalised as itself; documents: among each list's distinct
+       * documents, so one document's many chunks do not crowd others out, while every chunk is still returned.
+       */
+      unit: z.enum(['chunks', 'documents']).default('chunks'),
+    })
+    .default({ unit: 'chunks' }),
   /** BM25 scoring; defaults tuned on SciFact train (retrieval/bm25.ts). */
   bm25: z
     .object({
@@ -607,6 +617,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_DOCUMENT_WEIGHT: ['documentVectors', 'weight'],
   RAGLINE_DOCUMENT_CANDIDATES: ['documentVectors', 'candidates'],
   RAGLINE_CHUNK_STRATEGY: ['chunking', 'strategy'],
+  RAGLINE_FUSION_UNIT: ['fusion', 'unit'],
   RAGLINE_BM25_K1: ['bm25', 'k1'],
   RAGLINE_BM25_B: ['bm25', 'b'],
   RAGLINE_BM25_TITLE_BOOST: ['bm25', 'titleBoost'],

@@ -15,6 +15,7 @@ import { sparseIndexFromConfig } from '../store/pinecone-sparse.ts';
 import { SqlSparseFrequencies } from '../store/sparse-frequencies.ts';
 import { openStore } from '../store/index.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
+import { ingestPooling } from '../ingest/document-vectors.ts';
 import type { Collection, CollectionRef, Store } from '../store/types.ts';
 import { searchRequestSchema, type SearchRequestInput, type SearchResponse } from '../retrieval/types.ts';
 import { badRequest } from '../core/errors.ts';
@@ -145,7 +146,7 @@ export class Ragline {
       loaderLimits: this.config.loaders,
       redaction: redactIngest ? { kinds: redactKinds } : undefined,
       documentLimits: this.config.limits,
-      documentPooling: this.config.documentVectors.pooling,
+      documentPooling: ingestPooling(this.config.documentVectors),
     });
   }
 
@@ -195,9 +196,10 @@ export class Ragline {
     if (parsed.data.mode !== 'bm25') assertModelMatches(collection, embedder);
     const { weight, candidates } = this.config.documentVectors;
     const documentEvidence = { weight, candidates };
+    const fusionUnit = this.config.fusion.unit;
     const searcher = this.keywordSearch
-      ? new HybridSearcher({ store: this.store, embedder, keywords: this.keywordSearch, documentEvidence })
-      : new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence });
+      ? new HybridSearcher({ store: this.store, embedder, keywords: this.keywordSearch, documentEvidence, fusionUnit })
+      : new HybridSearcher({ store: this.store, embedder, bm25: this.bm25, documentEvidence, fusionUnit });
     return searcher.search(collection, parsed.data, options);
   }
 

@@ -8,6 +8,16 @@ import type { Store } from '../store/types.ts';
 
 export type DocumentPoolingSetting = 'off' | 'mean' | 'first-window';
 
+/**
+ * The pooling ingest writes: none while nothing reads document vectors (β = 0 and no document
+ * candidates), so the default path does no work for them. Raising either later leaves the
+ * documents already stored without a vector, which search treats as chunks alone until
+ * backfillDocumentVectors gives them one.
+ */
+export function ingestPooling(settings: { pooling: DocumentPoolingSetting; weight: number; candidates: number }): DocumentPoolingSetting {
+  return settings.weight > 0 || settings.candidates > 0 ? settings.pooling : 'off';
+}
+
 /** The normalised mean of unit chunk vectors: the direction they share. */
 export function meanVector(vectors: readonly Float32Array[]): Float32Array {
   const dimensions = vectors[0]?.length ?? 0;

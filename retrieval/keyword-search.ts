@@ -37,7 +37,11 @@ export class LocalKeywordSearcher implements KeywordSearcher {
     const index = await this.registry.ensureSynced(current);
     const hits = index.search(query, { limit, filter });
     return {
-      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) },
+      list: {
+        ids: hits.map((h) => h.id),
+        scores: hits.map((h) => h.score),
+        documents: hits.map((h) => index.filterableOf(h.id)?.documentId ?? h.id),
+      },
       updatedAt: (id) => index.filterableOf(id)?.updatedAt,
     };
   }
@@ -86,7 +90,7 @@ export class PineconeKeywordSearcher implements KeywordSearcher {
         kept.sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
         const best = kept.slice(0, limit);
         return {
-          list: { ids: best.map((m) => m.id), scores: best.map((m) => m.score) },
+          list: { ids: best.map((m) => m.id), scores: best.map((m) => m.score), documents: best.map((m) => chunks.get(m.id)!.documentId) },
           updatedAt: (id) => chunks.get(id)?.updatedAt,
           chunks,
         };

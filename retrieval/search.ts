@@ -3,6 +3,7 @@ import { RaglineError, badRequest } from '../core/errors.ts';
 import type { Embedder } from '../models/types.ts';
 import type { Bm25Registry } from './bm25-registry.ts';
 import { withDocumentEvidence, type DocumentEvidenceSettings } from './document-evidence.ts';
+import { fuseByDocument } from './document-fusion.ts';
 import { LocalKeywordSearcher, type KeywordCandidates, type KeywordSearcher } from './keyword-search.ts';
 import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
 import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
@@ -25,6 +26,8 @@ export type HybridSearcherDeps = {
   embedder: Embedder;
   /** Document vectors supporting chunk scores in the dense leg; omitted or weight and candidates 0 = chunks alone. */
   documentEvidence?: DocumentEvidenceSettings;
+  /** What each retriever's list counts when fused (config fusion.unit); omitted = chunks. */
+  fusionUnit?: FusionUnit;
 } & (
   | { bm25: Bm25Registry; keywords?: undefined }
   /** Where the BM25 candidate list comes from instead of the in-process indexes (Pinecone sparse vectors). */
@@ -36,7 +39,12 @@ export interface SearchOptions {
   queryVector?: Float32Array;
   /** Overrides the searcher's document-evidence settings for this search (tuning sweeps). */
   documentEvidence?: DocumentEvidenceSettings;
+  /** Overrides the searcher's fusion unit for this search (evaluation sweeps). */
+  fusionUnit?: FusionUnit;
 }
+
+/** chunks: each chunk ranked as itself; documents: ranked among each list's distinct documents (retrieval/document-fusion.ts). */
+export type FusionUnit = 'chunks' | 'documents';
 
 interface Candidate extends FusedHit {
   /** Score after the recency boost (equal to fusedScore without one). */
@@ -85,7 +93,8 @@ export class HybridSearcher {
     let fused: FusedHit[];
     if (dense && bm25) {
       weights = request.weights ?? chooseWeights(request.query, dense.list, bm25.list);
-      fused = fuse(method, dense.list, bm25.list, { k, weights });
+      const unit = options.fusionUnit ?? this.deps.fusionUnit ?? 'chunks';
+      fused = (unit === 'documents' ? fuseByDocument : fuse)(method, dense.list, bm25.list, { k, weights });
     } else if (dense) {
       weights = { dense: 1, bm25: 0 };
       fused = single('dense', dense.list);
@@ -144,13 +153,13 @@ export class HybridSearcher {
       const ranked = await withDocumentEvidence(this.deps.store, collection, vector!, hits, filter, candidates, documentEvidence);
       timings.denseMs = performance.now() - t1;
       return {
-        list: { ids: ranked.map((r) => r.chunk.id), scores: ranked.map((r) => r.score) },
+        list: { ids: ranked.map((r) => r.chunk.id), scores: ranked.map((r) => r.score), documents: ranked.map((r) => r.chunk.documentId) },
         updatedAt: new Map(ranked.map((r) => [r.chunk.id, r.chunk.updatedAt])),
       };
     }
     timings.denseMs = performance.now() - t1;
     return {
-      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.similarity) },
+      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.similarity), documents: hits.map((h) => h.documentId) },
       updatedAt: new Map(hits.map((h) => [h.id, h.updatedAt])),
     };
   }

@@ -67,4 +67,6 @@ export interface SearchResponse {
 export interface RankedList {
   ids: string[];
   scores: number[];
+  /** The document of each entry, where known (document-level fusion groups by it); absent = each id its own. */
+  documents?: string[];
 }

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { cosine } from '../core/vectors.ts';
-import { backfillDocumentVectors, meanVector } from '../ingest/document-vectors.ts';
+import { configSchema } from '../core/config.ts';
+import { backfillDocumentVectors, ingestPooling, meanVector } from '../ingest/document-vectors.ts';
+import { Ragline } from '../facade/ragline.ts';
 import { parseFilter } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { openPostgresStore } from '../store/postgres.ts';
@@ -248,5 +250,47 @@ describeShared('the ingest step stores a document vector after the chunks (real 
     expect(await store.poolMissingDocumentVectors(mean.collection.id)).toBe(1);
     const pooled = await store.documentSimilarities({ collectionId: mean.collection.id, vector: chunkVector! }, [mean.outcome.document.id]);
     expect(pooled.get(mean.outcome.document.id)).toBeCloseTo(stored.get(mean.outcome.document.id)!, 4);
+  });
+});
+
+describeShared('Ragline writes document vectors during ingest only while something reads them (real model, PGlite)', () => {
+  const text = `Roots\n\n${Array.from({ length: 12 }, (_, i) => `Sentence ${i} says that root hairs take up water ${i} times an hour.`).join(' ')}`;
+  const stores: SqlStore[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+  });
+
+  const vectorsAfterIngest = async (documentVectors: Record<string, unknown>) => {
+    const store = await openPgliteStore();
+    stores.push(store);
+    const config = configSchema.parse({
+      chunking: { strategy: 'fixed', maxTokens: 96, minTokens: 0, targetTokens: 80 },
+      documentVectors,
+    });
+    const ragline = await Ragline.open(config, { store, embedder: await testEmbedder() });
+    const collection = await ragline.ensureCollection('roots');
+    const [outcome] = await ragline.ingest(collection, [
+      { source: 'roots.txt', bytes: new TextEncoder().encode(text), mime: 'text/plain' },
+    ]);
+    expect(outcome).toMatchObject({ status: 'ingested' });
+    expect((outcome as Extract<IngestOutcome, { chunks: number }>).chunks).toBeGreaterThan(1);
+    return store.countDocumentVectors(collection.id);
+  };
+
+  it('β = 0 and no document candidates (the default): none written', async () => {
+    expect(configSchema.parse({}).documentVectors).toMatchObject({ weight: 0, candidates: 0 });
+    expect(await vectorsAfterIngest({})).toEqual({ mean: 0, firstWindow: 0 });
+    expect(await vectorsAfterIngest({ pooling: 'first-window' })).toEqual({ mean: 0, firstWindow: 0 });
+  });
+
+  it('β > 0 or document candidates: the configured pooling is written', async () => {
+    expect(await vectorsAfterIngest({ weight: 0.5 })).toEqual({ mean: 1, firstWindow: 0 });
+    expect(await vectorsAfterIngest({ pooling: 'first-window', candidates: 20 })).toEqual({ mean: 0, firstWindow: 1 });
+  });
+
+  it('the rule itself', () => {
+    expect(ingestPooling({ pooling: 'mean', weight: 0, candidates: 0 })).toBe('off');
+    expect(ingestPooling({ pooling: 'first-window', weight: 1, candidates: 0 })).toBe('first-window');
+    expect(ingestPooling({ pooling: 'off', weight: 1, candidates: 5 })).toBe('off');
   });
 });

@@ -183,6 +183,37 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
     }
   });
 
+  it('fusion over distinct documents keeps every chunk, each document led by its best one, and returns documents in per-document order', async () => {
+    const byChunk = await searcher.search(collection, { query, topK: 100 });
+    const byDocument = await searcher.search(collection, { query, topK: 100 }, { fusionUnit: 'documents' });
+    // The same chunks come back (both documents' pages), only their order may differ.
+    expect(new Set(ids(byDocument))).toEqual(new Set(ids(byChunk)));
+    const perDocument = new Map<string, number[]>();
+    byDocument.hits.forEach((h, i) => perDocument.set(h.chunk.documentId, [...(perDocument.get(h.chunk.documentId) ?? []), i]));
+    expect([...perDocument.values()].filter((at) => at.length > 1).length).toBeGreaterThan(0);
+    // A document's place is the sum of its best normalised score in each retriever.
+    const dense = await searcher.search(collection, { query, mode: 'dense', topK: 100 });
+    const bm25 = await searcher.search(collection, { query, mode: 'bm25', topK: 100 });
+    const best = (r: SearchResponse) => {
+      const out = new Map<string, number>();
+      for (const h of r.hits) if (!out.has(h.chunk.documentId)) out.set(h.chunk.documentId, h.score);
+      return out;
+    };
+    const { dense: wd, bm25: wb } = byDocument.settings.weights;
+    const normalised = (scores: Map<string, number>) => {
+      const values = [...scores.values()];
+      const [min, max] = [Math.min(...values), Math.max(...values)];
+      return (id: string) => (scores.has(id) ? (scores.get(id)! - min) / (max - min) : 0);
+    };
+    const [nd, nb] = [normalised(best(dense)), normalised(best(bm25))];
+    const expected = [...perDocument.keys()].map((id) => wd * nd(id) + wb * nb(id));
+    const leads = [...perDocument.values()].map((at) => byDocument.hits[at[0]!]!);
+    leads.forEach((lead, i) => expect(lead.score).toBeCloseTo(expected[i]!, 9));
+    for (let i = 1; i < expected.length; i++) expect(expected[i]!).toBeLessThanOrEqual(expected[i - 1]! + 1e-12);
+    // The default is chunks: a search without the option is the chunk-level one.
+    expect(ids(await searcher.search(collection, { query, topK: 100 }, { fusionUnit: 'chunks' }))).toEqual(ids(byChunk));
+  });
+
   it('changing the weights changes the order', async () => {
     const dense = await searcher.search(collection, { query, mode: 'dense', topK: 10 });
     const bm25 = await searcher.search(collection, { query, mode: 'bm25', topK: 10 });

@@ -10,12 +10,13 @@
  * exactly in memory; the cuts, hence the BM25 lists, do not depend on the frame weight.
  *
  *   RAGLINE_CHUNK_STRATEGY=late npx tsx eval/probe/chunk-fusion.ts --dataset scifact --split train [--limit N --seed S]
- *     [--frame-weights 0,1,2] [--json out.json]
+ *     [--frame-weights 0,1,2] [--document-weights 0.25,0.5,1] [--json out.json]
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../core/config.ts';
 import { DATASETS_DIR } from '../../core/shared-data.ts';
 import { DEFAULT_K, DEFAULT_WEIGHT_RULE, chooseWeights, fuse, type WeightRule, type Weights } from '../../retrieval/fusion.ts';
+import { fuseByDocument } from '../../retrieval/document-fusion.ts';
 import type { RankedList } from '../../retrieval/types.ts';
 import { evaluateRun, type Run } from '../metrics.ts';
 import { naturalQueries, type QuerySet } from '../query-kinds.ts';
@@ -75,6 +76,14 @@ export function documentFusion(method: 'convex' | 'rrf', weightsOf: (q: QueryLis
   };
 }
 
+/** Chunk lists fused over their distinct documents (retrieval/document-fusion.ts): every chunk kept. */
+export function documentDistinctChunks(method: 'convex' | 'rrf', weightsOf: (q: QueryLists) => Weights) {
+  return (q: QueryLists): string[] => {
+    const withDocuments = (list: RankedList): RankedList => ({ ...list, documents: list.ids.map((id) => q.source.get(id)!) });
+    return fuseByDocument(method, withDocuments(q.dense), withDocuments(q.bm25), { k: DEFAULT_K, weights: weightsOf(q) }).map((h) => h.id);
+  };
+}
+
 const adaptive =
   (rule: WeightRule = DEFAULT_WEIGHT_RULE) =>
   (q: QueryLists) =>
@@ -98,6 +107,8 @@ export function variants(): Record<string, Variant> {
     'rrf 1:1': chunkFusion('rrf', () => ({ dense: 1, bm25: 1 })),
     'documents: convex, adaptive': documentFusion('convex', adaptive()),
     'documents: rrf 1:1': documentFusion('rrf', () => ({ dense: 1, bm25: 1 })),
+    'document-distinct chunks: convex, adaptive': (q) => toDocuments(q, documentDistinctChunks('convex', adaptive())(q)),
+    'document-distinct chunks: rrf 1:1': (q) => toDocuments(q, documentDistinctChunks('rrf', () => ({ dense: 1, bm25: 1 }))(q)),
   };
   for (const f of [0.6, 0.8, 1.25, 1.5]) out[`convex, adaptive × ${f} bm25`] = chunkFusion('convex', adaptive(scaledRule(f)));
   // Deeper dense lists exist only for re-pooled vectors (exact search); on the stored lists these equal depth 100.
@@ -108,7 +119,7 @@ export function variants(): Record<string, Variant> {
   return out;
 }
 
-export async function readLists(session: EvalSession, set: QuerySet): Promise<QueryLists[]> {
+export async function readLists(session: EvalSession, set: QuerySet, documentWeight?: number): Promise<QueryLists[]> {
   await session.embedQueries(set);
   const out: QueryLists[] = [];
   for (const query of set.queries) {
@@ -118,7 +129,10 @@ export async function readLists(session: EvalSession, set: QuerySet): Promise<Qu
       const response = await session.ragline.search(
         session.collection,
         { query: query.text, mode, topK: EVAL_TOP_K },
-        { queryVector: mode === 'dense' ? session.queryVector(query.text) : undefined },
+        {
+          queryVector: mode === 'dense' ? session.queryVector(query.text) : undefined,
+          ...(documentWeight === undefined ? {} : { documentEvidence: { weight: documentWeight, candidates: 0 } }),
+        },
       );
       for (const hit of response.hits) {
         source.set(hit.chunk.id, hit.chunk.source);
@@ -150,6 +164,7 @@ async function main() {
       json: { type: 'string' },
       'frame-weights': { type: 'string' },
       alone: { type: 'string' },
+      'document-weights': { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -169,6 +184,9 @@ async function main() {
     const pools = [{ name: '', lists: stored }];
     for (const w of weights)
       pools.push({ name: `frame ${w}: `, lists: withDenseFrom(stored, await repooled(session, config.chunking, w)) });
+    // Document evidence: the dense lists read again with β × document similarity added (the collection's stored vectors).
+    for (const beta of values['document-weights']?.split(',').map(Number) ?? [])
+      pools.push({ name: `document β ${beta}: `, lists: await readLists(session, set, beta) });
     for (const { name: prefix, lists } of pools) report(prefix, lists, set, ingest.chunks, config.chunking.strategy, values);
     if (values.alone) console.log(await scaleCheck(session, set, config.chunking, Number(values.alone)));
   } finally {
@@ -202,6 +220,22 @@ function report(
       ['run', 'nDCG@10', 'Recall@100'],
       Object.entries(rows).map(([name, m]) => [name, fmt(m.ndcg10), fmt(m.recall100)]),
     ),
+  );
+  // What a search returns: distinct documents among the first 10 chunks (10 = one document per chunk).
+  const top10Documents = (fused: (q: QueryLists) => string[]) =>
+    lists.reduce(
+      (s, q) =>
+        s +
+        new Set(
+          fused(q)
+            .slice(0, 10)
+            .map((id) => q.source.get(id)),
+        ).size,
+      0,
+    ) / lists.length;
+  const chunkDefault = (q: QueryLists) => fuse('convex', q.dense, q.bm25, { k: DEFAULT_K, weights: adaptive()(q) }).map((h) => h.id);
+  console.log(
+    `distinct documents in the top 10 chunks: chunk fusion ${top10Documents(chunkDefault).toFixed(2)}, document-distinct ${top10Documents(documentDistinctChunks('convex', adaptive())).toFixed(2)}`,
   );
   console.log(
     `dense similarity: top-1 ${fmt(scale.top1)}, top-10 ${fmt(scale.top10)}, top-100 ${fmt(scale.top100)}, spread ${fmt(scale.spread)}; distinct documents in the dense top 100: ${scale.distinctDocumentsInDense100.toFixed(1)}`,
