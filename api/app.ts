@@ -93,6 +93,7 @@ export function createApi(ragline: Ragline, options: ApiOptions = {}): Hono {
   const shedding = loadShedding({
     maxInFlight: { search: shed.search, answer: shed.answer, upload: shed.upload },
     retryAfterSeconds: shed.retryAfterSeconds,
+    maxEventLoopDelayMs: shed.maxEventLoopDelayMs,
   });
   // Before anything that awaits the database or Redis: a full class must not queue its 503s.
   app.use('/v1/*', shedding.early);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { BEARER_TOKEN_PATTERN } from './api-keys.ts';
@@ -12,6 +13,13 @@ import { PII_KINDS } from './redact.ts';
  * Every setting has exactly one environment variable; a bad value names that variable.
  */
 const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Searches in flight per process by default: 4 per core. A search is mostly CPU (BM25 in this
+ * process, pgvector in the database on the same machine); the load bench on 2 cores peaked at ~8
+ * connections (throughput flat beyond, every further one only queues and lengthens the tail).
+ */
+export const defaultSearchInFlight = () => 4 * os.availableParallelism();
 const unitInterval = z.coerce.number().min(0).max(1);
 /** "true"/"false" from the environment (z.coerce.boolean would read "false" as true). */
 const booleanFlag = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
@@ -287,13 +295,15 @@ export const configSchema = z.object({
   /** Requests in flight per route class before new ones get 503 + Retry-After (api/middleware/load-shedding.ts). 0 = unbounded. */
   loadShedding: z
     .object({
-      search: z.coerce.number().int().min(0).default(64),
+      search: z.coerce.number().int().min(0).default(defaultSearchInFlight),
       answer: z.coerce.number().int().min(0).default(16),
       upload: z.coerce.number().int().min(0).default(8),
       /** Seconds a shed client is told to wait (Retry-After). */
       retryAfterSeconds: positiveInt.max(3600).default(1),
+      /** A class with requests in flight also sheds while the event loop's ticks have recently been this late on average (ms); 0 = off. */
+      maxEventLoopDelayMs: z.coerce.number().int().min(0).max(60_000).default(100),
     })
-    .default({ search: 64, answer: 16, upload: 8, retryAfterSeconds: 1 }),
+    .default(() => ({ search: defaultSearchInFlight(), answer: 16, upload: 8, retryAfterSeconds: 1, maxEventLoopDelayMs: 100 })),
   openai: z
     .object({
       apiKey: z.string().min(1).optional(),
@@ -709,6 +719,7 @@ export const ENV_VARS: Record<string, string[]> = {
   RAGLINE_MAX_IN_FLIGHT_ANSWER: ['loadShedding', 'answer'],
   RAGLINE_MAX_IN_FLIGHT_UPLOAD: ['loadShedding', 'upload'],
   RAGLINE_SHED_RETRY_AFTER_SECONDS: ['loadShedding', 'retryAfterSeconds'],
+  RAGLINE_SHED_EVENT_LOOP_DELAY_MS: ['loadShedding', 'maxEventLoopDelayMs'],
   RAGLINE_SMALL_LLM_BASE_URL: ['routing', 'smallBaseUrl'],
   RAGLINE_SMALL_LLM_API_KEY: ['routing', 'smallApiKey'],
   RAGLINE_SMALL_LLM_MODEL: ['routing', 'smallModel'],

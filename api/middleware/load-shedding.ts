@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { RaglineError } from '../../core/errors.ts';
 import { errorResponse } from '../http-errors.ts';
+import { type EventLoopDelay, processEventLoopDelay } from './event-loop-delay.ts';
 
 /** Routes whose work is bounded together: each class has its own count of requests in flight. */
 export type RouteClass = 'search' | 'answer' | 'upload';
@@ -9,7 +10,17 @@ export interface LoadSheddingOptions {
   /** Most requests of each class in flight at once; 0 leaves the class unbounded. */
   maxInFlight: Record<RouteClass, number>;
   retryAfterSeconds: number;
+  /**
+   * Shed a bounded class's new requests while it has requests in flight and the event loop has
+   * recently been this many ms late; 0 turns the rule off. See loadShedding().
+   */
+  maxEventLoopDelayMs?: number;
+  /** Where the delay is read; the process's own monitor unless a test passes another. */
+  eventLoopDelay?: EventLoopDelay;
 }
+
+/** Why a request was shed, in the 503's details. */
+export type ShedReason = 'in_flight' | 'event_loop_delay';
 
 const CLASS_BY_ROUTE: [RegExp, RouteClass][] = [
   [/^\/v1\/collections\/[^/]+\/search\/?$/, 'search'],
@@ -46,36 +57,54 @@ export interface LoadShedding {
  */
 export function loadShedding(options: LoadSheddingOptions): LoadShedding {
   const inFlight: Record<RouteClass, number> = { search: 0, answer: 0, upload: 0 };
+  const maxDelayMs = options.maxEventLoopDelayMs ?? 0;
+  const delay = maxDelayMs > 0 ? (options.eventLoopDelay ?? processEventLoopDelay()) : undefined;
   const bounded = (c: Context): { routeClass: RouteClass; limit: number } | undefined => {
     const routeClass = routeClassOf(c.req.method, c.req.path);
     const limit = routeClass ? options.maxInFlight[routeClass] : 0;
     return routeClass && limit ? { routeClass, limit } : undefined;
   };
-  const shed = (c: Context, routeClass: RouteClass, limit: number) => {
+  /**
+   * A late event loop means everything queued behind it, 503s included, waits: past the delay
+   * bound a class stops taking new work until the loop catches up. Only while the class has
+   * requests in flight, so a replica whose loop is slowed by something else (another process,
+   * a snapshot being written) still serves one request at a time rather than none.
+   */
+  const refusal = (routeClass: RouteClass, limit: number): { reason: ShedReason; delayMs?: number } | undefined => {
+    if (inFlight[routeClass] >= limit) return { reason: 'in_flight' };
+    if (!delay || inFlight[routeClass] === 0) return undefined;
+    const delayMs = delay.recentMs();
+    return delayMs > maxDelayMs ? { reason: 'event_loop_delay', delayMs } : undefined;
+  };
+  const shed = (c: Context, routeClass: RouteClass, limit: number, why: { reason: ShedReason; delayMs?: number }) => {
     c.header('Retry-After', String(options.retryAfterSeconds));
+    const cause =
+      why.reason === 'in_flight'
+        ? `too many ${routeClass} requests in flight (at most ${limit})`
+        : `the server is ${Math.round(why.delayMs ?? 0)} ms behind (at most ${maxDelayMs}) with ${routeClass} requests in flight`;
     return errorResponse(
       c,
-      new RaglineError(
-        'overloaded',
-        `too many ${routeClass} requests in flight (at most ${limit}); retry after ${options.retryAfterSeconds} s`,
-        {
-          routeClass,
-          maxInFlight: limit,
-          retryAfterSeconds: options.retryAfterSeconds,
-        },
-      ),
+      new RaglineError('overloaded', `${cause}; retry after ${options.retryAfterSeconds} s`, {
+        routeClass,
+        reason: why.reason,
+        maxInFlight: limit,
+        ...(why.reason === 'event_loop_delay' ? { maxEventLoopDelayMs: maxDelayMs } : {}),
+        retryAfterSeconds: options.retryAfterSeconds,
+      }),
     );
   };
   const early: MiddlewareHandler = (c, next) => {
     const route = bounded(c);
-    if (route && inFlight[route.routeClass] >= route.limit) return Promise.resolve(shed(c, route.routeClass, route.limit));
+    const why = route && refusal(route.routeClass, route.limit);
+    if (route && why) return Promise.resolve(shed(c, route.routeClass, route.limit, why));
     return next();
   };
   const reserve: MiddlewareHandler = async (c, next) => {
     const route = bounded(c);
     if (!route) return next();
     const { routeClass, limit } = route;
-    if (inFlight[routeClass] >= limit) return shed(c, routeClass, limit);
+    const why = refusal(routeClass, limit);
+    if (why) return shed(c, routeClass, limit, why);
     inFlight[routeClass] += 1;
     let released = false;
     const release = () => {
