@@ -1,7 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../core/errors.ts';
@@ -12,7 +9,8 @@ import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempD
 
 /**
  * The Postgres server store's own behaviour: a bad DATABASE_URL is a clear configuration error,
- * and lost connections (killed backends, a server restart) are ridden out by the same store object.
+ * and lost connections (killed backends, an unreachable server) are ridden out by the same store object.
+ * The server restart is in postgres-restart.exclusive.test.ts, which runs after every other file.
  */
 
 const SECRET = 's3cret-pw-do-not-print';
@@ -35,22 +33,6 @@ function expectConfigError(err: RaglineError, mentions: RegExp) {
   expect(err.message).toMatch(mentions);
   expect(err.message).not.toContain(SECRET);
   expect(JSON.stringify(err.toJSON())).not.toContain(SECRET);
-}
-
-/** The local cluster serving the test database, when this process may restart it (root, Debian tools). */
-function localCluster(): { version: string; name: string } | null {
-  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/pg_ctlcluster')) return null;
-  const url = new URL(TEST_SERVER_URL);
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return null;
-  try {
-    for (const line of execFileSync('pg_lsclusters', ['--no-header'], { encoding: 'utf8' }).split('\n')) {
-      const [version, name, port] = line.trim().split(/\s+/);
-      if (version && name && port === (url.port || '5432')) return { version, name };
-    }
-  } catch {
-    // no pg_lsclusters: not a Debian PostgreSQL install
-  }
-  return null;
 }
 
 const pgProblem = await postgresUnavailable();
@@ -240,47 +222,4 @@ describeServer('postgres store: connection loss', () => {
       await stop();
     }
   });
-
-  const cluster = localCluster();
-  const itRestart = cluster ? it : it.skip;
-
-  itRestart(
-    'survives a server restart between requests, and requests made during it',
-    async () => {
-      const restart = promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', cluster!.version, cluster!.name, 'restart']);
-      let finished = false;
-      void restart.finally(() => (finished = true)).catch(() => {});
-      const chunks = await store.countChunks(collectionId);
-      // Requests keep coming while the server goes down and comes back: each must succeed.
-      let during = 0;
-      try {
-        while (!finished) {
-          expect(await store.countChunks(collectionId)).toBe(chunks);
-          during++;
-        }
-      } finally {
-        // Even when a request failed, let the restart finish before afterAll drops the database.
-        await restart.catch(() => {});
-      }
-      await restart;
-      console.log(`${during} requests completed while the server restarted`);
-
-      // The same store object, after the restart: reads, a transaction, and a vector search.
-      expect((await store.getCollection(collectionId))?.name).toBe('c');
-      const doc = await store.replaceDocument({
-        collectionId,
-        source: 'after-restart.txt',
-        title: 'after restart',
-        mime: 'text/plain',
-        contentHash: 'h2',
-        metadata: {},
-        pageCount: null,
-        chunks: [chunk(0, 'third', 2.5)],
-      });
-      expect(doc.version).toBe(1);
-      const hits = await store.denseSearch({ collectionId, vector: vector(2.5), limit: 1 });
-      expect(hits[0]?.chunk.text).toBe('third');
-    },
-    60_000,
-  );
 });
