@@ -14,6 +14,7 @@
  *   npm run bench load [-- --chunks 100000 --seconds 10 --connections 1,2,4,8,16 --saturate 128 --answer-connections 1,4,32]
  */
 import autocannon from 'autocannon';
+import { defaultSearchInFlight } from '../core/config.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
 import { machineLoad, ms, resultsName, numberList, parseFlags, positiveNumber } from './bench-args.ts';
 import { startServe, type ServeProcess } from './serve-process.ts';
@@ -43,7 +44,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     saturate: positiveNumber(flags, 'saturate', 128),
     answerConnections: numberList(flags, 'answer-connections', [1, 4, 32]),
     queries: positiveNumber(flags, 'queries', 100),
-    maxInFlightSearch: positiveNumber(flags, 'max-in-flight-search', 64),
+    maxInFlightSearch: positiveNumber(flags, 'max-in-flight-search', defaultSearchInFlight()),
     maxInFlightAnswer: positiveNumber(flags, 'max-in-flight-answer', 16),
     results: resultsName(flags, 'load'),
   };

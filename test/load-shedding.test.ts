@@ -84,7 +84,7 @@ describe('configuration', () => {
       answer: 16,
       upload: 8,
       retryAfterSeconds: 1,
-      maxEventLoopDelayMs: 100,
+      maxEventLoopDelayMs: 0,
     });
     expect(defaultSearchInFlight()).toBe(4 * os.availableParallelism());
     expect(defaults.bm25Cache).toEqual({ memoryMb: 1024, snapshots: true, snapshotEveryDocuments: 500, catchUpDelayMs: 100 });
@@ -92,11 +92,11 @@ describe('configuration', () => {
       RAGLINE_MAX_IN_FLIGHT_SEARCH: '3',
       RAGLINE_MAX_IN_FLIGHT_UPLOAD: '0',
       RAGLINE_SHED_RETRY_AFTER_SECONDS: '5',
-      RAGLINE_SHED_EVENT_LOOP_DELAY_MS: '0',
+      RAGLINE_SHED_EVENT_LOOP_DELAY_MS: '250',
       RAGLINE_BM25_MEMORY_MB: '0',
       RAGLINE_BM25_SNAPSHOTS: 'false',
     });
-    expect(config.loadShedding).toMatchObject({ search: 3, answer: 16, upload: 0, retryAfterSeconds: 5, maxEventLoopDelayMs: 0 });
+    expect(config.loadShedding).toMatchObject({ search: 3, answer: 16, upload: 0, retryAfterSeconds: 5, maxEventLoopDelayMs: 250 });
     expect(config.bm25Cache).toMatchObject({ memoryMb: 0, snapshots: false });
   });
 
