@@ -11,7 +11,7 @@ import type { SqlStore } from './sql-store.ts';
  */
 export function openStore(config: Config): Promise<SqlStore> {
   const denseIndex = config.pinecone ? new PineconeDenseIndex(config.pinecone) : undefined;
-  const { prefilterMaxChunks } = config.denseSearch;
-  if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex, prefilterMaxChunks });
-  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex, prefilterMaxChunks });
+  const { prefilterMaxChunks, filteredEfSearch } = config.denseSearch;
+  if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex, prefilterMaxChunks, filteredEfSearch });
+  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex, prefilterMaxChunks, filteredEfSearch });
 }

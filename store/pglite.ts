@@ -34,6 +34,8 @@ export interface PgliteOptions {
   denseIndex?: DenseIndex;
   /** See SqlStoreOptions. */
   prefilterMaxChunks?: number;
+  /** See SqlStoreOptions. */
+  filteredEfSearch?: number;
 }
 
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
@@ -42,7 +44,10 @@ export async function openPgliteStore(dataDir?: string, options: PgliteOptions =
   const release = dataDir ? await lockDataDir(dataDir) : async () => {};
   try {
     const db = await PGlite.create({ dataDir, extensions: { vector } });
-    const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex, { prefilterMaxChunks: options.prefilterMaxChunks });
+    const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex, {
+      prefilterMaxChunks: options.prefilterMaxChunks,
+      filteredEfSearch: options.filteredEfSearch,
+    });
     await store.migrate();
     return store;
   } catch (err) {

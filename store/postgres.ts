@@ -26,6 +26,8 @@ export interface PostgresStoreOptions {
   denseIndex?: DenseIndex;
   /** See SqlStoreOptions. */
   prefilterMaxChunks?: number;
+  /** See SqlStoreOptions. */
+  filteredEfSearch?: number;
 }
 
 /** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
@@ -250,7 +252,10 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
 
   const executor = poolExecutor(pool, options.retries ?? 8);
   executor.listen = (channel, onNotice, onResubscribed) => listenOnDedicatedConnection(databaseUrl, channel, onNotice, onResubscribed);
-  const store = new SqlStore('postgres', executor, options.denseIndex, { prefilterMaxChunks: options.prefilterMaxChunks });
+  const store = new SqlStore('postgres', executor, options.denseIndex, {
+    prefilterMaxChunks: options.prefilterMaxChunks,
+    filteredEfSearch: options.filteredEfSearch,
+  });
   try {
     await store.migrate();
   } catch (err) {

@@ -62,6 +62,8 @@ export interface DenseSearchTuning {
 export interface SqlStoreOptions {
   /** A filtered search pre-filters when its documents hold at most this many chunks (see FilteredPlan). */
   prefilterMaxChunks?: number;
+  /** A filtered graph walk runs with hnsw.ef_search at least this (DENSE_SEARCH_DEFAULTS.filteredEfSearch). */
+  filteredEfSearch?: number;
 }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
@@ -591,7 +593,8 @@ export class SqlStore implements Store {
     const requested = choosing ? (tuning.filteredPlan ?? 'auto') : null;
     const maxChunks = this.options.prefilterMaxChunks ?? DENSE_SEARCH_DEFAULTS.prefilterMaxChunks;
     const estimating = requested === 'auto' && maxChunks > 0;
-    const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit));
+    const filteredEf = filter.length ? (this.options.filteredEfSearch ?? DENSE_SEARCH_DEFAULTS.filteredEfSearch) : 0;
+    const efSearch = Math.min(1000, Math.max(query.efSearch ?? DEFAULT_EF_SEARCH, limit, filteredEf));
     // JIT compilation costs more than a k-NN query takes; a forced plan's huge costs would trigger it.
     const settings: Record<string, string> = { jit: 'off' };
     if (!query.exact) {
