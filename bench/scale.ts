@@ -24,7 +24,7 @@ import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
 import { createScratchDatabase } from '../testkit/scratch-database.ts';
-import { machineLoad, ms, resultsName, numberList, parseFlags, positiveNumber, stringList } from './bench-args.ts';
+import { BenchFlags, STORE_KINDS, machineLoad, ms } from './bench-args.ts';
 import {
   type NeighbourStructure,
   neighbourStructure,
@@ -34,8 +34,7 @@ import {
 } from './synthetic-corpus.ts';
 import { benchQueries, DEFAULT_SEEDS, loadBenchEmbedder, loadSyntheticCollection, syntheticSource } from './synthetic-store.ts';
 
-const STORES = ['pglite', 'postgres'] as const;
-type StoreKind = (typeof STORES)[number];
+type StoreKind = (typeof STORE_KINDS)[number];
 const MODES = ['hybrid', 'dense', 'bm25'] as const;
 
 export interface ScaleOptions {
@@ -49,15 +48,17 @@ export interface ScaleOptions {
 }
 
 export function parseScaleArgs(args: string[]): ScaleOptions {
-  const flags = parseFlags(args);
-  return {
-    sizes: numberList(flags, 'sizes', [10_000, 100_000, 300_000]),
-    stores: stringList(flags, 'stores', STORES, ['pglite', 'postgres']),
-    queries: positiveNumber(flags, 'queries', 100),
-    seeds: positiveNumber(flags, 'seeds', DEFAULT_SEEDS),
-    probes: flags.has('probes') ? Number(flags.get('probes')) : 100,
-    results: resultsName(flags, 'scale'),
+  const flags = new BenchFlags(args);
+  const options = {
+    sizes: flags.numberList('sizes', [10_000, 100_000, 300_000]),
+    stores: flags.oneOfList('stores', STORE_KINDS, ['pglite', 'postgres']),
+    queries: flags.positiveNumber('queries', 100),
+    seeds: flags.positiveNumber('seeds', DEFAULT_SEEDS),
+    probes: flags.integer('probes', 100, 0),
+    results: flags.resultsName('scale'),
   };
+  flags.finish();
+  return options;
 }
 
 // A real gc() makes heap deltas mean "what the index keeps", not "what happened to be collected".
