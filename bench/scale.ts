@@ -20,10 +20,9 @@ import { HybridSearcher } from '../retrieval/search.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
-import { createScratchDatabase } from '../testkit/scratch-database.ts';
+import { openScratchStore } from '../testkit/scratch-database.ts';
 import { BenchFlags, STORE_KINDS, machineLoad, ms } from './bench-args.ts';
 import {
   type NeighbourStructure,
@@ -78,15 +77,7 @@ async function openStore(kind: StoreKind): Promise<{ store: SqlStore; close: () 
     const store = await openPgliteStore(dir);
     return { store, close: () => store.close().finally(() => fs.rmSync(dir, { recursive: true, force: true })) };
   }
-  const db = await createScratchDatabase('scale');
-  const store = await openPostgresStore(db.url);
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      await db.drop();
-    },
-  };
+  return openScratchStore('scale');
 }
 
 export async function bm25Figures(store: SqlStore, collection: Collection) {

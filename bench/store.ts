@@ -21,10 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../core/random.ts';
 import { parseFilter, type Filter } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { DenseSearchTuning, SqlStore } from '../store/sql-store.ts';
 import type { ChunkInput } from '../store/types.ts';
-import { createScratchDatabase, postgresUnavailable } from '../testkit/scratch-database.ts';
+import { openScratchStore, postgresUnavailable } from '../testkit/scratch-database.ts';
 import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries } from '../testkit/scifact-fixture.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
@@ -154,9 +153,9 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
   } else {
     const problem = await postgresUnavailable();
     if (problem) throw new Error(problem);
-    const db = await createScratchDatabase('bench');
-    store = await openPostgresStore(db.url);
-    cleanup = () => store.close().finally(() => db.drop());
+    const scratch = await openScratchStore('bench');
+    store = scratch.store;
+    cleanup = scratch.close;
   }
   try {
     const model = { embeddingModel: 'Xenova/all-MiniLM-L6-v2', dimensions: corpus.base[0]!.length };
