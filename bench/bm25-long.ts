@@ -17,6 +17,7 @@ import { printTable, summarize, writeResults } from '../eval/results.ts';
 import { Bm25Index, type Bm25Options } from '../retrieval/bm25.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { chunkRecord } from '../testkit/chunk-record.ts';
+import { BenchFlags } from './bench-args.ts';
 import { realCorpus, realQueries } from './search.ts';
 
 const CAPPED = 32;
@@ -40,16 +41,10 @@ const SCORERS = {
 } satisfies Record<string, Partial<Bm25Options>>;
 
 function parse(args: string[]) {
-  const tokens = args.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s).slice(0, 2) : [a]));
-  let sizes = [10_000, 100_000];
-  let queries = 100;
-  for (let i = 0; i < tokens.length; i++) {
-    if (tokens[i] === '--sizes') sizes = tokens[++i]!.split(',').map(Number);
-    else if (tokens[i] === '--queries') queries = Number(tokens[++i]);
-  }
-  if (!sizes.length || sizes.some((s) => !(s > 0)) || !(queries > 5))
-    throw new Error('usage: bench bm25-long [--sizes=10000,100000] [--queries=100]');
-  return { sizes, queries };
+  const flags = new BenchFlags(args);
+  const options = { sizes: flags.numberList('sizes', [10_000, 100_000]), queries: flags.integer('queries', 100, 6) };
+  flags.finish();
+  return options;
 }
 
 function time(index: Bm25Index, queries: string[], scorer: Partial<Bm25Options>, warmUp = true): { ms: number[]; terms: number } {

@@ -25,6 +25,7 @@ import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
+import { BenchFlags } from './bench-args.ts';
 import { passages } from './search.ts';
 
 interface Doc {
@@ -58,13 +59,9 @@ function realDocuments(target: number): { docs: Doc[]; chunks: number } {
 }
 
 function parseArgs(args: string[]): { chunks: number; repeats: number } {
-  const options = { chunks: 30_000, repeats: 3 };
-  const tokens = args.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s).slice(0, 2) : [a]));
-  for (let i = 0; i < tokens.length; i++) {
-    if (tokens[i] === '--chunks') options.chunks = Number(tokens[++i]);
-    else if (tokens[i] === '--repeats') options.repeats = Number(tokens[++i]);
-  }
-  if (!(options.chunks >= 100) || !(options.repeats >= 1)) throw new Error('usage: bench bm25-snapshot [--chunks 30000] [--repeats 3]');
+  const flags = new BenchFlags(args);
+  const options = { chunks: flags.integer('chunks', 30_000, 100), repeats: flags.integer('repeats', 3, 1) };
+  flags.finish();
   return options;
 }
 

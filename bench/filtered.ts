@@ -23,11 +23,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { mulberry32 } from '../core/random.ts';
 import { PROJECT_ROOT } from '../core/shared-data.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
+import { BenchFlags, STORE_KINDS, exitOnBadArgs } from './bench-args.ts';
 import { CachingEmbedder } from '../models/embedders/cache.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
@@ -75,29 +75,17 @@ interface Options {
 }
 
 function parseOptions(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      chunks: { type: 'string', default: '100000' },
-      queries: { type: 'string', default: '100' },
-      'exact-queries': { type: 'string', default: '50' },
-      stores: { type: 'string', default: 'pglite,postgres' },
-      keep: { type: 'boolean', default: false },
-    },
-  });
-  const int = (name: string, v: string) => {
-    const n = Number.parseInt(v, 10);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, not "${v}"`);
-    return n;
-  };
-  const queries = int('queries', values.queries);
-  return {
-    chunks: int('chunks', values.chunks),
+  const flags = new BenchFlags(args);
+  const queries = flags.integer('queries', 100);
+  const options = {
+    chunks: flags.integer('chunks', 100_000),
     queries,
-    exactQueries: Math.min(queries, int('exact-queries', values['exact-queries'])),
-    stores: values.stores.split(',').map((s) => s.trim()),
-    keep: values.keep,
+    exactQueries: Math.min(queries, flags.integer('exact-queries', 50)),
+    stores: flags.oneOfList('stores', STORE_KINDS, ['pglite', 'postgres']),
+    keep: flags.switch('keep'),
   };
+  flags.finish();
+  return options;
 }
 
 interface Corpus {
@@ -350,5 +338,5 @@ export async function runFilteredBench(args: string[]) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await runFilteredBench(process.argv.slice(2));
+  await runFilteredBench(process.argv.slice(2)).catch((err) => exitOnBadArgs('filtered', err));
 }

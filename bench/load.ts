@@ -16,7 +16,7 @@
 import autocannon from 'autocannon';
 import { defaultSearchInFlight } from '../core/config.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
-import { machineLoad, ms, resultsName, numberList, parseFlags, positiveNumber } from './bench-args.ts';
+import { BenchArgsError, BenchFlags, machineLoad, ms } from './bench-args.ts';
 import { startServe, type ServeProcess } from './serve-process.ts';
 import { benchQueries, DEFAULT_SEEDS, ensureSyntheticCollection, loadBenchEmbedder } from './synthetic-store.ts';
 
@@ -35,21 +35,23 @@ export interface LoadOptions {
 }
 
 export function parseLoadArgs(args: string[]): LoadOptions {
-  const flags = parseFlags(args);
+  const flags = new BenchFlags(args);
   const options: LoadOptions = {
-    chunks: positiveNumber(flags, 'chunks', 100_000),
-    seeds: positiveNumber(flags, 'seeds', DEFAULT_SEEDS),
-    seconds: positiveNumber(flags, 'seconds', 10),
-    connections: numberList(flags, 'connections', [1, 2, 4, 8, 16]),
-    saturate: positiveNumber(flags, 'saturate', 128),
-    answerConnections: numberList(flags, 'answer-connections', [1, 4, 32]),
-    queries: positiveNumber(flags, 'queries', 100),
-    maxInFlightSearch: positiveNumber(flags, 'max-in-flight-search', defaultSearchInFlight()),
-    maxInFlightAnswer: positiveNumber(flags, 'max-in-flight-answer', 16),
-    results: resultsName(flags, 'load'),
+    chunks: flags.positiveNumber('chunks', 100_000),
+    seeds: flags.positiveNumber('seeds', DEFAULT_SEEDS),
+    seconds: flags.positiveNumber('seconds', 10),
+    connections: flags.numberList('connections', [1, 2, 4, 8, 16]),
+    saturate: flags.positiveNumber('saturate', 128),
+    answerConnections: flags.numberList('answer-connections', [1, 4, 32]),
+    queries: flags.positiveNumber('queries', 100),
+    maxInFlightSearch: flags.positiveNumber('max-in-flight-search', defaultSearchInFlight()),
+    maxInFlightAnswer: flags.positiveNumber('max-in-flight-answer', 16),
+    results: flags.resultsName('load'),
   };
-  if (options.seconds > 60) throw new Error('--seconds is at most 60 per step (the bench is bounded)');
-  if (Math.max(...options.connections, options.saturate, ...options.answerConnections) > 512) throw new Error('at most 512 connections');
+  flags.finish();
+  if (options.seconds > 60) throw new BenchArgsError('--seconds is at most 60 per step (the bench is bounded)');
+  if (Math.max(...options.connections, options.saturate, ...options.answerConnections) > 512)
+    throw new BenchArgsError('at most 512 connections');
   return options;
 }
 

@@ -14,7 +14,7 @@ import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
 import { openPostgresStore } from '../store/postgres.ts';
-import { machineLoad, ms, resultsName, numberList, parseFlags, positiveNumber } from './bench-args.ts';
+import { BenchArgsError, BenchFlags, machineLoad, ms } from './bench-args.ts';
 import { seedDocuments } from './synthetic-corpus.ts';
 import { DEFAULT_SEEDS, ensureSyntheticCollection, loadBenchEmbedder } from './synthetic-store.ts';
 
@@ -27,15 +27,16 @@ export interface QueryLengthOptions {
 }
 
 export function parseQueryLengthArgs(args: string[]): QueryLengthOptions {
-  const flags = parseFlags(args);
+  const flags = new BenchFlags(args);
   const options = {
-    chunks: positiveNumber(flags, 'chunks', 100_000),
-    seeds: positiveNumber(flags, 'seeds', DEFAULT_SEEDS),
-    lengths: numberList(flags, 'lengths', [5, 20, 50, 200]),
-    queries: positiveNumber(flags, 'queries', 40),
-    results: resultsName(flags, 'query-length'),
+    chunks: flags.positiveNumber('chunks', 100_000),
+    seeds: flags.positiveNumber('seeds', DEFAULT_SEEDS),
+    lengths: flags.numberList('lengths', [5, 20, 50, 200]),
+    queries: flags.positiveNumber('queries', 40),
+    results: flags.resultsName('query-length'),
   };
-  if (options.lengths.some((l) => l > 500)) throw new Error('--lengths: at most 500 words');
+  flags.finish();
+  if (options.lengths.some((l) => l > 500)) throw new BenchArgsError('--lengths: at most 500 words');
   return options;
 }
 

@@ -3,18 +3,25 @@
  * pdf-qa | configs | batch | scale | load | soak | query-length. Each prints a table and writes
  * bench/results/<name>.json. Figures are ratios against a baseline measured in the same run.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { BenchArgsError, exitOnBadArgs, integerOption } from './bench-args.ts';
 
-const program = new Command('bench').description('Ragline benchmarks');
+// Commander's own parse errors (unknown option, missing value) are turned into a BenchArgsError below, so that every
+// sub-command fails the same way: one line, exit code 2. Set before .command() so that each sub-command inherits it.
+const program = new Command('bench')
+  .description('Ragline benchmarks')
+  .exitOverride()
+  .showSuggestionAfterError(false)
+  .configureOutput({ outputError: () => {} });
 
 program
   .command('ingest')
   .description('pipeline throughput vs raw model throughput on the shared PDFs and Markdown')
-  .option('--files <n>', 'how many documents per kind', (v) => Number.parseInt(v, 10), 8)
+  .option('--files <n>', 'how many documents per kind', integerOption('files'), 8)
   .option('--strategies <list>', 'chunking strategies to compare', 'sentence,semantic')
   .option('--formats-only', 'only loading per format and OCR (bench/results/formats.json)')
-  .option('--rounds <n>', 'loads per format file', (v) => Number.parseInt(v, 10), 5)
-  .option('--ocr-pages <n>', "text-layer pages OCR'd for the error rate (at most 4)", (v) => Number.parseInt(v, 10), 4)
+  .option('--rounds <n>', 'loads per format file', integerOption('rounds'), 5)
+  .option('--ocr-pages <n>', "text-layer pages OCR'd for the error rate (at most 4)", integerOption('ocr-pages'), 4)
   .action(async (opts) => (await import('./ingest.ts')).runIngestBench(opts));
 
 program
@@ -41,10 +48,12 @@ program
 program
   .command('cache')
   .description('/answer latency: answer cache hit vs miss (extractive)')
-  .option('--collection-cache-ttl-ms <n>', '0 reads the collection version from SQL on every request (the old way)', (v) =>
-    Number.parseInt(v, 10),
+  .option(
+    '--collection-cache-ttl-ms <n>',
+    '0 reads the collection version from SQL on every request (the old way)',
+    integerOption('collection-cache-ttl-ms', 0),
   )
-  .option('--hit-rounds <n>', 'times each question is asked again once cached', (v) => Number.parseInt(v, 10), 4)
+  .option('--hit-rounds <n>', 'times each question is asked again once cached', integerOption('hit-rounds'), 4)
   .action(async (opts) => (await import('./cache.ts')).runCacheBench(opts));
 
 program
@@ -82,10 +91,12 @@ program
 program
   .command('batch')
   .description('interactive /search p95 while a 200-question batch runs, against idle in the same run')
-  .option('--questions <n>', 'questions in the batch (at most 200)', (v) => Number.parseInt(v, 10), 200)
-  .option('--interval-ms <n>', 'one interactive search every n ms', (v) => Number.parseInt(v, 10), 200)
-  .option('--yield-max-wait-ms <n>', 'override RAGLINE_BATCH_YIELD_MAX_WAIT_MS (0: batch questions never wait)', (v) =>
-    Number.parseInt(v, 10),
+  .option('--questions <n>', 'questions in the batch (at most 200)', integerOption('questions'), 200)
+  .option('--interval-ms <n>', 'one interactive search every n ms', integerOption('interval-ms'), 200)
+  .option(
+    '--yield-max-wait-ms <n>',
+    'override RAGLINE_BATCH_YIELD_MAX_WAIT_MS (0: batch questions never wait)',
+    integerOption('yield-max-wait-ms', 0),
   )
   .option('--label <name>', 'results file bench/results/batch-<label>.json instead of batch.json')
   .action(async (opts) => (await import('./batch.ts')).runBatchBench(opts));
@@ -126,4 +137,24 @@ program
     await (await import('./query-length.ts')).runQueryLengthBench(cmd.args);
   });
 
-await program.parseAsync(process.argv);
+const given = process.argv[2];
+const command = program.commands.find((c) => c.name() === given)?.name() ?? '';
+
+/** Commander's message without its "error: " prefix, with the sub-command's options when one was unknown. */
+function asBenchArgsError(err: CommanderError): BenchArgsError {
+  const message = err.message.replace(/^error: /, '');
+  if (err.code !== 'commander.unknownOption') return new BenchArgsError(message);
+  const options = program.commands.find((c) => c.name() === command)?.options.map((o) => o.long) ?? [];
+  return new BenchArgsError(`${message.replace(/'(--[^']*)'/, '$1')} (valid: ${options.join(', ') || 'none'})`);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help was printed already: asked for (exit 0), or shown because no sub-command was named.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') process.exit(err.exitCode === 0 ? 0 : 2);
+    exitOnBadArgs(command, asBenchArgsError(err));
+  }
+  exitOnBadArgs(command, err);
+}

@@ -20,11 +20,10 @@ import { HybridSearcher } from '../retrieval/search.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
 import { SqlBm25Snapshots } from '../store/bm25-snapshots.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Collection } from '../store/types.ts';
-import { createScratchDatabase } from '../testkit/scratch-database.ts';
-import { machineLoad, ms, resultsName, numberList, parseFlags, positiveNumber, stringList } from './bench-args.ts';
+import { openScratchStore } from '../testkit/scratch-database.ts';
+import { BenchFlags, STORE_KINDS, machineLoad, ms } from './bench-args.ts';
 import {
   type NeighbourStructure,
   neighbourStructure,
@@ -34,8 +33,7 @@ import {
 } from './synthetic-corpus.ts';
 import { benchQueries, DEFAULT_SEEDS, loadBenchEmbedder, loadSyntheticCollection, syntheticSource } from './synthetic-store.ts';
 
-const STORES = ['pglite', 'postgres'] as const;
-type StoreKind = (typeof STORES)[number];
+type StoreKind = (typeof STORE_KINDS)[number];
 const MODES = ['hybrid', 'dense', 'bm25'] as const;
 
 export interface ScaleOptions {
@@ -49,15 +47,17 @@ export interface ScaleOptions {
 }
 
 export function parseScaleArgs(args: string[]): ScaleOptions {
-  const flags = parseFlags(args);
-  return {
-    sizes: numberList(flags, 'sizes', [10_000, 100_000, 300_000]),
-    stores: stringList(flags, 'stores', STORES, ['pglite', 'postgres']),
-    queries: positiveNumber(flags, 'queries', 100),
-    seeds: positiveNumber(flags, 'seeds', DEFAULT_SEEDS),
-    probes: flags.has('probes') ? Number(flags.get('probes')) : 100,
-    results: resultsName(flags, 'scale'),
+  const flags = new BenchFlags(args);
+  const options = {
+    sizes: flags.numberList('sizes', [10_000, 100_000, 300_000]),
+    stores: flags.oneOfList('stores', STORE_KINDS, ['pglite', 'postgres']),
+    queries: flags.positiveNumber('queries', 100),
+    seeds: flags.positiveNumber('seeds', DEFAULT_SEEDS),
+    probes: flags.integer('probes', 100, 0),
+    results: flags.resultsName('scale'),
   };
+  flags.finish();
+  return options;
 }
 
 // A real gc() makes heap deltas mean "what the index keeps", not "what happened to be collected".
@@ -77,15 +77,7 @@ async function openStore(kind: StoreKind): Promise<{ store: SqlStore; close: () 
     const store = await openPgliteStore(dir);
     return { store, close: () => store.close().finally(() => fs.rmSync(dir, { recursive: true, force: true })) };
   }
-  const db = await createScratchDatabase('scale');
-  const store = await openPostgresStore(db.url);
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      await db.drop();
-    },
-  };
+  return openScratchStore('scale');
 }
 
 export async function bm25Figures(store: SqlStore, collection: Collection) {

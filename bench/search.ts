@@ -23,6 +23,7 @@ import { openPgliteStore } from '../store/pglite.ts';
 import type { ChunkInput } from '../store/types.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
+import { BenchFlags, exitOnBadArgs } from './bench-args.ts';
 
 interface Passage {
   id: string;
@@ -37,16 +38,9 @@ interface BenchOptions {
 }
 
 function parseArgs(args: string[]): BenchOptions {
-  const options: BenchOptions = { sizes: [10_000, 100_000], queries: 200 };
-  // Accepts "--sizes 10000,100000" and "--sizes=10000,100000".
-  const tokens = args.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s).slice(0, 2) : [a]));
-  for (let i = 0; i < tokens.length; i++) {
-    if (tokens[i] === '--sizes') options.sizes = tokens[++i]!.split(',').map(Number);
-    else if (tokens[i] === '--queries') options.queries = Number(tokens[++i]);
-  }
-  if (!options.sizes.length || options.sizes.some((n) => !(n > 0)) || !(options.queries > 5)) {
-    throw new Error('usage: bench search [--sizes=10000,100000] [--queries=200]');
-  }
+  const flags = new BenchFlags(args);
+  const options = { sizes: flags.numberList('sizes', [10_000, 100_000]), queries: flags.integer('queries', 200, 6) };
+  flags.finish();
   return options;
 }
 
@@ -291,4 +285,5 @@ export async function runSearchBench(args: string[] = []) {
   await embedder.close();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runSearchBench(process.argv.slice(2));
+if (import.meta.url === `file://${process.argv[1]}`)
+  await runSearchBench(process.argv.slice(2)).catch((err) => exitOnBadArgs('search', err));

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { linearRegression } from 'simple-statistics';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
 import { createScratchDatabase } from '../testkit/scratch-database.ts';
-import { machineLoad, ms, resultsName, parseFlags, positiveNumber } from './bench-args.ts';
+import { BenchArgsError, BenchFlags, machineLoad, ms } from './bench-args.ts';
 import { realQueries } from './search.ts';
 import { startServe, type ServeProcess } from './serve-process.ts';
 import { seedDocuments } from './synthetic-corpus.ts';
@@ -32,16 +32,17 @@ export interface SoakOptions {
 }
 
 export function parseSoakArgs(args: string[]): SoakOptions {
-  const flags = parseFlags(args);
+  const flags = new BenchFlags(args);
   const options = {
-    minutes: positiveNumber(flags, 'minutes', 10),
-    ingestEveryMs: positiveNumber(flags, 'ingest-every-ms', 2000),
-    deleteEvery: positiveNumber(flags, 'delete-every', 5),
-    searchEveryMs: positiveNumber(flags, 'search-every-ms', 200),
-    visibleWithinMs: positiveNumber(flags, 'visible-within-ms', 1000),
-    results: resultsName(flags, 'soak'),
+    minutes: flags.positiveNumber('minutes', 10),
+    ingestEveryMs: flags.positiveNumber('ingest-every-ms', 2000),
+    deleteEvery: flags.positiveNumber('delete-every', 5),
+    searchEveryMs: flags.positiveNumber('search-every-ms', 200),
+    visibleWithinMs: flags.positiveNumber('visible-within-ms', 1000),
+    results: flags.resultsName('soak'),
   };
-  if (options.minutes > 120) throw new Error('--minutes: at most 120 (the soak is bounded)');
+  flags.finish();
+  if (options.minutes > 120) throw new BenchArgsError('--minutes: at most 120 (the soak is bounded)');
   return options;
 }
 

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.ts';
 import { datasetPath } from '../core/shared-data.ts';
 import { evaluateRun, type Run } from '../eval/metrics.ts';
@@ -11,6 +10,7 @@ import { reconcileSparse } from '../facade/sparse-reconcile.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import { sparseIndexFromConfig } from '../store/pinecone-sparse.ts';
 import { FakePinecone } from '../testkit/fake-pinecone.ts';
+import { BenchFlags } from './bench-args.ts';
 
 /**
  * Keyword search through Pinecone sparse vectors against the in-process BM25, on SciFact,
@@ -23,9 +23,10 @@ import { FakePinecone } from '../testkit/fake-pinecone.ts';
  * `npm run bench -- sparse-equivalence [--limit 1000] [--modes bm25,hybrid]`
  */
 export async function runSparseEquivalenceBench(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { limit: { type: 'string' }, modes: { type: 'string', default: 'bm25,hybrid' } } });
-  const limit = values.limit ? Number.parseInt(values.limit, 10) : undefined;
-  const modes = values.modes.split(',') as EvalMode[];
+  const flags = new BenchFlags(args);
+  const limit = flags.integer('limit', undefined);
+  const modes = flags.oneOfList<EvalMode>('modes', ['dense', 'bm25', 'hybrid'], ['bm25', 'hybrid']);
+  flags.finish();
   const fake = await new FakePinecone({ dimension: 0, vectorType: 'sparse' }).start();
   const base = loadConfig();
   const sparseConfig = loadConfig({

@@ -18,17 +18,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { mulberry32 } from '../core/random.ts';
 import { parseFilter, type Filter } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { DenseSearchTuning, SqlStore } from '../store/sql-store.ts';
 import type { ChunkInput } from '../store/types.ts';
-import { createScratchDatabase, postgresUnavailable } from '../testkit/scratch-database.ts';
+import { openScratchStore, postgresUnavailable } from '../testkit/scratch-database.ts';
 import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries } from '../testkit/scifact-fixture.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { printTable, summarize, writeResults } from '../eval/results.ts';
+import { BenchFlags, STORE_KINDS, exitOnBadArgs } from './bench-args.ts';
 
 const CHUNKS_PER_DOCUMENT = 100;
 const SHARDS = 100;
@@ -51,31 +50,18 @@ interface Options {
 }
 
 function parseOptions(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      chunks: { type: 'string', default: '100000' },
-      'indexed-chunks': { type: 'string', default: '20000' },
-      base: { type: 'string', default: '3000' },
-      queries: { type: 'string', default: '100' },
-      'exact-queries': { type: 'string', default: '30' },
-      stores: { type: 'string', default: 'pglite,postgres' },
-    },
-  });
-  const int = (name: string, v: string) => {
-    const n = Number.parseInt(v, 10);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, not "${v}"`);
-    return n;
-  };
-  const chunks = int('chunks', values.chunks);
-  return {
+  const flags = new BenchFlags(args);
+  const chunks = flags.integer('chunks', 100_000);
+  const options = {
     chunks,
-    indexedChunks: Math.min(chunks, int('indexed-chunks', values['indexed-chunks'])),
-    base: int('base', values.base),
-    queries: int('queries', values.queries),
-    exactQueries: int('exact-queries', values['exact-queries']),
-    stores: values.stores.split(',').map((s) => s.trim()),
+    indexedChunks: Math.min(chunks, flags.integer('indexed-chunks', 20_000)),
+    base: flags.integer('base', 3000),
+    queries: flags.integer('queries', 100),
+    exactQueries: flags.integer('exact-queries', 30),
+    stores: flags.oneOfList('stores', STORE_KINDS, ['pglite', 'postgres']),
   };
+  flags.finish();
+  return options;
 }
 
 interface Corpus {
@@ -167,9 +153,9 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
   } else {
     const problem = await postgresUnavailable();
     if (problem) throw new Error(problem);
-    const db = await createScratchDatabase('bench');
-    store = await openPostgresStore(db.url);
-    cleanup = () => store.close().finally(() => db.drop());
+    const scratch = await openScratchStore('bench');
+    store = scratch.store;
+    cleanup = scratch.close;
   }
   try {
     const model = { embeddingModel: 'Xenova/all-MiniLM-L6-v2', dimensions: corpus.base[0]!.length };
@@ -330,5 +316,5 @@ export async function runStoreBench(args: string[]) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await runStoreBench(process.argv.slice(2));
+  await runStoreBench(process.argv.slice(2)).catch((err) => exitOnBadArgs('store', err));
 }

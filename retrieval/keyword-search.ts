@@ -5,6 +5,7 @@ import type { SqlSparseFrequencies } from '../store/sparse-frequencies.ts';
 import type { ChunkRecord, Collection, Store } from '../store/types.ts';
 import { DEFAULT_BM25_OPTIONS } from './bm25.ts';
 import type { Bm25Registry } from './bm25-registry.ts';
+import { rankedList } from './ranked-list.ts';
 import { encodeQuery, type SparseBm25Options } from './sparse-bm25.ts';
 import type { RankedList } from './types.ts';
 
@@ -37,11 +38,11 @@ export class LocalKeywordSearcher implements KeywordSearcher {
     const index = await this.registry.ensureSynced(current);
     const hits = index.search(query, { limit, filter });
     return {
-      list: {
-        ids: hits.map((h) => h.id),
-        scores: hits.map((h) => h.score),
-        documents: hits.map((h) => index.filterableOf(h.id)?.documentId ?? h.id),
-      },
+      list: rankedList(
+        hits.map((h) => h.id),
+        hits.map((h) => h.score),
+        (i) => index.filterableOf(hits[i]!.id)?.documentId ?? hits[i]!.id,
+      ),
       updatedAt: (id) => index.filterableOf(id)?.updatedAt,
     };
   }
@@ -90,7 +91,11 @@ export class PineconeKeywordSearcher implements KeywordSearcher {
         kept.sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
         const best = kept.slice(0, limit);
         return {
-          list: { ids: best.map((m) => m.id), scores: best.map((m) => m.score), documents: best.map((m) => chunks.get(m.id)!.documentId) },
+          list: rankedList(
+            best.map((m) => m.id),
+            best.map((m) => m.score),
+            (i) => chunks.get(best[i]!.id)!.documentId,
+          ),
           updatedAt: (id) => chunks.get(id)?.updatedAt,
           chunks,
         };

@@ -5,6 +5,7 @@ import type { Bm25Registry } from './bm25-registry.ts';
 import { withDocumentEvidence, type DocumentEvidenceSettings } from './document-evidence.ts';
 import { fuseByDocument } from './document-fusion.ts';
 import { LocalKeywordSearcher, type KeywordCandidates, type KeywordSearcher } from './keyword-search.ts';
+import { rankedList } from './ranked-list.ts';
 import { matchesFilter, parseFilter, type Filter } from '../store/filters.ts';
 import { DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_K, chooseWeights, fuse, single, type FusedHit, type Weights } from './fusion.ts';
 import type { ChunkRecord, Collection, Store } from '../store/types.ts';
@@ -153,13 +154,21 @@ export class HybridSearcher {
       const ranked = await withDocumentEvidence(this.deps.store, collection, vector!, hits, filter, candidates, documentEvidence);
       timings.denseMs = performance.now() - t1;
       return {
-        list: { ids: ranked.map((r) => r.chunk.id), scores: ranked.map((r) => r.score), documents: ranked.map((r) => r.chunk.documentId) },
+        list: rankedList(
+          ranked.map((r) => r.chunk.id),
+          ranked.map((r) => r.score),
+          (i) => ranked[i]!.chunk.documentId,
+        ),
         updatedAt: new Map(ranked.map((r) => [r.chunk.id, r.chunk.updatedAt])),
       };
     }
     timings.denseMs = performance.now() - t1;
     return {
-      list: { ids: hits.map((h) => h.id), scores: hits.map((h) => h.similarity), documents: hits.map((h) => h.documentId) },
+      list: rankedList(
+        hits.map((h) => h.id),
+        hits.map((h) => h.similarity),
+        (i) => hits[i]!.documentId,
+      ),
       updatedAt: new Map(hits.map((h) => [h.id, h.updatedAt])),
     };
   }

@@ -67,6 +67,9 @@ export interface SearchResponse {
 export interface RankedList {
   ids: string[];
   scores: number[];
-  /** The document of each entry, where known (document-level fusion groups by it); absent = each id its own. */
+  /**
+   * The document of each entry, where known (document-level fusion groups by it); absent = each id its own. The
+   * retrievers' lists work it out on first read (retrieval/ranked-list.ts): chunk fusion never reads it.
+   */
   documents?: string[];
 }

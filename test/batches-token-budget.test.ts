@@ -14,13 +14,12 @@ import { Tenancy } from '../facade/tenancy.ts';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { FakeOpenAI } from './contract/fake-openai.ts';
 import { fakeChatGenerator } from './helpers/fake-llm.ts';
 import { pollUntil } from './helpers/poll.ts';
-import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { type ScratchStore, openScratchStore, describePostgres } from './helpers/postgres.ts';
 import { describeShared } from './helpers/shared.ts';
 import { BOOTSTRAP_KEY, type Json, OPERATOR, jsonRequest } from './helpers/tenants.ts';
 
@@ -141,17 +140,16 @@ describeShared('batch questions and the LLM token budget', () => {
 const describeOnPostgres = await describePostgres();
 
 describeOnPostgres('a deferred job on the Postgres server', () => {
-  let db: TempDatabase;
+  let own: ScratchStore;
   let store: SqlStore;
 
   beforeAll(async () => {
-    db = await createScratchDatabase('job_deferral');
-    store = await openPostgresStore(db.url);
+    own = await openScratchStore('job_deferral');
+    store = own.store;
   });
 
   afterAll(async () => {
-    await store?.close();
-    await db?.drop();
+    await own?.close();
   });
 
   it('goes back to the queue with its attempt given back and is not claimed again before its delay', async () => {

@@ -6,12 +6,11 @@ import { backfillDocumentVectors, ingestPooling, meanVector } from '../ingest/do
 import { Ragline } from '../facade/ragline.ts';
 import { parseFilter } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { TenancyStore } from '../store/tenancy.ts';
 import type { ChunkInput, Collection } from '../store/types.ts';
 import type { Embedder } from '../models/types.ts';
-import { createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { describePostgres, openScratchStore } from './helpers/postgres.ts';
 import { IngestionPipeline, type IngestOutcome } from '../ingest/pipeline.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { describeShared } from './helpers/shared.ts';
@@ -202,9 +201,8 @@ suite('document vectors: pglite', async () => {
 const describePg = await describePostgres();
 describePg('document vectors: postgres server', () => {
   suite('scratch database', async () => {
-    const db = await createScratchDatabase('docvec');
-    const store = await openPostgresStore(db.url);
-    return { store, cleanup: () => store.close().finally(() => db.drop()) };
+    const { store, close } = await openScratchStore('docvec');
+    return { store, cleanup: close };
   });
 });
 

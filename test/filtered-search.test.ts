@@ -4,12 +4,11 @@ import { mulberry32 } from '../core/random.ts';
 import { cosine } from '../core/vectors.ts';
 import { matchesFilter, parseFilter, type FilterInput } from '../store/filters.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { FilteredPlan, SqlStore } from '../store/sql-store.ts';
 import { TenancyStore } from '../store/tenancy.ts';
 import type { ChunkRecord, Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
-import { createScratchDatabase, postgresUnavailable } from './helpers/postgres.ts';
+import { openScratchStore, postgresUnavailable } from './helpers/postgres.ts';
 
 /**
  * Filtered pgvector search through both plans the SQL store can choose (store/sql-store.ts
@@ -86,12 +85,8 @@ const factories = [
     skip: pgProblem && !process.env.CI ? pgProblem : null,
     open: async (prefilterMaxChunks?: number) => {
       if (pgProblem) throw new Error(pgProblem);
-      const db = await createScratchDatabase('filtered');
-      const store = await openPostgresStore(db.url, { prefilterMaxChunks }).catch(async (err: unknown) => {
-        await db.drop();
-        throw err;
-      });
-      return { store, close: () => store.close().finally(() => db.drop()) };
+      const { store, close } = await openScratchStore('filtered', { prefilterMaxChunks });
+      return { store, close };
     },
   },
 ];

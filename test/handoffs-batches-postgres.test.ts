@@ -2,27 +2,25 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { JobQueue } from '../ingest/jobs/queue.ts';
 import { BatchStore } from '../store/batches.ts';
 import { HandoffStore } from '../store/handoffs.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { type ScratchStore, openScratchStore, describePostgres } from './helpers/postgres.ts';
 
 /** Migration 012's SQL on the Postgres server (the other suites run it on PGlite). */
 const describeIt = await describePostgres();
 
 describeIt('handoffs and batches on the Postgres server', () => {
-  let db: TempDatabase;
+  let own: ScratchStore;
   let store: SqlStore;
   let collectionId: string;
 
   beforeAll(async () => {
-    db = await createScratchDatabase('handoffs_batches');
-    store = await openPostgresStore(db.url);
+    own = await openScratchStore('handoffs_batches');
+    store = own.store;
     collectionId = (await store.createCollection({ name: 'guide', embeddingModel: 'test', dimensions: 3 })).id;
   });
 
   afterAll(async () => {
-    await store?.close();
-    await db?.drop();
+    await own?.close();
   });
 
   it('opens a handoff once and counts repeats of its question on it until it is resolved', async () => {

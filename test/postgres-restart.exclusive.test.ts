@@ -3,10 +3,15 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { chunkInput } from '../testkit/scifact-fixture.ts';
-import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempDatabase } from './helpers/postgres.ts';
+import {
+  type ScratchStore,
+  TEST_SERVER_URL,
+  describeStoreServer,
+  openScratchStore,
+  seededChunk,
+  seededVector,
+} from './helpers/postgres.ts';
 
 /**
  * The Postgres store rides out a restart of the server it talks to. Restarting the cluster breaks
@@ -51,26 +56,19 @@ async function otherClients(ownDatabase: string): Promise<string[]> {
 
 const OTHERS_WAIT_MS = 60_000;
 
-const vector = (seed: number): number[] => [Math.cos(seed), Math.sin(seed), 0.5];
-const chunk = (ordinal: number, text: string, seed: number) => chunkInput(ordinal, text, vector(seed), { tokenCount: 1 });
-
-const pgProblem = await postgresUnavailable();
 const cluster = localCluster();
-const describeRestart =
-  (pgProblem && !process.env.CI) || !cluster
-    ? (name: string, fn: () => void) =>
-        describe.skip(`${name} [skipped: ${pgProblem ?? 'no local Debian cluster this process may restart'}]`, fn)
-    : describe;
+const describeRestart = cluster
+  ? await describeStoreServer()
+  : (name: string, fn: () => void) => describe.skip(`${name} [skipped: no local Debian cluster this process may restart]`, fn);
 
 describeRestart('postgres store: server restart', () => {
-  let db: TempDatabase;
+  let own: ScratchStore;
   let store: SqlStore;
   let collectionId: string;
 
   beforeAll(async () => {
-    if (pgProblem) throw new Error(pgProblem);
-    db = await createScratchDatabase('pgrestart');
-    store = await openPostgresStore(db.url);
+    own = await openScratchStore('pgrestart');
+    store = own.store;
     collectionId = (await store.createCollection({ name: 'c', embeddingModel: 'test/3d', dimensions: 3 })).id;
     await store.replaceDocument({
       collectionId,
@@ -80,17 +78,16 @@ describeRestart('postgres store: server restart', () => {
       contentHash: 'h1',
       metadata: {},
       pageCount: null,
-      chunks: [chunk(0, 'first', 0.1), chunk(1, 'second', 1.2)],
+      chunks: [seededChunk(0, 'first', 0.1), seededChunk(1, 'second', 1.2)],
     });
   });
 
   afterAll(async () => {
-    await store?.close();
-    await db?.drop();
+    await own?.close();
   });
 
   it('survives a server restart between requests, and requests made during it', { timeout: OTHERS_WAIT_MS + 60_000 }, async (ctx) => {
-    const ownDatabase = new URL(db.url).pathname.slice(1);
+    const ownDatabase = own.database.name;
     if (!process.env.CI) {
       const deadline = Date.now() + OTHERS_WAIT_MS;
       let others = await otherClients(ownDatabase);
@@ -131,10 +128,10 @@ describeRestart('postgres store: server restart', () => {
       contentHash: 'h2',
       metadata: {},
       pageCount: null,
-      chunks: [chunk(0, 'third', 2.5)],
+      chunks: [seededChunk(0, 'third', 2.5)],
     });
     expect(doc.version).toBe(1);
-    const hits = await store.denseSearch({ collectionId, vector: vector(2.5), limit: 1 });
+    const hits = await store.denseSearch({ collectionId, vector: seededVector(2.5), limit: 1 });
     expect(hits[0]?.chunk.text).toBe('third');
   });
 });

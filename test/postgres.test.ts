@@ -4,8 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaglineError } from '../core/errors.ts';
 import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { chunkInput } from '../testkit/scifact-fixture.ts';
-import { TEST_SERVER_URL, createScratchDatabase, postgresUnavailable, type TempDatabase } from './helpers/postgres.ts';
+import {
+  type ScratchStore,
+  TEST_SERVER_URL,
+  createScratchDatabase,
+  describeStoreServer,
+  openScratchStore,
+  seededChunk,
+} from './helpers/postgres.ts';
 
 /**
  * The Postgres server store's own behaviour: a bad DATABASE_URL is a clear configuration error,
@@ -35,10 +41,7 @@ function expectConfigError(err: RaglineError, mentions: RegExp) {
   expect(JSON.stringify(err.toJSON())).not.toContain(SECRET);
 }
 
-const pgProblem = await postgresUnavailable();
-/** Outside CI a missing server skips the server cases, with the reason in their name. */
-const describeServer =
-  pgProblem && !process.env.CI ? (name: string, fn: () => void) => describe.skip(`${name} [skipped: ${pgProblem}]`, fn) : describe;
+const describeServer = await describeStoreServer();
 
 describe('openPostgresStore: a bad DATABASE_URL is a clear configuration error', () => {
   it('not a URL', async () => {
@@ -62,29 +65,24 @@ describe('openPostgresStore: a bad DATABASE_URL is a clear configuration error',
   });
 });
 
-const vector = (seed: number): number[] => [Math.cos(seed), Math.sin(seed), 0.5];
-const chunk = (ordinal: number, text: string, seed: number) => chunkInput(ordinal, text, vector(seed), { tokenCount: 1 });
-
 describeServer('postgres store: connection loss', () => {
-  let db: TempDatabase;
+  let own: ScratchStore;
   let store: SqlStore;
   let collectionId: string;
 
   beforeAll(async () => {
-    if (pgProblem) throw new Error(pgProblem);
-    db = await createScratchDatabase('pgstore');
-    store = await openPostgresStore(db.url);
+    own = await openScratchStore('pgstore');
+    store = own.store;
     collectionId = (await store.createCollection({ name: 'c', embeddingModel: 'test/3d', dimensions: 3 })).id;
     await store.db.query('CREATE TABLE attempts (attempt int NOT NULL)');
   });
 
   afterAll(async () => {
-    await store?.close();
-    await db?.drop();
+    await own?.close();
   });
 
   it('a missing database names DATABASE_URL, without the password', async () => {
-    const url = new URL(db.url);
+    const url = new URL(own.database.url);
     url.password = SECRET;
     url.pathname = '/ragline_no_such_database';
     const err = await openError(url.toString());
@@ -115,7 +113,7 @@ describeServer('postgres store: connection loss', () => {
       await admin.end();
       await scratch.drop();
       // Roles are cluster-wide: drop it once the database holding its objects is gone.
-      const cleanup = new pg.Client({ connectionString: db.url });
+      const cleanup = new pg.Client({ connectionString: own.database.url });
       await cleanup.connect();
       await cleanup.query(`DROP ROLE IF EXISTS ${role}`).finally(() => cleanup.end());
     }
@@ -152,7 +150,7 @@ describeServer('postgres store: connection loss', () => {
   it('idle connections killed by the server are replaced on the next request', async () => {
     // Several pooled connections, then all of them terminated from outside.
     await Promise.all(Array.from({ length: 5 }, () => store.db.query('SELECT pg_sleep(0.05)')));
-    const admin = new pg.Client({ connectionString: db.url });
+    const admin = new pg.Client({ connectionString: own.database.url });
     await admin.connect();
     try {
       const { rows } = await admin.query<{ killed: boolean }>(
@@ -171,14 +169,14 @@ describeServer('postgres store: connection loss', () => {
       contentHash: 'h1',
       metadata: {},
       pageCount: null,
-      chunks: [chunk(0, 'first', 0.1), chunk(1, 'second', 1.2)],
+      chunks: [seededChunk(0, 'first', 0.1), seededChunk(1, 'second', 1.2)],
     });
     expect(await store.countChunks(collectionId)).toBe(2);
   });
 
   it('while the database is unreachable requests fail as upstream_unavailable; the same store recovers after', async () => {
     // A TCP proxy in front of the server stands in for the network: closing it makes the server unreachable.
-    const server = new URL(db.url);
+    const server = new URL(own.database.url);
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((client) => {
       const upstream = net.connect(Number(server.port || 5432), server.hostname);
@@ -202,7 +200,7 @@ describeServer('postgres store: connection loss', () => {
     };
     await listen(0);
     const port = (proxy.address() as net.AddressInfo).port;
-    const viaProxy = new URL(db.url);
+    const viaProxy = new URL(own.database.url);
     viaProxy.port = String(port);
     const proxied = await openPostgresStore(viaProxy.toString(), { retries: 2 });
     const chunks = await store.countChunks(collectionId);
@@ -221,5 +219,34 @@ describeServer('postgres store: connection loss', () => {
       await proxied.close();
       await stop();
     }
+  });
+});
+
+describeServer('openScratchStore: a store on a database of its own', () => {
+  const databaseExists = async (name: string) => {
+    const admin = new pg.Client({ connectionString: TEST_SERVER_URL });
+    await admin.connect();
+    try {
+      return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+    } finally {
+      await admin.end();
+    }
+  };
+
+  it('opens a migrated store on a new database, and close() drops that database', async () => {
+    const first = await openScratchStore('scratch_check');
+    const second = await openScratchStore('scratch_check');
+    try {
+      expect(first.database.name).not.toBe(second.database.name);
+      expect(await databaseExists(first.database.name)).toBe(true);
+      await first.store.createCollection({ name: 'c', embeddingModel: 'test/3d', dimensions: 3 });
+      expect((await first.store.listCollections()).map((c) => c.name)).toEqual(['c']);
+      expect(await second.store.listCollections()).toEqual([]);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+    expect(await databaseExists(first.database.name)).toBe(false);
+    expect(await databaseExists(second.database.name)).toBe(false);
   });
 });

@@ -3,10 +3,13 @@ import type { Embedder } from '../models/types.ts';
 import { Bm25Registry } from '../retrieval/bm25-registry.ts';
 import { matchesFilter, parseFilter, type FilterInput } from '../store/filters.ts';
 import { loadCorpus } from '../eval/probe/scifact.ts';
+import { Bm25Index } from '../retrieval/bm25.ts';
+import { fuseByDocument } from '../retrieval/document-fusion.ts';
+import { fuse } from '../retrieval/fusion.ts';
 import { HybridSearcher } from '../retrieval/search.ts';
 import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import type { Collection } from '../store/types.ts';
+import type { Collection, DenseCandidate } from '../store/types.ts';
 import type { SearchResponse } from '../retrieval/types.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { describeShared } from './helpers/shared.ts';
@@ -256,6 +259,64 @@ describeShared('HybridSearcher on a small SciFact collection (real model, PGlite
     const old = boosted.hits.filter((h) => h.chunk.documentId === top.documentId);
     expect(old.length).toBeGreaterThan(0);
     for (const hit of old) expect(hit.score).toBeCloseTo(hit.explanation.fusedScore * (0.1 + 0.9 * 0.5 ** (730 / 30)), 6);
+  });
+
+  it("builds the retrievers' document lists only when fusing by document, and fuses the same lists as eager ones", async () => {
+    const current = (await store.getCollection(collection.id))!;
+    const denseCandidates = store.denseCandidates.bind(store);
+    let denseHits: DenseCandidate[] = [];
+    let documentReads = 0;
+    const dense = vi.spyOn(store, 'denseCandidates').mockImplementation(async (q) => {
+      denseHits = await denseCandidates(q);
+      return denseHits.map(
+        (hit) =>
+          new Proxy(hit, {
+            get: (target, key, receiver) => {
+              if (key === 'documentId') documentReads++;
+              return Reflect.get(target, key, receiver);
+            },
+          }),
+      );
+    });
+    const bm25Search = vi.spyOn(Bm25Index.prototype, 'search');
+    const lookups = vi.spyOn(Bm25Index.prototype, 'filterableOf');
+    try {
+      const request = { query, topK: 40 };
+      const byChunk = await searcher.search(current, request);
+      expect(documentReads).toBe(0);
+      expect(lookups).not.toHaveBeenCalled();
+
+      const byDocument = await searcher.search(current, request, { fusionUnit: 'documents' });
+      expect(documentReads).toBeGreaterThan(0);
+      expect(lookups).toHaveBeenCalled();
+
+      // The same retriever lists built eagerly, as they were before they became lazy.
+      const index = bm25Search.mock.contexts.at(-1) as Bm25Index;
+      const bm25Hits = bm25Search.mock.results.at(-1)!.value as { id: string; score: number }[];
+      const lists = {
+        dense: {
+          ids: denseHits.map((h) => h.id),
+          scores: denseHits.map((h) => h.similarity),
+          documents: denseHits.map((h) => h.documentId),
+        },
+        bm25: {
+          ids: bm25Hits.map((h) => h.id),
+          scores: bm25Hits.map((h) => h.score),
+          documents: bm25Hits.map((h) => index.filterableOf(h.id)!.documentId),
+        },
+      };
+      const { fusion, k, weights } = byDocument.settings;
+      expect(byChunk.settings.weights).toEqual(weights);
+      const top = (hits: { id: string }[]) => hits.slice(0, request.topK).map((h) => h.id);
+      expect(ids(byChunk)).toEqual(top(fuse(fusion, lists.dense, lists.bm25, { k, weights })));
+      expect(ids(byDocument)).toEqual(top(fuseByDocument(fusion, lists.dense, lists.bm25, { k, weights })));
+      // Two chunks per document: the units do rank differently here.
+      expect(ids(byDocument)).not.toEqual(ids(byChunk));
+    } finally {
+      dense.mockRestore();
+      bm25Search.mockRestore();
+      lookups.mockRestore();
+    }
   });
 
   it('rejects invalid requests with a bad_request error', async () => {

@@ -4,10 +4,9 @@ import { loadBeir } from '../eval/beir.ts';
 import { tokenize } from '../retrieval/tokenize.ts';
 import { CorpusFrequencies, analyzeChunk, frequencyDelta, type SparseField } from '../retrieval/sparse-bm25.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import { SqlSparseFrequencies } from '../store/sparse-frequencies.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { describePostgres, openScratchStore } from './helpers/postgres.ts';
 
 /**
  * The query side of sparse BM25 reads document frequencies from SQL. They must equal what the
@@ -77,13 +76,11 @@ const describePg = await describePostgres();
 
 describePg('sparse BM25 document frequencies in SQL (Postgres server)', () => {
   it('match the chunks after adds, a rewrite and removals; a deleted collection takes them along', async () => {
-    const db = await createScratchDatabase('sparsefreq');
-    const store = await openPostgresStore(db.url);
+    const { store, close } = await openScratchStore('sparsefreq');
     try {
       await frequencyRoundTrip(store);
     } finally {
-      await store.close();
-      await db.drop();
+      await close();
     }
   });
 });

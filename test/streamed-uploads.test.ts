@@ -13,11 +13,10 @@ import { pipelineProcessor } from '../facade/job-processor.ts';
 import { JobQueue, UPLOAD_PART_BYTES } from '../ingest/jobs/queue.ts';
 import { JobWorker } from '../ingest/jobs/worker.ts';
 import { openPgliteStore } from '../store/pglite.ts';
-import { openPostgresStore } from '../store/postgres.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { testEmbedder } from '../testkit/embedder.ts';
 import { type Json, expectErrorBody } from './helpers/http.ts';
-import { type TempDatabase, createScratchDatabase, describePostgres } from './helpers/postgres.ts';
+import { type ScratchStore, openScratchStore, describePostgres } from './helpers/postgres.ts';
 
 const MiB = 1024 * 1024;
 const BOUNDARY = 'ragline-streamed-upload-boundary';
@@ -109,15 +108,15 @@ const count = async (store: SqlStore, sql: string) => Number((await store.db.que
 const describePg = await describePostgres();
 
 describePg('streamed uploads: a 200 MB multipart body goes to Postgres with flat memory', () => {
-  let db: TempDatabase;
+  let own: ScratchStore;
   let store: SqlStore;
   let ragline: Ragline;
   let app: Hono;
   let dataDir: string;
 
   beforeAll(async () => {
-    db = await createScratchDatabase('streamup');
-    store = await openPostgresStore(db.url);
+    own = await openScratchStore('streamup');
+    store = own.store;
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'ragline-streamup-'));
     const config = configSchema.parse({ dataDir, server: { maxUploadBytes: 300 * MiB, rateLimitPerMinute: 100_000 } });
     ragline = await Ragline.open(config, { store, embedder: await testEmbedder() });
@@ -129,8 +128,7 @@ describePg('streamed uploads: a 200 MB multipart body goes to Postgres with flat
   afterAll(async () => {
     // Not ragline.close(): that would also close the embedder the test files share.
     await ragline?.bm25.close();
-    await store?.close();
-    await db?.drop();
+    await own?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 

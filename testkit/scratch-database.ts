@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import { errorMessage } from '../core/errors.ts';
-import { redactDatabaseUrl } from '../store/postgres.ts';
+import { type PostgresStoreOptions, openPostgresStore, redactDatabaseUrl } from '../store/postgres.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /**
  * Scratch databases on the local Postgres server, for tests and benches alike: every suite that needs the server works in a
@@ -92,4 +93,24 @@ export function createTempDatabase(prefix: string): Promise<TempDatabase> {
 /** A uniquely named, empty database on the store test server (TEST_SERVER_URL). */
 export function createScratchDatabase(label: string): Promise<TempDatabase> {
   return createDatabase(TEST_SERVER_URL, `ragline_${label}_${process.pid}_${randomBytes(4).toString('hex')}`);
+}
+
+/** A Postgres store on a scratch database of its own. */
+export interface ScratchStore {
+  store: SqlStore;
+  database: TempDatabase;
+  /** Closes the store, then drops its database (even when closing failed). */
+  close(): Promise<void>;
+}
+
+/** Opens a store on a new scratch database (see createScratchDatabase); the database is dropped again if the store cannot open. */
+export async function openScratchStore(label: string, options?: PostgresStoreOptions): Promise<ScratchStore> {
+  const database = await createScratchDatabase(label);
+  try {
+    const store = await openPostgresStore(database.url, options);
+    return { store, database, close: () => store.close().finally(() => database.drop()) };
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
 }

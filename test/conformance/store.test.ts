@@ -5,7 +5,6 @@ import { cosine } from '../../core/vectors.ts';
 import { matchesFilter, parseFilter, type Filter } from '../../store/filters.ts';
 import { openPgliteStore } from '../../store/pglite.ts';
 import { PineconeDenseIndex } from '../../store/pinecone.ts';
-import { openPostgresStore } from '../../store/postgres.ts';
 import type { SqlStore } from '../../store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
 import { FakePinecone } from '../contract/fake-pinecone.ts';
@@ -17,7 +16,7 @@ import { PineconeSparseIndex } from '../../store/pinecone-sparse.ts';
 import { SqlSparseFrequencies } from '../../store/sparse-frequencies.ts';
 import { testEmbedder } from '../../testkit/embedder.ts';
 import { describeShared } from '../helpers/shared.ts';
-import { createScratchDatabase, postgresUnavailable } from '../helpers/postgres.ts';
+import { openScratchStore, postgresUnavailable } from '../helpers/postgres.ts';
 import { cachingEmbedder, chunkInput, embedAll, sciFactPassages, sciFactTestQueries, type Passage } from '../../testkit/scifact-fixture.ts';
 
 /**
@@ -72,14 +71,8 @@ const factories: StoreFactory[] = [
     notPgvector: null,
     async open() {
       if (pgProblem) throw new Error(pgProblem);
-      const db = await createScratchDatabase('conformance');
-      try {
-        const store = await openPostgresStore(db.url);
-        return { store, cleanup: () => store.close().finally(() => db.drop()) };
-      } catch (err) {
-        await db.drop();
-        throw err;
-      }
+      const { store, close } = await openScratchStore('conformance');
+      return { store, cleanup: close };
     },
   },
   {
