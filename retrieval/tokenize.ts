@@ -175,6 +175,10 @@ const MAX_CODE_LETTERS = 4;
 // dash before a dotted number ("DS-1.4"). Dash-only names ("IL-6", "HIV-1") are left to the word
 // split: on SciFact, keeping them whole as well lowered BM25 nDCG@10 (eval/probe/bm25-identifiers.ts).
 const DOTTED_HIERARCHY = /\p{L}\.[\p{L}\p{N}]|-\p{N}+\.\p{N}/u;
+// A numbered clause with lettered or roman sub-parts in brackets: "4e(vii)", "164.308(a)(1)". Sub-parts
+// are one letter, a roman numeral or a number, so gene and assay names ("p75(NTR)", "25(OH)D") are not.
+const SUBSECTION =
+  /(?<![\p{L}\p{N}.\-\u2010\u2011\u2013])[\p{L}\p{N}]*\p{N}[\p{L}\p{N}]*(?:\.[\p{L}\p{N}]+)*(?:\((?:[a-z]|[ivxl]{1,6}|\p{N}{1,3})\))+(?![\p{L}\p{N}])/gu;
 
 /**
  * The identifiers of already lower-cased text, dashes unified: runs of at least two parts with a
@@ -191,6 +195,7 @@ export function identifiersIn(folded: string): string[] {
     if ((code.match(WORD) ?? []).length < 2) continue;
     out.push(code);
   }
+  for (const match of folded.matchAll(SUBSECTION)) if (/\(\p{L}/u.test(match[0])) out.push(match[0]);
   return out;
 }
 
@@ -220,7 +225,7 @@ export function createTokenizer(options: TokenizerOptions = {}): Tokenizer {
       const term = stem ? stemOf(word) : word;
       if (term && !stopWords.has(term)) out.push(term);
     }
-    if (identifiers && /[.\-\u2010\u2011\u2013]/.test(folded)) out.push(...identifiersIn(folded));
+    if (identifiers && /[.\-\u2010\u2011\u2013(]/.test(folded)) out.push(...identifiersIn(folded));
     return out;
   };
 }

@@ -38,6 +38,13 @@ describe('tokenize', () => {
     expect(tokenize('ID.AM\u20131')).toEqual(tokenize('ID.AM-1'));
   });
 
+  it('keeps numbered clauses with lettered or roman sub-parts whole', () => {
+    expect(tokenize('subsection 4e(vii) of')).toEqual(['subsect', '4e', 'vii', '4e(vii)']);
+    expect(tokenize('45 CFR 164.308(a)(1)')).toEqual(['45', 'cfr', '164.308', '1', '164.308(a)(1)']);
+    // Gene and assay names, formulas and bare numbers in brackets are not clauses.
+    expect(tokenize('p75(NTR) 25(OH)D Ca(2+) 2(3)')).toEqual(['p75', 'ntr', '25', 'oh', 'd', 'ca', '2', '2', '3']);
+  });
+
   it('leaves words, abbreviations, versions and dash-only names to the word split', () => {
     expect(tokenize('end-to-end, e.g. v1.1')).toEqual(['end', 'end', 'e', 'g', 'v1.1']);
     expect(tokenize('IL-6 and HIV-1 in phase-2')).toEqual(['il', '6', 'hiv', '1', 'phase', '2']);
