@@ -171,7 +171,7 @@ async function boldHeadings(): Promise<Uint8Array> {
   return pdf.save();
 }
 
-/** Layout is off by default (RAGLINE_PDF_LAYOUT): these tests turn it on. */
+/** Layout is on by default (RAGLINE_PDF_LAYOUT); these tests ask for it, so they hold whatever the default. */
 const LAYOUT = { limits: { pdfLayout: 'on' as const } };
 
 const containing = (doc: LoadedDocument, phrase: string) => doc.sections.find((s) => s.text.includes(phrase));
