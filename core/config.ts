@@ -55,7 +55,7 @@ const ANSWER_DEFAULTS = {
   minDenseSimilarity: 0.3,
   requireBm25Match: false,
   generator: 'auto' as 'auto' | 'openai' | 'extractive',
-  // pdf-qa: refuses 3 of 3 on-topic unanswerable questions (2 of 3 with RAGLINE_PDF_LAYOUT=on) and
+  // pdf-qa: refuses 3 of 3 on-topic unanswerable questions with either PDF reading and
   // no answerable one; SQuAD: 0.17 % of answerable pairs refused (eval/answerability-squad.ts, docs/formats.md).
   answerability: 'on' as 'on' | 'off',
   prices: DEFAULT_PRICES,

@@ -1,4 +1,4 @@
-import { tokenize } from '../retrieval/tokenize.ts';
+import { tokenizeWords as tokenize } from '../retrieval/tokenize.ts';
 import type { BeirDataset } from './beir.ts';
 import type { Qrels } from './metrics.ts';
 

@@ -5,7 +5,7 @@ import { assertValidMetadata } from './metadata.ts';
 import type { Collection, DocumentRecord, Store } from '../store/types.ts';
 import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
-import type { LoaderLimitsInput } from './loaders/limits.ts';
+import { resolveLoaderLimits, type LoaderLimitsInput } from './loaders/limits.ts';
 import { attachmentInputs } from './attachments.ts';
 import type { ChunkDraft, LoadedDocument } from './types.ts';
 import type { Embedder } from '../models/types.ts';
@@ -73,6 +73,12 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Bump when the layout reading of PDFs changes what a PDF's chunks are, so stored PDFs are read again. */
+export const PDF_LAYOUT_READING = 'layout-1';
+
+// pdf.js accepts a "%PDF-" header anywhere in the first kilobyte.
+const isPdf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 1024)).includes('%PDF-');
+
 /**
  * load → split → embed → store for one document at a time. A document is identified by
  * (collection, source); its content hash covers the bytes, the caller's title and metadata and
@@ -108,6 +114,10 @@ export class IngestionPipeline {
     this.documentPooling = options.documentPooling ?? 'off';
   }
 
+  private get pdfLayout(): boolean {
+    return resolveLoaderLimits(this.loaderLimits).pdfLayout === 'on';
+  }
+
   contentHash(input: IngestInput): string {
     const fingerprint = stableJson({
       title: input.title ?? null,
@@ -117,6 +127,9 @@ export class IngestionPipeline {
       model: this.embedder.modelId,
       // Switching redaction on re-ingests unchanged documents (absent when off, so older hashes still match).
       ...(this.redaction ? { redaction: this.redaction.kinds ?? 'all' } : {}),
+      // A PDF read by its layout has other chunks than the flat reading: switching the reading (or
+      // changing the layout reader) replaces it. Absent for the flat reading and for other formats.
+      ...(this.pdfLayout && isPdf(input.bytes) ? { pdfReading: PDF_LAYOUT_READING } : {}),
     });
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
   }

@@ -9,7 +9,7 @@ const gunzipAsync = promisify(gunzip);
  * Layout of a stored snapshot. Bump it when the analyzer (tokenizer, stop words, stemmer) or
  * Bm25IndexSnapshot changes: replicas then ignore old snapshots, rebuild, and overwrite them.
  */
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
 
 /**
  * Gzipped JSON of the index. JSON.stringify runs on the event loop (it cannot be split), so the

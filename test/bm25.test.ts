@@ -27,6 +27,30 @@ describe('tokenize', () => {
     const lucene = createTokenizer({ stopWords: LUCENE_STOP_WORDS, stem: false });
     expect(lucene('which cells were running')).toEqual(['which', 'cells', 'were', 'running']);
   });
+
+  it('keeps codes with a dotted hierarchy whole beside their parts', () => {
+    expect(tokenize('SSDF PO.1')).toEqual(['ssdf', 'po', '1', 'po.1']);
+    expect(tokenize('(PO.1): Ensure')).toEqual(['po', '1', 'ensur', 'po.1']);
+    expect(tokenize('CSF RS.CO-2')).toEqual(['csf', 'rs', 'co', '2', 'rs.co-2']);
+    expect(tokenize('SP 800-160 DS-1.4')).toEqual(['sp', '800', '160', 'ds', '1.4', 'ds-1.4']);
+    expect(tokenize('PO.1.1, PS.3.2.')).toEqual(['po', '1.1', 'ps', '3.2', 'po.1.1', 'ps.3.2']);
+    // A typographic dash is the same code as a hyphen.
+    expect(tokenize('ID.AM\u20131')).toEqual(tokenize('ID.AM-1'));
+  });
+
+  it('keeps numbered clauses with lettered or roman sub-parts whole', () => {
+    expect(tokenize('subsection 4e(vii) of')).toEqual(['subsect', '4e', 'vii', '4e(vii)']);
+    expect(tokenize('45 CFR 164.308(a)(1)')).toEqual(['45', 'cfr', '164.308', '1', '164.308(a)(1)']);
+    // Gene and assay names, formulas and bare numbers in brackets are not clauses.
+    expect(tokenize('p75(NTR) 25(OH)D Ca(2+) 2(3)')).toEqual(['p75', 'ntr', '25', 'oh', 'd', 'ca', '2', '2', '3']);
+  });
+
+  it('leaves words, abbreviations, versions and dash-only names to the word split', () => {
+    expect(tokenize('end-to-end, e.g. v1.1')).toEqual(['end', 'end', 'e', 'g', 'v1.1']);
+    expect(tokenize('IL-6 and HIV-1 in phase-2')).toEqual(['il', '6', 'hiv', '1', 'phase', '2']);
+    expect(tokenize('Section.3 of 800-53')).toEqual(['section', '3', '800', '53']);
+    expect(createTokenizer({ identifiers: false })('SSDF PO.1')).toEqual(['ssdf', 'po', '1']);
+  });
 });
 
 /** A chunk that is its own document (id, document id and source are all `id`). */
@@ -50,6 +74,17 @@ describe('Bm25Index', () => {
     index.add([...filler, chunk('rare', 'gamma once'), chunk('common', 'alpha beta twice')]);
     // "gamma" is in 1 of 22 chunks, alpha and beta in 21: one rare term outweighs two common ones.
     expect(index.search('alpha beta gamma', { limit: 1 })[0]!.id).toBe('rare');
+  });
+
+  it('ranks the chunk naming a code above chunks of its sub-codes and stray numbers', () => {
+    const index = new Bm25Index();
+    index.add([
+      chunk('sub-codes', 'PO.1.1 PO.1.2 PO.1.3 PO.2.1 PO.3.1 mapped to sections 1 and 2'),
+      chunk('list', '1. Prepare the organization (PO) 2. Protect the software (PS)'),
+      chunk('practice', 'Define Security Requirements (PO.1): ensure that requirements are known'),
+      chunk('other', 'Protect all forms of code (PS.1) from unauthorized access'),
+    ]);
+    expect(index.search('SSDF PO.1', { limit: 1 })[0]!.id).toBe('practice');
   });
 
   it('keeps long pasted queries to the rarest terms', () => {

@@ -52,6 +52,10 @@ async function makePdf(pages: string[][]): Promise<Uint8Array> {
   return pdf.save();
 }
 
+// These tests describe the flat reading (text per page); the layout reading, the default, has its own
+// in test/pdf-layout.test.ts.
+const FLAT_PDF = { limits: { pdfLayout: 'off' as const } };
+
 describe('fixtures (the Ragline user guide)', () => {
   it('getting-started.md: front matter stripped, nested heading paths, a table and a code block', async () => {
     const doc = await loadFile(path.join(FIXTURES, 'getting-started.md'));
@@ -105,7 +109,7 @@ describe('fixtures (the Ragline user guide)', () => {
   });
 
   it('operations-handbook.pdf: three pages, each topic on its own page, title from the PDF metadata', async () => {
-    const doc = await loadFile(path.join(FIXTURES, 'operations-handbook.pdf'));
+    const doc = await loadFile(path.join(FIXTURES, 'operations-handbook.pdf'), FLAT_PDF);
     expectWellFormed(doc);
     expect(doc.mime).toBe('application/pdf');
     expect(doc.title).toBe('Ragline Operations Handbook');
@@ -224,7 +228,7 @@ describe('PDF text reconstruction (generated PDFs)', () => {
     const bytes = await makePdf([
       ['Hybrid search fuses dense and keyword retrie-', 'val with reciprocal rank fusion.', 'It is well-known and state-', 'Of the art.'],
     ]);
-    const doc = await loadDocument(bytes, 'hyphens.pdf');
+    const doc = await loadDocument(bytes, 'hyphens.pdf', FLAT_PDF);
     expect(doc.text).toContain('keyword retrieval with reciprocal');
     expect(doc.text).toContain('well-known');
     // A capital after the hyphen is not a split word.
@@ -233,7 +237,7 @@ describe('PDF text reconstruction (generated PDFs)', () => {
 
   it('accepts a PDF where some pages have no text, and lists them', async () => {
     const bytes = await makePdf([['First page text.'], [], ['Third page text.']]);
-    const doc = await loadDocument(bytes, 'mixed.pdf');
+    const doc = await loadDocument(bytes, 'mixed.pdf', FLAT_PDF);
     expectWellFormed(doc);
     expect(doc.pageCount).toBe(3);
     expect(doc.metadata.emptyPages).toEqual([2]);
@@ -363,7 +367,7 @@ describeShared('PDF loader on real PDFs', () => {
   const pdfPath = (...parts: string[]) => datasetPath('pdfs', ...parts);
   const loaded = new Map<string, Promise<LoadedDocument>>();
   const load = (file: string) => {
-    if (!loaded.has(file)) loaded.set(file, loadFile(pdfPath(file)));
+    if (!loaded.has(file)) loaded.set(file, loadFile(pdfPath(file), FLAT_PDF));
     return loaded.get(file)!;
   };
 
@@ -443,7 +447,7 @@ describeShared('PDF loader on real PDFs', () => {
     });
 
     it('rotated page: reads the same text as the unrotated original', async () => {
-      const rotated = await loadFile(pdfPath('edge-cases', 'rotated-page-90.pdf'));
+      const rotated = await loadFile(pdfPath('edge-cases', 'rotated-page-90.pdf'), FLAT_PDF);
       const original = await load('fbi-nics-firearm-background-checks-2015-11.pdf');
       expectWellFormed(rotated);
       expect(rotated.text).toContain('Alabama 18,870 23,022');

@@ -171,7 +171,7 @@ async function boldHeadings(): Promise<Uint8Array> {
   return pdf.save();
 }
 
-/** Layout is off by default (RAGLINE_PDF_LAYOUT): these tests turn it on. */
+/** Layout is on by default (RAGLINE_PDF_LAYOUT); these tests ask for it, so they hold whatever the default. */
 const LAYOUT = { limits: { pdfLayout: 'on' as const } };
 
 const containing = (doc: LoadedDocument, phrase: string) => doc.sections.find((s) => s.text.includes(phrase));
@@ -238,8 +238,11 @@ describe('PDF layout (generated manual)', () => {
     expect([intro.pageStart, intro.pageEnd]).toEqual([3, 3]);
   });
 
-  it('reads the same PDF as flat pages by default (layout off)', async () => {
-    const flat = await loadDocument(await manual(), 'manual.pdf');
+  it('reads PDFs by their layout by default, and as flat pages with layout off', async () => {
+    const byDefault = await loadDocument(await manual(), 'manual.pdf');
+    expect(byDefault.text).not.toContain('ACME FIELD MANUAL - INTERNAL USE');
+    expect(byDefault.sections.some((s) => s.headingPath.length > 0)).toBe(true);
+    const flat = await loadDocument(await manual(), 'manual.pdf', { limits: { pdfLayout: 'off' } });
     expect(flat.text).toContain('ACME FIELD MANUAL - INTERNAL USE');
     expect(flat.sections.every((s) => s.headingPath.length === 0)).toBe(true);
   });
