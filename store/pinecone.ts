@@ -1,4 +1,5 @@
 import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-database/pinecone';
+import pRetry from 'p-retry';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 import { matchesFilter, type Clause, type Filter } from './filters.ts';
 import type { DenseIndex, DenseIndexEntry } from './dense-index.ts';
@@ -246,7 +247,13 @@ export class PineconeDenseIndex implements DenseIndex {
   private async call<T>(operation: string, run: (index: Index) => Promise<T>): Promise<T> {
     const { index } = await this.describe();
     try {
-      return await run(index);
+      // A pooled keep-alive connection the server closed meanwhile fails the next request with a reset;
+      // every call here is idempotent (upserts and deletes by id, queries), so it is sent again.
+      return await pRetry(() => run(index), {
+        retries: CONNECTION_RESET_RETRIES,
+        minTimeout: 50,
+        shouldRetry: ({ error }) => isConnectionReset(error),
+      });
     } catch (err) {
       throw this.toRaglineError(err, operation);
     }
@@ -279,6 +286,18 @@ export class PineconeDenseIndex implements DenseIndex {
           : errorMessage(err);
     return new RaglineError('upstream_unavailable', `Pinecone ${operation} failed: ${reason}`, { index, operation }, { cause: err });
   }
+}
+
+const CONNECTION_RESET_RETRIES = 2;
+const RESET = /ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET/;
+
+/** A request whose connection was dropped under it (not a refused connection: a down server fails at once). */
+function isConnectionReset(err: unknown): boolean {
+  if (!(err instanceof Errors.PineconeConnectionError)) return false;
+  for (let c: unknown = err; c instanceof Error; c = c.cause) {
+    if (RESET.test(c.message) || RESET.test(String((c as { code?: unknown }).code ?? ''))) return true;
+  }
+  return false;
 }
 
 /** The messages of an error's causes ("fetch failed: connect ECONNREFUSED ..."); the SDK's own text is generic. */

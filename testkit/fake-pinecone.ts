@@ -2,6 +2,9 @@ import type http from 'node:http';
 import { cosine } from '../core/vectors.ts';
 import { LocalServer } from './local-server.ts';
 
+/** A failNext status: the server drops the connection instead of answering. */
+export const CONNECTION_RESET = -1;
+
 /**
  * A small Pinecone for contract tests, on 127.0.0.1: the control-plane "describe index" call and
  * the data-plane calls the SDK makes for vectors (upsert, query, fetch, delete, describe index
@@ -193,7 +196,8 @@ export class FakePinecone {
   }
 
   /**
-   * The next requests to `path` are answered with these statuses, in order (0 = handled normally);
+   * The next requests to `path` are answered with these statuses, in order (0 = handled normally,
+   * CONNECTION_RESET = the connection is dropped without an answer);
    * '/indexes' covers describe-index.
    */
   failNext(path: FakePath, ...statuses: number[]): void {
@@ -242,6 +246,10 @@ export class FakePinecone {
       if (req.headers['api-key'] !== this.apiKey) throw new HttpError(401, 'Invalid API Key');
       if (!req.headers['x-pinecone-api-version']) throw new HttpError(400, 'missing X-Pinecone-Api-Version header');
       const failure = this.failures.get(controlPlane ? '/indexes' : url.pathname)?.shift();
+      if (failure === CONNECTION_RESET) {
+        req.socket.destroy();
+        return;
+      }
       if (failure) throw new HttpError(failure, `injected failure ${failure}`);
       send(200, this.route(record));
     } catch (err) {

@@ -13,7 +13,7 @@ import { PineconeDenseIndex, type PineconeDenseIndexOptions } from '../../store/
 import { SqlStore } from '../../store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
 import { chunkInput } from '../../testkit/scifact-fixture.ts';
-import { FakePinecone } from './fake-pinecone.ts';
+import { CONNECTION_RESET, FakePinecone } from './fake-pinecone.ts';
 
 /**
  * Contract tests for the Pinecone dense index: the real SDK against a local fake of Pinecone's
@@ -250,6 +250,22 @@ describe('Pinecone dense index contract (real SDK, fake server)', () => {
   });
 
   describe('consistency', () => {
+    it('a dropped connection is sent again (upserts and queries are idempotent); a second drop too, a third fails', async () => {
+      const c = await store.createCollection({ name: 'resets', embeddingModel: 'test', dimensions: DIM });
+      fake.failNext('/vectors/upsert', CONNECTION_RESET);
+      const stored = await store.replaceDocument(doc(c.id, 'reset.txt', [chunk(0, 'kept', unitVector(21))]));
+      const [kept] = await store.chunksOfDocuments(c.id, [stored.id]);
+      expect(fake.vectors(c.id).map((v) => v.id)).toEqual([kept!.id]);
+
+      fake.failNext('/query', CONNECTION_RESET, CONNECTION_RESET);
+      expect(ids(await store.denseSearch({ collectionId: c.id, vector: unitVector(21), limit: 1 }))).toEqual([kept!.id]);
+
+      fake.failNext('/query', CONNECTION_RESET, CONNECTION_RESET, CONNECTION_RESET);
+      const err = await rejection(store.denseSearch({ collectionId: c.id, vector: unitVector(21), limit: 1 }));
+      expect(err.code).toBe('upstream_unavailable');
+      fake.reset();
+    });
+
     it('a Pinecone failure during replaceDocument leaves the old version intact in SQL and in dense search', async () => {
       const c = await store.createCollection({ name: 'failures', embeddingModel: 'test', dimensions: DIM });
       const v1 = await store.replaceDocument(
