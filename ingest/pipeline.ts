@@ -98,6 +98,8 @@ export interface PipelineOptions {
 
 export class IngestionPipeline {
   private readonly loaderLimits: LoaderLimitsInput;
+  /** Whether PDFs are read by their layout; part of a PDF's content hash. */
+  private readonly pdfLayout: boolean;
   private readonly redaction: RedactOptions | undefined;
   private readonly limits: DocumentLimits;
   private readonly documentPooling: DocumentPoolingSetting;
@@ -109,13 +111,10 @@ export class IngestionPipeline {
     options: PipelineOptions = {},
   ) {
     this.loaderLimits = options.loaderLimits ?? {};
+    this.pdfLayout = resolveLoaderLimits(this.loaderLimits).pdfLayout === 'on';
     this.redaction = options.redaction;
     this.limits = options.documentLimits ?? DEFAULT_DOCUMENT_LIMITS;
     this.documentPooling = options.documentPooling ?? 'off';
-  }
-
-  private get pdfLayout(): boolean {
-    return resolveLoaderLimits(this.loaderLimits).pdfLayout === 'on';
   }
 
   contentHash(input: IngestInput): string {
