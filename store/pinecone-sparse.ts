@@ -2,6 +2,7 @@ import { Errors, Pinecone, type Index } from '@pinecone-database/pinecone';
 import pRetry from 'p-retry';
 import type { Config } from '../core/config.ts';
 import { RaglineError, errorMessage } from '../core/errors.ts';
+import { causes, ignoreMissingNamespace, isConnectionReset, isRateLimited } from './pinecone-errors.ts';
 
 /**
  * BM25 sparse vectors in a Pinecone sparse index: one namespace per collection (namespace =
@@ -32,15 +33,6 @@ const UPSERT_BATCH = 100;
 const DELETE_BATCH = 1000;
 const FETCH_BATCH = 100;
 const LIST_PAGE = 100;
-
-/** SDK 8.2 has no class for 429: it is an unmapped HTTP error whose message carries the status. */
-const isRateLimited = (err: unknown) => err instanceof Errors.PineconeUnmappedHttpError && /Status: 429\b/.test(err.message);
-
-/** Deleting from a namespace nothing was ever written to is a 404: nothing to do. */
-function ignoreMissingNamespace(err: unknown): void {
-  if (err instanceof Errors.PineconeNotFoundError) return;
-  throw err;
-}
 
 /**
  * The sparse index the configuration names (RAGLINE_SPARSE=pinecone), or a configuration error
@@ -133,14 +125,19 @@ export class PineconeSparseIndex {
         retries,
         minTimeout: this.options.retryDelayMs ?? 500,
         factor: 2,
-        // A reset pooled connection is transient too, and every call here is idempotent (same ids, same values).
-        shouldRetry: ({ error }) => isRateLimited(error) || error instanceof Errors.PineconeConnectionError,
+        // A reset pooled connection is transient too, and every call here is idempotent (same ids, same values);
+        // a refused connection is a server that is down, which fails at once, as the dense index does.
+        shouldRetry: ({ error }) => isRateLimited(error) || isConnectionReset(error),
         onFailedAttempt: ({ error, retriesLeft }) => {
           if (isRateLimited(error) && retriesLeft > 0) this.rateLimitedRetries += 1;
         },
       });
     } catch (err) {
-      const reason = isRateLimited(err) ? `rate limited (429) ${retries + 1} times in a row` : errorMessage(err);
+      const reason = isRateLimited(err)
+        ? `rate limited (429) ${retries + 1} times in a row`
+        : err instanceof Errors.PineconeConnectionError
+          ? `no response (${causes(err).join(': ') || 'connection failed'})`
+          : errorMessage(err);
       throw new RaglineError(
         'upstream_unavailable',
         `Pinecone sparse ${operation} failed: ${reason}`,

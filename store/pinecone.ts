@@ -1,6 +1,7 @@
 import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-database/pinecone';
 import pRetry from 'p-retry';
 import { RaglineError, errorMessage } from '../core/errors.ts';
+import { causes, ignoreMissingNamespace, isConnectionReset } from './pinecone-errors.ts';
 import { matchesFilter, type Clause, type Filter } from './filters.ts';
 import type { DenseIndex, DenseIndexEntry } from './dense-index.ts';
 import type { ChunkInput, ChunkRecord, DenseHit, DenseQuery, DocumentRecord } from './types.ts';
@@ -289,26 +290,3 @@ export class PineconeDenseIndex implements DenseIndex {
 }
 
 const CONNECTION_RESET_RETRIES = 2;
-const RESET = /ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET/;
-
-/** A request whose connection was dropped under it (not a refused connection: a down server fails at once). */
-function isConnectionReset(err: unknown): boolean {
-  if (!(err instanceof Errors.PineconeConnectionError)) return false;
-  for (let c: unknown = err; c instanceof Error; c = c.cause) {
-    if (RESET.test(c.message) || RESET.test(String((c as { code?: unknown }).code ?? ''))) return true;
-  }
-  return false;
-}
-
-/** The messages of an error's causes ("fetch failed: connect ECONNREFUSED ..."); the SDK's own text is generic. */
-function causes(err: Error): string[] {
-  const messages: string[] = [];
-  for (let c = err.cause; c instanceof Error && messages.length < 4; c = c.cause) messages.push(c.message);
-  return messages;
-}
-
-/** Deleting from a namespace that does not exist (nothing was ever written to it) is a 404: nothing to do. */
-function ignoreMissingNamespace(err: unknown): void {
-  if (err instanceof Errors.PineconeNotFoundError) return;
-  throw err;
-}

@@ -1,5 +1,7 @@
 import { Pinecone } from '@pinecone-database/pinecone';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RaglineError } from '../../core/errors.ts';
 import { datasetPath } from '../../core/shared-data.ts';
 import { loadBeir } from '../../eval/beir.ts';
 import { type Run, evaluateRun } from '../../eval/metrics.ts';
@@ -7,7 +9,7 @@ import { Bm25Index } from '../../retrieval/bm25.ts';
 import { CorpusFrequencies, analyzeChunk, encodeChunk, encodeQuery } from '../../retrieval/sparse-bm25.ts';
 import { PineconeSparseIndex } from '../../store/pinecone-sparse.ts';
 import { chunkRecord } from '../../testkit/chunk-record.ts';
-import { FakePinecone } from './fake-pinecone.ts';
+import { CONNECTION_RESET, FakePinecone } from './fake-pinecone.ts';
 
 /**
  * BM25 through sparse vectors in Pinecone's sparse query format, with the real SDK against the
@@ -142,6 +144,46 @@ describe('BM25 as Pinecone sparse vectors (real SDK, local fake): SciFact slice 
     await expect(index.delete('never-written', ['a'])).resolves.toBeUndefined();
     await expect(index.deleteNamespace('never-written')).resolves.toBeUndefined();
     expect(await index.query('never-written', { indices: [3], values: [1] }, 5)).toEqual([]);
+  });
+
+  it('PineconeSparseIndex: a dropped connection is sent again, a 429 is retried and counted, past the retries it fails', async () => {
+    const index = new PineconeSparseIndex({
+      apiKey: fake.apiKey,
+      index: fake.indexName,
+      host: fake.url,
+      retryDelayMs: 5,
+      rateLimitRetries: 2,
+    });
+    await index.upsert('resets', [{ id: 'a', sparseValues: { indices: [7], values: [1] } }]);
+    fake.failNext('/query', CONNECTION_RESET, 429);
+    expect(await index.query('resets', { indices: [7], values: [1] }, 1)).toEqual([{ id: 'a', score: 1 }]);
+    expect(index.rateLimitedRetries).toBe(1);
+    fake.failNext('/query', CONNECTION_RESET, CONNECTION_RESET, CONNECTION_RESET);
+    const err = await index.query('resets', { indices: [7], values: [1] }, 1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RaglineError);
+    expect((err as RaglineError).code).toBe('upstream_unavailable');
+    expect((err as RaglineError).message).toMatch(/Pinecone sparse query failed: no response/);
+    fake.reset();
+  });
+
+  it('PineconeSparseIndex: a refused connection (nothing listening) fails at once, naming the cause, without the backoff', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    // A retry would wait a minute before its second attempt and time the test out.
+    const index = new PineconeSparseIndex({
+      apiKey: 'k',
+      index: 'down',
+      host: `http://127.0.0.1:${port}`,
+      retryDelayMs: 60_000,
+      maxRetries: 0,
+    });
+    const err = await index.query('any', { indices: [1], values: [1] }, 1).catch((e: unknown) => e);
+    expect((err as RaglineError).code).toBe('upstream_unavailable');
+    expect((err as RaglineError).message).toMatch(/ECONNREFUSED/);
   });
 });
 
