@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCanvas } from '@napi-rs/canvas';
 import { distance } from 'fastest-levenshtein';
 import { PROJECT_ROOT, datasetPath } from '../core/shared-data.ts';
 import { printTable, writeResults } from '../eval/results.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
-import { Bm25Index, DEFAULT_BM25_OPTIONS, type Bm25Hit } from '../retrieval/bm25.ts';
+import { Bm25Index, DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { TopKWorkspace, exactTopK, impactParts, type TermPostings } from '../retrieval/bm25-topk.ts';
 import { parseFilter } from '../store/filters.ts';
 import type { ChunkRecord } from '../store/types.ts';

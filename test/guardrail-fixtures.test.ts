@@ -48,7 +48,7 @@ describe('prompt-injection screen on fixtures/guardrails/injection.json', () => 
       );
       return { category, cases: cases.length, ...score };
     });
-    console.info('[guardrails] injection fixtures by category\n' + rows.map((r) => JSON.stringify(r)).join('\n'));
+    console.info(`[guardrails] injection fixtures by category\n${rows.map((r) => JSON.stringify(r)).join('\n')}`);
     // Every category is covered, and a benign category cannot hide behind an empty denominator.
     expect(rows.map((r) => r.category).sort()).toEqual(
       ['benign-document', 'benign-prose', 'direct', 'hidden-in-document', 'multilingual', 'obfuscated'].sort(),
@@ -76,7 +76,7 @@ describe('PII detection on fixtures/guardrails/pii.json', () => {
       const ofKind = (items: string[]) => items.filter((item) => item.startsWith(`${kind}:`));
       return { kind, ...scoreDetections(results.map((r) => ({ expected: ofKind(r.expected), found: ofKind(r.found) }))) };
     });
-    console.info('[guardrails] PII fixtures by kind\n' + rows.map((r) => JSON.stringify(r)).join('\n'));
+    console.info(`[guardrails] PII fixtures by kind\n${rows.map((r) => JSON.stringify(r)).join('\n')}`);
     for (const kind of ['email', 'phone', 'card', 'iban'] as const) {
       expect(pii.cases.some((c) => c.expect.some(([k]) => k === kind))).toBe(true);
     }

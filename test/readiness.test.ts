@@ -19,7 +19,7 @@ function chunks(doc: number, dimensions: number): ChunkInput[] {
   let seed = doc * 7919 + 1;
   const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
   return Array.from({ length: CHUNKS_PER_DOCUMENT }, (_, ordinal) => {
-    const text = Array.from({ length: 150 }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ') + ` doc${doc} part${ordinal}`;
+    const text = `${Array.from({ length: 150 }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ')} doc${doc} part${ordinal}`;
     const v = Array.from({ length: dimensions }, () => next() - 0.5);
     const norm = Math.hypot(...v);
     return chunkInput(
