@@ -10,7 +10,10 @@ export const CONNECTION_RESET = -1;
  * the data-plane calls the SDK makes for vectors (upsert, query, fetch, delete, describe index
  * stats), in the wire format of @pinecone-database/pinecone (Api-Key and X-Pinecone-Api-Version
  * headers, camelCase JSON bodies on the data plane, snake_case on the control plane). One server
- * answers both planes. Queries are brute-force cosine over the namespace, with metadata filters.
+ * answers both planes. Queries are brute force over the namespace (cosine, or the dot product with
+ * the dotproduct metric), with metadata filters. Three kinds of index: dense; sparse (sparseValues
+ * only, queried by sparseVector); hybrid (a dotproduct dense index whose records may also carry
+ * sparseValues; a query with both vector and sparseVector scores the sum of the two dot products).
  *
  * It is strict where Pinecone's behaviour is narrower or undocumented, so that a client relying
  * on leniency fails here: range operators take numbers only, $in takes strings or numbers, and
@@ -314,7 +317,12 @@ export class FakePinecone {
       if (values.length !== this.dimension) {
         throw new HttpError(400, `Vector dimension ${values.length} does not match the dimension of the index ${this.dimension}`);
       }
-      return { id: v.id, values: values as number[], metadata: checkMetadata(v.id, v.metadata) };
+      // A hybrid index is a dense index with the dotproduct metric whose records may also carry sparse values.
+      if (v.sparseValues !== undefined && this.metric !== 'dotproduct') {
+        throw new HttpError(400, `vector ${v.id}: sparse values are supported only by indexes with the dotproduct metric`);
+      }
+      const sparseValues = v.sparseValues === undefined ? undefined : checkSparse(`vector ${v.id}`, v.sparseValues);
+      return { id: v.id, values: values as number[], ...(sparseValues ? { sparseValues } : {}), metadata: checkMetadata(v.id, v.metadata) };
     });
     let ns = this.namespaces.get(namespace);
     if (!ns) this.namespaces.set(namespace, (ns = new Map()));
@@ -344,7 +352,14 @@ export class FakePinecone {
           `Vector dimension ${Array.isArray(vector) ? vector.length : 0} does not match the dimension of the index ${this.dimension}`,
         );
       }
-      score = (v) => cosine(vector as number[], v.values);
+      const dense = vector as number[];
+      if (sparseVector !== undefined && this.metric !== 'dotproduct') {
+        throw new HttpError(400, 'a sparseVector query needs an index with the dotproduct metric');
+      }
+      const sparse = sparseVector === undefined ? undefined : checkSparse('sparseVector', sparseVector);
+      const denseScore = (v: StoredVector) => (this.metric === 'dotproduct' ? dot(dense, v.values) : cosine(dense, v.values));
+      // Hybrid: the dense and the sparse dot products add up; a record without sparse values scores by its dense part.
+      score = sparse ? (v) => denseScore(v) + (v.sparseValues ? sparseDot(sparse, v.sparseValues) : 0) : denseScore;
     }
     const now = Date.now();
     const matches = this.vectors(namespace)
@@ -439,6 +454,12 @@ function checkSparse(what: string, sparse: unknown): SparseVector {
   if (new Set(indices).size !== indices.length) throw new HttpError(400, `${what}: sparse indices must be unique`);
   if (!values.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new HttpError(400, `${what}: sparse values must be numbers`);
   return { indices: indices as number[], values: values as number[] };
+}
+
+function dot(a: number[], b: number[]): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
+  return sum;
 }
 
 function sparseDot(a: SparseVector, b: SparseVector): number {

@@ -210,3 +210,50 @@ describe('sparse BM25 query encoding within Pinecone limits', () => {
     expect(new Set(sparse.indices)).toEqual(new Set(kept.indices));
   });
 });
+
+describe('hybrid index queries (real SDK, local fake): dense and sparse dot products in one record', () => {
+  const hybrid = new FakePinecone({ dimension: 2, metric: 'dotproduct' });
+  const cosineIndex = new FakePinecone({ dimension: 2 });
+  beforeAll(async () => {
+    await hybrid.start();
+    await cosineIndex.start();
+  });
+  afterAll(async () => {
+    await hybrid.stop();
+    await cosineIndex.stop();
+  });
+  const sdkOf = (fake: FakePinecone) =>
+    new Pinecone({ apiKey: fake.apiKey, maxRetries: 0 }).index({ name: fake.indexName, host: fake.url });
+
+  it('scores dense + sparse; the query-side weights move the ranking between the legs; a record without sparse values scores by its dense part', async () => {
+    const sdk = sdkOf(hybrid);
+    await sdk.upsert({
+      namespace: 'h',
+      records: [
+        { id: 'dense-near', values: [1, 0], sparseValues: { indices: [9], values: [0.1] } },
+        { id: 'keyword', values: [0.6, 0.8], sparseValues: { indices: [5], values: [2] } },
+        { id: 'no-sparse', values: [0.8, 0.6] },
+      ],
+    });
+    const query = (alpha: number) =>
+      sdk.query({ namespace: 'h', topK: 3, vector: [alpha, 0], sparseVector: { indices: [5, 9], values: [1 - alpha, 1 - alpha] } });
+    const denseHeavy = await query(0.9);
+    expect(denseHeavy.matches.map((m) => m.id)).toEqual(['dense-near', 'keyword', 'no-sparse']);
+    expect(denseHeavy.matches[0]!.score).toBeCloseTo(0.9 + 0.1 * 0.1, 6);
+    const keywordHeavy = await query(0.3);
+    expect(keywordHeavy.matches.map((m) => m.id)).toEqual(['keyword', 'dense-near', 'no-sparse']);
+    expect(keywordHeavy.matches[0]!.score).toBeCloseTo(0.3 * 0.6 + 0.7 * 2, 6);
+    expect(keywordHeavy.matches.find((m) => m.id === 'no-sparse')!.score).toBeCloseTo(0.3 * 0.8, 6);
+  });
+
+  it('a cosine index refuses sparse values and sparse queries, as Pinecone does', async () => {
+    const sdk = sdkOf(cosineIndex);
+    await expect(
+      sdk.upsert({ namespace: 'c', records: [{ id: 'a', values: [1, 0], sparseValues: { indices: [1], values: [1] } }] }),
+    ).rejects.toThrow(/dotproduct/);
+    await sdk.upsert({ namespace: 'c', records: [{ id: 'a', values: [1, 0] }] });
+    await expect(sdk.query({ namespace: 'c', topK: 1, vector: [1, 0], sparseVector: { indices: [1], values: [1] } })).rejects.toThrow(
+      /dotproduct/,
+    );
+  });
+});
