@@ -2,6 +2,7 @@ import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { CorpusFrequencies, analyzeChunk, encodeChunk, type SparseBm25Options, type SparseValues } from '../retrieval/sparse-bm25.ts';
 import type { PineconeSparseIndex } from '../store/pinecone-sparse.ts';
 import type { ChunkRecord, Store } from '../store/types.ts';
+import { withoutChunksWrittenMeanwhile } from './reconcile-orphans.ts';
 
 /** What `ragline reconcile` found and did in one collection's sparse namespace. */
 export interface ReconcileReport {
@@ -33,6 +34,8 @@ export async function reconcileSparse(
   const options = { ...DEFAULT_BM25_OPTIONS, ...bm25 };
   const retriesBefore = sparse.rateLimitedRetries;
   const chunks = await allChunks(store, collectionId);
+  // A vector under the id of a chunk without indexable terms goes; an unknown id goes only if no chunk was written meanwhile.
+  const chunkIds = new Set(chunks.map((c) => c.id));
   const analyzed = chunks.map((c) => analyzeChunk(c, options));
   const frequencies = new CorpusFrequencies();
   for (const terms of analyzed) frequencies.add(terms);
@@ -45,7 +48,13 @@ export async function reconcileSparse(
 
   const present = await sparse.listIds(collectionId);
   const presentSet = new Set(present);
-  const orphaned = present.filter((id) => !expected.has(id));
+  const unexpected = present.filter((id) => !expected.has(id));
+  const unknown = await withoutChunksWrittenMeanwhile(
+    store,
+    collectionId,
+    unexpected.filter((id) => !chunkIds.has(id)),
+  );
+  const orphaned = [...unexpected.filter((id) => chunkIds.has(id)), ...unknown];
   const missing = [...expected.keys()].filter((id) => !presentSet.has(id));
   const kept = present.filter((id) => expected.has(id));
   const stored = await sparse.fetch(collectionId, kept);

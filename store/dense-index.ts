@@ -27,6 +27,18 @@ export interface DenseIndex {
   deleteCollection(collectionId: string): Promise<void>;
   /** The nearest chunks, best first, at most `query.limit`; `loadChunks` reads chunk rows by id. */
   search(query: DenseQuery, loadChunks: (ids: string[]) => Promise<ChunkRecord[]>): Promise<DenseHit[]>;
+  /** For reconcile: every vector id in the collection's namespace. */
+  listIds(collectionId: string): Promise<string[]>;
+  /** For reconcile: the stored values and metadata of these ids (ids the index lacks are absent). */
+  fetch(collectionId: string, ids: string[]): Promise<Map<string, DenseIndexRecord>>;
+  /** For reconcile: writes these records as they are (no rollback: every record is already right on its own). */
+  write(collectionId: string, records: (DenseIndexRecord & { id: string })[]): Promise<void>;
+}
+
+/** A vector as the index holds it, with the metadata its filters read (vectorMetadata). */
+export interface DenseIndexRecord {
+  values: number[];
+  metadata: Record<string, string | number | boolean | string[]>;
 }
 
 export interface DenseIndexEntry {

@@ -3,7 +3,7 @@ import pRetry from 'p-retry';
 import { RaglineError, errorMessage } from '../core/errors.ts';
 import { causes, ignoreMissingNamespace, isConnectionReset } from './pinecone-errors.ts';
 import { matchesFilter, type Clause, type Filter } from './filters.ts';
-import type { DenseIndex, DenseIndexEntry } from './dense-index.ts';
+import type { DenseIndex, DenseIndexEntry, DenseIndexRecord } from './dense-index.ts';
 import type { ChunkInput, ChunkRecord, DenseHit, DenseQuery, DocumentRecord } from './types.ts';
 
 /**
@@ -32,11 +32,13 @@ const MAX_TOP_K = 10_000;
 const UPSERT_BATCH = 100;
 /** Ids per delete request (Pinecone's limit). */
 const DELETE_BATCH = 1000;
+const FETCH_BATCH = 100;
+const LIST_PAGE = 100;
 
 type PineconeFilter = Record<string, unknown>;
 
 /** The metadata stored with a chunk's vector: what the filters of filters.ts can read. */
-export function vectorMetadata(document: DocumentRecord, chunk: ChunkInput): RecordMetadata {
+export function vectorMetadata(document: DocumentRecord, chunk: Pick<ChunkInput, 'pageStart' | 'pageEnd'>): RecordMetadata {
   const metadata: RecordMetadata = {
     collectionId: document.collectionId,
     documentId: document.id,
@@ -168,6 +170,36 @@ export class PineconeDenseIndex implements DenseIndex {
           records.slice(0, written).map((r) => r.id),
         ).catch(() => {});
       throw err;
+    }
+  }
+
+  async listIds(collectionId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let paginationToken: string | undefined;
+    do {
+      const page = await this.call('list', (index) => index.listPaginated({ namespace: collectionId, limit: LIST_PAGE, paginationToken }));
+      for (const v of page.vectors ?? []) if (v.id) ids.push(v.id);
+      paginationToken = page.pagination?.next;
+    } while (paginationToken);
+    return ids;
+  }
+
+  async fetch(collectionId: string, ids: string[]): Promise<Map<string, DenseIndexRecord>> {
+    const found = new Map<string, DenseIndexRecord>();
+    for (let i = 0; i < ids.length; i += FETCH_BATCH) {
+      const batch = ids.slice(i, i + FETCH_BATCH);
+      const response = await this.call('fetch', (index) => index.fetch({ ids: batch, namespace: collectionId }));
+      for (const [id, record] of Object.entries(response.records ?? {})) {
+        found.set(id, { values: record.values ?? [], metadata: (record.metadata ?? {}) as DenseIndexRecord['metadata'] });
+      }
+    }
+    return found;
+  }
+
+  async write(collectionId: string, records: (DenseIndexRecord & { id: string })[]): Promise<void> {
+    for (let i = 0; i < records.length; i += UPSERT_BATCH) {
+      const batch = records.slice(i, i + UPSERT_BATCH);
+      await this.call('upsert', (index) => index.upsert({ records: batch, namespace: collectionId }));
     }
   }
 

@@ -468,6 +468,18 @@ export class SqlStore implements Store {
     return rows.map(toChunk);
   }
 
+  async chunkEmbeddings(collectionId: string, documentIds: string[]): Promise<Map<string, Float32Array>> {
+    const embeddings = new Map<string, Float32Array>();
+    if (!documentIds.length) return embeddings;
+    const { rows } = await this.db.query(
+      `SELECT id, embedding::text AS embedding FROM chunks WHERE collection_id = $1 AND document_id = ANY($2::uuid[])`,
+      [collectionId, documentIds],
+    );
+    // pgvector's text form is a JSON array of numbers.
+    for (const r of rows) embeddings.set(String(r.id), Float32Array.from(JSON.parse(String(r.embedding)) as number[]));
+    return embeddings;
+  }
+
   async getChunks(ids: string[]): Promise<ChunkRecord[]> {
     const valid = ids.filter((id) => UUID.test(id));
     if (!valid.length) return [];

@@ -157,6 +157,8 @@ export interface Store {
   documentVersions(collectionId: string): Promise<Map<string, number>>;
   chunksOfDocuments(collectionId: string, documentIds: string[]): Promise<ChunkRecord[]>;
   getChunks(ids: string[]): Promise<ChunkRecord[]>;
+  /** The stored embeddings of the documents' chunks, by chunk id (what an external dense index is rebuilt from). */
+  chunkEmbeddings(collectionId: string, documentIds: string[]): Promise<Map<string, Float32Array>>;
   countChunks(collectionId: string): Promise<number>;
 
   denseSearch(query: DenseQuery): Promise<DenseHit[]>;

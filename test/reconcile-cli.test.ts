@@ -9,10 +9,12 @@ import { describeShared } from './helpers/shared.ts';
 describeShared('`ragline reconcile <collection>` (real child processes, PGlite, local Pinecone fake)', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ragline-reconcile-'));
   const fake = new FakePinecone({ dimension: 0, vectorType: 'sparse' });
+  const denseFake = new FakePinecone({ dimension: 384 });
   let sparseEnv: Record<string, string>;
 
   beforeAll(async () => {
     await fake.start();
+    await denseFake.start();
     sparseEnv = {
       RAGLINE_DATA_DIR: dataDir,
       RAGLINE_SPARSE: 'pinecone',
@@ -27,6 +29,7 @@ describeShared('`ragline reconcile <collection>` (real child processes, PGlite, 
 
   afterAll(async () => {
     await fake.stop();
+    await denseFake.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -34,7 +37,7 @@ describeShared('`ragline reconcile <collection>` (real child processes, PGlite, 
     fake.failNext('/vectors/list', 429);
     const first = runCli(['reconcile', 'handbook', '--json'], sparseEnv);
     expect(await first.exited, first.stderr()).toBe(0);
-    const report = JSON.parse(first.stdout()) as Record<string, number>;
+    const { sparse: report } = JSON.parse(first.stdout()) as { sparse: Record<string, number> };
     expect(report.chunks).toBeGreaterThan(0);
     expect(report).toMatchObject({
       vectors: 0,
@@ -48,7 +51,33 @@ describeShared('`ragline reconcile <collection>` (real child processes, PGlite, 
 
     const second = runCli(['reconcile', 'handbook'], sparseEnv);
     expect(await second.exited, second.stderr()).toBe(0);
-    expect(second.stdout()).toMatch(/handbook: \d+ chunks, \d+ vectors found; missing 0, orphaned 0, stale 0; upserted 0, deleted 0/);
+    expect(second.stdout()).toMatch(
+      /handbook, sparse: \d+ chunks, \d+ vectors found; missing 0, orphaned 0, stale 0; upserted 0, deleted 0/,
+    );
+  });
+
+  it('fills the dense namespace of a collection ingested before Pinecone was configured, from the SQL embeddings', async () => {
+    const denseEnv = {
+      RAGLINE_DATA_DIR: dataDir,
+      PINECONE_API_KEY: denseFake.apiKey,
+      PINECONE_INDEX: denseFake.indexName,
+      PINECONE_CONTROLLER_HOST: denseFake.url,
+      PINECONE_HOST: denseFake.url,
+    };
+    const first = runCli(['reconcile', 'handbook', '--json'], denseEnv);
+    expect(await first.exited, first.stderr()).toBe(0);
+    const { dense, sparse } = JSON.parse(first.stdout()) as { dense: Record<string, number>; sparse?: unknown };
+    expect(sparse).toBeUndefined();
+    expect(dense.chunks).toBeGreaterThan(0);
+    expect(dense).toMatchObject({ vectors: 0, missing: dense.chunks, orphaned: 0, stale: 0, upserted: dense.chunks });
+    const [namespace] = [...denseFake.namespaces.keys()];
+    expect(denseFake.vectors(namespace!)).toHaveLength(dense.chunks!);
+
+    const second = runCli(['reconcile', 'handbook'], denseEnv);
+    expect(await second.exited, second.stderr()).toBe(0);
+    expect(second.stdout()).toMatch(
+      /handbook, dense: \d+ chunks, \d+ vectors found; missing 0, orphaned 0, stale 0; upserted 0, deleted 0/,
+    );
   });
 
   it('exits 2 naming the variable when the sparse backend is not configured, and fails for an unknown collection', async () => {
