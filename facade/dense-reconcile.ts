@@ -1,18 +1,7 @@
 import type { DenseIndex, DenseIndexRecord } from '../store/dense-index.ts';
 import { vectorMetadata } from '../store/pinecone.ts';
 import type { Store } from '../store/types.ts';
-import { withoutChunksWrittenMeanwhile } from './reconcile-orphans.ts';
-
-/** What `ragline reconcile` found and did in one collection's dense namespace. */
-export interface DenseReconcileReport {
-  chunks: number;
-  vectors: number;
-  missing: number;
-  orphaned: number;
-  stale: number;
-  upserted: number;
-  deleted: number;
-}
+import { type ReconcileCounts, withoutChunksWrittenMeanwhile } from './reconcile.ts';
 
 const DOCUMENTS_PER_PAGE = 200;
 /** Values further apart than this count as stale (Pinecone keeps float32, as SQL does). */
@@ -25,7 +14,7 @@ const TOLERANCE = 1e-6;
  * one page plus the namespace's ids. Rebuilds a lost namespace, and fills one for collections
  * ingested before Pinecone was configured.
  */
-export async function reconcileDense(store: Store, dense: DenseIndex, collectionId: string): Promise<DenseReconcileReport> {
+export async function reconcileDense(store: Store, dense: DenseIndex, collectionId: string): Promise<ReconcileCounts> {
   const present = new Set(await dense.listIds(collectionId));
   const expected = new Set<string>();
   let missing = 0;

@@ -2,17 +2,10 @@ import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
 import { CorpusFrequencies, analyzeChunk, encodeChunk, type SparseBm25Options, type SparseValues } from '../retrieval/sparse-bm25.ts';
 import type { PineconeSparseIndex } from '../store/pinecone-sparse.ts';
 import type { ChunkRecord, Store } from '../store/types.ts';
-import { withoutChunksWrittenMeanwhile } from './reconcile-orphans.ts';
+import { type ReconcileCounts, withoutChunksWrittenMeanwhile } from './reconcile.ts';
 
 /** What `ragline reconcile` found and did in one collection's sparse namespace. */
-export interface ReconcileReport {
-  chunks: number;
-  vectors: number;
-  missing: number;
-  orphaned: number;
-  stale: number;
-  upserted: number;
-  deleted: number;
+export interface ReconcileReport extends ReconcileCounts {
   rateLimitedRetries: number;
 }
 

@@ -1,24 +1,14 @@
 import type { Command } from 'commander';
 import { RaglineError } from '../../core/errors.ts';
 import { reconcileDense } from '../../facade/dense-reconcile.ts';
+import type { ReconcileCounts } from '../../facade/reconcile.ts';
 import { reconcileSparse } from '../../facade/sparse-reconcile.ts';
 import { sparseIndexFromConfig } from '../../store/pinecone-sparse.ts';
 import { SqlStore } from '../../store/sql-store.ts';
 import { printJson, withRagline } from '../context.ts';
 import { tenantOption } from './tenancy.ts';
 
-interface Counts {
-  chunks: number;
-  vectors: number;
-  missing: number;
-  orphaned: number;
-  stale: number;
-  upserted: number;
-  deleted: number;
-  rateLimitedRetries?: number;
-}
-
-const line = (collection: string, part: string, r: Counts) =>
+const line = (collection: string, part: string, r: ReconcileCounts & { rateLimitedRetries?: number }) =>
   `${collection}, ${part}: ${r.chunks} chunks, ${r.vectors} vectors found; ` +
   `missing ${r.missing}, orphaned ${r.orphaned}, stale ${r.stale}; upserted ${r.upserted}, deleted ${r.deleted}` +
   (r.rateLimitedRetries === undefined ? '' : `; 429s retried ${r.rateLimitedRetries}`);

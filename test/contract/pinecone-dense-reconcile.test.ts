@@ -6,6 +6,7 @@ import { PineconeDenseIndex } from '../../store/pinecone.ts';
 import type { SqlStore } from '../../store/sql-store.ts';
 import { chunkInput } from '../../testkit/scifact-fixture.ts';
 import { FakePinecone } from './fake-pinecone.ts';
+import { seededUnitVector } from '../../testkit/unit-vectors.ts';
 
 /**
  * reconcile rebuilds and repairs a collection's dense namespace from the embeddings in SQL,
@@ -15,15 +16,7 @@ import { FakePinecone } from './fake-pinecone.ts';
 
 const DIM = 8;
 
-function unitVector(seed: number): number[] {
-  let s = (seed + 1) * 2654435761;
-  const v = Array.from({ length: DIM }, () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+const unitVector = (seed: number) => seededUnitVector(seed, DIM);
 
 describe('ragline reconcile: the Pinecone dense namespace repaired from SQL (PGlite, real SDK, local fake)', () => {
   const fake = new FakePinecone({ dimension: DIM });

@@ -14,6 +14,7 @@ import { SqlStore } from '../../store/sql-store.ts';
 import type { ChunkInput, DocumentReplacement } from '../../store/types.ts';
 import { chunkInput } from '../../testkit/scifact-fixture.ts';
 import { CONNECTION_RESET, FakePinecone } from './fake-pinecone.ts';
+import { seededUnitVector } from '../../testkit/unit-vectors.ts';
 
 /**
  * Contract tests for the Pinecone dense index: the real SDK against a local fake of Pinecone's
@@ -27,16 +28,7 @@ function denseIndex(overrides: Partial<PineconeDenseIndexOptions> = {}) {
   return new PineconeDenseIndex({ apiKey: fake.apiKey, index: fake.indexName, controllerHost: fake.url, maxRetries: 1, ...overrides });
 }
 
-/** A deterministic unit vector. */
-function unitVector(seed: number): number[] {
-  let s = (seed + 1) * 2654435761;
-  const v = Array.from({ length: DIM }, () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+const unitVector = (seed: number) => seededUnitVector(seed, DIM);
 
 const chunk = (ordinal: number, text: string, embedding: number[], page: number | null = null) =>
   chunkInput(ordinal, text, embedding, { pageStart: page, pageEnd: page });

@@ -1,5 +1,16 @@
 import type { Store } from '../store/types.ts';
 
+/** What `ragline reconcile` found and did in one Pinecone namespace of a collection. */
+export interface ReconcileCounts {
+  chunks: number;
+  vectors: number;
+  missing: number;
+  orphaned: number;
+  stale: number;
+  upserted: number;
+  deleted: number;
+}
+
 const ORPHAN_CHECK_BATCH = 1000;
 
 /**
