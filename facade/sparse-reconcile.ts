@@ -1,5 +1,13 @@
 import { DEFAULT_BM25_OPTIONS } from '../retrieval/bm25.ts';
-import { CorpusFrequencies, analyzeChunk, encodeChunk, type SparseBm25Options, type SparseValues } from '../retrieval/sparse-bm25.ts';
+import {
+  CorpusFrequencies,
+  analyzeChunk,
+  encodeChunk,
+  frequencyDelta,
+  type SparseBm25Options,
+  type SparseValues,
+} from '../retrieval/sparse-bm25.ts';
+import type { FrequencyTotals } from '../store/sparse-frequencies.ts';
 import type { PineconeSparseIndex } from '../store/pinecone-sparse.ts';
 import type { ChunkRecord, Store } from '../store/types.ts';
 import { type ReconcileCounts, withoutChunksWrittenMeanwhile } from './reconcile.ts';
@@ -7,6 +15,11 @@ import { type ReconcileCounts, withoutChunksWrittenMeanwhile } from './reconcile
 /** What `ragline reconcile` found and did in one collection's sparse namespace. */
 export interface ReconcileReport extends ReconcileCounts {
   rateLimitedRetries: number;
+  /**
+   * Whether the document frequencies in SQL were recounted because they did not count the chunks
+   * (collections ingested before RAGLINE_SPARSE=pinecone was set count only later writes).
+   */
+  frequenciesRebuilt: boolean;
 }
 
 const DOCUMENTS_PER_PAGE = 500;
@@ -32,6 +45,10 @@ export async function reconcileSparse(
   const analyzed = chunks.map((c) => analyzeChunk(c, options));
   const frequencies = new CorpusFrequencies();
   for (const terms of analyzed) frequencies.add(terms);
+  const frequenciesRebuilt = !sameTotals(await store.keywordFrequencyTotals(collectionId), frequencies.totals());
+  if (frequenciesRebuilt) {
+    await store.rebuildKeywordFrequencies(collectionId, (rows) => frequencyDelta(rows.map((c) => analyzeChunk(c, options))));
+  }
   const expected = new Map<string, SparseValues>();
   chunks.forEach((c, i) => {
     const vector = encodeChunk(analyzed[i]!, frequencies, options);
@@ -65,6 +82,7 @@ export async function reconcileSparse(
     upserted: toWrite.length,
     deleted: orphaned.length,
     rateLimitedRetries: sparse.rateLimitedRetries - retriesBefore,
+    frequenciesRebuilt,
   };
 }
 
@@ -89,4 +107,14 @@ function sameVector(actual: SparseValues | undefined, wanted: SparseValues): boo
     const value = weights.get(index);
     return value !== undefined && Math.abs(value - wanted.values[i]!) <= TOLERANCE * Math.max(1, Math.abs(wanted.values[i]!));
   });
+}
+
+function sameTotals(a: FrequencyTotals, b: FrequencyTotals): boolean {
+  return (
+    a.chunks === b.chunks &&
+    a.termCount.title === b.termCount.title &&
+    a.termCount.text === b.termCount.text &&
+    a.terms === b.terms &&
+    a.postings === b.postings
+  );
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FrequencyDelta } from '../store/sparse-frequencies.ts';
+import type { FrequencyDelta, FrequencyTotals } from '../store/sparse-frequencies.ts';
 import type { ChunkRecord } from '../store/types.ts';
 import { DEFAULT_BM25_OPTIONS, type Bm25Options } from './bm25.ts';
 
@@ -141,6 +141,17 @@ export class CorpusFrequencies implements DocumentFrequencies, FieldLengthStats 
 
   frequency(field: SparseField, term: string): number {
     return this.counts[field].get(term) ?? 0;
+  }
+
+  /** The aggregates SQL's statistics must equal when they count the same chunks (store/sparse-frequencies.ts). */
+  totals(): FrequencyTotals {
+    let terms = 0;
+    let postings = 0;
+    for (const field of FIELDS) {
+      terms += this.counts[field].size;
+      for (const n of this.counts[field].values()) postings += n;
+    }
+    return { chunks: this.chunkCount, termCount: { ...this.totalLength }, terms, postings };
   }
 }
 

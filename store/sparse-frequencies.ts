@@ -18,6 +18,14 @@ export interface LoadedFrequencies {
   frequency(field: FrequencyField, term: string): number;
 }
 
+/** A collection's statistics in aggregate: chunks, terms per field, distinct (field, term) rows and their summed counts. */
+export interface FrequencyTotals {
+  chunks: number;
+  termCount: Record<FrequencyField, number>;
+  terms: number;
+  postings: number;
+}
+
 /** At most this many terms per statement; a large document's delta is applied in several. */
 const TERMS_PER_STATEMENT = 5000;
 
@@ -70,6 +78,34 @@ export class SqlSparseFrequencies {
         }
       }
     });
+  }
+
+  /** Removes the collection's statistics (before a rebuild, inside its transaction). */
+  async clear(collectionId: string): Promise<void> {
+    await this.db.query('DELETE FROM sparse_term_frequencies WHERE collection_id = $1', [collectionId]);
+    await this.db.query('DELETE FROM sparse_collection_stats WHERE collection_id = $1', [collectionId]);
+  }
+
+  /** Aggregates that tell whether the statistics still count every chunk (reconcile compares them). */
+  async totals(collectionId: string): Promise<FrequencyTotals> {
+    const stats = (
+      await this.db.query<{ chunks: number; title_terms: string | number; text_terms: string | number }>(
+        'SELECT chunks, title_terms, text_terms FROM sparse_collection_stats WHERE collection_id = $1',
+        [collectionId],
+      )
+    ).rows[0];
+    const terms = (
+      await this.db.query<{ terms: number; postings: string | number | null }>(
+        'SELECT count(*)::int AS terms, sum(chunks)::bigint AS postings FROM sparse_term_frequencies WHERE collection_id = $1',
+        [collectionId],
+      )
+    ).rows[0];
+    return {
+      chunks: Number(stats?.chunks ?? 0),
+      termCount: { title: Number(stats?.title_terms ?? 0), text: Number(stats?.text_terms ?? 0) },
+      terms: Number(terms?.terms ?? 0),
+      postings: Number(terms?.postings ?? 0),
+    };
   }
 
   /** The collection's counts and the frequencies of `terms` (a query's analyzed terms). */

@@ -19,6 +19,7 @@ import {
   type DocumentVectorHit,
 } from './document-vectors.ts';
 import type { KeywordChunk, KeywordIndexWriter } from './keyword-index.ts';
+import { type FrequencyDelta, type FrequencyTotals, SqlSparseFrequencies } from './sparse-frequencies.ts';
 import { migrate } from './migrate.ts';
 import { INSERT_CHUNKS_SQL, chunkRowPlaceholders, toVectorLiteral, type SqlExecutor } from './sql.ts';
 import type {
@@ -488,6 +489,22 @@ export class SqlStore implements Store {
       [valid],
     );
     return rows.map(toChunk);
+  }
+
+  keywordFrequencyTotals(collectionId: string): Promise<FrequencyTotals> {
+    return new SqlSparseFrequencies(this.db).totals(collectionId);
+  }
+
+  async rebuildKeywordFrequencies(collectionId: string, count: (chunks: KeywordChunk[]) => FrequencyDelta): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      // The lock a writer takes first (replaceDocument's version bump): no write commits in between.
+      await tx.query('SELECT id FROM collections WHERE id = $1 FOR UPDATE', [collectionId]);
+      const chunks = await keywordChunksOf(tx, 'c.collection_id = $1', [collectionId]);
+      const frequencies = new SqlSparseFrequencies(tx);
+      await frequencies.clear(collectionId);
+      await frequencies.apply(collectionId, count(chunks));
+      return chunks.length;
+    });
   }
 
   async countChunks(collectionId: string): Promise<number> {

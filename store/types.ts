@@ -1,4 +1,6 @@
 import type { Filter, FilterableChunk } from './filters.ts';
+import type { KeywordChunk } from './keyword-index.ts';
+import type { FrequencyDelta, FrequencyTotals } from './sparse-frequencies.ts';
 
 /** The persistence contract. PGlite (embedded) and a Postgres server share one SQL implementation. */
 
@@ -160,6 +162,14 @@ export interface Store {
   /** The stored embeddings of the documents' chunks, by chunk id (what an external dense index is rebuilt from). */
   chunkEmbeddings(collectionId: string, documentIds: string[]): Promise<Map<string, Float32Array>>;
   countChunks(collectionId: string): Promise<number>;
+  /**
+   * Recounts the keyword statistics kept beside the chunks (RAGLINE_SPARSE=pinecone) from the chunk
+   * rows, holding the collection's lock as writers do so no write is counted twice or missed;
+   * `count` turns the chunks into the statistics (the analyzer lives above the store). Returns the chunks counted.
+   */
+  rebuildKeywordFrequencies(collectionId: string, count: (chunks: KeywordChunk[]) => FrequencyDelta): Promise<number>;
+  /** Aggregates of those statistics, to tell whether they count every chunk. */
+  keywordFrequencyTotals(collectionId: string): Promise<FrequencyTotals>;
 
   denseSearch(query: DenseQuery): Promise<DenseHit[]>;
   /** denseSearch without loading the chunks: searches fuse candidates, then load only the winners. */

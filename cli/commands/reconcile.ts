@@ -8,10 +8,11 @@ import { SqlStore } from '../../store/sql-store.ts';
 import { printJson, withRagline } from '../context.ts';
 import { tenantOption } from './tenancy.ts';
 
-const line = (collection: string, part: string, r: ReconcileCounts & { rateLimitedRetries?: number }) =>
+const line = (collection: string, part: string, r: ReconcileCounts & { rateLimitedRetries?: number; frequenciesRebuilt?: boolean }) =>
   `${collection}, ${part}: ${r.chunks} chunks, ${r.vectors} vectors found; ` +
   `missing ${r.missing}, orphaned ${r.orphaned}, stale ${r.stale}; upserted ${r.upserted}, deleted ${r.deleted}` +
-  (r.rateLimitedRetries === undefined ? '' : `; 429s retried ${r.rateLimitedRetries}`);
+  (r.rateLimitedRetries === undefined ? '' : `; 429s retried ${r.rateLimitedRetries}`) +
+  (r.frequenciesRebuilt ? '; document frequencies recounted' : '');
 
 export function register(program: Command) {
   program

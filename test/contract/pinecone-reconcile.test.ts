@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileSparse } from '../../facade/sparse-reconcile.ts';
+import { CorpusFrequencies, analyzeChunk } from '../../retrieval/sparse-bm25.ts';
 import { openPgliteStore } from '../../store/pglite.ts';
 import { PineconeSparseIndex } from '../../store/pinecone-sparse.ts';
 import type { SqlStore } from '../../store/sql-store.ts';
@@ -46,11 +47,19 @@ describe('ragline reconcile: the Pinecone sparse namespace repaired from SQL (PG
   const namespace = () => fake.namespaces.get(collectionId)!;
 
   it('fills an empty namespace, then finds nothing to do', async () => {
+    // Written before the sparse backend was on: SQL has no document frequencies for them yet.
+    expect((await store.keywordFrequencyTotals(collectionId)).chunks).toBe(0);
     const first = await reconcileSparse(store, sparse, collectionId);
     expect(first).toMatchObject({ chunks: 40, vectors: 0, missing: 40, orphaned: 0, stale: 0, upserted: 40, deleted: 0 });
+    expect(first.frequenciesRebuilt).toBe(true);
     expect(fake.vectors(collectionId)).toHaveLength(40);
+    // Recounted from the chunk rows: what the query side reads now counts every chunk.
+    const local = new CorpusFrequencies();
+    for (const c of await store.chunksOfDocuments(collectionId, documentIds)) local.add(analyzeChunk(c));
+    expect(await store.keywordFrequencyTotals(collectionId)).toEqual(local.totals());
     const again = await reconcileSparse(store, sparse, collectionId);
     expect(again).toMatchObject({ chunks: 40, vectors: 40, missing: 0, orphaned: 0, stale: 0, upserted: 0, deleted: 0 });
+    expect(again.frequenciesRebuilt).toBe(false);
   });
 
   it('repairs 3 missing, 2 orphaned and 2 stale vectors with exact counts, retrying two 429s', async () => {
