@@ -568,11 +568,13 @@ describeShared('chunkers (real MiniLM model)', () => {
         '• Devices are inventoried, and an unknown device is treated as hostile. The inventory is checked daily.',
         '(iv) Keys are rotated every month by the key service. Old keys are destroyed after a week.',
         'a. Policies are reviewed by the owners of the data. Changes take effect on the next session.',
+        // A symbol font's bullet, as CSF 1.1's come out of pdf.js (a private-use code point).
+        '\uf0b7 Logs are kept for ninety days in one store. They are read by the auditors.',
       ];
       const text = `${filler}\n\nA zero trust network is run with adherence to the following basic rules:\n\n${items.join('\n\n')}\n\nIn short, the steps are as follows: 1. Inventory every device. 2. Authenticate every request.`;
       return { ...handDoc([{ text, headingPath: ['Rules'], kind: 'text', page: 3 }], 'Rules'), mime: 'application/pdf' };
     };
-    const MARKER_AT_END = /(?:^|\s)(?:\d{1,3}[.)]|\((?:\d{1,3}|[a-z]|[ivx]+)\)|[a-z][.)]|[•\-*])$/;
+    const MARKER_AT_END = /(?:^|\s)(?:\d{1,3}[.)]|\((?:\d{1,3}|[a-z]|[ivx]+)\)|[a-z][.)]|[•\-*\uf0b7])$/;
     const targets = [40, 55, 70, 90, 120, 200];
 
     it('splits "1." off as a sentence, as wink does (what the chunker has to undo)', () => {
@@ -595,6 +597,7 @@ describeShared('chunkers (real MiniLM model)', () => {
             ['2)', 'Access is granted'],
             ['(iv)', 'Keys are'],
             ['a.', 'Policies'],
+            ['\uf0b7', 'Logs are kept'],
             ['1.', 'Inventory every'],
             ['2.', 'Authenticate every'],
           ]) {

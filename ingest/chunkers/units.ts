@@ -78,14 +78,14 @@ function sentenceSpans(docText: string, start: number, end: number, sizing: Unit
 
 /**
  * A list item's marker: "1.", "2)", "(3)", "a.", "B)", "(iv)", "iv.", or a bullet ("•", "-", "*",
- * "o", …). wink reads "1." before a capital as a sentence of its own ("…basic tenets:\n\n1." |
+ * "o", …, or a private-use glyph of a symbol font: CSF 1.1's bullets come out as U+F0B7). wink reads "1." before a capital as a sentence of its own ("…basic tenets:\n\n1." |
  * "All data sources…"), or leaves it at the end of the sentence before ("…as follows: 1." | "All
  * data sources…"); a cut there left the marker at the end of one chunk and its item, unnumbered,
  * at the start of the next.
  */
 const ROMAN = '(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})|(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})';
 const ENUMERATOR = String.raw`\d{1,3}|[A-Za-z]|${ROMAN}`;
-const MARKER = String.raw`(?:(?:${ENUMERATOR})[.)]|\((?:${ENUMERATOR})\)|[•◦▪▫■□●○‣⁃∙·*+o\-–—])`;
+const MARKER = String.raw`(?:(?:${ENUMERATOR})[.)]|\((?:${ENUMERATOR})\)|[•◦▪▫■□●○‣⁃∙·*+o\-–—\uE000-\uF8FF])`;
 /** A sentence that is only a marker. */
 const BARE_MARKER = new RegExp(String.raw`^\s*(?:${MARKER})$`);
 /** A marker closing a sentence, alone on its line or after a colon ("…as follows: 1."); group 1 is the marker. */
