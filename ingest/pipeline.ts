@@ -3,7 +3,7 @@ import { DEFAULT_DOCUMENT_LIMITS, type Config, type DocumentLimits } from '../co
 import { DocumentLimitError, RaglineError, errorMessage } from '../core/errors.ts';
 import { assertValidMetadata } from './metadata.ts';
 import type { Collection, DocumentRecord, Store } from '../store/types.ts';
-import { CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
+import { CHUNKER_VERSION, PDF_CHUNKER_VERSION, createChunker, contextualText } from './chunkers/index.ts';
 import { loadDocument } from './loaders/index.ts';
 import { resolveLoaderLimits, type LoaderLimitsInput } from './loaders/limits.ts';
 import { attachmentInputs } from './attachments.ts';
@@ -129,6 +129,8 @@ export class IngestionPipeline {
       // A PDF read by its layout has other chunks than the flat reading: switching the reading (or
       // changing the layout reader) replaces it. Absent for the flat reading and for other formats.
       ...(this.pdfLayout && isPdf(input.bytes) ? { pdfReading: PDF_LAYOUT_READING } : {}),
+      // The chunker's rules for PDF text only (absent for other formats, whose hashes stay as they were).
+      ...(isPdf(input.bytes) ? { pdfChunker: PDF_CHUNKER_VERSION } : {}),
     });
     return createHash('sha256').update(input.bytes).update('\0').update(fingerprint).digest('hex');
   }

@@ -555,6 +555,104 @@ describeShared('chunkers (real MiniLM model)', () => {
     });
   });
 
+  describe('lists in PDF text', () => {
+    /** A PDF's text as the layout reader gives it: items are paragraphs that open with their marker. */
+    const listDoc = (): LoadedDocument => {
+      const filler = splitSentences(abstract('4550036'))
+        .slice(0, 4)
+        .map((s) => s.text)
+        .join(' ');
+      const items = [
+        '1. Every request is authenticated before it reaches a resource. Sessions that fail the check are closed at once.',
+        '2) Access is granted per session and is never carried over to another resource. Each grant is logged.',
+        '• Devices are inventoried, and an unknown device is treated as hostile. The inventory is checked daily.',
+        '(iv) Keys are rotated every month by the key service. Old keys are destroyed after a week.',
+        'a. Policies are reviewed by the owners of the data. Changes take effect on the next session.',
+        // A symbol font's bullet, as CSF 1.1's come out of pdf.js (a private-use code point).
+        '\uf0b7 Logs are kept for ninety days in one store. They are read by the auditors.',
+      ];
+      const text = `${filler}\n\nA zero trust network is run with adherence to the following basic rules:\n\n${items.join('\n\n')}\n\nIn short, the steps are as follows: 1. Inventory every device. 2. Authenticate every request.`;
+      return { ...handDoc([{ text, headingPath: ['Rules'], kind: 'text', page: 3 }], 'Rules'), mime: 'application/pdf' };
+    };
+    const MARKER_AT_END = /(?:^|\s)(?:\d{1,3}[.)]|\((?:\d{1,3}|[a-z]|[ivx]+)\)|[a-z][.)]|[•\-*\uf0b7])$/;
+    const targets = [40, 55, 70, 90, 120, 200];
+
+    it('splits "1." off as a sentence, as wink does (what the chunker has to undo)', () => {
+      const sentences = splitSentences(listDoc().text).map((s) => s.text.trim());
+      expect(sentences).toContain('1.');
+      expect(sentences.some((s) => s.endsWith('as follows: 1.'))).toBe(true);
+    });
+
+    it('never ends a chunk on a list marker, at any target, under the cap (sentence, semantic, late)', async () => {
+      const doc = listDoc();
+      for (const strategy of ['sentence', 'semantic', 'late'] as const) {
+        for (const targetTokens of targets) {
+          const options = { maxTokens: Math.max(64, targetTokens), minTokens: 8, targetTokens };
+          const chunks = await chunk(strategy, doc, options);
+          expectWellFormed(chunks, doc, embedder, Math.min(options.maxTokens, cap), `${strategy} target ${targetTokens}`);
+          for (const c of chunks) expect(c.text.trimEnd(), `${strategy} target ${targetTokens}`).not.toMatch(MARKER_AT_END);
+          // Each marker is in the chunk that holds the first words of its item.
+          for (const [marker, first] of [
+            ['1.', 'Every request'],
+            ['2)', 'Access is granted'],
+            ['(iv)', 'Keys are'],
+            ['a.', 'Policies'],
+            ['\uf0b7', 'Logs are kept'],
+            ['1.', 'Inventory every'],
+            ['2.', 'Authenticate every'],
+          ]) {
+            expect(
+              chunks.some((c) => c.text.includes(`${marker} ${first}`)),
+              `${strategy} target ${targetTokens}: ${marker} ${first}`,
+            ).toBe(true);
+          }
+        }
+      }
+    });
+
+    it('keeps a lead-in ending in a colon with the first item of its list', async () => {
+      const doc = listDoc();
+      // The two are joined when they take at most half the target (here ~27 tokens).
+      for (const strategy of ['sentence', 'semantic', 'late'] as const) {
+        for (const targetTokens of targets.filter((t) => t >= 70)) {
+          const chunks = await chunk(strategy, doc, { maxTokens: Math.max(64, targetTokens), minTokens: 8, targetTokens });
+          const leadIn = chunks.find((c) => c.text.includes('the following basic rules:'))!;
+          expect(leadIn.text, `${strategy} target ${targetTokens}`).toContain('rules:\n\n1. Every request is authenticated');
+          const inShort = chunks.find((c) => c.text.includes('as follows:'))!;
+          expect(inShort.text, `${strategy} target ${targetTokens}`).toContain('as follows: 1. Inventory every device.');
+        }
+      }
+    });
+
+    it('keeps the hard cap when the item after a marker is longer than a chunk', async () => {
+      const long = abstract('2526777').replace(/[.!?]/g, ',').repeat(3);
+      const text = `Three rules apply:\n\n1. ${long}\n\n2. ${long}`;
+      const doc = { ...handDoc([{ text, headingPath: ['Long items'], kind: 'text' }]), mime: 'application/pdf' };
+      for (const strategy of ['sentence', 'semantic', 'late'] as const) {
+        const chunks = await chunk(strategy, doc);
+        expectWellFormed(chunks, doc, embedder, cap, strategy);
+        expect(chunks.length, strategy).toBeGreaterThan(3);
+        for (const c of chunks) expect(c.text.trimEnd(), strategy).not.toMatch(MARKER_AT_END);
+      }
+    });
+
+    it('leaves numbers that end a wrapped line, and other formats, as they were', () => {
+      const limits = resolveLimits(embedder, OPTIONS);
+      const unitsOf = (doc: LoadedDocument) =>
+        buildBlocks(doc, embedder.tokenizer, limits, 'sentences')[0]!.units.map((u) => doc.text.slice(u.start, u.end).trim());
+      const wrapped = {
+        ...handDoc([{ text: 'We come back to this in Chapter\n12.\n\nHere is more.', headingPath: [], kind: 'text' }]),
+        mime: 'application/pdf',
+      };
+      expect(unitsOf(wrapped)).toEqual(['We come back to this in Chapter\n12.', 'Here is more.']);
+      const list = 'Two rules:\n\n1. You must lock first.';
+      const pdf = { ...handDoc([{ text: list, headingPath: [], kind: 'text' }]), mime: 'application/pdf' };
+      expect(unitsOf(pdf)).toEqual([list]);
+      const markdown = { ...handDoc([{ text: list, headingPath: [], kind: 'text' }]), mime: 'text/markdown' };
+      expect(unitsOf(markdown)).toEqual(['Two rules:', '1.', 'You must lock first.']);
+    });
+  });
+
   describe('bad input gives a clear error', () => {
     it('rejects an unknown strategy and invalid options', () => {
       expect(() => createChunker('paragraph' as ChunkStrategy, embedder, OPTIONS)).toThrow(/Unknown chunk strategy "paragraph"/);

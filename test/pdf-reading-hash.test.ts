@@ -54,3 +54,30 @@ describe('switching the PDF reading re-reads stored PDFs', () => {
     expect(await (await pipeline('on')).ingest(collection, input)).toMatchObject({ status: 'skipped' });
   });
 });
+
+describe('the PDF-only chunker rules re-chunk PDFs and nothing else', () => {
+  // Hashes from the chunker before PDF_CHUNKER_VERSION (main at b8dab7e), same default settings and model.
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const markdown = { source: 'notes.md', bytes: enc('# Notes\n\nGlaciers carve valleys slowly.') };
+  const pdf = { source: 'rules.pdf', bytes: enc('%PDF-1.7\n% not parsed: only hashed\n') };
+  const before = {
+    markdown: '58be8c7355476f49f880d8e51241aad1881efa5337267faf16f90813593b3976',
+    pdfLayout: 'e44afebbed746c93a105a555a45f28c5799674df0d2c59dc94a30888b93c6f49',
+    pdfFlat: '302c5f3141dae2134369b90c27294cfec3673cfe5713c063f1b5ebbe9d94148f',
+  };
+  const pipeline = async (pdfLayout: 'on' | 'off') =>
+    new IngestionPipeline(null as unknown as Store, await testEmbedder(), configSchema.parse({}).chunking, { loaderLimits: { pdfLayout } });
+
+  it('keeps the hash of a Markdown file', async () => {
+    expect((await pipeline('on')).contentHash(markdown)).toBe(before.markdown);
+    expect((await pipeline('off')).contentHash(markdown)).toBe(before.markdown);
+  });
+
+  it('changes the hash of a PDF, read by layout or flat', async () => {
+    const layout = (await pipeline('on')).contentHash(pdf);
+    const flat = (await pipeline('off')).contentHash(pdf);
+    expect(layout).not.toBe(before.pdfLayout);
+    expect(flat).not.toBe(before.pdfFlat);
+    expect(layout).not.toBe(flat);
+  });
+});

@@ -66,6 +66,7 @@ export function buildBlocks(doc: LoadedDocument, counter: TokenCounter, limits: 
   const blocks: Block[] = [];
   let current: Block | undefined;
   let previousEnd = -1;
+  const lists = doc.mime === 'application/pdf';
 
   doc.sections.forEach((section, index) => {
     const lead = section.text.length - section.text.trimStart().length;
@@ -84,7 +85,7 @@ export function buildBlocks(doc: LoadedDocument, counter: TokenCounter, limits: 
       blocks.push(current);
     }
     const block = current!;
-    const units = sectionUnits(doc.text, start, end, section, index, { counter, room: block.room, target: block.target, textUnits });
+    const units = sectionUnits(doc.text, start, end, section, index, { counter, room: block.room, target: block.target, textUnits, lists });
     for (const unit of units) {
       block.units.push(unit);
       block.cumulative.push(block.cumulative[block.cumulative.length - 1]! + unit.tokens);

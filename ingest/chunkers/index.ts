@@ -16,6 +16,14 @@ export { contextualText, contextPrefix, documentPrefix } from './context.ts';
  */
 export const CHUNKER_VERSION = 2;
 
+/**
+ * Bump when the chunker cuts a PDF's text differently while other formats keep their chunks (rules
+ * applied to PDF text only, e.g. list markers kept with their items): it is in the content hash of
+ * PDFs only, so stored PDFs are chunked again and every other document is still skipped.
+ * 1: list markers and lead-ins ending in a colon stay with their items (units.ts).
+ */
+export const PDF_CHUNKER_VERSION = 1;
+
 export const CHUNK_STRATEGIES: readonly ChunkStrategy[] = ['semantic', 'late', 'sentence', 'fixed'];
 
 /**

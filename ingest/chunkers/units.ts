@@ -32,6 +32,11 @@ export interface UnitSizing {
   target: number;
   /** 'sentences' for the sentence and semantic chunkers, 'windows' for the fixed baseline. */
   textUnits: 'sentences' | 'windows';
+  /**
+   * Keep list markers and lead-ins with their items (PDF text, whose lists are rebuilt from lines;
+   * other formats are left as they were, so their chunks do not change).
+   */
+  lists?: boolean;
 }
 
 /** A markdown table's delimiter row, e.g. `|---|:--:|`. */
@@ -46,7 +51,7 @@ export function sectionUnits(docText: string, start: number, end: number, sectio
     const spans =
       sizing.textUnits === 'windows'
         ? fitSpans(docText, start, end, sizing.target, counter, ['words'])
-        : sentenceSpans(docText, start, end, counter, room);
+        : sentenceSpans(docText, start, end, sizing);
     return spans.map((s) => ({ ...base, ...s, flows: true }));
   }
 
@@ -58,16 +63,89 @@ export function sectionUnits(docText: string, start: number, end: number, sectio
 }
 
 /** Sentences; one longer than the room is cut at line breaks, then between words. */
-function sentenceSpans(docText: string, start: number, end: number, counter: TokenCounter, room: number): Span[] {
+function sentenceSpans(docText: string, start: number, end: number, sizing: UnitSizing): Span[] {
+  const { counter, room } = sizing;
+  let sentences: Array<[number, number]> = splitSentences(docText.slice(start, end)).map((s) => [start + s.start, start + s.end]);
+  if (sizing.lists) sentences = markersWithItems(docText, sentences);
   const spans: Span[] = [];
-  for (const sentence of splitSentences(docText.slice(start, end))) {
-    const s = start + sentence.start;
-    const e = start + sentence.end;
-    const tokens = counter.count(sentence.text);
+  for (const [s, e] of sentences) {
+    const tokens = counter.count(docText.slice(s, e));
     if (tokens <= room) spans.push({ start: s, end: e, tokens });
     else spans.push(...fitSpans(docText, s, e, room, counter, ['lines', 'words']));
   }
-  return spans;
+  return sizing.lists ? leadInsWithFirstItems(docText, spans, sizing.target / 2) : spans;
+}
+
+/**
+ * A list item's marker: "1.", "2)", "(3)", "a.", "B)", "(iv)", "iv.", or a bullet ("•", "-", "*",
+ * "o", …, or a private-use glyph of a symbol font: CSF 1.1's bullets come out as U+F0B7). wink reads "1." before a capital as a sentence of its own ("…basic tenets:\n\n1." |
+ * "All data sources…"), or leaves it at the end of the sentence before ("…as follows: 1." | "All
+ * data sources…"); a cut there left the marker at the end of one chunk and its item, unnumbered,
+ * at the start of the next.
+ */
+const ROMAN = '(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})|(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})';
+const ENUMERATOR = String.raw`\d{1,3}|[A-Za-z]|${ROMAN}`;
+const MARKER = String.raw`(?:(?:${ENUMERATOR})[.)]|\((?:${ENUMERATOR})\)|[•◦▪▫■□●○‣⁃∙·*+o\-–—\uE000-\uF8FF])`;
+/** A sentence that is only a marker. */
+const BARE_MARKER = new RegExp(String.raw`^\s*(?:${MARKER})$`);
+/** A marker closing a sentence, alone on its line or after a colon ("…as follows: 1."); group 1 is the marker. */
+const TRAILING_MARKER = new RegExp(String.raw`(?:\n|:[^\S\n]+)[^\S\n]*(${MARKER})$`);
+/** Between a marker and its item: spaces or tabs, no line break (the item goes on on the marker's line). */
+const ITEM_GAP = /^[^\S\n]+$/;
+/** A unit that opens a list item: its marker, then the item's text on the same line. */
+const ITEM_START = new RegExp(String.raw`^\s*(?:${MARKER})[^\S\n]+\S`);
+
+/**
+ * Moves every list marker into the sentence of its item, so a marker never ends a unit and so never
+ * ends a chunk. A marker counts only when its item follows on the same line: "in Chapter\n12." or
+ * "go1.8.4" keep their numbers.
+ */
+function markersWithItems(text: string, sentences: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let carried: number | undefined; // start of a marker carried into the next sentence
+  sentences.forEach(([s, e], i) => {
+    const from = carried ?? s;
+    carried = undefined;
+    const next = sentences[i + 1];
+    if (next && ITEM_GAP.test(text.slice(e, next[0]))) {
+      if (BARE_MARKER.test(text.slice(s, e))) {
+        carried = from;
+        return;
+      }
+      const trailing = TRAILING_MARKER.exec(text.slice(from, e));
+      const markerStart = trailing ? e - trailing[1]!.length : -1;
+      const kept = trailing ? text.slice(from, markerStart).trimEnd() : '';
+      if (kept) {
+        out.push([from, from + kept.length]);
+        carried = markerStart;
+        return;
+      }
+    }
+    out.push([from, e]);
+  });
+  return out;
+}
+
+/**
+ * A sentence that introduces a list ("…with adherence to the following basic tenets:") and the
+ * first item after it become one unit when together they take at most `limit` tokens, so a chunk
+ * never ends in a lead-in whose list starts in the next chunk.
+ */
+function leadInsWithFirstItems(text: string, spans: Span[], limit: number): Span[] {
+  const out: Span[] = [];
+  for (const span of spans) {
+    const previous = out[out.length - 1];
+    if (
+      previous &&
+      text.slice(previous.start, previous.end).trimEnd().endsWith(':') &&
+      ITEM_START.test(text.slice(span.start, span.end)) &&
+      previous.tokens + span.tokens <= limit
+    ) {
+      // WordPiece never merges across whitespace, so the two counts add up.
+      out[out.length - 1] = { start: previous.start, end: span.end, tokens: previous.tokens + span.tokens };
+    } else out.push(span);
+  }
+  return out;
 }
 
 type UnitBase = Pick<Unit, 'kind' | 'page' | 'section'>;
