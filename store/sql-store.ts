@@ -640,6 +640,8 @@ export class SqlStore implements Store {
       });
       if (!candidates.exact) return copies.fallback('inexact');
       copies.stats.scans += 1;
+      copies.stats.rowsScanned += candidates.scanned;
+      copies.stats.candidatesReranked += candidates.ids.length;
       if (!candidates.ids.length) return [];
       const typed = `vector(${collection.dimensions})`;
       const ranked = await tx.query<Record<string, unknown>>(

@@ -35,6 +35,9 @@ export type CopyFallback = 'disabled' | 'loading' | 'over_budget' | 'stale' | 'i
 export interface VectorCopyStats {
   /** Filtered searches ranked through a copy. */
   scans: number;
+  /** Rows those scans scored, and candidates they re-ranked in SQL, in all. */
+  rowsScanned: number;
+  candidatesReranked: number;
   fallbacks: Record<CopyFallback, number>;
   /** Copies loaded in full, and catch-ups of loaded copies. */
   loads: number;
@@ -81,6 +84,8 @@ export class VectorCopies {
   private closed = false;
   readonly stats: VectorCopyStats = {
     scans: 0,
+    rowsScanned: 0,
+    candidatesReranked: 0,
     fallbacks: { disabled: 0, loading: 0, over_budget: 0, stale: 0, inexact: 0, failed: 0 },
     loads: 0,
     catchUps: 0,
