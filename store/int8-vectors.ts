@@ -1,3 +1,5 @@
+import { createScanKernel, type ScanKernel } from './int8-kernel.ts';
+
 /**
  * An in-process, int8-quantised copy of one collection's chunk vectors, for the filtered dense
  * search on PGlite (store/vector-copies.ts keeps it current; docs/scaleout.md, "Int8 copy").
@@ -12,6 +14,10 @@
  *
  * so the scan can keep every row whose upper bound reaches the k-th best lower bound: the exact
  * top k is always among the candidates it returns, and the caller re-ranks those exactly (in SQL).
+ *
+ * Rows are `stride` bytes (the dimensions rounded up to 16, zero-padded) in the memory of a
+ * WebAssembly SIMD kernel (store/int8-kernel.ts) that computes the dot products; without one, in a
+ * plain Int8Array scanned in JavaScript.
  */
 
 /** A row's chunk, as the copy is given it. */
@@ -44,6 +50,9 @@ const QUERY_LEVELS = 32767;
 const FLOAT_SLACK = 1e-5;
 
 export class Int8VectorCopy {
+  /** Bytes per row: the dimensions rounded up to a multiple of 16. */
+  readonly stride: number;
+  private readonly kernel: ScanKernel | undefined;
   private codes: Int8Array;
   private scales: Float32Array;
   /** Page of each row (NaN for none), for page clauses. */
@@ -58,17 +67,37 @@ export class Int8VectorCopy {
   // Scratch buffers of the scan, reused between queries (grown on demand).
   private scratchRows = new Int32Array(0);
   private scratchScores = new Float64Array(0);
-  private readonly query: Int16Array;
+  private query: Int16Array;
 
   constructor(
     readonly dimensions: number,
     initialRows = 16,
+    options: { simd?: boolean } = {},
   ) {
+    this.stride = Math.ceil(dimensions / 16) * 16;
+    this.kernel = options.simd === false ? undefined : createScanKernel();
     this.capacity = Math.max(16, initialRows);
-    this.codes = new Int8Array(this.capacity * dimensions);
+    this.codes = this.kernel ? this.kernelCodes(this.capacity) : new Int8Array(this.capacity * this.stride);
     this.scales = new Float32Array(this.capacity);
     this.pages = new Float64Array(this.capacity);
-    this.query = new Int16Array(dimensions);
+    this.query = new Int16Array(this.stride);
+  }
+
+  /** Whether the dot products run in WebAssembly SIMD. */
+  get simd(): boolean {
+    return this.kernel !== undefined;
+  }
+
+  /** The kernel memory grown to at least `bytes`; the codes view over its first `capacity` rows. */
+  private ensureKernelMemory(bytes: number): void {
+    const memory = this.kernel!.memory;
+    const missing = bytes - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+  }
+
+  private kernelCodes(capacity: number): Int8Array {
+    this.ensureKernelMemory(capacity * this.stride);
+    return new Int8Array(this.kernel!.memory.buffer, 0, capacity * this.stride);
   }
 
   /** Chunks held (live rows). */
@@ -94,7 +123,8 @@ export class Int8VectorCopy {
    * on V8, with the array slot) and the per-document row lists.
    */
   get estimatedBytes(): number {
-    return this.capacity * (this.dimensions + 4 + 8) + this.size * 90 + this.documents.size * 120 + this.used * 4;
+    const codes = this.kernel ? this.kernel.memory.buffer.byteLength : this.capacity * this.stride;
+    return codes + this.capacity * (4 + 8) + this.size * 90 + this.documents.size * 120 + this.used * 4;
   }
 
   /** Replaces a document's rows (an empty list still records its version). */
@@ -127,8 +157,13 @@ export class Int8VectorCopy {
   }
 
   private grow(capacity: number): void {
-    const codes = new Int8Array(capacity * this.dimensions);
-    codes.set(this.codes);
+    let codes: Int8Array;
+    if (this.kernel) {
+      codes = this.kernelCodes(capacity); // memory.grow keeps the bytes
+    } else {
+      codes = new Int8Array(capacity * this.stride);
+      codes.set(this.codes);
+    }
     const scales = new Float32Array(capacity);
     scales.set(this.scales);
     const pages = new Float64Array(capacity);
@@ -158,7 +193,7 @@ export class Int8VectorCopy {
       if (a > max) max = a;
     }
     norm = Math.sqrt(norm);
-    const base = row * dims;
+    const base = row * this.stride;
     // A zero vector: cosine is undefined (pgvector gives NaN); it scores 0 here with no error.
     const scale = norm > 0 ? max / norm / 127 : 0;
     const inverse = scale > 0 ? 1 / (scale * norm) : 0;
@@ -202,34 +237,63 @@ export class Int8VectorCopy {
       l1 += Math.abs(u);
     }
     const rowErrorPerScale = l1 / 2 + (queryScale / 2) * 127 * dims;
+    const stride = this.stride;
 
-    // Pass 1: the approximate score of every allowed row.
+    // Pass 1: the approximate score of every allowed row (integer dot product, then the scales).
+    const held: Int32Array[] = [];
     let n = 0;
     for (const documentId of documentIds) {
-      const held = this.documents.get(documentId);
-      if (held) n += held.rows.length;
+      const rowsOf = this.documents.get(documentId)?.rows;
+      if (rowsOf?.length) {
+        held.push(rowsOf);
+        n += rowsOf.length;
+      }
     }
-    if (this.scratchRows.length < n) {
-      this.scratchRows = new Int32Array(n);
-      this.scratchScores = new Float64Array(n);
-    }
-    const rows = this.scratchRows;
+    if (this.scratchScores.length < n) this.scratchScores = new Float64Array(n);
     const scores = this.scratchScores;
-    const codes = this.codes;
     const scales = this.scales;
+    const pages = this.pages;
     const pageTest = options.pageTest;
+    // Kernel memory: codes, then the query, the row list and the dot products (16-byte aligned).
+    const codesBytes = this.capacity * stride;
+    const queryAt = codesBytes;
+    const rowsAt = queryAt + stride * 2;
+    const outAt = rowsAt + Math.ceil(n / 4) * 16;
+    let rows: Int32Array;
+    let dots: Int32Array | undefined;
+    if (this.kernel) {
+      this.ensureKernelMemory(outAt + n * 4 + 16);
+      const buffer = this.kernel.memory.buffer;
+      if (this.codes.buffer !== buffer) this.codes = new Int8Array(buffer, 0, codesBytes);
+      new Int16Array(buffer, queryAt, stride).set(q);
+      rows = new Int32Array(buffer, rowsAt, n);
+      dots = new Int32Array(buffer, outAt, n);
+    } else {
+      if (this.scratchRows.length < n) this.scratchRows = new Int32Array(n);
+      rows = this.scratchRows;
+    }
     let scanned = 0;
-    for (const documentId of documentIds) {
-      const held = this.documents.get(documentId);
-      if (!held) continue;
-      for (const row of held.rows) {
-        if (pageTest) {
-          const page = this.pages[row]!;
-          if (!pageTest(Number.isNaN(page) ? null : page)) continue;
-        }
-        rows[scanned] = row;
-        scores[scanned] = dotInt8Int16(codes, row * dims, q, dims) * scales[row]! * queryScale;
-        scanned++;
+    for (let h = 0; h < held.length; h++) {
+      const rowsOf = held[h]!;
+      if (!pageTest) {
+        rows.set(rowsOf, scanned);
+        scanned += rowsOf.length;
+        continue;
+      }
+      for (let k = 0; k < rowsOf.length; k++) {
+        const row = rowsOf[k]!;
+        const page = pages[row]!;
+        if (pageTest(Number.isNaN(page) ? null : page)) rows[scanned++] = row;
+      }
+    }
+    if (this.kernel && dots) {
+      this.kernel.scan(rowsAt, scanned, stride, queryAt, 0, outAt);
+      for (let i = 0; i < scanned; i++) scores[i] = dots[i]! * scales[rows[i]!]! * queryScale;
+    } else {
+      const codes = this.codes;
+      for (let i = 0; i < scanned; i++) {
+        const row = rows[i]!;
+        scores[i] = dotInt8Int16(codes, row * stride, q, stride) * scales[row]! * queryScale;
       }
     }
     if (scanned <= minCandidates) return { ids: this.rankedIds(rows, scores, scanned, scanned), scanned, exact: true };

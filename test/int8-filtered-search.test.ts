@@ -284,8 +284,9 @@ describe('int8 filtered dense search on PGlite', () => {
   });
 
   it('the memory budget drops the least recently used copy and refuses one that cannot fit', async () => {
-    // ~38 KB per 240-chunk collection at 48 dimensions: two do not fit in 60 KB, one of 720 chunks never does.
-    const small = await openPgliteStore(undefined, { int8MemoryMb: 60 / 1024 });
+    // ~96 KB per 240-chunk collection at 48 dimensions (64 KB of it the kernel's first memory page):
+    // two do not fit in 120 KB, and one of 720 chunks (~140 KB) never does.
+    const small = await openPgliteStore(undefined, { int8MemoryMb: 120 / 1024 });
     try {
       const copies = small.vectorCopies!;
       const make = async (name: string, documents: number) => {
@@ -336,11 +337,15 @@ describe('int8 filtered dense search on PGlite', () => {
   });
 });
 
-describe('Int8VectorCopy candidates', () => {
+describe.each([
+  { kernel: 'WebAssembly SIMD', simd: true, dims: 384 },
+  { kernel: 'JavaScript', simd: false, dims: 384 },
+  { kernel: 'WebAssembly SIMD, padded rows', simd: true, dims: 50 },
+])('Int8VectorCopy candidates ($kernel, $dims dimensions)', ({ simd, dims }) => {
   it('always contain the exact top k, also among near-duplicate vectors, or say they may not', () => {
-    const dims = 384;
     const random = mulberry32(3);
-    const copy = new Int8VectorCopy(dims);
+    const copy = new Int8VectorCopy(dims, 16, { simd });
+    expect(copy.simd).toBe(simd);
     const base = unitVector(random, dims);
     const vectors = new Map<string, Float32Array>();
     for (let d = 0; d < 50; d++) {
