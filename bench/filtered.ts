@@ -290,7 +290,8 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
           plan === 'auto' || plan === 'auto, int8 off'
             ? await store.filteredPlanOf({ collectionId: collection.id, vector: queries[0]!, limit: CANDIDATES, filter })
             : plan;
-        const chosen = int8?.scans ? `${sqlChoice}, int8 ${int8.scans}/${queries.length}` : sqlChoice;
+        // filteredPlanOf is SQL's choice; with a copy serving, auto pre-filters through it instead.
+        const chosen = int8?.scans ? `pre-filter via int8 ${int8.scans}/${queries.length}` : sqlChoice;
         const loadAverage = load1();
         rows.push({
           store: kind,

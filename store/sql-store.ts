@@ -598,7 +598,9 @@ export class SqlStore implements Store {
    * JavaScript and keeps every row the quantisation error bound cannot rule out of the top
    * `limit`, and SQL ranks just those by exact distance. Undefined when the SQL plans must run
    * instead: no copy (disabled, loading, over budget), a stale one, a filter that `auto` would
-   * walk the graph for, or more rows within the bound than are worth re-ranking.
+   * walk the graph for even so (more than DENSE_SEARCH_DEFAULTS.int8PrefilterMaxChunks matching
+   * chunks; the copy's scan is cheap enough to pre-filter far more rows than SQL), or more rows
+   * within the bound than are worth re-ranking.
    */
   private async int8DenseSearch(
     collection: Collection,
@@ -615,6 +617,7 @@ export class SqlStore implements Store {
     if (tuning.int8Scan === false) return copies.fallback('disabled');
     const state = await copies.current(collection);
     if (!state) return undefined;
+    const copyMaxChunks = Math.max(maxChunks, DENSE_SEARCH_DEFAULTS.int8PrefilterMaxChunks);
     const limit = Math.max(1, Math.floor(query.limit));
     const collectionId = assertUuid(collection.id);
     const pageClauses = chunkFilter(filter);
@@ -622,7 +625,7 @@ export class SqlStore implements Store {
       const params: unknown[] = [];
       const where = filterToSql(documentFilter(filter), params);
       // auto: no more documents than could still be pre-filtered (each holds at least one chunk).
-      const cap = requested === 'auto' ? `LIMIT ${maxChunks + 1}` : '';
+      const cap = requested === 'auto' ? `LIMIT ${copyMaxChunks + 1}` : '';
       const { rows } = await tx.query<{ version: number | null; ids: string[]; n: number }>(
         `SELECT (SELECT version FROM collections WHERE id = '${collectionId}' AND deleted_at IS NULL) AS version,
            coalesce(array_agg(m.id), '{}') AS ids, coalesce(sum(m.chunk_count), 0)::float8 AS n
@@ -631,7 +634,7 @@ export class SqlStore implements Store {
         params,
       );
       const found = rows[0]!;
-      if (requested === 'auto' && Number(found.n) > maxChunks) return undefined; // auto walks the graph
+      if (requested === 'auto' && Number(found.n) > copyMaxChunks) return undefined; // auto walks the graph
       if (found.version === null || Number(found.version) !== state.version) return copies.fallback('stale');
       const candidates = state.copy.candidates(query.vector, found.ids, {
         limit,

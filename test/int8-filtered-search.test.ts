@@ -317,6 +317,30 @@ describe('int8 filtered dense search on PGlite', () => {
     }
   });
 
+  it('with a copy, auto pre-filters beyond prefilterMaxChunks (the scan is cheap); 0 still always walks the graph', async () => {
+    for (const [maxChunks, scanned] of [
+      [25, true],
+      [0, false],
+    ] as const) {
+      const other = await openPgliteStore(undefined, { prefilterMaxChunks: maxChunks });
+      try {
+        const c = await other.createCollection({ name: 'threshold', embeddingModel: 'test', dimensions: DIMENSIONS });
+        for (let d = 0; d < 20; d++) await ingest(other, c, d);
+        const copies = other.vectorCopies!;
+        expect(await copies.load(c)).toBe(true);
+        const broad = parseFilter({ 'metadata.n': { gte: 2 } }); // 84 of 120 chunks
+        const request = { collectionId: c.id, vector: queries[5]!, limit: K, filter: broad };
+        expect(await other.filteredPlanOf(request)).toBe('iterative-scan'); // SQL alone would walk
+        const hits = await other.denseSearch(request);
+        expect(copies.stats.scans).toBe(scanned ? 1 : 0);
+        const exact = await other.denseSearch({ ...request, exact: true });
+        if (scanned) expect(hits.map((h) => h.chunk.id)).toEqual(exact.map((h) => h.chunk.id));
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
   it('with RAGLINE_DENSE_INT8_SCAN off every filtered search runs in SQL, with the same results', async () => {
     const off = await openPgliteStore(undefined, { int8Scan: false });
     try {
