@@ -7,7 +7,10 @@
  * hybrid search p50/p95/p99 (the store's own choice of plan), and the dense candidate query alone
  * under each plan the store can use (HNSW iterative scan, pre-filtered exact scan, auto), with
  * recall@10 of the dense list against exact filtered search (a brute-force scan over the filtered
- * rows, computed in the same run).
+ * rows, computed in the same run). On PGlite the pre-filtered searches rank through the int8 copy of the
+ * vectors (store/vector-copies.ts), loaded (and timed) before the queries; "auto, int8 off" and the
+ * "hybrid, int8 off" row are the same searches ranked in SQL, interleaved query by query with the
+ * int8 ones, so both paths are compared under the same load.
  *
  * Vectors: the real MiniLM vectors held in the evaluation embedding cache (.ragline/cache/embeddings,
  * SciFact chunks embedded by `npm run eval`), each reused about chunks / n times with Gaussian
@@ -50,7 +53,9 @@ const NOISE_SIGMA = 0.03;
 const COLLECTION = 'filtered-bench';
 const KEPT_PGLITE_DIR = path.join(PROJECT_ROOT, '.ragline', 'bench-filtered', 'pglite');
 const KEPT_POSTGRES_DB = 'ragline_bench_filtered';
-const PLANS: FilteredPlan[] = ['iterative-scan', 'pre-filter', 'auto'];
+/** The dense plans measured per filter; on PGlite, pre-filter and auto rank through the int8 copy unless "int8 off". */
+type DensePlan = FilteredPlan | 'auto, int8 off';
+const PLANS: DensePlan[] = ['iterative-scan', 'pre-filter', 'auto', 'auto, int8 off'];
 
 /** Document d's metadata and source: every filter below matches a known share of the chunks. */
 const documentFields = (d: number) => ({
@@ -193,6 +198,24 @@ const ms = (v: number) => Math.round(v * 10) / 10;
 const load1 = () => Number(os.loadavg()[0]!.toFixed(2));
 const triple = (s: { p50: number; p95: number; p99: number }) => `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}`;
 
+type Int8Stats = NonNullable<SqlStore['vectorCopies']>['stats'];
+
+/** What the int8 path did between two readings of its counters: scans, fallbacks, rows and candidates per scan. */
+function int8Delta(before: Int8Stats, after: Int8Stats) {
+  const scans = after.scans - before.scans;
+  const fallbacks = Object.fromEntries(
+    Object.entries(after.fallbacks)
+      .map(([reason, n]) => [reason, n - before.fallbacks[reason as keyof Int8Stats['fallbacks']]] as const)
+      .filter(([, n]) => n > 0),
+  );
+  return {
+    scans,
+    fallbacks,
+    rowsPerScan: scans ? Math.round((after.rowsScanned - before.rowsScanned) / scans) : 0,
+    candidatesPerScan: scans ? Math.round((after.candidatesReranked - before.candidatesReranked) / scans) : 0,
+  };
+}
+
 function recallAt10(approx: string[][], truth: string[][]): number {
   let sum = 0;
   truth.forEach((t, q) => {
@@ -212,21 +235,46 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
     console.log(`${kind}: ${loadSeconds ? `loaded and indexed in ${loadSeconds.toFixed(0)} s` : 'reusing the kept collection'}`);
     const bm25 = new Bm25Registry(store);
     await bm25.ensureSynced(collection);
+    const copies = store.vectorCopies;
+    let copy: Record<string, number> | undefined;
+    if (copies?.enabled) {
+      const t0 = performance.now();
+      if (!(await copies.load(collection))) throw new Error('the int8 copy did not load (over RAGLINE_DENSE_INT8_MEMORY_MB?)');
+      const ms = performance.now() - t0;
+      const heap = process.memoryUsage();
+      copy = {
+        loadMs: Math.round(ms),
+        chunks: copies.stats.lastLoad!.chunks,
+        estimatedBytes: copies.estimatedBytes,
+        heapUsedBytes: heap.heapUsed,
+        arrayBuffersBytes: heap.arrayBuffers,
+      };
+      console.log(
+        `${kind}: int8 copy of ${copy.chunks} chunks loaded in ${(ms / 1000).toFixed(1)} s, ~${(copies.estimatedBytes / 2 ** 20).toFixed(1)} MB estimated`,
+      );
+    }
     const searcher = new HybridSearcher({ store, embedder: await testEmbedder(), bm25 });
     const queries = corpus.queries;
     const queryTexts = sciFactTestQueries(options.queries).map((q) => q.text);
     for (const scenario of SCENARIOS) {
       const filter = parseFilter(scenario.filter);
-      const dense = (i: number, plan: FilteredPlan | 'exact') =>
+      const dense = (i: number, plan: DensePlan | 'exact') =>
         store.denseCandidates(
           { collectionId: collection.id, vector: queries[i]!, limit: CANDIDATES, efSearch: CANDIDATES, filter, exact: plan === 'exact' },
-          plan === 'exact' ? {} : plan === 'iterative-scan' ? { filteredPlan: plan, forceIndex: true } : { filteredPlan: plan },
+          plan === 'exact'
+            ? {}
+            : plan === 'iterative-scan'
+              ? { filteredPlan: plan, forceIndex: true }
+              : plan === 'auto, int8 off'
+                ? { filteredPlan: 'auto', int8Scan: false }
+                : { filteredPlan: plan },
         );
       const truth: string[][] = [];
       for (let i = 0; i < options.exactQueries; i++) truth.push((await dense(i, 'exact')).map((h) => h.id));
-      const plans = scenario.filter ? PLANS : (['auto'] as FilteredPlan[]);
+      const plans = scenario.filter ? PLANS.filter((p) => copies || p !== 'auto, int8 off') : (['auto'] as DensePlan[]);
       for (const plan of plans) {
         for (let i = 0; i < 3; i++) await dense(i, plan); // warm-up
+        const before = copies ? { ...copies.stats, fallbacks: { ...copies.stats.fallbacks } } : undefined;
         const samples: number[] = [];
         const lists: string[][] = [];
         for (let i = 0; i < queries.length; i++) {
@@ -237,15 +285,18 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
         }
         const latency = summarize(samples);
         const recall = recallAt10(lists.slice(0, truth.length), truth);
-        const chosen =
-          plan === 'auto'
+        const int8 = copies && before ? int8Delta(before, copies.stats) : undefined;
+        const sqlChoice =
+          plan === 'auto' || plan === 'auto, int8 off'
             ? await store.filteredPlanOf({ collectionId: collection.id, vector: queries[0]!, limit: CANDIDATES, filter })
             : plan;
+        // filteredPlanOf is SQL's choice; with a copy serving, auto pre-filters through it instead.
+        const chosen = int8?.scans ? `pre-filter via int8 ${int8.scans}/${queries.length}` : sqlChoice;
         const loadAverage = load1();
         rows.push({
           store: kind,
           filter: scenario.name,
-          query: plan === 'auto' ? `dense (auto: ${chosen ?? 'HNSW'})` : `dense (${plan})`,
+          query: plan === 'auto' || plan === 'auto, int8 off' ? `dense (${plan}: ${chosen ?? 'HNSW'})` : `dense (${chosen})`,
           'p50 / p95 / p99 ms': triple(latency),
           'recall@10': Number(recall.toFixed(3)),
           'hits/query': ms(lists.reduce((s, l) => s + l.length, 0) / lists.length),
@@ -259,6 +310,7 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
           plan,
           latencyMs: latency,
           recallAt10: recall,
+          int8,
           loadAverage,
         });
         console.log(`[${kind}] ${scenario.name} dense ${plan}: p95 ${ms(latency.p95)} ms, recall@10 ${recall.toFixed(3)}`);
@@ -269,42 +321,61 @@ async function benchStore(kind: string, corpus: Corpus, options: Options) {
           { query: queryTexts[i]!, mode: 'hybrid', topK: K, filter: scenario.filter },
           { queryVector: queries[i] },
         );
-      for (let i = 0; i < 3; i++) await search(i);
-      const totals: number[] = [];
-      const denseStage: number[] = [];
-      const bm25Stage: number[] = [];
-      for (let i = 0; i < queries.length; i++) {
-        const r = await search(i);
-        totals.push(r.timings.totalMs);
-        denseStage.push(r.timings.denseMs);
-        bm25Stage.push(r.timings.bm25Ms);
+      // With a copy, each query runs with the int8 scan and without it, alternately (the same load for both).
+      const variants = copies && scenario.filter ? [true, false] : [copies?.enabled ?? false];
+      const setInt8 = (on: boolean) => {
+        if (copies) copies.enabled = on;
+      };
+      for (const on of variants) {
+        setInt8(on);
+        for (let i = 0; i < 3; i++) await search(i);
       }
-      const total = summarize(totals);
+      const samples = variants.map(() => ({ totals: [] as number[], dense: [] as number[], bm25: [] as number[], ids: [] as string[][] }));
+      const before = copies ? { ...copies.stats, fallbacks: { ...copies.stats.fallbacks } } : undefined;
+      for (let i = 0; i < queries.length; i++) {
+        for (const [v, on] of variants.entries()) {
+          setInt8(on);
+          const r = await search(i);
+          samples[v]!.totals.push(r.timings.totalMs);
+          samples[v]!.dense.push(r.timings.denseMs);
+          samples[v]!.bm25.push(r.timings.bm25Ms);
+          samples[v]!.ids.push(r.hits.map((h) => h.chunk.id));
+        }
+      }
+      setInt8(true);
+      const int8 = copies && before ? int8Delta(before, copies.stats) : undefined;
+      const sameResults = variants.length === 2 ? samples[0]!.ids.every((ids, q) => ids.join() === samples[1]!.ids[q]!.join()) : undefined;
       const loadAverage = load1();
-      rows.push({
-        store: kind,
-        filter: scenario.name,
-        query: 'hybrid (auto)',
-        'p50 / p95 / p99 ms': triple(total),
-        'recall@10': '',
-        'hits/query': '',
-        load: loadAverage,
-      });
-      results.push({
-        store: kind,
-        scenario: scenario.name,
-        share: scenario.share,
-        query: 'hybrid',
-        plan: 'auto',
-        latencyMs: total,
-        denseMs: summarize(denseStage),
-        bm25Ms: summarize(bm25Stage),
-        loadAverage,
-      });
-      console.log(`[${kind}] ${scenario.name} hybrid: p95 ${ms(total.p95)} ms (dense p95 ${ms(summarize(denseStage).p95)})`);
+      for (const [v, on] of variants.entries()) {
+        const total = summarize(samples[v]!.totals);
+        const label = variants.length === 2 ? (on ? 'hybrid (auto, int8)' : 'hybrid (auto, int8 off)') : 'hybrid (auto)';
+        rows.push({
+          store: kind,
+          filter: scenario.name,
+          query: label,
+          'p50 / p95 / p99 ms': triple(total),
+          'recall@10': sameResults === undefined ? '' : `same top-${K}: ${sameResults}`,
+          'hits/query': '',
+          load: loadAverage,
+        });
+        results.push({
+          store: kind,
+          scenario: scenario.name,
+          share: scenario.share,
+          query: 'hybrid',
+          plan: variants.length === 2 ? (on ? 'auto' : 'auto, int8 off') : 'auto',
+          latencyMs: total,
+          denseMs: summarize(samples[v]!.dense),
+          bm25Ms: summarize(samples[v]!.bm25),
+          ...(on && int8 ? { int8 } : {}),
+          ...(sameResults === undefined ? {} : { sameTopKAsOtherPath: sameResults }),
+          loadAverage,
+        });
+        console.log(`[${kind}] ${scenario.name} ${label}: p95 ${ms(total.p95)} ms (dense p95 ${ms(summarize(samples[v]!.dense).p95)})`);
+      }
     }
     await bm25.close();
-    return { rows, results, loadSeconds };
+    return { rows, results, loadSeconds, copy };
   } finally {
     await close();
   }
@@ -327,14 +398,16 @@ export async function runFilteredBench(args: string[]) {
   console.log(note);
   const rows: Record<string, string | number>[] = [];
   const results: Record<string, unknown>[] = [];
+  const copies: Record<string, unknown> = {};
   for (const kind of options.stores) {
     const out = await benchStore(kind, corpus, options);
     rows.push(...out.rows);
     results.push(...out.results);
+    if (out.copy) copies[kind] = out.copy;
   }
   printTable(`Filtered search at ${options.chunks} chunks (top-${K}); load = 1-minute load average on ${os.cpus().length} cores`, rows);
   console.log(`\n${note}`);
-  writeResults('filtered', { options, note, machine: { cpus: os.cpus().length }, results, rows });
+  writeResults('filtered', { options, note, machine: { cpus: os.cpus().length }, int8Copies: copies, results, rows });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

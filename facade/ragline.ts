@@ -206,7 +206,8 @@ export class Ragline {
   /**
    * Loads the BM25 indexes that fit the memory budget (from their snapshots where stored) and the
    * embedding model, so the first searches after a start do not pay for it. Searches meanwhile
-   * wait only for their own collection.
+   * wait only for their own collection. Then, in the background, the int8 vector copies that fit
+   * theirs (PGlite), so filtered searches do not wait for them either.
    */
   warmUp(): Promise<{ collections: number; chunksIndexed: number }> {
     this.warming ??= this.buildIndexes().catch((err: unknown) => {
@@ -222,9 +223,10 @@ export class Ragline {
   private async buildIndexes(): Promise<{ collections: number; chunksIndexed: number }> {
     const embedder = this.embedder();
     // With keyword search in Pinecone there is no index to load: readiness waits for the model only.
-    const loaded = this.keywordSearch
-      ? { collections: 0, chunksIndexed: 0 }
-      : await this.bm25.warmUp(await this.store.listAllCollections());
+    const collections = await this.store.listAllCollections();
+    const loaded = this.keywordSearch ? { collections: 0, chunksIndexed: 0 } : await this.bm25.warmUp(collections);
+    // Not part of readiness: until a collection's int8 copy is loaded, its filtered searches rank in SQL.
+    if (this.store instanceof SqlStore) void this.store.vectorCopies?.warmUp(collections);
     await embedder;
     this.readiness.indexesBuilt = true;
     return loaded;

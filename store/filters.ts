@@ -205,6 +205,35 @@ export function chunkFilter(filter: Filter): Filter {
   return filter.filter((clause) => clause.field === 'page');
 }
 
+/**
+ * A page clause tested on a chunk's first page exactly as filterToSql's SQL tests `c.page_start`:
+ * a chunk without pages matches no page clause (SQL's NULL), `ne` included, unlike matchesFilter;
+ * a non-numeric bound matches nothing. The int8 scan (store/vector-copies.ts) tests pages this way
+ * so it selects the same rows as the SQL plans.
+ */
+export function pageMatchesLikeSql(pageStart: number | null, clause: Clause): boolean {
+  if (pageStart === null) return false;
+  if (clause.op === 'in') return (clause.value as Scalar[]).some((v) => Number(v) === pageStart);
+  if (typeof clause.value !== 'number') return false;
+  const v = clause.value;
+  switch (clause.op) {
+    case 'eq':
+      return pageStart === v;
+    case 'ne':
+      return pageStart !== v;
+    case 'gt':
+      return pageStart > v;
+    case 'gte':
+      return pageStart >= v;
+    case 'lt':
+      return pageStart < v;
+    case 'lte':
+      return pageStart <= v;
+    default:
+      return false;
+  }
+}
+
 const SQL_COLUMNS: Record<BuiltinField, string> = {
   documentId: 'd.id::text',
   source: 'd.source',

@@ -13,5 +13,6 @@ export function openStore(config: Config): Promise<SqlStore> {
   const denseIndex = config.pinecone ? new PineconeDenseIndex(config.pinecone) : undefined;
   const { prefilterMaxChunks, filteredEfSearch } = config.denseSearch;
   if (config.databaseUrl) return openPostgresStore(config.databaseUrl, { denseIndex, prefilterMaxChunks, filteredEfSearch });
-  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex, prefilterMaxChunks, filteredEfSearch });
+  const { int8Scan, int8MemoryMb } = config.denseSearch;
+  return openPgliteStore(path.join(config.dataDir, 'pglite'), { denseIndex, prefilterMaxChunks, filteredEfSearch, int8Scan, int8MemoryMb });
 }

@@ -36,6 +36,10 @@ export interface PgliteOptions {
   prefilterMaxChunks?: number;
   /** See SqlStoreOptions. */
   filteredEfSearch?: number;
+  /** See SqlStoreOptions. */
+  int8Scan?: boolean;
+  /** See SqlStoreOptions. */
+  int8MemoryMb?: number;
 }
 
 /** Embedded Postgres (WASM) persisted in `dataDir`, or in memory when dataDir is undefined. */
@@ -47,6 +51,8 @@ export async function openPgliteStore(dataDir?: string, options: PgliteOptions =
     const store = new SqlStore('pglite', executor(db, db, release), options.denseIndex, {
       prefilterMaxChunks: options.prefilterMaxChunks,
       filteredEfSearch: options.filteredEfSearch,
+      int8Scan: options.int8Scan,
+      int8MemoryMb: options.int8MemoryMb,
     });
     await store.migrate();
     return store;

@@ -1,7 +1,7 @@
 import { DEFAULT_TENANT_ID } from '../core/api-keys.ts';
 import { DENSE_SEARCH_DEFAULTS } from '../core/config.ts';
 import { RaglineError, badRequest } from '../core/errors.ts';
-import { chunkFilter, documentFilter, filterToSql, type Filter } from './filters.ts';
+import { chunkFilter, documentFilter, filterToSql, pageMatchesLikeSql, type Filter } from './filters.ts';
 import { LocalCollectionChanges } from './collection-changes.ts';
 import { cleanupAfterCommit, type DenseIndex, type DenseIndexEntry } from './dense-index.ts';
 import {
@@ -22,6 +22,7 @@ import type { KeywordChunk, KeywordIndexWriter } from './keyword-index.ts';
 import { type FrequencyDelta, type FrequencyTotals, SqlSparseFrequencies } from './sparse-frequencies.ts';
 import { migrate } from './migrate.ts';
 import { INSERT_CHUNKS_SQL, chunkRowPlaceholders, toVectorLiteral, type SqlExecutor } from './sql.ts';
+import { VectorCopies } from './vector-copies.ts';
 import type {
   ChunkInput,
   ChunkRecord,
@@ -40,6 +41,11 @@ const DEFAULT_EF_SEARCH = 40;
 /** Refresh planner statistics once this many chunk rows, plus this share of the table, have changed. */
 const ANALYZE_MIN_ROWS = 500;
 const ANALYZE_GROWTH = 0.2;
+/**
+ * An int8 scan re-ranks at most this many rows per result asked for; when more rows are within its
+ * error bound of the top (near-duplicate vectors), the search runs in SQL instead, staying exact.
+ */
+const INT8_MAX_CANDIDATES_PER_RESULT = 10;
 
 /**
  * How a filtered pgvector search finds its rows. `iterative-scan` walks the HNSW graph and tests
@@ -58,6 +64,8 @@ export interface DenseSearchTuning {
   forceIndex?: boolean;
   /** Overrides the plan of a filtered search (default `auto`), so both plans can be tested and measured. */
   filteredPlan?: FilteredPlan;
+  /** false: rank a pre-filtered search in SQL even where the int8 copy could (to measure both). */
+  int8Scan?: boolean;
 }
 
 export interface SqlStoreOptions {
@@ -65,6 +73,14 @@ export interface SqlStoreOptions {
   prefilterMaxChunks?: number;
   /** A filtered graph walk runs with hnsw.ef_search at least this (DENSE_SEARCH_DEFAULTS.filteredEfSearch). */
   filteredEfSearch?: number;
+  /**
+   * Pre-filtered searches rank the matching rows through an in-process int8 copy of the vectors
+   * (store/vector-copies.ts) instead of computing every distance in SQL (DENSE_SEARCH_DEFAULTS.int8Scan).
+   * Only PGlite stores keep copies; a Postgres server ranks in SQL.
+   */
+  int8Scan?: boolean;
+  /** Estimated heap the int8 copies may hold, in MB (DENSE_SEARCH_DEFAULTS.int8MemoryMb). */
+  int8MemoryMb?: number;
 }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
@@ -156,10 +172,25 @@ export class SqlStore implements Store {
      */
     readonly denseIndex?: DenseIndex,
     private readonly options: SqlStoreOptions = {},
-  ) {}
+  ) {
+    this.vectorCopies =
+      kind === 'pglite' && !denseIndex
+        ? new VectorCopies(db, {
+            enabled: options.int8Scan ?? DENSE_SEARCH_DEFAULTS.int8Scan,
+            memoryBudgetBytes: (options.int8MemoryMb ?? DENSE_SEARCH_DEFAULTS.int8MemoryMb) * 1024 * 1024,
+          })
+        : undefined;
+    // A deleted collection's copy is freed at once; other changes are caught up by the next search.
+    this.localChanges.subscribe((change) => {
+      if (change.deleted) this.vectorCopies?.drop(change.collectionId);
+    });
+  }
 
   /** Announces this process's collection writes as soon as they commit (caches evict on them). */
   readonly localChanges = new LocalCollectionChanges();
+
+  /** The int8 copies filtered searches scan (PGlite with pgvector only; see SqlStoreOptions.int8Scan). */
+  readonly vectorCopies: VectorCopies | undefined;
 
   /** Keyword data kept beside the chunk rows (RAGLINE_SPARSE=pinecone); none by default. */
   private keywordIndex: KeywordIndexWriter | undefined;
@@ -182,6 +213,7 @@ export class SqlStore implements Store {
   private readonly statistics = { changedRows: 0, rowsAtAnalyze: -1, running: undefined as Promise<void> | undefined };
 
   async close(): Promise<void> {
+    await this.vectorCopies?.close();
     await this.statistics.running;
     await this.db.close();
   }
@@ -580,11 +612,80 @@ export class SqlStore implements Store {
 
   private async runDenseSearch(query: DenseQuery, tuning: DenseSearchTuning, columns: string): Promise<Record<string, unknown>[]> {
     const collection = await this.queriedCollection(query);
+    const ranked = await this.int8DenseSearch(collection, query, tuning, columns);
+    if (ranked) return ranked;
     const { rows } = await this.db.transaction(async (tx) => {
       const { sql, params } = await this.denseSearchPlan(tx, collection, query, tuning, columns);
       return tx.query<Record<string, unknown>>(sql, params);
     });
     return rows;
+  }
+
+  /**
+   * The pre-filter plan through the collection's int8 copy: SQL finds the matching documents (and
+   * reads the collection version, in the same transaction), the copy scores their rows in
+   * JavaScript and keeps every row the quantisation error bound cannot rule out of the top
+   * `limit`, and SQL ranks just those by exact distance. Undefined when the SQL plans must run
+   * instead: no copy (disabled, loading, over budget), a stale one, a filter that `auto` would
+   * walk the graph for even so (more than DENSE_SEARCH_DEFAULTS.int8PrefilterMaxChunks matching
+   * chunks; the copy's scan is cheap enough to pre-filter far more rows than SQL), or more rows
+   * within the bound than are worth re-ranking.
+   */
+  private async int8DenseSearch(
+    collection: Collection,
+    query: DenseQuery,
+    tuning: DenseSearchTuning,
+    columns: string,
+  ): Promise<Record<string, unknown>[] | undefined> {
+    const copies = this.vectorCopies;
+    const filter = query.filter ?? [];
+    const requested = tuning.filteredPlan ?? 'auto';
+    if (!copies || !filter.length || query.exact || tuning.forceIndex || requested === 'iterative-scan') return undefined;
+    const maxChunks = this.options.prefilterMaxChunks ?? DENSE_SEARCH_DEFAULTS.prefilterMaxChunks;
+    if (requested === 'auto' && maxChunks <= 0) return undefined;
+    if (tuning.int8Scan === false) return copies.fallback('disabled');
+    const state = await copies.current(collection);
+    if (!state) return undefined;
+    const copyMaxChunks = Math.max(maxChunks, DENSE_SEARCH_DEFAULTS.int8PrefilterMaxChunks);
+    const limit = Math.max(1, Math.floor(query.limit));
+    const collectionId = assertUuid(collection.id);
+    const pageClauses = chunkFilter(filter);
+    return this.db.transaction(async (tx) => {
+      const params: unknown[] = [];
+      const where = filterToSql(documentFilter(filter), params);
+      // auto: no more documents than could still be pre-filtered (each holds at least one chunk).
+      const cap = requested === 'auto' ? `LIMIT ${copyMaxChunks + 1}` : '';
+      const { rows } = await tx.query<{ version: number | null; ids: string[]; n: number }>(
+        `SELECT (SELECT version FROM collections WHERE id = '${collectionId}' AND deleted_at IS NULL) AS version,
+           coalesce(array_agg(m.id), '{}') AS ids, coalesce(sum(m.chunk_count), 0)::float8 AS n
+         FROM (SELECT d.id::text AS id, d.chunk_count FROM documents d
+           WHERE d.collection_id = '${collectionId}' AND d.chunk_count > 0 AND ${where} ${cap}) m`,
+        params,
+      );
+      const found = rows[0]!;
+      if (requested === 'auto' && Number(found.n) > copyMaxChunks) return undefined; // auto walks the graph
+      if (found.version === null || Number(found.version) !== state.version) return copies.fallback('stale');
+      const candidates = state.copy.candidates(query.vector, found.ids, {
+        limit,
+        maxCandidates: limit * INT8_MAX_CANDIDATES_PER_RESULT,
+        pageTest: pageClauses.length ? (page) => pageClauses.every((clause) => pageMatchesLikeSql(page, clause)) : undefined,
+      });
+      if (!candidates.exact) return copies.fallback('inexact');
+      copies.stats.scans += 1;
+      copies.stats.rowsScanned += candidates.scanned;
+      copies.stats.candidatesReranked += candidates.ids.length;
+      if (!candidates.ids.length) return [];
+      const typed = `vector(${collection.dimensions})`;
+      const ranked = await tx.query<Record<string, unknown>>(
+        `SELECT ${columns}, (c.embedding::${typed} <=> $1::${typed}) AS distance
+         FROM chunks c JOIN documents d ON d.id = c.document_id
+         WHERE c.id = ANY($2::uuid[])
+         ORDER BY distance, c.id
+         LIMIT $3`,
+        [toVectorLiteral(query.vector), candidates.ids, limit],
+      );
+      return ranked.rows;
+    });
   }
 
   /** The query plan of the pgvector search (EXPLAIN text), e.g. to check the HNSW index is chosen. */
