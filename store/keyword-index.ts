@@ -1,4 +1,7 @@
 import type { SqlExecutor } from './sql.ts';
+import type { KeywordChunk } from './types.ts';
+
+export type { KeywordChunk };
 
 /**
  * Keyword data derived from the chunk rows and kept outside them (BM25 sparse vectors in
@@ -13,14 +16,6 @@ export interface KeywordIndexWriter {
   chunksChanged(tx: SqlExecutor, change: ChunkChange): Promise<() => Promise<void>>;
   /** After a collection was removed for good (its SQL rows, frequencies included, went with it). */
   collectionDeleted(collectionId: string): Promise<void>;
-}
-
-/** A chunk as the keyword analyzer sees it: the document title and heading path, and the text. */
-export interface KeywordChunk {
-  id: string;
-  title: string;
-  headingPath: string[];
-  text: string;
 }
 
 export interface ChunkChange {

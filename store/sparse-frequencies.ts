@@ -1,29 +1,13 @@
 import type { SqlExecutor } from './sql.ts';
+import type { FrequencyDelta, FrequencyField, FrequencyTotals } from './types.ts';
 
-/** The fields BM25 scores separately (retrieval/sparse-bm25.ts). */
-export type FrequencyField = 'title' | 'text';
-
-/** How one write changes a collection's statistics: chunks and terms added (+) or removed (−). */
-export interface FrequencyDelta {
-  chunks: number;
-  termCount: Record<FrequencyField, number>;
-  /** Per field and term, the change in the number of chunks containing it. */
-  terms: { field: FrequencyField; term: string; chunks: number }[];
-}
+export type { FrequencyDelta, FrequencyField, FrequencyTotals };
 
 /** A collection's statistics for the terms asked for (frequencies of other terms read as 0). */
 export interface LoadedFrequencies {
   chunkCount: number;
   averageLength: Record<FrequencyField, number>;
   frequency(field: FrequencyField, term: string): number;
-}
-
-/** A collection's statistics in aggregate: chunks, terms per field, distinct (field, term) rows and their summed counts. */
-export interface FrequencyTotals {
-  chunks: number;
-  termCount: Record<FrequencyField, number>;
-  terms: number;
-  postings: number;
 }
 
 /** At most this many terms per statement; a large document's delta is applied in several. */

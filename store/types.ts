@@ -1,6 +1,4 @@
 import type { Filter, FilterableChunk } from './filters.ts';
-import type { KeywordChunk } from './keyword-index.ts';
-import type { FrequencyDelta, FrequencyTotals } from './sparse-frequencies.ts';
 
 /** The persistence contract. PGlite (embedded) and a Postgres server share one SQL implementation. */
 
@@ -196,4 +194,31 @@ export interface Store {
     documentIds: string[],
     filter?: Filter,
   ): Promise<DocumentChunkCandidate[]>;
+}
+
+/** A chunk as the keyword analyzer sees it: the document title and heading path, and the text. */
+export interface KeywordChunk {
+  id: string;
+  title: string;
+  headingPath: string[];
+  text: string;
+}
+
+/** The fields BM25 scores separately (retrieval/sparse-bm25.ts). */
+export type FrequencyField = 'title' | 'text';
+
+/** How one write changes a collection's statistics: chunks and terms added (+) or removed (−). */
+export interface FrequencyDelta {
+  chunks: number;
+  termCount: Record<FrequencyField, number>;
+  /** Per field and term, the change in the number of chunks containing it. */
+  terms: { field: FrequencyField; term: string; chunks: number }[];
+}
+
+/** A collection's statistics in aggregate: chunks, terms per field, distinct (field, term) rows and their summed counts. */
+export interface FrequencyTotals {
+  chunks: number;
+  termCount: Record<FrequencyField, number>;
+  terms: number;
+  postings: number;
 }
