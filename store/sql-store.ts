@@ -21,7 +21,7 @@ import {
 import type { KeywordChunk, KeywordIndexWriter } from './keyword-index.ts';
 import { type FrequencyDelta, type FrequencyTotals, SqlSparseFrequencies } from './sparse-frequencies.ts';
 import { migrate } from './migrate.ts';
-import { INSERT_CHUNKS_SQL, chunkRowPlaceholders, toVectorLiteral, type SqlExecutor } from './sql.ts';
+import { INSERT_CHUNKS_SQL, chunkRowPlaceholders, decodeVector, toVectorLiteral, vectorAsBase64, type SqlExecutor } from './sql.ts';
 import { VectorCopies } from './vector-copies.ts';
 import type {
   ChunkInput,
@@ -505,11 +505,10 @@ export class SqlStore implements Store {
     const embeddings = new Map<string, Float32Array>();
     if (!documentIds.length) return embeddings;
     const { rows } = await this.db.query(
-      `SELECT id, embedding::text AS embedding FROM chunks WHERE collection_id = $1 AND document_id = ANY($2::uuid[])`,
+      `SELECT id, ${vectorAsBase64('embedding')} AS embedding FROM chunks WHERE collection_id = $1 AND document_id = ANY($2::uuid[])`,
       [collectionId, documentIds],
     );
-    // pgvector's text form is a JSON array of numbers.
-    for (const r of rows) embeddings.set(String(r.id), Float32Array.from(JSON.parse(String(r.embedding)) as number[]));
+    for (const r of rows) embeddings.set(String(r.id), decodeVector(String(r.embedding)));
     return embeddings;
   }
 

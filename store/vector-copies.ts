@@ -1,7 +1,7 @@
 import { errorMessage } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import { Int8VectorCopy, type CopiedChunk } from './int8-vectors.ts';
-import type { SqlExecutor } from './sql.ts';
+import { decodeVector, vectorAsBase64, type SqlExecutor } from './sql.ts';
 import type { Collection } from './types.ts';
 
 /**
@@ -69,19 +69,6 @@ interface ChunkRow {
   id: string;
   page_start: number | null;
   embedding: string;
-}
-
-/**
- * pgvector's binary form (vector_send: int16 dimensions, int16 unused, then big-endian float4s),
- * sent base64-encoded: PGlite returns bytea as hex text, which made a 100k-chunk load ~9× slower.
- */
-function decodeVector(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64'); // skips the line breaks encode() inserts
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const dims = view.getInt16(0);
-  const out = new Float32Array(dims);
-  for (let d = 0; d < dims; d++) out[d] = view.getFloat32(4 + d * 4);
-  return out;
 }
 
 export class VectorCopies {
@@ -283,7 +270,7 @@ export class VectorCopies {
       }
       const { rows } = await this.db.query<ChunkRow>(
         `SELECT c.document_id::text AS document_id, d.version AS document_version, c.id::text AS id, c.page_start,
-           encode(vector_send(c.embedding), 'base64') AS embedding
+           ${vectorAsBase64('c.embedding')} AS embedding
          FROM chunks c JOIN documents d ON d.id = c.document_id
          WHERE c.document_id = ANY($1::uuid[]) ORDER BY c.document_id, c.ordinal`,
         [batch],
