@@ -9,6 +9,7 @@ import { TenancyStore } from '../store/tenancy.ts';
 import type { ChunkRecord, Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
 import { openScratchStore, postgresUnavailable } from './helpers/postgres.ts';
+import { randomUnitVector } from '../testkit/unit-vectors.ts';
 
 /**
  * Filtered pgvector search through both plans the SQL store can choose (store/sql-store.ts
@@ -26,11 +27,7 @@ const QUERIES = 4;
 const DAY = 86_400_000;
 const FIRST_DAY = Date.parse('2024-01-01T00:00:00.000Z');
 
-function unitVector(random: () => number): Float32Array {
-  const v = Float32Array.from({ length: DIMENSIONS }, () => random() * 2 - 1);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+const unitVector = (random: () => number) => randomUnitVector(random, DIMENSIONS);
 
 const documentOf = (d: number) => ({
   source: `docs/${d % 3 === 0 ? 'alpha' : 'beta'}/file-${d}.txt`,

@@ -8,6 +8,7 @@ import { openPgliteStore } from '../store/pglite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { ChunkRecord, Collection } from '../store/types.ts';
 import { chunkInput } from '../testkit/scifact-fixture.ts';
+import { randomUnitVector } from '../testkit/unit-vectors.ts';
 
 /**
  * Filtered dense search through the int8 copy of a collection's vectors (store/vector-copies.ts),
@@ -22,11 +23,7 @@ const DOCUMENTS = 80;
 const PER_DOCUMENT = 6;
 const K = 10;
 
-function unitVector(random: () => number, dims = DIMENSIONS): Float32Array {
-  const v = Float32Array.from({ length: dims }, () => random() * 2 - 1);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+const unitVector = (random: () => number, dims = DIMENSIONS) => randomUnitVector(random, dims);
 
 const documentOf = (d: number) => ({
   source: `docs/${d % 4 === 0 ? 'alpha' : 'beta'}/file-${d}.txt`,

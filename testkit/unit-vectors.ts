@@ -8,3 +8,10 @@ export function seededUnitVector(seed: number, dimensions: number): number[] {
   const norm = Math.hypot(...v);
   return v.map((x) => x / norm);
 }
+
+/** A random unit vector drawn from `random` (a seeded PRNG such as core/random.ts's mulberry32). */
+export function randomUnitVector(random: () => number, dimensions: number): Float32Array {
+  const v = Float32Array.from({ length: dimensions }, () => random() * 2 - 1);
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
